@@ -1,0 +1,3 @@
+//! Sockeye: see which processes use the network.
+
+fn main() {}
