@@ -9,6 +9,8 @@
 //!                     └─ account    per-flow / per-process counters ─► Snapshot each interval
 //! ```
 
+pub mod attribution;
+pub mod owner;
 mod snapshot;
 
 pub use snapshot::{

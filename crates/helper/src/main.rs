@@ -1,7 +1,28 @@
 //! `sockeye-helper`: the one privileged process. `--stdio` serves the engine over a
 //! peer-to-peer D-Bus connection on fd 0; `--json` and `--trace` are terminal modes.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("sockeye-helper: not implemented yet");
-    std::process::ExitCode::from(2)
+mod cli;
+mod stdio;
+mod terminal;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli::Mode::Stdio) => stdio::run(),
+        Ok(cli::Mode::Json(options)) => terminal::run_json(options),
+        Ok(cli::Mode::Trace(options)) => terminal::run_trace(options),
+        Ok(cli::Mode::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(cli::Mode::Version) => {
+            println!("sockeye-helper {}", sockeye_protocol::VERSION);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("sockeye-helper: {error}\n\n{}", cli::USAGE);
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,53 @@
+//! The seam between accounting and the operating system: who owns a socket, which
+//! addresses are local, and what a process is. The real implementation
+//! ([`crate::attribution::SystemOwners`]) reads the kernel's socket tables and `/proc`;
+//! accounting tests use fakes.
+
+use crate::Transport;
+use std::net::{IpAddr, SocketAddr};
+
+/// A process id.
+pub type Pid = u32;
+
+/// What the GUI and terminal modes show about a process; kept after the process exits so
+/// short-lived processes stay in the totals under their own name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: Pid,
+    /// Short name (`/proc/PID/comm`).
+    pub name: String,
+    /// Command line, arguments joined by spaces (empty for kernel threads).
+    pub cmdline: String,
+    pub uid: u32,
+    /// User name for `uid`, or the number as text when it has no name.
+    pub user: String,
+    /// Flatpak app id, systemd/GNOME app scope id or snap name, when known.
+    pub app_id: Option<String>,
+    /// The process has exited since it was first seen.
+    pub exited: bool,
+}
+
+/// Answers the questions accounting asks about sockets and processes.
+pub trait OwnerLookup: Send {
+    /// The process owning the `transport` socket whose local end is `local` and whose peer
+    /// is `remote`, in any network namespace of this machine. For ICMP echo the port of
+    /// both addresses is the echo identifier.
+    ///
+    /// Accounting calls this once for each new flow endpoint (and, rate-limited by the
+    /// caller, again while it stays unknown), so an unknown socket must be looked up at
+    /// once and incrementally: a process that lives for 50 ms must still be found, and a
+    /// full `/proc` rescan per call is too slow.
+    fn owner(&mut self, transport: Transport, local: SocketAddr, remote: SocketAddr)
+        -> Option<Pid>;
+
+    /// Whether `ip` is an address of this machine or of one of its network namespaces;
+    /// decides direction (the local source *sent*, the local destination *received*).
+    fn is_local(&self, ip: IpAddr) -> bool;
+
+    /// Details of a process that [`OwnerLookup::owner`] returned.
+    fn process(&self, pid: Pid) -> Option<&ProcessInfo>;
+
+    /// Called once per interval: follow address changes, mark exited processes, and forget
+    /// processes that are neither alive nor in `referenced` (pids accounting still holds).
+    fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool);
+}
