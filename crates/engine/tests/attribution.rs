@@ -354,8 +354,12 @@ wait()
             Some(child.pid()),
             "the namespaced sender"
         );
+        // This (long-lived, not recently active) process opened its listener after the
+        // last full /proc scan, so the first lookup may be refused by the full-scan rate
+        // limit; accounting asks again while a flow stays unknown, as this poll does.
+        let receiver = poll(|| owners.owner(Transport::Tcp, server, client));
         assert_eq!(
-            owners.owner(Transport::Tcp, server, client),
+            receiver,
             Some(std::process::id()),
             "this process, the receiver"
         );

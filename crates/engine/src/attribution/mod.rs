@@ -43,6 +43,8 @@ const KEY_RETRY: Duration = Duration::from_millis(10);
 const MAX_KEYS: usize = 65_536;
 /// Least time between two searches for new namespaces on a lookup miss.
 const NAMESPACE_RESCAN: Duration = Duration::from_millis(20);
+/// How long after a pid first appears its namespace link is re-read on every discovery.
+const YOUNG_PID: Duration = Duration::from_secs(2);
 /// Most processes whose details are kept (those accounting still references are kept
 /// beyond this).
 const MAX_DETAILS: usize = 65_536;
@@ -62,8 +64,9 @@ pub struct SystemOwners {
     proc_root: PathBuf,
     /// Index 0 is the namespace this process runs in (the one pcap captures in).
     namespaces: Vec<Namespace>,
-    /// Namespace of each pid seen, so discovery reads only new pids' links.
-    namespace_of_pid: HashMap<Pid, u64>,
+    /// Namespace of each pid seen, and when it was first seen, so discovery on a miss
+    /// reads only young pids' links (a process may still `setns` early in its life).
+    namespace_of_pid: HashMap<Pid, (u64, Instant)>,
     last_namespace_scan: Instant,
     holders: SocketHolders,
     details: HashMap<Pid, Details>,
@@ -122,45 +125,46 @@ impl SystemOwners {
         }
     }
 
-    /// The socket a packet of `transport` between `local` and `remote` belongs to.
+    /// The socket a packet of `transport` between `local` and `remote` belongs to, and the
+    /// inode of the listening or unconnected socket bound to `local` (a hint: an accepted
+    /// connection usually belongs to the process holding its listener).
     fn find_socket(
         &mut self,
         transport: Transport,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Option<FoundSocket> {
+    ) -> Option<(FoundSocket, Option<u64>)> {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
             Transport::Icmp => SockProto::Ping,
             Transport::Other => return None,
         };
-        let candidates = self.candidates(local.ip());
+        let mut found = None;
         if proto != SockProto::Ping {
-            for &i in &candidates {
-                if let Some(found) = self.namespaces[i].table.connected(proto, local, remote) {
-                    return Some(found);
-                }
+            found = self.candidates(local.ip()).into_iter().find_map(|i| {
+                self.namespaces
+                    .get(i)?
+                    .table
+                    .connected(proto, local, remote)
+            });
+        }
+        if found.is_none() && self.may_ask_kernel(transport, local, remote) {
+            found = self.ask_kernel(proto, local, remote);
+            if found.is_none() && self.discover_namespaces(true) {
+                found = self.ask_kernel(proto, local, remote);
             }
         }
-        if self.may_ask_kernel(transport, local, remote) {
-            if let Some(found) = self.ask_kernel(proto, &candidates, local, remote) {
-                return Some(found);
-            }
-            if self.discover_namespaces(true) {
-                let candidates = self.candidates(local.ip());
-                if let Some(found) = self.ask_kernel(proto, &candidates, local, remote) {
-                    return Some(found);
-                }
-            }
-        }
-        candidates.iter().find_map(|&i| {
-            let table = &self.namespaces[i].table;
+        let bound = self.candidates(local.ip()).into_iter().find_map(|i| {
+            let table = &self.namespaces.get(i)?.table;
             match proto {
                 SockProto::Ping => table.icmp(local),
                 _ => table.bound(proto, local),
             }
-        })
+        });
+        let found = found.or(bound)?;
+        let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
+        Some((found, hint))
     }
 
     /// Rate-limits kernel lookups per flow key.
@@ -192,13 +196,14 @@ impl SystemOwners {
     fn ask_kernel(
         &mut self,
         proto: SockProto,
-        candidates: &[usize],
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<FoundSocket> {
         let ipv6 = local.is_ipv6();
-        for &i in candidates {
-            let ns = &mut self.namespaces[i];
+        for i in self.candidates(local.ip()) {
+            let Some(ns) = self.namespaces.get_mut(i) else {
+                continue;
+            };
             if proto == SockProto::Ping {
                 let ping = ns.reload_from_proc(SockProto::Ping, ipv6);
                 let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
@@ -231,22 +236,29 @@ impl SystemOwners {
         None
     }
 
-    /// Looks for namespaces not known yet (only pids not seen before are read); with
-    /// `rate_limited`, at most every [`NAMESPACE_RESCAN`]. Returns whether any was added.
-    fn discover_namespaces(&mut self, rate_limited: bool) -> bool {
-        if rate_limited && self.last_namespace_scan.elapsed() < NAMESPACE_RESCAN {
+    /// Looks for namespaces not known yet. On a lookup miss (`on_miss`) at most every
+    /// [`NAMESPACE_RESCAN`] and reading only the links of pids first seen in the last
+    /// [`YOUNG_PID`]; once per interval reading every pid's link. Returns whether any
+    /// namespace was added.
+    fn discover_namespaces(&mut self, on_miss: bool) -> bool {
+        let now = Instant::now();
+        if on_miss && now.duration_since(self.last_namespace_scan) < NAMESPACE_RESCAN {
             return false;
         }
-        self.last_namespace_scan = Instant::now();
+        self.last_namespace_scan = now;
         let listed = list_pids(&self.proc_root);
         self.namespace_of_pid.retain(|pid, _| listed.contains(pid));
         let mut members: HashMap<u64, Pid> = HashMap::new();
         for &pid in &listed {
-            let ns = match self.namespace_of_pid.get(&pid) {
-                Some(&ns) => ns,
-                None => match namespace_of(&self.proc_root, pid) {
+            let known = self.namespace_of_pid.get(&pid).copied();
+            let fresh =
+                known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
+            let ns = match known {
+                Some((ns, _)) if fresh => ns,
+                _ => match namespace_of(&self.proc_root, pid) {
                     Some(ns) => {
-                        self.namespace_of_pid.insert(pid, ns);
+                        let seen = known.map_or(now, |(_, seen)| seen);
+                        self.namespace_of_pid.insert(pid, (ns, seen));
                         ns
                     }
                     None => continue,
@@ -342,8 +354,8 @@ impl OwnerLookup for SystemOwners {
         remote: SocketAddr,
     ) -> Option<Pid> {
         let (local, remote) = (canonical(local), canonical(remote));
-        let found = self.find_socket(transport, local, remote)?;
-        let pid = self.holders.owner(found.inode)?;
+        let (found, hint) = self.find_socket(transport, local, remote)?;
+        let pid = self.holders.owner(found.inode, hint)?;
         self.note_process(pid, found.uid);
         Some(pid)
     }

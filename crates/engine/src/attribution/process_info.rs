@@ -11,26 +11,37 @@ use std::path::Path;
 /// Most bytes of a command line kept.
 const MAX_CMDLINE: u64 = 64 * 1024;
 
-/// Parses `/proc/PID/stat` into (start time in clock ticks since boot, name). The name sits
-/// between the first `(` and the **last** `)`, as it may itself contain `) `.
-pub(crate) fn parse_stat(text: &str) -> Option<(u64, String)> {
+/// The fields of `/proc/PID/stat` attribution uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stat {
+    /// Name (comm) at the time of reading, control characters replaced.
+    pub name: String,
+    pub ppid: Pid,
+    /// Start time in clock ticks since boot; with the pid, identifies one process.
+    pub start_time: u64,
+}
+
+/// Parses `/proc/PID/stat`. The name sits between the first `(` and the **last** `)`, as
+/// it may itself contain `) `.
+pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let name = text.get(open + 1..close)?;
-    // After the name: state (field 3) … starttime (field 22).
-    let start_time = text
-        .get(close + 1..)?
-        .split_ascii_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()?;
-    Some((start_time, printable(name)))
+    // After the name: state (field 3), ppid (4) … starttime (22).
+    let mut fields = text.get(close + 1..)?.split_ascii_whitespace();
+    let ppid = fields.nth(1)?.parse().ok()?;
+    let start_time = fields.nth(17)?.parse().ok()?;
+    Some(Stat {
+        name: printable(name),
+        ppid,
+        start_time,
+    })
 }
 
 /// The start time of `pid`, or `None` when it is gone.
 pub(crate) fn start_time(proc_root: &Path, pid: Pid) -> Option<u64> {
     let text = read_text(&proc_root.join(pid.to_string()).join("stat"), 4096).ok()?;
-    parse_stat(&text).map(|(start, _)| start)
+    parse_stat(&text).map(|s| s.start_time)
 }
 
 /// Reads the details of `pid`. `fallback_name` (from an earlier scan of its stat) names a
@@ -113,8 +124,11 @@ mod tests {
     #[test]
     fn stat_names_may_hold_spaces_and_parentheses() {
         for name in ["plain", "with space", "a) b (c", ") S 1 2 3", "(", ""] {
-            let (start, parsed) = parse_stat(&stat_line(name, 777)).unwrap();
-            assert_eq!((start, parsed.as_str()), (777, name));
+            let stat = parse_stat(&stat_line(name, 777)).unwrap();
+            assert_eq!(
+                (stat.start_time, stat.ppid, stat.name.as_str()),
+                (777, 1, name)
+            );
         }
     }
 
