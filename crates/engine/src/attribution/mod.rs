@@ -16,6 +16,7 @@
 
 mod app_id;
 mod bounded_read;
+mod fd_dir;
 mod local_addrs;
 mod namespaces;
 mod netlink;

@@ -12,6 +12,7 @@
 //! to lose the descriptor, or shares its parent's job, so the parent keeps the socket.
 
 use super::bounded_read::read_text;
+use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,10 +27,18 @@ const MAX_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(100);
 const MIN_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(5);
 /// How many recently active pids an unknown inode rechecks before a full rescan.
 const RECENT: usize = 8;
+/// Processes first seen this recently are rescanned on an unknown inode.
+const YOUNG: Duration = Duration::from_secs(2);
+/// Most young processes rescanned for one unknown inode.
+const MAX_YOUNG_RESCANS: usize = 64;
+/// Most failed inodes remembered between two intervals.
+const MAX_MISSED: usize = 4096;
+/// Most pids probed one by one for new processes before listing `/proc` instead.
+const MAX_PID_PROBES: Pid = 256;
 /// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
 const MAX_INODES: usize = 1 << 21;
 /// Most fds read from one process in one scan.
-const MAX_FDS_PER_PROCESS: usize = 1 << 20;
+const MAX_FDS_PER_PROCESS: usize = 1 << 17;
 
 /// What a scan learnt about one process.
 #[derive(Debug, Clone)]
@@ -40,8 +49,25 @@ struct Holder {
     /// before its details are read).
     name: String,
     ppid: Pid,
-    /// Socket inodes held, with the fd number holding each.
-    inodes: Vec<(u64, u32)>,
+    /// When this process was first scanned.
+    first_seen: Instant,
+    /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
+    /// for anything but a socket).
+    fds: Vec<(u32, u64)>,
+}
+
+impl Holder {
+    /// The (inode, fd) of each socket held.
+    fn sockets(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.fds
+            .iter()
+            .filter(|(_, inode)| *inode != 0)
+            .map(|&(fd, inode)| (inode, fd))
+    }
+
+    fn fd_of(&self, inode: u64) -> Option<u32> {
+        self.sockets().find(|(i, _)| *i == inode).map(|(_, fd)| fd)
+    }
 }
 
 /// How a lookup found (or failed to find) its inode; counted for tests and benchmarks.
@@ -52,6 +78,8 @@ pub(crate) struct ScanCounters {
     pub recent: u64,
     pub full_scans: u64,
     pub misses: u64,
+    /// Listings of the whole `/proc` directory looking for new processes.
+    pub listings: u64,
 }
 
 /// The inode → pid cache of one `/proc` tree.
@@ -62,6 +90,12 @@ pub(crate) struct SocketHolders {
     holders: HashMap<Pid, Holder>,
     recent: VecDeque<Pid>,
     last_full_scan: Option<Instant>,
+    /// The kernel's last allocated pid when new processes were last looked for.
+    last_pid: Option<Pid>,
+    /// Inodes a lookup failed to find since the last interval.
+    missed: HashSet<u64>,
+    /// The inode map is full (of stale entries): rebuild it on the next lookup.
+    rebuild: bool,
     /// How long the last full rescan took.
     last_full_scan_took: Duration,
     pub(crate) counters: ScanCounters,
@@ -76,6 +110,9 @@ impl SocketHolders {
             holders: HashMap::new(),
             recent: VecDeque::new(),
             last_full_scan: None,
+            last_pid: None,
+            missed: HashSet::new(),
+            rebuild: false,
             last_full_scan_took: Duration::ZERO,
             counters: ScanCounters::default(),
         }
@@ -92,61 +129,134 @@ impl SocketHolders {
     /// `hint` is a related socket (the listener of an accepted connection) whose holder
     /// is checked right after new processes.
     pub(crate) fn owner(&mut self, inode: u64, hint: Option<u64>) -> Option<Pid> {
+        if self.rebuild {
+            self.full_scan();
+        }
         if let Some(pid) = self.found(inode) {
             self.counters.cached += 1;
             return Some(pid);
         }
-        let listed = list_pids(&self.proc_root);
-        self.forget_unlisted(&listed);
-        let mut new: Vec<Pid> = listed
+        // Processes started since the last look, then processes first seen in the last
+        // moments (they may have opened the socket after that first scan); newest first.
+        let new = self.new_pids();
+        let now = Instant::now();
+        let mut young: Vec<(Instant, Pid)> = self
+            .holders
             .iter()
-            .copied()
-            .filter(|p| !self.holders.contains_key(p))
+            .filter(|(p, h)| now.duration_since(h.first_seen) < YOUNG && !new.contains(p))
+            .map(|(&p, h)| (h.first_seen, p))
             .collect();
-        new.sort_unstable_by(|a, b| b.cmp(a)); // newest pids first
-        for pid in new {
-            self.scan(pid);
+        young.sort_unstable_by(|a, b| b.cmp(a));
+        young.truncate(MAX_YOUNG_RESCANS);
+        for pid in new.into_iter().chain(young.into_iter().map(|(_, p)| p)) {
+            self.scan(pid, false);
+            if self.owner_of.contains_key(&inode) {
+                self.check_parent(inode);
+                self.counters.new_pids += 1;
+                return self.found(inode);
+            }
         }
-        if self.owner_of.contains_key(&inode) {
-            self.check_parent(inode);
-            self.counters.new_pids += 1;
-            return self.found(inode);
-        }
+        // Recently active processes (and the listener's holder): first only descriptor
+        // numbers new since their last scan (cheap for processes with many fds), then all
+        // of them, as a new socket usually reuses the number of one closed before.
         let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
         let recent: Vec<Pid> = hinted
             .into_iter()
             .chain(self.recent.iter().copied())
             .collect();
-        for pid in recent {
-            self.scan(pid);
-            if let Some(pid) = self.found(inode) {
-                self.counters.recent += 1;
-                return Some(pid);
+        // The exact pass is skipped for an inode that already missed once: it is costly
+        // for processes with many descriptors, and the socket may belong to no process.
+        let passes: &[bool] = if self.missed.contains(&inode) {
+            &[true]
+        } else {
+            &[true, false]
+        };
+        for &quick in passes {
+            for &pid in &recent {
+                self.scan(pid, quick);
+                if let Some(pid) = self.found(inode) {
+                    self.counters.recent += 1;
+                    return Some(pid);
+                }
             }
         }
         let spacing =
             (self.last_full_scan_took * 10).clamp(MIN_FULL_SCAN_INTERVAL, MAX_FULL_SCAN_INTERVAL);
         let due = self.last_full_scan.is_none_or(|t| t.elapsed() >= spacing);
         if due {
-            self.full_scan();
-            if let Some(pid) = self.found(inode) {
-                return Some(pid);
+            let started = Instant::now();
+            self.counters.full_scans += 1;
+            let found = self.sweep(inode, true) || self.sweep(inode, false);
+            self.last_full_scan = Some(Instant::now());
+            self.last_full_scan_took = started.elapsed();
+            if found {
+                self.check_parent(inode);
+                return self.found(inode);
             }
         }
         self.counters.misses += 1;
+        if self.missed.len() >= MAX_MISSED {
+            self.missed.clear();
+        }
+        self.missed.insert(inode);
         None
+    }
+
+    /// Rescans every process, newest pid first, until one holds `inode`; with `quick`
+    /// only descriptor numbers new since each process's last scan are read.
+    fn sweep(&mut self, inode: u64, quick: bool) -> bool {
+        let listed = list_pids(&self.proc_root);
+        self.forget_unlisted(&listed);
+        let mut pids: Vec<Pid> = listed.into_iter().collect();
+        pids.sort_unstable_by(|a, b| b.cmp(a));
+        for pid in pids {
+            self.scan(pid, quick);
+            if self.owner_of.contains_key(&inode) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Pids of processes started since the last call and not scanned yet, newest first.
+    /// The kernel's last allocated pid (`/proc/loadavg`) tells whether any was: when it
+    /// is unchanged nothing is read, when it moved a little only the pids in between are
+    /// probed, and otherwise (wrap-around, bursts, no loadavg) `/proc` is listed.
+    fn new_pids(&mut self) -> Vec<Pid> {
+        let last = read_last_pid(&self.proc_root);
+        let previous = std::mem::replace(&mut self.last_pid, last);
+        match (previous, last) {
+            (Some(p), Some(l)) if p == l => Vec::new(),
+            (Some(p), Some(l)) if l > p && l - p <= MAX_PID_PROBES => (p + 1..=l)
+                .rev()
+                .filter(|&pid| !self.holders.contains_key(&pid) && is_process(&self.proc_root, pid))
+                .collect(),
+            _ => {
+                self.counters.listings += 1;
+                let listed = list_pids(&self.proc_root);
+                self.forget_unlisted(&listed);
+                let mut new: Vec<Pid> = listed
+                    .into_iter()
+                    .filter(|p| !self.holders.contains_key(p))
+                    .collect();
+                new.sort_unstable_by(|a, b| b.cmp(a));
+                new
+            }
+        }
     }
 
     /// Rescans every process, rebuilding the cache.
     pub(crate) fn full_scan(&mut self) {
         self.counters.full_scans += 1;
+        self.rebuild = false;
         let started = Instant::now();
+        self.last_pid = read_last_pid(&self.proc_root);
         self.owner_of.clear();
         self.holders.clear();
         let mut pids: Vec<Pid> = list_pids(&self.proc_root).into_iter().collect();
         pids.sort_unstable();
         for pid in pids {
-            self.scan(pid);
+            self.scan(pid, false);
         }
         self.last_full_scan = Some(Instant::now());
         self.last_full_scan_took = started.elapsed();
@@ -154,6 +264,7 @@ impl SocketHolders {
 
     /// Drops processes no longer in `/proc` (called once per interval).
     pub(crate) fn forget_exited(&mut self) {
+        self.missed.clear();
         let listed = list_pids(&self.proc_root);
         self.forget_unlisted(&listed);
     }
@@ -168,14 +279,10 @@ impl SocketHolders {
         let Some(holder) = self.holders.get(&pid) else {
             return;
         };
-        let fd = holder
-            .inodes
-            .iter()
-            .find(|(i, _)| *i == inode)
-            .map(|&(_, f)| f);
+        let fd = holder.fd_of(inode);
         let ppid = holder.ppid;
         if ppid > 1 && ppid != pid && fd.is_some_and(|fd| self.close_on_exec(pid, fd)) {
-            self.scan(ppid);
+            self.scan(ppid, false);
         }
     }
 
@@ -204,7 +311,7 @@ impl SocketHolders {
 
     fn drop_holder(&mut self, pid: Pid) {
         if let Some(old) = self.holders.remove(&pid) {
-            for (inode, _) in old.inodes {
+            for (inode, _) in old.sockets() {
                 if self.owner_of.get(&inode) == Some(&pid) {
                     self.owner_of.remove(&inode);
                 }
@@ -212,8 +319,10 @@ impl SocketHolders {
         }
     }
 
-    /// Reads one process's start time and socket fds, replacing what was known of it.
-    fn scan(&mut self, pid: Pid) {
+    /// Reads one process's start time and descriptors, replacing what was known of it.
+    /// With `quick`, descriptor numbers already seen in the last scan of the same process
+    /// are assumed unchanged and only new numbers are read.
+    fn scan(&mut self, pid: Pid, quick: bool) {
         let dir = self.proc_root.join(pid.to_string());
         let Some(stat) = read_text(&dir.join("stat"), 4096)
             .ok()
@@ -222,18 +331,27 @@ impl SocketHolders {
             self.drop_holder(pid);
             return;
         };
-        let inodes = socket_inodes(&dir.join("fd"));
+        let same = self
+            .holders
+            .get(&pid)
+            .filter(|h| h.start_time == stat.start_time);
+        let first_seen = same.map_or_else(Instant::now, |h| h.first_seen);
+        let previous = same
+            .filter(|_| quick)
+            .map(|h| h.fds.as_slice())
+            .unwrap_or_default();
+        let fds = read_fds(&dir.join("fd"), previous);
         self.drop_holder(pid);
-        self.holders.insert(
-            pid,
-            Holder {
-                start_time: stat.start_time,
-                name: stat.name,
-                ppid: stat.ppid,
-                inodes: inodes.clone(),
-            },
-        );
-        for (inode, fd) in inodes {
+        let holder = Holder {
+            start_time: stat.start_time,
+            name: stat.name,
+            ppid: stat.ppid,
+            first_seen,
+            fds,
+        };
+        let sockets: Vec<(u64, u32)> = holder.sockets().collect();
+        self.holders.insert(pid, holder);
+        for (inode, fd) in sockets {
             self.claim(inode, pid, fd);
         }
     }
@@ -243,6 +361,8 @@ impl SocketHolders {
         let Some(&other) = self.owner_of.get(&inode) else {
             if self.owner_of.len() < MAX_INODES {
                 self.owner_of.insert(inode, pid);
+            } else {
+                self.rebuild = true; // stale entries filled it: start over
             }
             return;
         };
@@ -263,11 +383,7 @@ impl SocketHolders {
         if newer {
             !unexeced_child(new, pid, fd, other)
         } else {
-            let other_fd = old
-                .inodes
-                .iter()
-                .find(|(i, _)| *i == inode)
-                .map(|&(_, f)| f);
+            let other_fd = old.fd_of(inode);
             other_fd.is_some_and(|f| unexeced_child(old, other, f, pid))
         }
     }
@@ -291,6 +407,24 @@ pub(crate) fn parse_fdinfo_flags(text: &str) -> Option<u32> {
     u32::from_str_radix(value.trim(), 8).ok()
 }
 
+/// The last pid the kernel allocated (the last field of `/proc/loadavg`).
+fn read_last_pid(proc_root: &Path) -> Option<Pid> {
+    let text = read_text(&proc_root.join("loadavg"), 256).ok()?;
+    text.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
+/// Whether `pid` is a live process (thread-group leader), not a thread: threads are
+/// reachable as `/proc/TID` too but are not listed, and share their process's fds.
+fn is_process(proc_root: &Path, pid: Pid) -> bool {
+    read_text(&proc_root.join(format!("{pid}/status")), 1024)
+        .ok()
+        .and_then(|t| {
+            let tgid = t.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
+            tgid.trim().parse::<Pid>().ok()
+        })
+        == Some(pid)
+}
+
 /// The numeric entries of `proc_root` (thread-group leaders; threads share their fds).
 pub(crate) fn list_pids(proc_root: &Path) -> HashSet<Pid> {
     let Ok(entries) = fs::read_dir(proc_root) else {
@@ -302,18 +436,24 @@ pub(crate) fn list_pids(proc_root: &Path) -> HashSet<Pid> {
         .collect()
 }
 
-/// The (inode, fd) of each `socket:[N]` link in an fd directory (empty when unreadable).
-fn socket_inodes(fd_dir: &Path) -> Vec<(u64, u32)> {
-    let Ok(entries) = fs::read_dir(fd_dir) else {
+/// Every descriptor in an fd directory with the socket inode it points at (0 for anything
+/// else), sorted by number; numbers found in `previous` keep their inode without a read.
+/// Empty when the directory is unreadable (the process is gone or not ours to read).
+fn read_fds(fd_dir: &Path, previous: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    let Ok(mut dir) = FdDir::open(fd_dir) else {
         return Vec::new();
     };
-    entries
-        .take(MAX_FDS_PER_PROCESS)
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let fd = e.file_name().to_str()?.parse().ok()?;
-            let target = fs::read_link(e.path()).ok()?;
-            Some((parse_socket_link(target.to_str()?)?, fd))
+    let mut numbers = dir.fds(MAX_FDS_PER_PROCESS);
+    numbers.sort_unstable();
+    numbers
+        .into_iter()
+        .map(|fd| {
+            let known = previous
+                .binary_search_by_key(&fd, |&(f, _)| f)
+                .ok()
+                .map(|i| previous[i].1);
+            let inode = known.unwrap_or_else(|| dir.socket_inode(fd).unwrap_or(0));
+            (fd, inode)
         })
         .collect()
 }
@@ -354,6 +494,7 @@ mod tests {
             let stat =
                 format!("{pid} (p{pid}) S {ppid} 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0");
             fs::write(dir.join("stat"), stat).unwrap();
+            fs::write(dir.join("status"), format!("Name:\tp\nTgid:\t{pid}\n")).unwrap();
             let flags = if cloexec { "02000002" } else { "02" };
             for (n, inode) in inodes.iter().enumerate() {
                 symlink(format!("socket:[{inode}]"), fd.join(n.to_string())).unwrap();
@@ -371,6 +512,13 @@ mod tests {
     impl SocketHolders {
         fn owner_t(&mut self, inode: u64) -> Option<Pid> {
             self.owner(inode, None)
+        }
+
+        /// Makes every known process old enough not to count as young.
+        fn age(&mut self) {
+            for h in self.holders.values_mut() {
+                h.first_seen = h.first_seen.checked_sub(YOUNG).unwrap();
+            }
         }
     }
 
@@ -426,6 +574,42 @@ mod tests {
     }
 
     #[test]
+    fn new_processes_are_found_from_the_last_pid_without_listing_proc() {
+        let proc = FakeProc::new();
+        let loadavg = |last: u32| {
+            let text = format!("0.00 0.00 0.00 1/100 {last}\n");
+            fs::write(proc.0.path().join("loadavg"), text).unwrap();
+        };
+        proc.process(10, 100, &[1]);
+        loadavg(10);
+        let mut holders = SocketHolders::new(proc.0.path());
+        holders.full_scan();
+        proc.process(12, 300, &[7]);
+        // A thread of 12 holds the same fds but is not a process.
+        proc.process(13, 300, &[7]);
+        fs::write(proc.0.path().join("13/status"), "Tgid:\t12\n").unwrap();
+        loadavg(13);
+        assert_eq!(holders.owner_t(7), Some(12));
+        assert_eq!(holders.counters.listings, 0);
+        assert_eq!(holders.counters.new_pids, 1);
+        // Nothing new: no probe, no listing.
+        assert_eq!(holders.owner_t(404), None);
+        assert_eq!(holders.counters.listings, 0);
+    }
+
+    #[test]
+    fn a_process_that_opens_its_socket_after_its_first_scan_is_rescanned_while_young() {
+        let proc = FakeProc::new();
+        let mut holders = SocketHolders::new(proc.0.path());
+        holders.full_scan();
+        proc.process(30, 300, &[]);
+        assert_eq!(holders.owner_t(1), None); // 30 is scanned, still without sockets
+        proc.process(30, 300, &[9]);
+        holders.last_full_scan_took = Duration::from_secs(1);
+        assert_eq!(holders.owner_t(9), Some(30));
+    }
+
+    #[test]
     fn a_recently_active_process_is_rechecked_before_a_full_rescan() {
         let proc = FakeProc::new();
         proc.process(10, 100, &[1]);
@@ -433,9 +617,24 @@ mod tests {
         let mut holders = SocketHolders::new(proc.0.path());
         holders.full_scan();
         assert_eq!(holders.owner_t(2), Some(20)); // 20 becomes recent
+        holders.age();
         proc.process(20, 200, &[2, 5]);
         assert_eq!(holders.owner_t(5), Some(20));
         assert_eq!(holders.counters.recent, 1);
+        assert_eq!(holders.counters.full_scans, 1);
+    }
+
+    #[test]
+    fn a_reused_descriptor_number_in_a_recent_process_is_found_without_a_full_rescan() {
+        let proc = FakeProc::new();
+        proc.process(20, 200, &[2]);
+        let mut holders = SocketHolders::new(proc.0.path());
+        holders.full_scan();
+        assert_eq!(holders.owner_t(2), Some(20)); // 20 becomes recent
+        proc.process(20, 200, &[6]); // fd 0 closed, and reused by a new socket
+        holders.age();
+        holders.last_full_scan_took = Duration::from_secs(1);
+        assert_eq!(holders.owner_t(6), Some(20), "found by the exact rescan");
         assert_eq!(holders.counters.full_scans, 1);
     }
 
