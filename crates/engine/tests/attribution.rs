@@ -150,6 +150,13 @@ def wait():
             guard
         }
 
+        /// Adds a second address (`.3`) on this side of the veth and returns it.
+        pub fn add_host_address(&self) -> std::net::IpAddr {
+            let extra = format!("{}.3", self.host_ip.rsplit_once('.').unwrap().0);
+            ip(&["addr", "add", &format!("{extra}/24"), "dev", &self.host_if]);
+            extra.parse().unwrap()
+        }
+
         /// Runs a sysctl inside the namespace.
         pub fn sysctl(&self, setting: &str) {
             let status = Command::new("ip")
@@ -365,6 +372,11 @@ wait()
         );
         let ns_ip: IpAddr = ns.ns_ip.parse().unwrap();
         assert!(owners.is_local(ns_ip) && owners.is_local(host_ip));
+        // An address added later is local from the next refresh on.
+        let added = ns.add_host_address();
+        assert!(!owners.is_local(added));
+        owners.refresh(&|_| true);
+        assert!(owners.is_local(added));
         let udp = SocketAddr::new(ns_ip, v["udp"].as_u64().unwrap() as u16);
         let from_host = SocketAddr::new(host_ip, 7777);
         assert_eq!(

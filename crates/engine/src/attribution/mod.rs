@@ -393,3 +393,60 @@ impl OwnerLookup for SystemOwners {
             .retain(|_, at| now.duration_since(*at) < KEY_RETRY);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::time::Duration;
+
+    /// Asks until an answer comes or 5 s pass (a long-lived process's new socket may wait
+    /// for the rate-limited rescan, as accounting's retries do).
+    fn poll_owner(
+        owners: &mut SystemOwners,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Pid> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = owners.owner(transport, local, remote);
+            if got.is_some() || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn without_netlink_the_proc_net_tables_still_attribute_sockets() {
+        let mut owners = SystemOwners::new().unwrap();
+        for ns in &mut owners.namespaces {
+            ns.diag = None;
+        }
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let me = Some(std::process::id());
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let udp_local = udp.local_addr().unwrap();
+        assert_eq!(poll_owner(&mut owners, Transport::Udp, udp_local, peer), me);
+        owners.refresh(&|_| true);
+        assert!(owners.namespaces[0].diag.is_none(), "stays on /proc");
+        assert_eq!(owners.owner(Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn other_traffic_has_no_owner_and_loopback_is_always_local() {
+        let mut owners = SystemOwners::new().unwrap();
+        let any = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(owners.owner(Transport::Other, any, any), None);
+        assert!(owners.is_local("127.4.5.6".parse().unwrap()));
+        assert!(owners.is_local("::1".parse().unwrap()));
+        assert!(owners.is_local("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!owners.is_local("192.0.2.1".parse().unwrap()), "TEST-NET-1");
+        assert!(owners.process(u32::MAX).is_none());
+    }
+}

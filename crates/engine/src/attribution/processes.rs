@@ -167,13 +167,17 @@ impl SocketHolders {
         // The exact pass is skipped for an inode that already missed once: it is costly
         // for processes with many descriptors, and the socket may belong to no process.
         let passes: &[bool] = if self.missed.contains(&inode) {
-            &[true]
+            &[false]
         } else {
-            &[true, false]
+            &[false, true]
         };
-        for &quick in passes {
+        for &exact in passes {
             for &pid in &recent {
-                self.scan(pid, quick);
+                if exact {
+                    self.probe(pid, inode);
+                } else {
+                    self.scan(pid, true);
+                }
                 if let Some(pid) = self.found(inode) {
                     self.counters.recent += 1;
                     return Some(pid);
@@ -200,6 +204,37 @@ impl SocketHolders {
         }
         self.missed.insert(inode);
         None
+    }
+
+    /// Looks for `inode` among the descriptors of known process `pid`, reading those that
+    /// held sockets at its last scan first (a new socket usually takes the number of a
+    /// socket closed before it), then the others, and stopping at the match.
+    fn probe(&mut self, pid: Pid, inode: u64) {
+        let Some(holder) = self.holders.get(&pid) else {
+            return;
+        };
+        let order: Vec<u32> = holder
+            .fds
+            .iter()
+            .filter(|(_, i)| *i != 0)
+            .chain(holder.fds.iter().filter(|(_, i)| *i == 0))
+            .map(|&(fd, _)| fd)
+            .collect();
+        let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
+            return;
+        };
+        let Some(fd) = order
+            .into_iter()
+            .find(|&fd| dir.socket_inode(fd) == Some(inode))
+        else {
+            return;
+        };
+        if let Some(holder) = self.holders.get_mut(&pid) {
+            if let Ok(i) = holder.fds.binary_search_by_key(&fd, |&(f, _)| f) {
+                holder.fds[i].1 = inode;
+            }
+        }
+        self.claim(inode, pid, fd);
     }
 
     /// Rescans every process, newest pid first, until one holds `inode`; with `quick`
