@@ -8,7 +8,9 @@
 //!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in that
 //!  │               namespace (sock_diag.rs); /proc/PID/net/* when netlink fails and for
 //!  │               ping/raw sockets (proc_net.rs)                        ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes.rs)
+//!  ├─ holder       inode → pid from /proc/PID/fd, cached; an unknown inode is looked
+//!  │               for in new pids (by /proc/loadavg's last pid), young pids, recently
+//!  │               active pids, then a rate-limited sweep of all (processes/)
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
 //! refresh(): addresses (local_addrs.rs), socket tables, exited processes, new namespaces
@@ -252,10 +254,10 @@ impl SystemOwners {
         let mut members: HashMap<u64, Pid> = HashMap::new();
         for &pid in &listed {
             let known = self.namespace_of_pid.get(&pid).copied();
-            let fresh =
+            let trusted =
                 known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
             let ns = match known {
-                Some((ns, _)) if fresh => ns,
+                Some((ns, _)) if trusted => ns,
                 _ => match namespace_of(&self.proc_root, pid) {
                     Some(ns) => {
                         let seen = known.map_or(now, |(_, seen)| seen);

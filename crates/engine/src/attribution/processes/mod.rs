@@ -150,7 +150,14 @@ impl SocketHolders {
             .map(|(&p, h)| (h.first_seen, p))
             .collect();
         young.sort_unstable_by(|a, b| b.cmp(a));
-        young.truncate(MAX_YOUNG_RESCANS);
+        // An inode that already missed (perhaps a kernel socket no process holds) does
+        // not make every young process be read again; the sweep still covers them.
+        let young_rescans = if self.missed.contains(&inode) {
+            0
+        } else {
+            MAX_YOUNG_RESCANS
+        };
+        young.truncate(young_rescans);
         for pid in new.into_iter().chain(young.into_iter().map(|(_, p)| p)) {
             self.scan(pid, false);
             if self.owner_of.contains_key(&inode) {
