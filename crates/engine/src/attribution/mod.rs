@@ -40,8 +40,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use users::Users;
 
-/// Least time between two lookups in the kernel for the same flow key.
-const KEY_RETRY: Duration = Duration::from_millis(10);
+/// Least time between two lookups in the kernel for the same flow key: only a guard
+/// against a caller asking in a loop (accounting backs off by itself, from 2 ms on).
+const KEY_RETRY: Duration = Duration::from_millis(1);
 /// Most flow keys whose last kernel lookup time is remembered.
 const MAX_KEYS: usize = 65_536;
 /// Least time between two searches for new namespaces on a lookup miss.
