@@ -301,6 +301,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_kernel_finds_both_ends_of_an_ipv6_udp_exchange() {
+        let server = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let client = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        client.send(b"x").unwrap();
+        let (s, c) = (server.local_addr().unwrap(), client.local_addr().unwrap());
+        let mut diag = SockDiag::open().unwrap();
+        let got = diag.find(SockProto::Udp, s, c).unwrap();
+        assert_eq!(got.map(|e| e.inode), Some(inode_of(&server)), "server");
+        let got = diag.find(SockProto::Udp, c, s).unwrap();
+        assert_eq!(got.map(|e| e.inode), Some(inode_of(&client)), "client");
+    }
+
     fn req_addr() -> SocketAddr {
         "127.0.0.1:1".parse().unwrap()
     }

@@ -14,8 +14,8 @@
 use super::bounded_read::read_text;
 use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
-use scan::{is_process, parse_fdinfo_flags, read_fds, read_last_pid, O_CLOEXEC};
 pub(crate) use scan::{list_pids, parse_socket_link};
+use scan::{parse_fdinfo_flags, probe_pid, read_fds, read_last_pid, PidKind, O_CLOEXEC};
 
 mod scan;
 use crate::owner::Pid;
@@ -36,6 +36,8 @@ const YOUNG: Duration = Duration::from_secs(2);
 const MAX_YOUNG_RESCANS: usize = 64;
 /// Most failed inodes remembered between two intervals.
 const MAX_MISSED: usize = 4096;
+/// How long a pid that could not be read yet is probed again.
+const UNRESOLVED_FOR: Duration = Duration::from_millis(500);
 /// Most pids probed one by one for new processes before listing `/proc` instead.
 const MAX_PID_PROBES: Pid = 256;
 /// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
@@ -95,6 +97,8 @@ pub(crate) struct SocketHolders {
     last_full_scan: Option<Instant>,
     /// The kernel's last allocated pid when new processes were last looked for.
     last_pid: Option<Pid>,
+    /// Pids allocated but not readable in /proc yet, with when they were first probed.
+    unresolved: Vec<(Pid, Instant)>,
     /// Inodes a lookup failed to find since the last interval.
     missed: HashSet<u64>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
@@ -115,6 +119,7 @@ impl SocketHolders {
             last_full_scan: None,
             last_pid: None,
             missed: HashSet::new(),
+            unresolved: Vec::new(),
             rebuild: false,
             last_full_scan_took: Duration::ZERO,
             counters: ScanCounters::default(),
@@ -270,14 +275,11 @@ impl SocketHolders {
     fn new_pids(&mut self) -> Vec<Pid> {
         let last = read_last_pid(&self.proc_root);
         let previous = std::mem::replace(&mut self.last_pid, last);
-        match (previous, last) {
-            (Some(p), Some(l)) if p == l => Vec::new(),
-            (Some(p), Some(l)) if l > p && l - p <= MAX_PID_PROBES => (p + 1..=l)
-                .rev()
-                .filter(|&pid| !self.holders.contains_key(&pid) && is_process(&self.proc_root, pid))
-                .collect(),
+        let range = match (previous, last) {
+            (Some(p), Some(l)) if l >= p && l - p <= MAX_PID_PROBES => p + 1..=l,
             _ => {
                 self.counters.listings += 1;
+                self.unresolved.clear();
                 let listed = list_pids(&self.proc_root);
                 self.forget_unlisted(&listed);
                 let mut new: Vec<Pid> = listed
@@ -285,9 +287,31 @@ impl SocketHolders {
                     .filter(|p| !self.holders.contains_key(p))
                     .collect();
                 new.sort_unstable_by(|a, b| b.cmp(a));
-                new
+                return new;
+            }
+        };
+        // A pid is allocated a moment before its process shows in /proc: pids that could
+        // not be read are probed again on the next calls, for a short while.
+        let now = Instant::now();
+        let mut candidates: Vec<(Pid, Instant)> = range.rev().map(|pid| (pid, now)).collect();
+        candidates.extend(
+            self.unresolved
+                .drain(..)
+                .filter(|(_, since)| now.duration_since(*since) < UNRESOLVED_FOR),
+        );
+        let mut new = Vec::new();
+        for (pid, since) in candidates {
+            if self.holders.contains_key(&pid) {
+                continue;
+            }
+            match probe_pid(&self.proc_root, pid) {
+                PidKind::Process => new.push(pid),
+                PidKind::Thread => {}
+                PidKind::Absent => self.unresolved.push((pid, since)),
             }
         }
+        self.unresolved.truncate(MAX_PID_PROBES as usize);
+        new
     }
 
     /// Rescans every process, rebuilding the cache.

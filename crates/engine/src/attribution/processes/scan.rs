@@ -24,16 +24,30 @@ pub(super) fn read_last_pid(proc_root: &Path) -> Option<Pid> {
     text.split_ascii_whitespace().nth(4)?.parse().ok()
 }
 
-/// Whether `pid` is a live process (thread-group leader), not a thread: threads are
-/// reachable as `/proc/TID` too but are not listed, and share their process's fds.
-pub(super) fn is_process(proc_root: &Path, pid: Pid) -> bool {
-    read_text(&proc_root.join(format!("{pid}/status")), 1024)
+/// What a pid in /proc is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PidKind {
+    /// A live process (thread-group leader).
+    Process,
+    /// A thread: reachable as `/proc/TID` but not listed, sharing its process's fds.
+    Thread,
+    /// Not readable: gone, or allocated but not visible yet.
+    Absent,
+}
+
+/// Tells processes from threads by the `Tgid:` line of `/proc/PID/status`.
+pub(super) fn probe_pid(proc_root: &Path, pid: Pid) -> PidKind {
+    let tgid = read_text(&proc_root.join(format!("{pid}/status")), 1024)
         .ok()
         .and_then(|t| {
             let tgid = t.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
             tgid.trim().parse::<Pid>().ok()
-        })
-        == Some(pid)
+        });
+    match tgid {
+        Some(tgid) if tgid == pid => PidKind::Process,
+        Some(_) => PidKind::Thread,
+        None => PidKind::Absent,
+    }
 }
 
 /// The numeric entries of `proc_root` (thread-group leaders; threads share their fds).

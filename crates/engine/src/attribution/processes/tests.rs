@@ -126,6 +126,14 @@ fn new_processes_are_found_from_the_last_pid_without_listing_proc() {
     assert_eq!(holders.owner_t(7), Some(12));
     assert_eq!(holders.counters.listings, 0);
     assert_eq!(holders.counters.new_pids, 1);
+    // A pid allocated before its process is readable is probed again next time.
+    loadavg(15);
+    assert_eq!(holders.owner_t(8), None);
+    proc.process(15, 400, &[8]);
+    holders.last_full_scan_took = Duration::from_secs(1); // no sweep
+    assert_eq!(holders.owner_t(8), Some(15));
+    assert_eq!(holders.counters.new_pids, 2);
+    assert_eq!(holders.counters.listings, 0);
     // Nothing new: no probe, no listing.
     assert_eq!(holders.owner_t(404), None);
     assert_eq!(holders.counters.listings, 0);
