@@ -15,6 +15,8 @@
 //!   When an owner turns up after a flow's first packets, those packets move from the
 //!   bucket to it. Once found, an owner is kept (even after the process exits) until a
 //!   new TCP connection reuses the same addresses and ports.
+//! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
+//!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
 //! - A socket shared by several processes (after fork) is credited to whichever pid
 //!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
 
@@ -182,27 +184,38 @@ impl<O: OwnerLookup> Accounting<O> {
         let mut found = [false; 2];
         for side in [src, dst] {
             let end = &mut flow.ends[side];
-            if end.may_have_owner && end.owner.is_none() && now >= end.next_lookup {
-                if !self.budget.take(now) {
-                    self.totals.lookups_deferred += 1;
+            if end.owner.is_some() || now < end.next_lookup || end.kernel {
+                continue;
+            }
+            let delay = self
+                .config
+                .retry
+                .get(usize::from(end.misses))
+                .or(self.config.retry.last());
+            let next = now + delay.copied().unwrap_or(Duration::from_millis(200));
+            if !end.local {
+                end.local = owners.is_local(key.addr(side).ip());
+                if !end.local {
+                    end.next_lookup = next;
+                    end.misses = end.misses.saturating_add(1);
                     continue;
                 }
-                self.totals.owner_lookups += 1;
-                end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
-                let delay = self
-                    .config
-                    .retry
-                    .get(usize::from(end.misses))
-                    .or(self.config.retry.last());
-                end.next_lookup = now + delay.copied().unwrap_or(Duration::from_millis(200));
-                end.misses = end.misses.saturating_add(1);
-                if end.owner.is_none() {
-                    self.totals.owner_misses += 1;
-                }
-                if let Some(pid) = end.owner {
+                end.misses = 0;
+            }
+            if !self.budget.take(now) {
+                self.totals.lookups_deferred += 1;
+                continue;
+            }
+            self.totals.owner_lookups += 1;
+            end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
+            end.next_lookup = next;
+            end.misses = end.misses.saturating_add(1);
+            match end.owner {
+                Some(pid) => {
                     found[side] = true;
                     process_entry(&mut self.processes, &*owners, pid);
                 }
+                None => self.totals.owner_misses += 1,
             }
         }
         if found.contains(&true) {
@@ -235,12 +248,13 @@ impl<O: OwnerLookup> Accounting<O> {
         if src_owner.is_some() || dst_owner.is_some() {
             self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
         } else {
-            flow.orphans[dir].add(len, 1);
             let bucket = &mut self.buckets[bucket_index(key.transport)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
+                flow.orphans[dir][0].add(len, 1);
             } else {
                 bucket.received.add(len, 1);
+                flow.orphans[dir][1].add(len, 1);
             }
         }
         locality
@@ -256,7 +270,11 @@ impl<O: OwnerLookup> Accounting<O> {
     ) -> (Vec<ProcessStats>, Vec<UnattributedStats>) {
         let seconds = elapsed.as_secs_f64();
         for flow in self.flows.values_mut() {
-            for traffic in flow.dirs.iter_mut().chain(flow.orphans.iter_mut()) {
+            for traffic in flow
+                .dirs
+                .iter_mut()
+                .chain(flow.orphans.iter_mut().flatten())
+            {
                 traffic.end_interval(seconds);
             }
         }
@@ -381,16 +399,16 @@ impl<O: OwnerLookup> Accounting<O> {
 /// A new flow: which ends are local and which can have an owner.
 fn new_flow<O: OwnerLookup>(key: &FlowKey, kind: PacketKind, owners: &O, now: Instant) -> Flow {
     let echo = matches!(kind, PacketKind::EchoRequest | PacketKind::EchoReply);
-    let end = |side: usize| {
-        let local = owners.is_local(key.addr(side).ip());
-        Endpoint {
-            local,
-            // The responder of an ICMP echo is the kernel, never a socket.
-            may_have_owner: local && !(echo && side == 1),
-            owner: None,
-            next_lookup: now,
-            misses: 0,
-        }
+    // ICMP other than echo (unreachable, neighbour discovery, MLD…) is the kernel's own:
+    // a raw ICMP socket receives copies of it but did not cause it.
+    let kernel_icmp = key.transport == Transport::Icmp && !echo;
+    let end = |side: usize| Endpoint {
+        local: owners.is_local(key.addr(side).ip()),
+        // The responder of an ICMP echo is the kernel, never a socket.
+        kernel: kernel_icmp || (echo && side == 1),
+        owner: None,
+        next_lookup: now,
+        misses: 0,
     };
     Flow::new([end(0), end(1)], now)
 }
@@ -424,7 +442,9 @@ fn adopt_orphans<O: OwnerLookup>(
     totals: &mut CaptureTotals,
 ) {
     for dir in [0 as Dir, 1] {
-        let orphans = flow.orphans[dir];
+        let [as_sent, as_received] = flow.orphans[dir];
+        let mut orphans = as_sent;
+        orphans.add(as_received.bytes, as_received.packets);
         if orphans.packets == 0 {
             continue;
         }
@@ -441,11 +461,8 @@ fn adopt_orphans<O: OwnerLookup>(
             }
         }
         let bucket = &mut buckets[bucket_index(transport)];
-        if flow.ends[sender].local {
-            bucket.sent.remove(&orphans);
-        } else {
-            bucket.received.remove(&orphans);
-        }
+        bucket.sent.remove(&as_sent);
+        bucket.received.remove(&as_received);
         totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);
     }
     flow.orphans = Default::default();

@@ -220,6 +220,24 @@ fn unknown_endpoint_is_looked_up_again_with_growing_delays_not_per_packet() {
 }
 
 #[test]
+fn an_address_that_becomes_local_later_is_then_looked_up() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::default(), t0);
+    let meta = packet(Transport::Tcp, sa(REMOTE, 80), sa(LOCAL, 40000), 500);
+    acc.record(&meta, t0);
+    assert_eq!(acc.owners().lookups, 0, "not local: nobody to look up");
+
+    // A namespace holding LOCAL appears; its process owns the socket.
+    acc.owners_mut().local.push(LOCAL);
+    acc.owners_mut().bind(Transport::Tcp, sa(LOCAL, 40000), 12);
+    acc.record(&meta, t0 + Duration::from_millis(5));
+
+    let p = process(&acc, 12);
+    assert_eq!(p.received_bytes, 1000, "the first packet is adopted too");
+    assert_invariant(&acc);
+}
+
+#[test]
 fn a_burst_of_new_flows_is_held_to_the_lookup_budget() {
     let t0 = Instant::now();
     let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
@@ -292,6 +310,19 @@ fn ping_request_counts_for_the_pinger_and_the_reply_too_never_for_the_kernel() {
     assert_eq!((p.sent_bytes, p.received_bytes), (98, 98));
     assert_eq!(acc.owners().lookups, 1);
     assert_invariant(&acc);
+}
+
+#[test]
+fn icmp_other_than_echo_is_never_credited_to_a_raw_socket() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Icmp, sa(LO, 0), 5);
+    let mut acc = accounting(owners, t0);
+
+    acc.record(&packet(Transport::Icmp, sa(LO, 0), sa(LO, 0), 90), t0);
+
+    assert_eq!(acc.owners().lookups, 0);
+    assert_eq!(unattributed_total(&acc), 90);
 }
 
 #[test]
@@ -449,6 +480,10 @@ fn attributed_plus_unattributed_equals_captured_on_a_random_mix() {
         }
         if next(500) == 0 {
             acc.reset_totals();
+        }
+        if step == 10_000 {
+            // A namespace appears: an address seen as remote so far becomes local.
+            acc.owners_mut().local.push(REMOTE);
         }
         let meta = PacketMeta {
             kind: [
