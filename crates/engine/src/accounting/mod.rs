@@ -47,6 +47,10 @@ pub struct AccountingConfig {
     /// A TCP SYN on a flow silent for this long starts a new connection: owners are
     /// looked up afresh.
     pub syn_reuse_gap: Duration,
+    /// Most exited processes listed; beyond it those with the least traffic are dropped
+    /// from the list (their bytes stay in the attributed total), so a machine running
+    /// millions of short processes does not grow the table without bound.
+    pub max_exited_processes: usize,
 }
 
 impl Default for AccountingConfig {
@@ -60,6 +64,7 @@ impl Default for AccountingConfig {
             flow_capacity: 65_536,
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
+            max_exited_processes: 10_000,
         }
     }
 }
@@ -294,7 +299,27 @@ impl<O: OwnerLookup> Accounting<O> {
             bucket.sent.end_interval(seconds);
             bucket.received.end_interval(seconds);
         }
+        self.limit_exited();
         (self.process_stats(), self.unattributed_stats())
+    }
+
+    /// Drops the exited processes with the least traffic beyond the configured cap.
+    fn limit_exited(&mut self) {
+        let cap = self.config.max_exited_processes;
+        let mut exited: Vec<(u64, Pid)> = self
+            .processes
+            .iter()
+            .filter(|(_, e)| e.info.exited)
+            .map(|(pid, e)| (e.sent.bytes.saturating_add(e.received.bytes), *pid))
+            .collect();
+        if exited.len() <= cap {
+            return;
+        }
+        exited.sort_unstable();
+        let excess = exited.len() - cap;
+        for (_, pid) in &exited[..excess] {
+            self.processes.remove(pid);
+        }
     }
 
     /// Every process credited since start (or the last reset), by pid.

@@ -424,6 +424,44 @@ fn a_million_short_connections_keep_the_flow_table_under_its_cap() {
 }
 
 #[test]
+fn exited_processes_beyond_the_cap_with_the_least_traffic_are_dropped() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    for pid in 1..=5u32 {
+        owners.bind(Transport::Udp, sa(LO, pid as u16), pid);
+    }
+    let config = AccountingConfig {
+        max_exited_processes: 2,
+        ..AccountingConfig::default()
+    };
+    let mut acc = Accounting::new(owners, config, t0);
+    for pid in 1..=5u16 {
+        acc.record(
+            &packet(
+                Transport::Udp,
+                sa(LO, pid),
+                sa(REMOTE, 9),
+                u32::from(pid) * 100,
+            ),
+            t0,
+        );
+    }
+    for pid in 1..=4 {
+        acc.owners_mut().exit(pid);
+    }
+
+    let (processes, _) = acc.end_interval(Duration::from_secs(1), t0);
+
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+    assert_eq!(
+        pids,
+        vec![3, 4, 5],
+        "the two biggest exited ones and the live one"
+    );
+    assert_invariant(&acc);
+}
+
+#[test]
 fn reset_sets_totals_to_zero_and_forgets_exited_processes() {
     let t0 = Instant::now();
     let mut owners = FakeOwners::default();

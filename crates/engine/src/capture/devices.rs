@@ -48,3 +48,37 @@ pub fn is_permission_error(error: &pcap::Error) -> bool {
     let text = error.to_string().to_lowercase();
     text.contains("permission") || text.contains("not permitted")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_devices_are_not_captured_on() {
+        for name in [
+            "any",
+            "nflog",
+            "nfqueue",
+            "dbus-system",
+            "dbus-session",
+            "usbmon0",
+            "usbmon3",
+            "bluetooth0",
+            "bluetooth-monitor",
+        ] {
+            assert!(!is_capturable(name), "{name}");
+        }
+        for name in [
+            "lo",
+            "eth0",
+            "wlp2s0",
+            "veth12ab",
+            "wg0",
+            "tun0",
+            "docker0",
+            "anyconnect0",
+        ] {
+            assert!(is_capturable(name), "{name}");
+        }
+    }
+}
