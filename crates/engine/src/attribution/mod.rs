@@ -209,7 +209,16 @@ impl SystemOwners {
                 continue;
             }
             if let Some(diag) = ns.diag.as_mut() {
-                match diag.find(proto, local, remote) {
+                let mut answer = diag.find(proto, local, remote);
+                if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
+                    // Only a TIME_WAIT remains: the connection is over. Its server side
+                    // belongs to whoever holds the listener on that port (if this end
+                    // is a server's: the kernel answers with the listener for a peer
+                    // that has no connection).
+                    let nobody = SocketAddr::new(unspecified(local.ip()), 0);
+                    answer = diag.find(proto, local, nobody);
+                }
+                match answer {
                     Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
                         ns.table.insert(&entry);
                         return Some(FoundSocket {
@@ -262,6 +271,14 @@ impl SystemOwners {
                 start_time: start_time.unwrap_or(0),
             },
         );
+    }
+}
+
+/// The wildcard address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
     }
 }
 
@@ -359,6 +376,22 @@ mod tests {
         owners.refresh(&|_| true);
         assert!(owners.namespaces.list[0].diag.is_none(), "stays on /proc");
         assert_eq!(owners.owner(Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn a_closed_server_side_connection_belongs_to_its_listener_s_holder() {
+        use std::io::Read;
+        let mut owners = SystemOwners::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        drop(server); // the server closes first: its side ends in TIME_WAIT
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        drop(client);
+        let me = Some(std::process::id());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
     }
 
     #[test]

@@ -34,6 +34,9 @@ const RECENT: usize = 8;
 const YOUNG: Duration = Duration::from_secs(2);
 /// Most young processes rescanned for one unknown inode.
 const MAX_YOUNG_RESCANS: usize = 64;
+/// Misses after which an inode no longer makes young and recent processes be read whole
+/// (accounting retries an unknown flow with back-off: 2, 5, 10… ms).
+const GIVE_UP_AFTER: u32 = 3;
 /// Most failed inodes remembered between two intervals.
 const MAX_MISSED: usize = 4096;
 /// How long a pid that could not be read yet is probed again.
@@ -100,7 +103,7 @@ pub(crate) struct SocketHolders {
     /// Pids allocated but not readable in /proc yet, with when they were first probed.
     unresolved: Vec<(Pid, Instant)>,
     /// Inodes a lookup failed to find since the last interval.
-    missed: HashSet<u64>,
+    missed: HashMap<u64, u32>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
     rebuild: bool,
     /// How long the last full rescan took.
@@ -118,7 +121,7 @@ impl SocketHolders {
             recent: VecDeque::new(),
             last_full_scan: None,
             last_pid: None,
-            missed: HashSet::new(),
+            missed: HashMap::new(),
             unresolved: Vec::new(),
             rebuild: false,
             last_full_scan_took: Duration::ZERO,
@@ -155,21 +158,26 @@ impl SocketHolders {
             .map(|(&p, h)| (h.first_seen, p))
             .collect();
         young.sort_unstable_by(|a, b| b.cmp(a));
-        // An inode that already missed (perhaps a kernel socket no process holds) does
-        // not make every young process be read again; the sweep still covers them.
-        let young_rescans = if self.missed.contains(&inode) {
-            0
-        } else {
-            MAX_YOUNG_RESCANS
-        };
+        // An inode that already missed a few times (perhaps a kernel socket no process
+        // holds) does not make every young process be read again; sweeps still cover them.
+        let given_up = self.missed.get(&inode).is_some_and(|&n| n >= GIVE_UP_AFTER);
+        let young_rescans = if given_up { 0 } else { MAX_YOUNG_RESCANS };
         young.truncate(young_rescans);
-        for pid in new.into_iter().chain(young.into_iter().map(|(_, p)| p)) {
+        // Every new process is scanned (it would not count as new again), the young ones
+        // only until the socket is found.
+        for &pid in &new {
             self.scan(pid, false);
+        }
+        for (_, pid) in young {
             if self.owner_of.contains_key(&inode) {
-                self.check_parent(inode);
-                self.counters.new_pids += 1;
-                return self.found(inode);
+                break;
             }
+            self.scan(pid, false);
+        }
+        if self.owner_of.contains_key(&inode) {
+            self.check_parent(inode);
+            self.counters.new_pids += 1;
+            return self.found(inode);
         }
         // Recently active processes (and the listener's holder): first only descriptor
         // numbers new since their last scan (cheap for processes with many fds), then all
@@ -179,13 +187,9 @@ impl SocketHolders {
             .into_iter()
             .chain(self.recent.iter().copied())
             .collect();
-        // The exact pass is skipped for an inode that already missed once: it is costly
+        // The exact pass is skipped for an inode that keeps missing: it is costly
         // for processes with many descriptors, and the socket may belong to no process.
-        let passes: &[bool] = if self.missed.contains(&inode) {
-            &[false]
-        } else {
-            &[false, true]
-        };
+        let passes: &[bool] = if given_up { &[false] } else { &[false, true] };
         for &exact in passes {
             for &pid in &recent {
                 if exact {
@@ -217,7 +221,7 @@ impl SocketHolders {
         if self.missed.len() >= MAX_MISSED {
             self.missed.clear();
         }
-        self.missed.insert(inode);
+        *self.missed.entry(inode).or_insert(0) += 1;
         None
     }
 
