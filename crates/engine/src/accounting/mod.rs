@@ -51,6 +51,10 @@ pub struct AccountingConfig {
     /// from the list (their bytes stay in the attributed total), so a machine running
     /// millions of short processes does not grow the table without bound.
     pub max_exited_processes: usize,
+    /// Least time between two [`OwnerLookup::refresh`] calls: a refresh re-reads socket
+    /// tables and `/proc` (several milliseconds during which no packet is looked at), so
+    /// short intervals do not refresh every time.
+    pub refresh_period: Duration,
 }
 
 impl Default for AccountingConfig {
@@ -65,6 +69,7 @@ impl Default for AccountingConfig {
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
             max_exited_processes: 10_000,
+            refresh_period: Duration::from_secs(1),
         }
     }
 }
@@ -140,6 +145,8 @@ pub struct Accounting<O: OwnerLookup> {
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
+    /// When the owner lookup was last refreshed.
+    last_refresh: Option<Instant>,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -156,6 +163,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 burst: config.lookup_burst,
                 last: now,
             },
+            last_refresh: None,
             config,
         }
     }
@@ -284,8 +292,14 @@ impl<O: OwnerLookup> Accounting<O> {
             }
         }
         self.flows.prune_idle(now);
-        let processes = &self.processes;
-        self.owners.refresh(&|pid| processes.contains_key(&pid));
+        let due = self
+            .last_refresh
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.config.refresh_period);
+        if due {
+            self.last_refresh = Some(now);
+            let processes = &self.processes;
+            self.owners.refresh(&|pid| processes.contains_key(&pid));
+        }
         for (pid, entry) in &mut self.processes {
             entry.sent.end_interval(seconds);
             entry.received.end_interval(seconds);
