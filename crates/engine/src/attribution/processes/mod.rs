@@ -14,8 +14,11 @@
 use super::bounded_read::read_text;
 use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
+use scan::{
+    boot_ticks, clock_ticks_per_second, parse_fdinfo_flags, probe_pid, read_fds, read_last_pid,
+    PidKind, O_CLOEXEC,
+};
 pub(crate) use scan::{list_pids, parse_socket_link};
-use scan::{parse_fdinfo_flags, probe_pid, read_fds, read_last_pid, PidKind, O_CLOEXEC};
 
 mod scan;
 use crate::owner::Pid;
@@ -23,15 +26,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Most time between two full rescans of `/proc` that a miss may trigger: rescans are
-/// spaced by ten times what the last one took (so they use at most about a tenth of one
-/// core), but never less than [`MIN_FULL_SCAN_INTERVAL`] nor more than this.
-const MAX_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(100);
-const MIN_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(5);
+/// Bounds of the pause after a sweep of all processes (see [`SocketHolders::sweep`]).
+const MAX_SWEEP_PAUSE: Duration = Duration::from_millis(100);
+const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(5);
+/// Most time one lookup spends sweeping; the sweep resumes on the next miss.
+const SWEEP_BUDGET: Duration = Duration::from_millis(2);
 /// How many recently active pids an unknown inode rechecks before a full rescan.
 const RECENT: usize = 8;
-/// Processes first seen this recently are rescanned on an unknown inode.
-const YOUNG: Duration = Duration::from_secs(2);
+/// Processes started this recently are rescanned on an unknown inode, in seconds.
+const YOUNG_SECONDS: u64 = 2;
 /// Most young processes rescanned for one unknown inode.
 const MAX_YOUNG_RESCANS: usize = 64;
 /// Misses after which an inode no longer makes young and recent processes be read whole
@@ -57,8 +60,6 @@ struct Holder {
     /// before its details are read).
     name: String,
     ppid: Pid,
-    /// When this process was first scanned.
-    first_seen: Instant,
     /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
     /// for anything but a socket).
     fds: Vec<(u32, u64)>,
@@ -97,7 +98,17 @@ pub(crate) struct SocketHolders {
     owner_of: HashMap<u64, Pid>,
     holders: HashMap<Pid, Holder>,
     recent: VecDeque<Pid>,
-    last_full_scan: Option<Instant>,
+    /// When the last sweep of all processes finished.
+    last_sweep: Option<Instant>,
+    /// Processes the sweep in progress has still to read.
+    sweep_queue: Vec<Pid>,
+    /// Time spent so far on the sweep in progress.
+    sweep_busy: Duration,
+    /// Clock ticks (`/proc/PID/stat` units) within which a process counts as young.
+    young_ticks: u64,
+    /// Fixed "now" in clock ticks since boot, for tests on fake trees.
+    #[cfg(test)]
+    now_ticks: Option<u64>,
     /// The kernel's last allocated pid when new processes were last looked for.
     last_pid: Option<Pid>,
     /// Pids allocated but not readable in /proc yet, with when they were first probed.
@@ -106,8 +117,8 @@ pub(crate) struct SocketHolders {
     missed: HashMap<u64, u32>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
     rebuild: bool,
-    /// How long the last full rescan took.
-    last_full_scan_took: Duration,
+    /// Time the last complete sweep took.
+    last_sweep_took: Duration,
     pub(crate) counters: ScanCounters,
 }
 
@@ -119,14 +130,28 @@ impl SocketHolders {
             owner_of: HashMap::new(),
             holders: HashMap::new(),
             recent: VecDeque::new(),
-            last_full_scan: None,
+            last_sweep: None,
+            sweep_queue: Vec::new(),
+            sweep_busy: Duration::ZERO,
+            young_ticks: YOUNG_SECONDS * clock_ticks_per_second(),
+            #[cfg(test)]
+            now_ticks: None,
             last_pid: None,
             missed: HashMap::new(),
             unresolved: Vec::new(),
             rebuild: false,
-            last_full_scan_took: Duration::ZERO,
+            last_sweep_took: Duration::ZERO,
             counters: ScanCounters::default(),
         }
+    }
+
+    /// Now, in clock ticks since boot (the unit of process start times).
+    fn ticks_since_boot(&self) -> Option<u64> {
+        #[cfg(test)]
+        if let Some(now) = self.now_ticks {
+            return Some(now);
+        }
+        boot_ticks()
     }
 
     /// The start time and name a scan recorded for `pid`.
@@ -150,12 +175,14 @@ impl SocketHolders {
         // Processes started since the last look, then processes first seen in the last
         // moments (they may have opened the socket after that first scan); newest first.
         let new = self.new_pids();
-        let now = Instant::now();
-        let mut young: Vec<(Instant, Pid)> = self
+        let young_since = self
+            .ticks_since_boot()
+            .map(|now| now.saturating_sub(self.young_ticks));
+        let mut young: Vec<(u64, Pid)> = self
             .holders
             .iter()
-            .filter(|(p, h)| now.duration_since(h.first_seen) < YOUNG && !new.contains(p))
-            .map(|(&p, h)| (h.first_seen, p))
+            .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+            .map(|(&p, h)| (h.start_time, p))
             .collect();
         young.sort_unstable_by(|a, b| b.cmp(a));
         // An inode that already missed a few times (perhaps a kernel socket no process
@@ -203,19 +230,9 @@ impl SocketHolders {
                 }
             }
         }
-        let spacing =
-            (self.last_full_scan_took * 10).clamp(MIN_FULL_SCAN_INTERVAL, MAX_FULL_SCAN_INTERVAL);
-        let due = self.last_full_scan.is_none_or(|t| t.elapsed() >= spacing);
-        if due {
-            let started = Instant::now();
-            self.counters.full_scans += 1;
-            let found = self.sweep(inode, true) || self.sweep(inode, false);
-            self.last_full_scan = Some(Instant::now());
-            self.last_full_scan_took = started.elapsed();
-            if found {
-                self.check_parent(inode);
-                return self.found(inode);
-            }
+        if self.sweep(inode) {
+            self.check_parent(inode);
+            return self.found(inode);
         }
         self.counters.misses += 1;
         if self.missed.len() >= MAX_MISSED {
@@ -256,20 +273,42 @@ impl SocketHolders {
         self.claim(inode, pid, fd);
     }
 
-    /// Rescans every process, newest pid first, until one holds `inode`; with `quick`
-    /// only descriptor numbers new since each process's last scan are read.
-    fn sweep(&mut self, inode: u64, quick: bool) -> bool {
-        let listed = list_pids(&self.proc_root);
-        self.forget_unlisted(&listed);
-        let mut pids: Vec<Pid> = listed.into_iter().collect();
-        pids.sort_unstable_by(|a, b| b.cmp(a));
-        for pid in pids {
-            self.scan(pid, quick);
+    /// Continues (or, when due, starts) the sweep that rereads every process, newest pid
+    /// first, for at most [`SWEEP_BUDGET`] per call, so that no lookup stalls the capture
+    /// for long; returns whether `inode` was found. A finished sweep is followed by a pause
+    /// of ten times the time it took (at most about a tenth of a core), between
+    /// [`MIN_SWEEP_PAUSE`] and [`MAX_SWEEP_PAUSE`].
+    fn sweep(&mut self, inode: u64) -> bool {
+        if self.sweep_queue.is_empty() {
+            let pause = (self.last_sweep_took * 10).clamp(MIN_SWEEP_PAUSE, MAX_SWEEP_PAUSE);
+            if self.last_sweep.is_some_and(|t| t.elapsed() < pause) {
+                return false;
+            }
+            self.counters.full_scans += 1;
+            let listed = list_pids(&self.proc_root);
+            self.forget_unlisted(&listed);
+            self.sweep_queue = listed.into_iter().collect();
+            self.sweep_queue.sort_unstable(); // popped from the end: newest pids first
+            self.sweep_busy = Duration::ZERO;
+        }
+        let started = Instant::now();
+        let mut found = false;
+        while let Some(pid) = self.sweep_queue.pop() {
+            self.scan(pid, false);
             if self.owner_of.contains_key(&inode) {
-                return true;
+                found = true;
+                break;
+            }
+            if started.elapsed() >= SWEEP_BUDGET {
+                break;
             }
         }
-        false
+        self.sweep_busy += started.elapsed();
+        if self.sweep_queue.is_empty() {
+            self.last_sweep = Some(Instant::now());
+            self.last_sweep_took = self.sweep_busy;
+        }
+        found
     }
 
     /// Pids of processes started since the last call and not scanned yet, newest first.
@@ -331,8 +370,9 @@ impl SocketHolders {
         for pid in pids {
             self.scan(pid, false);
         }
-        self.last_full_scan = Some(Instant::now());
-        self.last_full_scan_took = started.elapsed();
+        self.sweep_queue.clear();
+        self.last_sweep = Some(Instant::now());
+        self.last_sweep_took = started.elapsed();
     }
 
     /// Drops processes no longer in `/proc` (called once per interval).
@@ -408,7 +448,6 @@ impl SocketHolders {
             .holders
             .get(&pid)
             .filter(|h| h.start_time == stat.start_time);
-        let first_seen = same.map_or_else(Instant::now, |h| h.first_seen);
         let previous = same
             .filter(|_| quick)
             .map(|h| h.fds.as_slice())
@@ -419,7 +458,6 @@ impl SocketHolders {
             start_time: stat.start_time,
             name: stat.name,
             ppid: stat.ppid,
-            first_seen,
             fds,
         };
         let sockets: Vec<(u64, u32)> = holder.sockets().collect();
