@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 /// Bounds of the pause after a sweep of all processes (see [`SocketHolders::sweep`]).
 const MAX_SWEEP_PAUSE: Duration = Duration::from_millis(100);
 const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(5);
+/// Most time one lookup spends on young and recently active processes before the sweep
+/// (a single process's descriptors are read whole, except when probing).
+const SEARCH_BUDGET: Duration = Duration::from_millis(3);
 /// Most time one lookup spends sweeping; the sweep resumes on the next miss.
 const SWEEP_BUDGET: Duration = Duration::from_millis(2);
 /// How many recently active pids an unknown inode rechecks before a full rescan.
@@ -172,8 +175,9 @@ impl SocketHolders {
             self.counters.cached += 1;
             return Some(pid);
         }
-        // Processes started since the last look, then processes first seen in the last
-        // moments (they may have opened the socket after that first scan); newest first.
+        // Processes started since the last look, then processes started in the last
+        // moments (they may have opened the socket after their first scan); newest first.
+        let deadline = Instant::now() + SEARCH_BUDGET;
         let new = self.new_pids();
         let young_since = self
             .ticks_since_boot()
@@ -196,7 +200,7 @@ impl SocketHolders {
             self.scan(pid, false);
         }
         for (_, pid) in young {
-            if self.owner_of.contains_key(&inode) {
+            if self.owner_of.contains_key(&inode) || Instant::now() > deadline {
                 break;
             }
             self.scan(pid, false);
@@ -219,8 +223,11 @@ impl SocketHolders {
         let passes: &[bool] = if given_up { &[false] } else { &[false, true] };
         for &exact in passes {
             for &pid in &recent {
+                if Instant::now() > deadline {
+                    break;
+                }
                 if exact {
-                    self.probe(pid, inode);
+                    self.probe(pid, inode, deadline);
                 } else {
                     self.scan(pid, true);
                 }
@@ -245,7 +252,7 @@ impl SocketHolders {
     /// Looks for `inode` among the descriptors of known process `pid`, reading those that
     /// held sockets at its last scan first (a new socket usually takes the number of a
     /// socket closed before it), then the others, and stopping at the match.
-    fn probe(&mut self, pid: Pid, inode: u64) {
+    fn probe(&mut self, pid: Pid, inode: u64, deadline: Instant) {
         let Some(holder) = self.holders.get(&pid) else {
             return;
         };
@@ -259,10 +266,17 @@ impl SocketHolders {
         let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
             return;
         };
-        let Some(fd) = order
-            .into_iter()
-            .find(|&fd| dir.socket_inode(fd) == Some(inode))
-        else {
+        let mut found = None;
+        for (n, fd) in order.into_iter().enumerate() {
+            if dir.socket_inode(fd) == Some(inode) {
+                found = Some(fd);
+                break;
+            }
+            if n % 64 == 63 && Instant::now() > deadline {
+                return;
+            }
+        }
+        let Some(fd) = found else {
             return;
         };
         if let Some(holder) = self.holders.get_mut(&pid) {
