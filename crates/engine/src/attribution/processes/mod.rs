@@ -1,26 +1,25 @@
 //! Socket inode → pid, from the `socket:[inode]` links in `/proc/PID/fd`, kept in a cache
-//! that an unknown inode updates incrementally: new pids first, then recently active ones,
-//! and a full rescan only when neither has it and none ran in the last 100 ms.
+//! that an unknown inode updates incrementally, cheapest and likeliest first:
 //!
-//! Shared sockets: when several processes hold one socket (inherited across fork, passed
-//! over a Unix socket), it is credited to the holder that started **most recently** (ties:
-//! the higher pid): the child a launcher spawned with an inherited socket, the newest
-//! owner of a passed socket — the process doing the work rather than the parent that
-//! merely kept a copy. One exception: a child whose descriptor is close-on-exec while its
-//! parent holds the same socket is a fork that has not called `exec` yet (every spawn
-//! passes through this state for a moment, and pre-forked workers stay in it); it is about
-//! to lose the descriptor, or shares its parent's job, so the parent keeps the socket.
+//! ```text
+//! owner(inode)
+//!  ├─ cached                 inode → pid map
+//!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
+//!  ├─ young processes        started in the last 2 s, read again     ┐ 3 ms budget
+//!  ├─ recently active ones   new fd numbers, then socket fds first   ┘
+//!  └─ sweep of all           resumable, 2 ms per lookup, paused between sweeps
+//! ```
+//!
+//! Which holder a shared socket is credited to is decided in `shared.rs`.
 
 use super::bounded_read::read_text;
 use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
-use scan::{
-    boot_ticks, clock_ticks_per_second, parse_fdinfo_flags, probe_pid, read_fds, read_last_pid,
-    PidKind, O_CLOEXEC,
-};
+use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pid, PidKind};
 pub(crate) use scan::{list_pids, parse_socket_link};
 
 mod scan;
+mod shared;
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -50,22 +49,22 @@ const UNRESOLVED_FOR: Duration = Duration::from_millis(500);
 /// Most pids probed one by one for new processes before listing `/proc` instead.
 const MAX_PID_PROBES: Pid = 256;
 /// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
-const MAX_INODES: usize = 1 << 21;
+pub(super) const MAX_INODES: usize = 1 << 21;
 /// Most fds read from one process in one scan.
 pub(super) const MAX_FDS_PER_PROCESS: usize = 1 << 17;
 
 /// What a scan learnt about one process.
 #[derive(Debug, Clone)]
-struct Holder {
+pub(super) struct Holder {
     /// Start time from `/proc/PID/stat`, in clock ticks since boot (tells pid reuse apart).
-    start_time: u64,
+    pub(super) start_time: u64,
     /// Name from `/proc/PID/stat` at the time of the scan (used if the process is gone
     /// before its details are read).
     name: String,
-    ppid: Pid,
+    pub(super) ppid: Pid,
     /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
     /// for anything but a socket).
-    fds: Vec<(u32, u64)>,
+    pub(super) fds: Vec<(u32, u64)>,
 }
 
 impl Holder {
@@ -77,7 +76,7 @@ impl Holder {
             .map(|&(fd, inode)| (inode, fd))
     }
 
-    fn fd_of(&self, inode: u64) -> Option<u32> {
+    pub(super) fn fd_of(&self, inode: u64) -> Option<u32> {
         self.sockets().find(|(i, _)| *i == inode).map(|(_, fd)| fd)
     }
 }
@@ -396,23 +395,6 @@ impl SocketHolders {
         self.forget_unlisted(&listed);
     }
 
-    /// A new process found holding `inode` close-on-exec may be a fork that has not
-    /// exec'd yet, its parent the real holder: scan the parent too so the shared-socket
-    /// rule can choose.
-    fn check_parent(&mut self, inode: u64) {
-        let Some(&pid) = self.owner_of.get(&inode) else {
-            return;
-        };
-        let Some(holder) = self.holders.get(&pid) else {
-            return;
-        };
-        let fd = holder.fd_of(inode);
-        let ppid = holder.ppid;
-        if ppid > 1 && ppid != pid && fd.is_some_and(|fd| self.close_on_exec(pid, fd)) {
-            self.scan(ppid, false);
-        }
-    }
-
     fn found(&mut self, inode: u64) -> Option<Pid> {
         let pid = *self.owner_of.get(&inode)?;
         if self.recent.front() != Some(&pid) {
@@ -479,47 +461,6 @@ impl SocketHolders {
         for (inode, fd) in sockets {
             self.claim(inode, pid, fd);
         }
-    }
-
-    /// Records that `pid` holds `inode` (through `fd`), following the shared-socket rule.
-    fn claim(&mut self, inode: u64, pid: Pid, fd: u32) {
-        let Some(&other) = self.owner_of.get(&inode) else {
-            if self.owner_of.len() < MAX_INODES {
-                self.owner_of.insert(inode, pid);
-            } else {
-                self.rebuild = true; // stale entries filled it: start over
-            }
-            return;
-        };
-        if other != pid && self.prefers(pid, fd, other, inode) {
-            self.owner_of.insert(inode, pid);
-        }
-    }
-
-    /// Whether `pid` (holding `inode` through `fd`) should own it rather than `other`.
-    fn prefers(&self, pid: Pid, fd: u32, other: Pid, inode: u64) -> bool {
-        let (Some(new), Some(old)) = (self.holders.get(&pid), self.holders.get(&other)) else {
-            return true;
-        };
-        let newer = (new.start_time, pid) > (old.start_time, other);
-        let unexeced_child = |child: &Holder, child_pid: Pid, child_fd: u32, parent: Pid| {
-            child.ppid == parent && self.close_on_exec(child_pid, child_fd)
-        };
-        if newer {
-            !unexeced_child(new, pid, fd, other)
-        } else {
-            let other_fd = old.fd_of(inode);
-            other_fd.is_some_and(|f| unexeced_child(old, other, f, pid))
-        }
-    }
-
-    /// Whether descriptor `fd` of `pid` is close-on-exec (`flags:` in `/proc/PID/fdinfo`).
-    fn close_on_exec(&self, pid: Pid, fd: u32) -> bool {
-        let path = self.proc_root.join(format!("{pid}/fdinfo/{fd}"));
-        read_text(&path, 4096)
-            .ok()
-            .and_then(|t| parse_fdinfo_flags(&t))
-            .is_some_and(|flags| flags & O_CLOEXEC != 0)
     }
 }
 
