@@ -3,17 +3,20 @@
 //!
 //! ```text
 //! SystemOwners::owner(transport, local, remote)
-//!  ├─ namespaces   which namespaces may hold the socket (the one owning `local`; own for
-//!  │               loopback) — namespaces.rs, found from /proc/*/ns/net and /run/netns
-//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in that
-//!  │               namespace (sock_diag.rs); /proc/PID/net/* when netlink fails and for
-//!  │               ping/raw sockets (proc_net.rs)                        ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, cached; an unknown inode is looked
-//!  │               for in new pids (by /proc/loadavg's last pid), young pids, recently
-//!  │               active pids, then a rate-limited sweep of all (processes/)
+//!  ├─ namespaces   which namespaces may hold the socket: the ones owning `local` (this
+//!  │               one for loopback); wildcard sockets count only there (namespace_set.rs,
+//!  │               namespaces.rs: found from /proc/*/ns/net and /run/netns)
+//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
+//!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
+//!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
+//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/)
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
-//! refresh(): addresses (local_addrs.rs), socket tables, exited processes, new namespaces
+//! SystemOwners::is_local(ip)
+//!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
+//!                  address notifications and a rate-limited search for new namespaces
+//! SystemOwners::refresh(): namespaces, addresses and socket tables re-read, exited
+//!                  processes marked, unreferenced ones forgotten
 //! ```
 
 mod address_book;
