@@ -25,6 +25,8 @@ mod flows;
 pub mod owner;
 pub mod parse;
 mod snapshot;
+#[cfg(test)]
+mod testing;
 
 pub use snapshot::{
     CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,

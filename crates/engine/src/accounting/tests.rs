@@ -2,67 +2,8 @@
 
 use super::*;
 use crate::parse::PacketMeta;
+use crate::testing::FakeOwners;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-/// An owner lookup answering from a fixed socket table, counting its lookups.
-#[derive(Default)]
-struct FakeOwners {
-    /// (transport, local endpoint) → pid; the remote end is ignored (unconnected socket).
-    sockets: HashMap<(Transport, SocketAddr), Pid>,
-    local: Vec<IpAddr>,
-    processes: HashMap<Pid, ProcessInfo>,
-    lookups: usize,
-}
-
-impl FakeOwners {
-    fn with_local(local: &[IpAddr]) -> Self {
-        Self {
-            local: local.to_vec(),
-            ..Self::default()
-        }
-    }
-
-    fn bind(&mut self, transport: Transport, local: SocketAddr, pid: Pid) {
-        self.sockets.insert((transport, local), pid);
-        self.processes.insert(
-            pid,
-            ProcessInfo {
-                pid,
-                name: format!("proc{pid}"),
-                cmdline: format!("proc{pid} --flag"),
-                uid: 1000,
-                user: "alice".into(),
-                app_id: None,
-                exited: false,
-            },
-        );
-    }
-
-    /// The process exits: its sockets vanish, its details stay (marked exited).
-    fn exit(&mut self, pid: Pid) {
-        self.sockets.retain(|_, owner| *owner != pid);
-        if let Some(info) = self.processes.get_mut(&pid) {
-            info.exited = true;
-        }
-    }
-}
-
-impl OwnerLookup for FakeOwners {
-    fn owner(&mut self, transport: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
-        self.lookups += 1;
-        self.sockets.get(&(transport, local)).copied()
-    }
-
-    fn is_local(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.local.contains(&ip)
-    }
-
-    fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
-        self.processes.get(&pid)
-    }
-
-    fn refresh(&mut self, _: &dyn Fn(Pid) -> bool) {}
-}
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
 const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 9));
