@@ -5,11 +5,7 @@
 //!       └─ otherwise ─────────► app (relm4 GUI) ─► launcher ─► sockeye-helper (D-Bus p2p)
 //! ```
 
-mod app;
-mod config;
-mod launcher;
-mod terminal;
-
+use sockeye::{app, config, terminal};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
