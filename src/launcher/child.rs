@@ -89,6 +89,15 @@ impl Supervised {
     }
 }
 
+impl Drop for Supervised {
+    /// A launch abandoned half-way (the caller dropped the future while pkexec waits for a
+    /// password) must not leave pkexec behind: it still runs with our real uid, so this
+    /// signal reaches it. The supervisor thread reaps it.
+    fn drop(&mut self) {
+        self.signal(libc::SIGTERM);
+    }
+}
+
 fn unknown_exit() -> HelperExit {
     HelperExit {
         code: None,

@@ -7,6 +7,7 @@
 mod common;
 mod direct;
 mod flatpak;
+mod mismatch;
 mod pkexec;
 mod probe;
 mod terminal;

@@ -245,3 +245,49 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
         "no helper runs as root"
     );
 }
+
+/// Runs the probe as `nobody` with a PATH holding only `bin` (fake programs), so the
+/// launcher picks pkexec and finds ours.
+fn probe_as_nobody_with(bin: &Path) -> String {
+    let path = bin.to_str().unwrap();
+    let helper = helper_binary();
+    probe::run(
+        &[("PATH", path), ("SOCKEYE_HELPER", helper.to_str().unwrap())],
+        &[
+            // Absolute: the PATH given holds only the fake programs.
+            "/usr/bin/setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+    )
+}
+
+fn world_readable_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn a_dismissed_password_dialog_is_authorization_dismissed() {
+    let dir = world_readable_tempdir();
+    // pkexec's exit status when the user cancels the dialog.
+    common::script(&dir.path().join("pkexec"), "exit 126");
+    let line = probe_as_nobody_with(dir.path());
+    assert!(
+        line.starts_with("PROBE err=AuthorizationDismissed"),
+        "{line}"
+    );
+}
+
+#[test]
+fn without_pkexec_the_error_names_it() {
+    let dir = world_readable_tempdir();
+    let line = probe_as_nobody_with(dir.path());
+    assert!(
+        line.starts_with("PROBE err=HelperMissing pkexec is missing"),
+        "{line}"
+    );
+}
