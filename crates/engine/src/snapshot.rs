@@ -26,6 +26,21 @@ pub struct Snapshot {
     pub processes: Vec<ProcessStats>,
     pub unattributed: Vec<UnattributedStats>,
     pub interfaces: Vec<InterfaceStats>,
+    /// Captured and attributed totals, for the share of traffic attributed to a process
+    /// (not part of the `--json` line).
+    #[serde(skip)]
+    pub totals: CaptureTotals,
+}
+
+/// How much was captured, and how much of it was attributed to at least one process.
+/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received)` always holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    /// Wire bytes of every packet captured, on all interfaces.
+    pub captured_bytes: u64,
+    pub captured_packets: u64,
+    /// Wire bytes of packets whose sender or receiver is a known process.
+    pub attributed_bytes: u64,
 }
 
 /// One process's traffic. Totals are cumulative since start; rates in bytes per second
