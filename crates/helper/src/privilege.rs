@@ -1,16 +1,25 @@
 //! Least privilege: right after start-up, before any other thread exists, the helper keeps
 //! only the capabilities capture and attribution need and sets no_new_privs.
 //!
-//! The set kept ([`KEPT`]), found by dropping each candidate in turn and watching what broke
-//! (see the helper's `privilege` tests):
+//! The set kept ([`KEPT`]) was found by starting the helper with one capability fewer
+//! each time and watching what broke (`crates/helper/tests/helper/reach.rs` keeps these
+//! experiments as tests):
 //!
-//! - `CAP_NET_RAW` — open `AF_PACKET` sockets: every pcap handle.
-//! - `CAP_SYS_PTRACE` — `readlink(/proc/PID/fd/N)` of another user's process (or of a root
-//!   process whose capabilities exceed ours) needs ptrace-read access; without it the
-//!   socket → pid step sees only the helper's own sockets. It also lets the helper open
-//!   `/proc/PID/net/*` and `/proc/PID/ns/net` of processes in other network namespaces.
-//! - `CAP_DAC_READ_SEARCH` — list `/proc/PID/fd` of another user (the directory is mode
-//!   0500 and owned by that user; the uid stays 0 but `CAP_DAC_OVERRIDE` is dropped).
+//! - `CAP_NET_RAW` — `AF_PACKET` sockets, i.e. every pcap handle. Without it `Start`
+//!   fails with `PermissionDenied`.
+//! - `CAP_SYS_PTRACE` — `readlink(/proc/PID/fd/N)` needs ptrace-read access to the owner:
+//!   another user's process, or a root process whose capabilities exceed ours (any normal
+//!   root daemon). Without it no socket outside the helper itself is attributed. The same
+//!   access opens other processes' `/proc/PID/net/*` and `/proc/PID/ns/net`, which is how
+//!   sockets in other network namespaces are read.
+//! - `CAP_DAC_READ_SEARCH` — listing `/proc/PID/fd` of another user (mode 0500, owned by
+//!   that user; the helper stays uid 0 but without `CAP_DAC_OVERRIDE`). Without it other
+//!   users' processes are not attributed; root's still are.
+//!
+//! Not kept, on purpose: `CAP_SYS_ADMIN` (the engine would `setns` into other network
+//! namespaces for sock_diag; it falls back to `/proc/PID/net` of a process inside them),
+//! `CAP_NET_ADMIN` (pcap's ring buffer and non-promiscuous capture do not need it),
+//! `CAP_DAC_OVERRIDE` (the helper writes nothing).
 //!
 //! Everything else goes from the effective, permitted and inheritable sets, the ambient set
 //! is cleared, the bounding set is emptied of everything but [`KEPT`], and the securebits

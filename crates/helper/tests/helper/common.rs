@@ -40,7 +40,21 @@ impl Drop for Helper {
 
 /// Spawns `sockeye-helper --stdio` with `socket` as its stdin and stdout.
 pub fn spawn_helper(socket: OwnedFd) -> Helper {
-    let child = Command::new(HELPER)
+    spawn_helper_bounded(socket, None)
+}
+
+/// Like [`spawn_helper`]; with `bounding` (a `setpriv --bounding-set` list such as
+/// `-net_raw`) the helper starts with fewer capabilities, to show what each one is for.
+pub fn spawn_helper_bounded(socket: OwnedFd, bounding: Option<&str>) -> Helper {
+    let mut command = match bounding {
+        Some(set) => {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--bounding-set={set}")).arg("--").arg(HELPER);
+            c
+        }
+        None => Command::new(HELPER),
+    };
+    let child = command
         .arg("--stdio")
         .stdin(socket.try_clone().unwrap())
         .stdout(socket)
@@ -59,8 +73,13 @@ pub struct Session {
 
 /// Starts the helper and connects to it as its client (the test process made the pair).
 pub async fn connect() -> Session {
+    connect_bounded(None).await
+}
+
+/// [`connect`] to a helper started by [`spawn_helper_bounded`].
+pub async fn connect_bounded(bounding: Option<&str>) -> Session {
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let helper = spawn_helper(theirs.into());
+    let helper = spawn_helper_bounded(theirs.into(), bounding);
     let (connection, proxy) = client(ours).await;
     Session {
         helper,
@@ -153,4 +172,34 @@ pub fn packet_socket_count(pid: u32) -> usize {
 /// need it; they fail, not skip, when it is missing so nobody mistakes a stub for a pass.
 pub fn engine_error(result: &zbus::Result<()>) -> Option<String> {
     result.as_ref().err().map(|e| e.to_string())
+}
+
+/// `prefix…` runs one Python process (no child holds its socket, so the pid is certain)
+/// that sends `count` datagrams of `size` bytes to `to` and stays alive until killed.
+pub struct Sender(pub Child);
+
+impl Sender {
+    pub fn start(prefix: &[&str], to: &str, port: u16, count: usize, size: usize) -> Sender {
+        let script = format!(
+            "import socket, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.connect(('{to}', {port}))\n\
+             for _ in range({count}): s.send(bytes({size}))\n\
+             time.sleep(60)\n"
+        );
+        let mut command = Command::new(prefix.first().copied().unwrap_or(PYTHON));
+        if !prefix.is_empty() {
+            command.args(&prefix[1..]).arg(PYTHON);
+        }
+        Sender(command.arg("-c").arg(script).spawn().unwrap())
+    }
+}
+
+const PYTHON: &str = "/usr/bin/python3";
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -9,3 +9,4 @@ mod dbus;
 mod gdbus;
 mod lifecycle;
 mod privilege;
+mod reach;
