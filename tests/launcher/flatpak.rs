@@ -47,7 +47,7 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
         &[],
     );
     assert!(line.starts_with("PROBE ok method=Flatpak"), "{line}");
-    assert!(line.contains("stats=Ok("), "{line}");
+    assert!(line.contains("updated=true stats=Ok("), "{line}");
     let helper = app_path.join("libexec/sockeye-helper");
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(

@@ -224,7 +224,7 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
     let wrapper: Vec<&str> = setpriv.iter().map(String::as_str).collect();
     let line = probe::run(&env, &wrapper);
     assert!(line.starts_with("PROBE ok method=Pkexec"), "{line}");
-    assert!(line.contains("stats=Ok("), "{line}");
+    assert!(line.contains("updated=true stats=Ok("), "{line}");
     assert!(
         line.contains("helper_uid=0"),
         "the helper ran as root: {line}"
@@ -232,6 +232,24 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
     assert!(common::poll_until(Duration::from_secs(2), || {
         common::processes_running(&helper.path).is_empty()
     }));
+
+    // `sockeye --json` from a user's terminal goes through pkexec the same way.
+    let json = Command::new(&setpriv[0])
+        .args(&setpriv[1..])
+        .arg(env!("CARGO_BIN_EXE_sockeye"))
+        .args(["--json", "--duration", "1", "--interval", "200"])
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        json.status.success(),
+        "sockeye --json as the user: {}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let first = String::from_utf8_lossy(&json.stdout);
+    let first = first.lines().next().unwrap_or_default();
+    assert!(first.starts_with("{\"time\":"), "a JSON line: {first}");
 
     drop(rule_file);
     assert!(

@@ -24,6 +24,8 @@ async fn launch_probe() {
     };
     match launcher::launch(&method).await {
         Ok(helper) => {
+            // A real capture through whatever stands in front of the helper.
+            let updated = capture_one_interval(&helper).await;
             let stats = helper.proxy().get_stats().await;
             // pkexec execs the helper in place: the pid we started is the helper's.
             let status = std::fs::read_to_string(format!("/proc/{}/status", helper.pid()));
@@ -33,7 +35,8 @@ async fn launch_probe() {
                 .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
                 .unwrap_or_default();
             println!(
-                "PROBE ok method={method:?} stats={:?} helper_pid={} helper_uid={uid}",
+                "PROBE ok method={method:?} updated={updated} stats={:?} helper_pid={} \
+                 helper_uid={uid}",
                 stats.map(|s| s.len()),
                 helper.pid()
             );
@@ -41,6 +44,24 @@ async fn launch_probe() {
         }
         Err(error) => println!("PROBE err={} {error}", variant(&error)),
     }
+}
+
+/// Starts a capture, waits for one `Updated` signal (at most 10 s) and stops; whether the
+/// signal came.
+async fn capture_one_interval(helper: &launcher::HelperConnection) -> bool {
+    use zbus::export::futures_core::Stream;
+    let Ok(mut updates) = helper.proxy().receive_updated().await else {
+        return false;
+    };
+    if helper.proxy().start(200).await.is_err() {
+        return false;
+    }
+    let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut updates).poll_next(cx));
+    let updated = tokio::time::timeout(std::time::Duration::from_secs(10), next)
+        .await
+        .is_ok_and(|signal| signal.is_some());
+    let _ = helper.proxy().stop().await;
+    updated
 }
 
 fn variant(error: &LaunchError) -> &'static str {
