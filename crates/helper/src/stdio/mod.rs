@@ -154,7 +154,7 @@ async fn watch_for_hangup(fd: std::os::fd::OwnedFd) {
 async fn forward_reports(
     connection: zbus::Connection,
     session: Session,
-    mut reports: mpsc::UnboundedReceiver<Report>,
+    mut reports: mpsc::Receiver<Report>,
 ) {
     let Ok(emitter) = SignalEmitter::new(&connection, CAPTURE_PATH) else {
         return;

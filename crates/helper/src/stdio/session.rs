@@ -30,17 +30,21 @@ pub enum Started {
     AlreadyRunning,
 }
 
+/// Reports waiting for the signal emitter. Snapshots are cumulative, so when a slow client
+/// lets this many pile up, dropping the newest loses only that interval's rates.
+const REPORT_BACKLOG: usize = 8;
+
 /// Shared between the D-Bus object and the report forwarder.
 #[derive(Clone)]
 pub struct Session {
     state: Arc<Mutex<State>>,
-    reports: mpsc::UnboundedSender<Report>,
+    reports: mpsc::Sender<Report>,
 }
 
 impl Session {
     /// A stopped session and the receiving end of its reports.
-    pub fn new() -> (Session, mpsc::UnboundedReceiver<Report>) {
-        let (reports, receiver) = mpsc::unbounded_channel();
+    pub fn new() -> (Session, mpsc::Receiver<Report>) {
+        let (reports, receiver) = mpsc::channel(REPORT_BACKLOG);
         let session = Session {
             state: Arc::default(),
             reports,
@@ -69,8 +73,15 @@ impl Session {
             interfaces: Vec::new(),
         };
         let capture = Capture::start(options, move |result| {
-            // The receiver is gone only while the helper shuts down.
-            let _ = reports.send(Report { generation, result });
+            let report = Report { generation, result };
+            if report.result.is_ok() {
+                // Full: the client is slow; skip this snapshot (see REPORT_BACKLOG).
+                let _ = reports.try_send(report);
+            } else {
+                // The error that ends the capture must arrive; this thread ends next.
+                // Fails only when the receiver is gone, while the helper shuts down.
+                let _ = reports.blocking_send(report);
+            }
         })?;
         state.generation = generation;
         state.capture = Some(capture);
