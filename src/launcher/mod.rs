@@ -29,8 +29,15 @@
 //!   user cancelled — not an error to shout about), `NotAuthorized`, `HelperMissing`
 //!   (says which program), `HelperExited`/`HelperCrashed` (with the helper's stderr
 //!   tail), `ProtocolMismatch`, `DBus`, `Io`.
+//! - [`LaunchMethod::detect`] documents the order: Flatpak (`/.flatpak-info`), then the
+//!   helper from `$SOCKEYE_HELPER`, the build tree next to the executable, or
+//!   `<libexecdir>`; direct when root, else pkexec.
 //! - Method errors of the proxy convert to [`sockeye_protocol::CaptureError`] with
-//!   `CaptureError::from(zbus_error)`.
+//!   `CaptureError::from(zbus_error)` (`PermissionDenied`, `NoCaptureDevice`,
+//!   `UnknownProcess`…). An engine error that ends a running capture arrives as the
+//!   `Failed(error_name, message)` signal (`receive_failed()`), with `Capturing` turning
+//!   false; `CaptureError::from_parts` types it.
+//! - The proxy caches properties: `receive_capturing_changed()` follows `Capturing`.
 //! - Dropping [`HelperConnection`] shuts the socket down (the helper exits within a second
 //!   however many proxy clones still exist), signals the child when allowed, and the
 //!   supervisor thread reaps it: no zombie.

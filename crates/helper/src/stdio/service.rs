@@ -3,7 +3,7 @@
 
 use super::convert;
 use super::error::MethodError;
-use super::session::{Session, Started};
+use super::session::{NoConnections, Session, Started};
 use sockeye_protocol::{
     CaptureError, Connection, Interface, Process, Unattributed, Update, MAX_INTERVAL_MS, VERSION,
 };
@@ -83,11 +83,11 @@ impl CaptureService {
         let connections = blocking(&self.session, move |s| s.connections(pid)).await?;
         match connections {
             Ok(list) => Ok(list.iter().map(convert::connection).collect()),
-            Err(false) => Err(CaptureError::NotCapturing(
+            Err(NoConnections::NotCapturing) => Err(CaptureError::NotCapturing(
                 "no capture is running: call Start first".to_owned(),
             )
             .into()),
-            Err(true) => Err(CaptureError::UnknownProcess(format!(
+            Err(NoConnections::UnknownProcess) => Err(CaptureError::UnknownProcess(format!(
                 "no process with pid {pid} has been seen by this capture"
             ))
             .into()),

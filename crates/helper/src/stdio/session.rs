@@ -34,6 +34,14 @@ pub enum Started {
 /// lets this many pile up, dropping the newest loses only that interval's rates.
 const REPORT_BACKLOG: usize = 8;
 
+/// Why [`Session::connections`] has nothing to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoConnections {
+    NotCapturing,
+    /// The capture never saw this pid.
+    UnknownProcess,
+}
+
 /// Shared between the D-Bus object and the report forwarder.
 #[derive(Clone)]
 pub struct Session {
@@ -141,11 +149,13 @@ impl Session {
         self.lock().latest.clone().unwrap_or_default()
     }
 
-    /// Connections of `pid`; `Err(false)` when not capturing, `Err(true)` for an unknown pid.
-    pub fn connections(&self, pid: u32) -> Result<Vec<ConnectionStats>, bool> {
+    /// Connections of `pid`, as of now.
+    pub fn connections(&self, pid: u32) -> Result<Vec<ConnectionStats>, NoConnections> {
         let state = self.lock();
-        let capture = state.capture.as_ref().ok_or(false)?;
-        capture.connections(pid).ok_or(true)
+        let capture = state.capture.as_ref().ok_or(NoConnections::NotCapturing)?;
+        capture
+            .connections(pid)
+            .ok_or(NoConnections::UnknownProcess)
     }
 
     /// Sets every total back to zero (in the engine and in the latest snapshot).
