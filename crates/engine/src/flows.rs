@@ -102,6 +102,8 @@ pub struct Endpoint {
     pub owner: Option<Pid>,
     /// Earliest time of the next owner lookup while the owner is unknown.
     pub next_lookup: Instant,
+    /// Lookups that found no owner so far (sets the back-off).
+    pub misses: u8,
 }
 
 /// A conversation between two endpoints.
@@ -132,6 +134,7 @@ impl Flow {
         for end in &mut self.ends {
             end.owner = None;
             end.next_lookup = now;
+            end.misses = 0;
         }
         self.orphans = Default::default();
     }

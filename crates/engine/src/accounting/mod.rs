@@ -9,8 +9,9 @@
 //! - A packet is *attributed* when at least one side has an owner; otherwise its bytes go
 //!   to the bucket of its transport, as sent when the source is local, else as received.
 //!   So attributed + unattributed bytes == captured bytes, always.
-//! - Owners are looked up once per new flow endpoint, then again at most every
-//!   [`AccountingConfig::retry`] while unknown, under a global budget: never per packet.
+//! - Owners are looked up once per new flow endpoint, then again while unknown after the
+//!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under a global
+//!   budget: never per packet.
 //!   When an owner turns up after a flow's first packets, those packets move from the
 //!   bucket to it. Once found, an owner is kept (even after the process exits) until a
 //!   new TCP connection reuses the same addresses and ports.
@@ -28,8 +29,11 @@ use std::time::{Duration, Instant};
 /// Limits and timings of accounting.
 #[derive(Debug, Clone)]
 pub struct AccountingConfig {
-    /// Least time between two lookups of the same unknown endpoint.
-    pub retry: Duration,
+    /// Delays before the successive lookups of an endpoint still unknown: short at first
+    /// (the socket may not be in the kernel's tables or the process's fd list yet, and a
+    /// connection of a few milliseconds must be caught while it lives), then longer; the
+    /// last repeats.
+    pub retry: Vec<Duration>,
     /// Owner lookups allowed per second overall (a port scan must not cost a lookup per
     /// packet); short bursts up to `lookup_burst` are allowed.
     pub lookups_per_second: f64,
@@ -46,7 +50,9 @@ pub struct AccountingConfig {
 impl Default for AccountingConfig {
     fn default() -> Self {
         Self {
-            retry: Duration::from_millis(200),
+            retry: [2, 5, 10, 20, 50, 100, 200]
+                .map(Duration::from_millis)
+                .to_vec(),
             lookups_per_second: 2000.0,
             lookup_burst: 500.0,
             flow_capacity: 65_536,
@@ -176,13 +182,23 @@ impl<O: OwnerLookup> Accounting<O> {
         let mut found = [false; 2];
         for side in [src, dst] {
             let end = &mut flow.ends[side];
-            if end.may_have_owner
-                && end.owner.is_none()
-                && now >= end.next_lookup
-                && self.budget.take(now)
-            {
-                end.next_lookup = now + self.config.retry;
+            if end.may_have_owner && end.owner.is_none() && now >= end.next_lookup {
+                if !self.budget.take(now) {
+                    self.totals.lookups_deferred += 1;
+                    continue;
+                }
+                self.totals.owner_lookups += 1;
                 end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
+                let delay = self
+                    .config
+                    .retry
+                    .get(usize::from(end.misses))
+                    .or(self.config.retry.last());
+                end.next_lookup = now + delay.copied().unwrap_or(Duration::from_millis(200));
+                end.misses = end.misses.saturating_add(1);
+                if end.owner.is_none() {
+                    self.totals.owner_misses += 1;
+                }
                 if let Some(pid) = end.owner {
                     found[side] = true;
                     process_entry(&mut self.processes, &*owners, pid);
@@ -373,6 +389,7 @@ fn new_flow<O: OwnerLookup>(key: &FlowKey, kind: PacketKind, owners: &O, now: In
             may_have_owner: local && !(echo && side == 1),
             owner: None,
             next_lookup: now,
+            misses: 0,
         }
     };
     Flow::new([end(0), end(1)], now)

@@ -41,6 +41,7 @@ pub struct Session<O: OwnerLookup> {
 impl<O: OwnerLookup> Session<O> {
     /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
     pub fn run(mut self) -> Result<Snapshot, EngineError> {
+        raise_priority();
         let mut interval_start = Instant::now();
         let mut next_rescan = interval_start + RESCAN_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
@@ -106,7 +107,6 @@ impl<O: OwnerLookup> Session<O> {
     fn read_ready(&mut self, ready: &[bool]) -> bool {
         let mut more = false;
         let mut failed = Vec::new();
-        let now = Instant::now();
         for (handle, _) in self
             .interfaces
             .handles
@@ -130,7 +130,9 @@ impl<O: OwnerLookup> Session<O> {
                             packet.header.len,
                             &mut self.fragments,
                         );
-                        let locality = self.accounting.record(&meta, now);
+                        // Per packet: a batch can take a while when lookups are slow, and
+                        // retry delays are a few milliseconds.
+                        let locality = self.accounting.record(&meta, Instant::now());
                         let len = u64::from(packet.header.len);
                         if locality.src_local {
                             counters.sent_bytes = counters.sent_bytes.saturating_add(len);
@@ -174,6 +176,20 @@ impl<O: OwnerLookup> Session<O> {
             interfaces: self.interfaces.stats(),
             totals: self.accounting.totals(),
         }
+    }
+}
+
+/// Nice value of the capture thread: it must run within a fraction of a millisecond of a
+/// packet, or the socket of a short connection is gone before it is looked up.
+const CAPTURE_NICE: libc::c_int = -10;
+
+/// Raises this thread's scheduling priority (root may; otherwise it stays as it is).
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes only this thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
     }
 }
 
