@@ -173,3 +173,26 @@ pub trait Capture1 {
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::DBusError;
+
+    #[test]
+    fn a_failed_signal_names_back_into_the_typed_error() {
+        let sent = CaptureError::NoCaptureDevice("no network interface".into());
+        let name = sent.name().to_string();
+        assert_eq!(name, "io.github.sockeye.Capture1.Error.NoCaptureDevice");
+        let received = CaptureError::from_parts(&name, "no network interface".into());
+        assert!(
+            matches!(received, CaptureError::NoCaptureDevice(m) if m == "no network interface")
+        );
+    }
+
+    #[test]
+    fn an_unknown_error_name_is_kept_in_the_message() {
+        let received = CaptureError::from_parts("org.example.Other", "boom".into());
+        assert!(received.to_string().contains("org.example.Other: boom"));
+    }
+}
