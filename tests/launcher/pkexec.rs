@@ -223,6 +223,7 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
     ];
     let wrapper: Vec<&str> = setpriv.iter().map(String::as_str).collect();
     let line = probe::run(&env, &wrapper);
+    eprintln!("allowed: {line}");
     assert!(line.starts_with("PROBE ok method=Pkexec"), "{line}");
     assert!(line.contains("updated=true stats=Ok("), "{line}");
     assert!(
@@ -257,6 +258,7 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
         "polkit kept authorizing after the rule was removed"
     );
     let line = probe::run(&env, &wrapper);
+    eprintln!("rule removed: {line}");
     assert!(line.starts_with("PROBE err=NotAuthorized"), "{line}");
     assert!(
         common::processes_running(&helper.path).is_empty(),

@@ -28,17 +28,29 @@ async fn launch_probe() {
             let updated = capture_one_interval(&helper).await;
             let stats = helper.proxy().get_stats().await;
             // pkexec execs the helper in place: the pid we started is the helper's.
-            let status = std::fs::read_to_string(format!("/proc/{}/status", helper.pid()));
+            let status = std::fs::read_to_string(format!("/proc/{}/status", helper.pid()))
+                .unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            // Uid: real, effective, saved, fs — the effective one.
             let uid = status
-                .ok()
-                .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(str::to_owned))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().nth(1))
                 .unwrap_or_default();
             println!(
                 "PROBE ok method={method:?} updated={updated} stats={:?} helper_pid={} \
-                 helper_uid={uid}",
+                 helper_uid={uid} helper_capeff={} helper_nonewprivs={}",
                 stats.map(|s| s.len()),
-                helper.pid()
+                helper.pid(),
+                field("CapEff:"),
+                field("NoNewPrivs:"),
             );
             let _ = helper.close(std::time::Duration::from_secs(1)).await;
         }

@@ -180,11 +180,23 @@ pub struct Sender(pub Child);
 
 impl Sender {
     pub fn start(prefix: &[&str], to: &str, port: u16, count: usize, size: usize) -> Sender {
+        Sender::start_paced(prefix, to, port, count, size, 0)
+    }
+
+    /// Like [`Sender::start`], pausing `pause_ms` milliseconds after each datagram.
+    pub fn start_paced(
+        prefix: &[&str],
+        to: &str,
+        port: u16,
+        count: usize,
+        size: usize,
+        pause_ms: u64,
+    ) -> Sender {
         let script = format!(
             "import socket, time\n\
              s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
              s.connect(('{to}', {port}))\n\
-             for _ in range({count}): s.send(bytes({size}))\n\
+             for _ in range({count}): s.send(bytes({size})); time.sleep({pause_ms} / 1000)\n\
              time.sleep(60)\n"
         );
         let mut command = Command::new(prefix.first().copied().unwrap_or(PYTHON));

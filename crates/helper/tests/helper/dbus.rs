@@ -174,6 +174,24 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     assert!(connections
         .iter()
         .any(|c| c.protocol == "udp" && c.remote == format!("127.0.0.1:{port}")));
+    let processes = session.proxy.get_processes().await.unwrap();
+    let process = processes.iter().find(|p| p.pid == sender_pid).unwrap();
+    assert_eq!((process.name.as_str(), process.uid), ("python3", 0));
+    assert!(process.sent_packets >= 60);
+    let interfaces = session.proxy.get_interfaces().await.unwrap();
+    let lo = interfaces
+        .iter()
+        .find(|i| i.name == "lo")
+        .expect("lo is captured");
+    assert!(lo.sent_bytes >= expected, "{lo:?}");
+    let buckets = session.proxy.get_unattributed().await.unwrap();
+    let names: Vec<&str> = buckets.iter().map(|b| b.protocol.as_str()).collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| ["tcp", "udp", "icmp", "other"].contains(n)),
+        "{names:?}"
+    );
     let unknown = session.proxy.get_connections(u32::MAX).await.unwrap_err();
     assert_eq!(
         method_error_name(&unknown).as_deref(),
@@ -246,4 +264,68 @@ async fn capturing_changes_are_signalled() {
     .await;
     assert_eq!(turned_true, Ok(true), "Capturing became true, signalled");
     session.proxy.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_totals_sets_every_total_to_zero() {
+    let session = connect().await;
+    let mut updates = session.proxy.receive_updated().await.unwrap();
+    let started = session.proxy.start(200).await;
+    assert!(
+        started.is_ok(),
+        "Start failed: {:?}",
+        common::engine_error(&started)
+    );
+    first_update(&mut updates).await;
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    // Spread over a second, so the sender is surely attributed; all sent before the reset.
+    let sender = common::Sender::start_paced(&[], "127.0.0.1", port, 20, 1000, 50);
+    receive(&receiver, 20_000);
+    let pid = sender.0.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let update = first_update(&mut updates).await;
+        if update
+            .processes
+            .iter()
+            .any(|p| p.pid == pid && p.sent_bytes > 0)
+        {
+            break;
+        }
+    }
+    assert!(session
+        .proxy
+        .get_stats()
+        .await
+        .unwrap()
+        .get(&pid)
+        .is_some_and(|s| s.0 > 0));
+
+    session.proxy.reset_totals().await.unwrap();
+    assert_eq!(
+        session
+            .proxy
+            .get_stats()
+            .await
+            .unwrap()
+            .get(&pid)
+            .map(|s| s.0),
+        Some(0)
+    );
+    // The engine agrees from its next interval on (updates queued in the signal stream
+    // before the reset still show the old totals).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut sent = None;
+    while Instant::now() < deadline && sent != Some(0) {
+        let update = first_update(&mut updates).await;
+        sent = Some(
+            update
+                .processes
+                .iter()
+                .find(|p| p.pid == pid)
+                .map_or(0, |p| p.sent_bytes),
+        );
+    }
+    assert_eq!(sent, Some(0));
 }
