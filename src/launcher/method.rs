@@ -140,7 +140,10 @@ impl LaunchMethod {
 /// Step 2 of [`LaunchMethod::detect`]: the override, the build tree, then libexecdir.
 fn find_helper(override_path: Option<OsString>, current_exe: Option<&Path>) -> PathBuf {
     if let Some(path) = override_path.filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
+        // pkexec matches the policy's exec.path against an absolute path (and would look
+        // a bare name up in PATH).
+        let path = PathBuf::from(path);
+        return std::path::absolute(&path).unwrap_or(path);
     }
     if let Some(dir) = current_exe.and_then(Path::parent) {
         let candidates = [Some(dir), dir.parent()];
@@ -207,6 +210,13 @@ mod tests {
     fn the_override_wins_over_the_build_tree() {
         let found = find_helper(Some("/opt/h".into()), Some(Path::new("/nowhere/sockeye")));
         assert_eq!(found, PathBuf::from("/opt/h"));
+    }
+
+    #[test]
+    fn a_relative_override_is_made_absolute() {
+        let found = find_helper(Some("target/debug/sockeye-helper".into()), None);
+        assert!(found.is_absolute());
+        assert!(found.ends_with("target/debug/sockeye-helper"));
     }
 
     #[test]
