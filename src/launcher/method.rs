@@ -69,6 +69,12 @@ impl LaunchMethod {
         }
     }
 
+    /// Whether starting the helper may show a password dialog (polkit), so the GUI can
+    /// wait for a click instead of launching on its own.
+    pub fn may_ask_for_password(&self) -> bool {
+        self.through_pkexec()
+    }
+
     /// Whether pkexec stands between us and the helper (its exit statuses 126 and 127 then
     /// mean "dismissed" and "not authorized").
     pub fn through_pkexec(&self) -> bool {

@@ -14,6 +14,7 @@
 //!
 //! ```ignore
 //! let method = LaunchMethod::detect()?;          // cheap, synchronous
+//! if method.may_ask_for_password() { /* wait for the user's click first */ }
 //! let helper = launcher::launch(&method).await?; // may wait minutes for the password
 //! helper.proxy().start(1000).await?;
 //! let mut updates = helper.proxy().receive_updated().await?;
@@ -119,6 +120,12 @@ impl Drop for HelperConnection {
         }
         // Dropping `child` then sends SIGTERM (refused, harmlessly, by a root helper).
     }
+}
+
+/// [`LaunchMethod::detect`] then [`launch`].
+pub async fn launch_detected() -> Result<HelperConnection, LaunchError> {
+    let method = LaunchMethod::detect()?;
+    launch(&method).await
 }
 
 /// Starts the helper as `method` says and connects to it; see the module documentation.
