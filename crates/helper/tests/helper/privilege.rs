@@ -53,3 +53,21 @@ async fn helper_keeps_only_the_documented_capabilities_in_every_thread() {
     }
     assert_least_privilege(session.helper.pid());
 }
+
+#[test]
+fn terminal_modes_keep_only_the_documented_capabilities_too() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(crate::common::HELPER)
+        .args(["--json", "--interval", "100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with('{'), "a JSON line: {line}");
+    assert_least_privilege(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
