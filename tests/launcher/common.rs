@@ -2,18 +2,41 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// `sockeye-helper` from the same target directory as the `sockeye` binary under test.
+/// `sockeye-helper` from the same target directory as the `sockeye` binary under test,
+/// built (or found up to date) by cargo once per test binary: another package's binary
+/// is not built for these tests otherwise.
 pub fn helper_binary() -> PathBuf {
-    let sockeye = Path::new(env!("CARGO_BIN_EXE_sockeye"));
-    let helper = sockeye.with_file_name("sockeye-helper");
-    assert!(
-        helper.is_file(),
-        "{} is missing: run `cargo build -p sockeye-helper` before these tests",
-        helper.display()
-    );
-    helper
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let sockeye = Path::new(env!("CARGO_BIN_EXE_sockeye"));
+            let helper = sockeye.with_file_name("sockeye-helper");
+            // target/<profile>/sockeye → target
+            let target_dir = sockeye.parent().and_then(Path::parent).unwrap();
+            let profile = sockeye.parent().and_then(Path::file_name).unwrap();
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "--quiet", "-p", "sockeye-helper"])
+                .arg("--manifest-path")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", target_dir);
+            if profile == "release" {
+                build.arg("--release");
+            }
+            let status = build.status().unwrap();
+            assert!(status.success(), "cargo build -p sockeye-helper failed");
+            assert!(
+                helper.is_file(),
+                "{} missing after the build",
+                helper.display()
+            );
+            helper
+        })
+        .clone()
 }
 
 /// Writes an executable shell script.
