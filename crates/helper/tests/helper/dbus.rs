@@ -63,21 +63,41 @@ async fn connections_while_stopped_is_a_not_capturing_error() {
     ));
 }
 
-/// The socketpair is made by an unprivileged client (its credentials travel with the
-/// socket), the helper runs as root: EXTERNAL auth must accept the client's own uid.
-#[tokio::test]
-async fn an_unprivileged_client_authenticates_to_the_root_helper() {
-    const NOBODY: u32 = 65534;
-    // setresuid through the raw syscall changes only this thread's credentials, which the
-    // kernel records in the socketpair; the thread switches back before it ends.
-    let (ours, theirs) = std::thread::spawn(|| unsafe {
-        assert_eq!(libc::syscall(libc::SYS_setresuid, -1, NOBODY, -1), 0);
+/// A socketpair made with the effective uid `uid` (only this short-lived thread changes
+/// its credentials, through the raw syscall; the kernel records them in the pair).
+fn socketpair_made_by(uid: u32) -> (UnixStream, UnixStream) {
+    std::thread::spawn(move || unsafe {
+        assert_eq!(libc::syscall(libc::SYS_setresuid, -1, uid, -1), 0);
         let pair = UnixStream::pair();
         assert_eq!(libc::syscall(libc::SYS_setresuid, -1, 0, -1), 0);
         pair.unwrap()
     })
     .join()
-    .unwrap();
+    .unwrap()
+}
+
+const NOBODY: u32 = 65534;
+
+/// Handshake as a client that claims `claimed_uid` on a pair made by `nobody`.
+async fn handshake_claiming(claimed_uid: u32) -> zbus::Result<zbus::Connection> {
+    let (ours, theirs) = socketpair_made_by(NOBODY);
+    let helper = common::spawn_helper(theirs.into());
+    ours.set_nonblocking(true).unwrap();
+    let stream = tokio::net::UnixStream::from_std(ours).unwrap();
+    let connection = zbus::connection::Builder::unix_stream(stream)
+        .p2p()
+        .user_id(claimed_uid)
+        .build()
+        .await;
+    drop(helper);
+    connection
+}
+
+/// The socketpair is made by an unprivileged client (its credentials travel with the
+/// socket), the helper runs as root: EXTERNAL auth accepts the client's own uid.
+#[tokio::test]
+async fn an_unprivileged_client_authenticates_to_the_root_helper() {
+    let (ours, theirs) = socketpair_made_by(NOBODY);
     let _helper = common::spawn_helper(theirs.into());
     ours.set_nonblocking(true).unwrap();
     let stream = tokio::net::UnixStream::from_std(ours).unwrap();
@@ -89,6 +109,13 @@ async fn an_unprivileged_client_authenticates_to_the_root_helper() {
         .expect("EXTERNAL auth as nobody");
     let proxy = Capture1Proxy::new(&connection).await.unwrap();
     assert_eq!(proxy.version().await.unwrap(), VERSION);
+}
+
+/// The uid a client claims must be the one the kernel recorded: claiming root on a pair
+/// an unprivileged process made is refused.
+#[tokio::test]
+async fn a_client_claiming_root_on_an_unprivileged_pair_is_refused() {
+    assert!(handshake_claiming(0).await.is_err());
 }
 
 /// Receives datagrams until `bytes` arrived; returns the number of datagrams.
