@@ -6,7 +6,8 @@
 //!          ├─ zbus server, EXTERNAL auth against the socketpair's creator ─ CaptureService
 //!          │                                              (+ BusShim: Hello for gdbus/busctl)
 //!          ├─ report forwarder: engine snapshots ─► Updated signal
-//!          └─ exit on: peer hang-up (poll thread) │ SIGTERM │ SIGINT  ─► stop capture ─► exit 0
+//!          └─ exit on: peer hang-up (poll thread) │ SIGTERM │ SIGINT │ SIGHUP
+//!                       ─► stop capture (closes every pcap handle) ─► exit 0
 //! ```
 //!
 //! The helper is the D-Bus *server*: both ends of a socketpair carry the credentials of
@@ -81,6 +82,7 @@ pub fn run() -> ExitCode {
 async fn serve(socket: socket::StdioSocket) -> Result<(), ServeError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Runtime)?;
     let hangup = watch_for_hangup(socket.hangup_watch);
     tokio::pin!(hangup);
 
@@ -103,6 +105,7 @@ async fn serve(socket: socket::StdioSocket) -> Result<(), ServeError> {
         _ = &mut hangup => return Ok(()),
         _ = terminate.recv() => return Ok(()),
         _ = interrupt.recv() => return Ok(()),
+        _ = sighup.recv() => return Ok(()),
     };
     let connection = match built {
         Ok(Ok(connection)) => connection,
@@ -126,6 +129,7 @@ async fn serve(socket: socket::StdioSocket) -> Result<(), ServeError> {
         _ = &mut hangup => {}
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
+        _ = sighup.recv() => {}
     }
     forwarder.abort();
     // Closes every pcap handle before the process exits.

@@ -13,6 +13,8 @@ pub enum SocketError {
     NotASocket,
     #[error("standard input is not a Unix stream socket")]
     WrongSocketType,
+    #[error("standard input is a listening socket: the helper serves one connected peer only")]
+    Listening,
     #[error("cannot set up the socket: {0}")]
     Setup(#[source] io::Error),
 }
@@ -36,8 +38,9 @@ fn socket_option(fd: BorrowedFd<'_>, option: libc::c_int) -> io::Result<libc::c_
     Ok(value)
 }
 
-/// Checks that `fd` is a Unix stream socket (`fstat` says socket, `SO_DOMAIN` is `AF_UNIX`
-/// and `SO_TYPE` is `SOCK_STREAM`).
+/// Checks that `fd` is a connected Unix stream socket (`fstat` says socket, `SO_DOMAIN` is
+/// `AF_UNIX`, `SO_TYPE` is `SOCK_STREAM`, and it is not listening: a listening socket would
+/// let others connect).
 pub fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), SocketError> {
     // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
@@ -52,6 +55,9 @@ pub fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), SocketError> {
     let kind = socket_option(fd, libc::SO_TYPE).map_err(|_| SocketError::NotASocket)?;
     if domain != libc::AF_UNIX || kind != libc::SOCK_STREAM {
         return Err(SocketError::WrongSocketType);
+    }
+    if socket_option(fd, libc::SO_ACCEPTCONN).map_err(SocketError::Setup)? != 0 {
+        return Err(SocketError::Listening);
     }
     Ok(())
 }

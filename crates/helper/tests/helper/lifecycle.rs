@@ -140,3 +140,16 @@ fn stdio_refuses_a_datagram_socket() {
     let message = stdio_refused_with(std::os::fd::OwnedFd::from(theirs).into());
     assert!(message.contains("not a Unix stream socket"), "{message}");
 }
+
+#[test]
+fn stdio_refuses_a_listening_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("l.sock")).unwrap();
+    let message = stdio_refused_with(std::os::fd::OwnedFd::from(listener).into());
+    assert!(message.contains("listening socket"), "{message}");
+}
+
+#[test]
+fn sighup_exits_with_status_zero() {
+    exits_cleanly_on(libc::SIGHUP);
+}
