@@ -9,12 +9,12 @@
 //!                     └─ account    per-flow / per-process counters ─► Snapshot each interval
 //! ```
 
-mod accounting;
+pub mod accounting;
 pub mod attribution;
 mod capture;
 mod flows;
 pub mod owner;
-mod parse;
+pub mod parse;
 mod snapshot;
 
 pub use snapshot::{

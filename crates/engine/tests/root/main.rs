@@ -5,6 +5,7 @@
 //! `cargo test -p sockeye-engine --test root -- --nocapture` prints one SCENARIO line each.
 
 mod churn;
+mod lifecycle;
 mod loopback;
 mod namespace;
 mod support;
