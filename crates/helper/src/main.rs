@@ -2,12 +2,16 @@
 //! peer-to-peer D-Bus connection on fd 0; `--json` and `--trace` are terminal modes.
 
 mod cli;
+mod lifecycle;
+mod privilege;
 mod stdio;
 mod terminal;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First of all: a helper whose parent is gone must not keep running as root.
+    lifecycle::die_with_parent();
     match cli::parse(std::env::args_os().skip(1)) {
         Ok(cli::Mode::Stdio) => stdio::run(),
         Ok(cli::Mode::Json(options)) => terminal::run_json(options),
