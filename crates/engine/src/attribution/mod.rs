@@ -8,7 +8,9 @@
 //!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in that
 //!  │               namespace (sock_diag.rs); /proc/PID/net/* when netlink fails and for
 //!  │               ping/raw sockets (proc_net.rs)                        ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes.rs)
+//!  ├─ holder       inode → pid from /proc/PID/fd, cached; an unknown inode is looked
+//!  │               for in new pids (by /proc/loadavg's last pid), young pids, recently
+//!  │               active pids, then a rate-limited sweep of all (processes/)
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
 //! refresh(): addresses (local_addrs.rs), socket tables, exited processes, new namespaces
@@ -16,6 +18,7 @@
 
 mod app_id;
 mod bounded_read;
+mod fd_dir;
 mod local_addrs;
 mod namespaces;
 mod netlink;
@@ -37,8 +40,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use users::Users;
 
-/// Least time between two lookups in the kernel for the same flow key.
-const KEY_RETRY: Duration = Duration::from_millis(10);
+/// Least time between two lookups in the kernel for the same flow key: only a guard
+/// against a caller asking in a loop (accounting backs off by itself, from 2 ms on).
+const KEY_RETRY: Duration = Duration::from_millis(1);
 /// Most flow keys whose last kernel lookup time is remembered.
 const MAX_KEYS: usize = 65_536;
 /// Least time between two searches for new namespaces on a lookup miss.
@@ -251,10 +255,10 @@ impl SystemOwners {
         let mut members: HashMap<u64, Pid> = HashMap::new();
         for &pid in &listed {
             let known = self.namespace_of_pid.get(&pid).copied();
-            let fresh =
+            let trusted =
                 known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
             let ns = match known {
-                Some((ns, _)) if fresh => ns,
+                Some((ns, _)) if trusted => ns,
                 _ => match namespace_of(&self.proc_root, pid) {
                     Some(ns) => {
                         let seen = known.map_or(now, |(_, seen)| seen);
@@ -390,5 +394,62 @@ impl OwnerLookup for SystemOwners {
         let now = Instant::now();
         self.tried
             .retain(|_, at| now.duration_since(*at) < KEY_RETRY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::time::Duration;
+
+    /// Asks until an answer comes or 5 s pass (a long-lived process's new socket may wait
+    /// for the rate-limited rescan, as accounting's retries do).
+    fn poll_owner(
+        owners: &mut SystemOwners,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Pid> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = owners.owner(transport, local, remote);
+            if got.is_some() || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn without_netlink_the_proc_net_tables_still_attribute_sockets() {
+        let mut owners = SystemOwners::new().unwrap();
+        for ns in &mut owners.namespaces {
+            ns.diag = None;
+        }
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let me = Some(std::process::id());
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let udp_local = udp.local_addr().unwrap();
+        assert_eq!(poll_owner(&mut owners, Transport::Udp, udp_local, peer), me);
+        owners.refresh(&|_| true);
+        assert!(owners.namespaces[0].diag.is_none(), "stays on /proc");
+        assert_eq!(owners.owner(Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn other_traffic_has_no_owner_and_loopback_is_always_local() {
+        let mut owners = SystemOwners::new().unwrap();
+        let any = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(owners.owner(Transport::Other, any, any), None);
+        assert!(owners.is_local("127.4.5.6".parse().unwrap()));
+        assert!(owners.is_local("::1".parse().unwrap()));
+        assert!(owners.is_local("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!owners.is_local("192.0.2.1".parse().unwrap()), "TEST-NET-1");
+        assert!(owners.process(u32::MAX).is_none());
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Least time between two re-reads of one `/proc/PID/net` table on lookups that miss.
-const PROC_RELOAD_INTERVAL: Duration = Duration::from_millis(5);
+const PROC_RELOAD_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The inode number of a namespace link target such as `net:[4026531840]`.
 pub(crate) fn parse_ns_link(target: &str) -> Option<u64> {
