@@ -1,0 +1,1 @@
+//! Helper updates → rows of the Network table.
