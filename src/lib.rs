@@ -21,6 +21,7 @@ pub mod network;
 pub mod overview;
 pub mod preferences;
 pub mod settings;
+pub mod stats_export;
 pub mod terminal;
 pub mod widgets;
 pub mod window;

@@ -17,12 +17,14 @@ mod header;
 use adw::prelude::*;
 use gettextrs::gettext;
 use relm4::prelude::*;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::app::Page;
 use crate::network::{NetworkInput, NetworkOutput, NetworkPage};
 use crate::overview::{OverviewInput, OverviewPage};
 use crate::settings::{Preferences, Settings, WindowState};
+use crate::stats_export::StatsExport;
 
 /// Messages to the main window.
 #[derive(Debug)]
@@ -41,12 +43,21 @@ pub enum WindowInput {
     Toast(String),
     /// The window is closing: stop capturing, save the geometry.
     Closing,
+    /// The Network tab's grouping toggle changed.
+    GroupingChanged(bool),
+    /// What the session-bus `Stats1` object should serve now.
+    Published {
+        capturing: bool,
+        stats: HashMap<u32, (u64, u64)>,
+    },
 }
 
 pub struct MainWindow {
     settings: Rc<Settings>,
     overview: Controller<OverviewPage>,
     network: Controller<NetworkPage>,
+    /// `io.github.sockeye.Stats1` on the session bus (none without a session bus).
+    stats: Option<StatsExport>,
 }
 
 pub struct MainWindowWidgets {
@@ -87,6 +98,10 @@ impl Component for MainWindow {
             .launch(prefs)
             .forward(sender.input_sender(), |out| match out {
                 NetworkOutput::Toast(text) => WindowInput::Toast(text),
+                NetworkOutput::GroupingChanged(group) => WindowInput::GroupingChanged(group),
+                NetworkOutput::Published { capturing, stats } => {
+                    WindowInput::Published { capturing, stats }
+                }
             });
 
         let stack = adw::ViewStack::new();
@@ -132,10 +147,20 @@ impl Component for MainWindow {
         }
         actions::install(&root, &sender);
 
+        let stats = relm4::main_application()
+            .dbus_connection()
+            .and_then(|connection| match StatsExport::register(connection) {
+                Ok(export) => Some(export),
+                Err(err) => {
+                    eprintln!("sockeye: could not export Stats1 on the session bus: {err}");
+                    None
+                }
+            });
         let model = MainWindow {
             settings,
             overview,
             network,
+            stats,
         };
         let widgets = MainWindowWidgets { stack, toasts };
         ComponentParts { model, widgets }
@@ -177,6 +202,12 @@ impl Component for MainWindow {
             }
             WindowInput::TogglePause => self.network.emit(NetworkInput::TogglePause),
             WindowInput::Toast(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
+            WindowInput::GroupingChanged(group) => self.settings.set_group_by_application(group),
+            WindowInput::Published { capturing, stats } => {
+                if let Some(export) = &self.stats {
+                    export.publish(capturing, stats);
+                }
+            }
             WindowInput::Closing => {
                 self.network.emit(NetworkInput::SetVisible(false));
                 let (width, height) = root.default_size();
