@@ -5,7 +5,8 @@
 //! Capture::start ──► capture thread (capture/session.rs, nice -10)
 //!                     ├─ capture/     one non-blocking pcap handle per interface that is up,
 //!                     │               polled together with an eventfd for control messages;
-//!                     │               devices re-listed every second (hot-plug); drops
+//!                     │               devices re-listed every second (hot-plug); drops.
+//!                     │               pcap sits behind source.rs (FrameSource, Devices)
 //!                     ├─ parse/       frame ─► PacketMeta (link layer by datalink, IP, ports,
 //!                     │               fragments); nothing deeper sees raw bytes
 //!                     ├─ accounting/  PacketMeta ─► flows.rs (owner cached per endpoint) ─►
