@@ -25,6 +25,8 @@ pub enum Control {
 pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 /// Packets read from one handle before the others get their turn.
 const BATCH: usize = 4096;
+/// Longest run of put-off lookups between two reads of the handles.
+const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
@@ -103,6 +105,11 @@ impl<O: OwnerLookup> Session<O> {
             }
             let ready: Vec<bool> = pollfds[1..].iter().map(|p| p.revents != 0).collect();
             busy = self.read_ready(&ready);
+            if !busy {
+                // Caught up with every handle: run the lookups put off meanwhile, a few
+                // milliseconds at a time so new packets are not kept waiting.
+                busy = self.accounting.catch_up(Instant::now(), CATCH_UP_SLICE);
+            }
         }
     }
 
@@ -132,7 +139,9 @@ impl<O: OwnerLookup> Session<O> {
                             parse_frame(link, frame.data, frame.wire_len, &mut self.fragments);
                         // Time per packet: a batch can take a while when lookups are
                         // slow, and retry delays are a few milliseconds.
-                        let locality = self.accounting.record(&meta, Instant::now());
+                        let locality =
+                            self.accounting
+                                .record_aged(&meta, Instant::now(), age(frame.captured));
                         let len = u64::from(frame.wire_len);
                         if locality.src_local {
                             counters.sent_bytes = counters.sent_bytes.saturating_add(len);
@@ -191,6 +200,13 @@ fn raise_priority() {
         let tid = libc::gettid();
         let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
     }
+}
+
+/// How long ago the kernel captured a frame (0 when unknown or the clock went back).
+fn age(captured: Option<SystemTime>) -> Duration {
+    captured
+        .and_then(|at| SystemTime::now().duration_since(at).ok())
+        .unwrap_or_default()
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {
