@@ -214,6 +214,8 @@ fn wire_packet(frame: &[u8], len: u32) -> Option<WirePacket> {
         Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), None),
         Some(TransportSlice::Icmpv4(i)) => (0, 0, echo_kind(i.type_u8(), 8, 0)),
         Some(TransportSlice::Icmpv6(i)) => (0, 0, echo_kind(i.type_u8(), 128, 129)),
+        // An IP fragment after the first: addresses only.
+        None => (0, 0, None),
         _ => return None,
     };
     Some(WirePacket {
@@ -476,4 +478,9 @@ pub fn assert_attributed(measurement: &Measurement, snapshot: &Snapshot) {
 /// Endpoint predicate: any address, one of `ports`.
 pub fn port_in(ports: Vec<u16>) -> Owns {
     Box::new(move |endpoint| ports.contains(&endpoint.port()))
+}
+
+/// Endpoint predicate: any port of the address `ip`.
+pub fn address_is(ip: IpAddr) -> Owns {
+    Box::new(move |endpoint| endpoint.ip() == ip)
 }
