@@ -68,10 +68,9 @@ struct Details {
 /// network namespace, `/proc/PID/fd` for inode → pid.
 ///
 /// Privileges it relies on (the helper should keep these and may drop the rest):
-/// `CAP_SYS_PTRACE` to read other users' `/proc/PID/fd` and `/proc/PID/root`,
-/// `CAP_SYS_ADMIN` to `setns` into other network namespaces (without it only this
-/// namespace's sockets are seen, plus other namespaces' `/proc/PID/net` tables),
-/// `CAP_DAC_READ_SEARCH` for `/run/netns`. sock_diag and `/proc/net` need none.
+/// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
+/// to `setns` into other network namespaces (without it, other namespaces are read from
+/// their members' `/proc/PID/net` tables only). sock_diag dumps and `/proc/net` need none.
 ///
 /// It owns one background thread (the sweeper, see `processes/sweeper.rs`) and a few
 /// netlink sockets per namespace; all end when it is dropped (the thread after its
