@@ -258,16 +258,20 @@ impl SocketHolders {
 
     /// Looks for `inode` among the descriptors of known process `pid`, reading those that
     /// held sockets at its last scan first (a new socket usually takes the number of a
-    /// socket closed before it), then the others, and stopping at the match.
+    /// socket closed before it), then the others, highest numbers first, and stopping at
+    /// the match or the deadline.
     fn probe(&mut self, pid: Pid, inode: u64, deadline: Instant) {
         let Some(holder) = self.holders.get(&pid) else {
             return;
         };
+        // Highest numbers first within each group: a process's long-lived descriptors
+        // (standard streams, files opened at start) hold the low numbers.
         let order: Vec<u32> = holder
             .fds
             .iter()
+            .rev()
             .filter(|(_, i)| *i != 0)
-            .chain(holder.fds.iter().filter(|(_, i)| *i == 0))
+            .chain(holder.fds.iter().rev().filter(|(_, i)| *i == 0))
             .map(|&(fd, _)| fd)
             .collect();
         let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
