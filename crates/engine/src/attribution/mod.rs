@@ -66,6 +66,15 @@ struct Details {
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
 /// network namespace, `/proc/PID/fd` for inode → pid.
+///
+/// Privileges it relies on (the helper should keep these and may drop the rest):
+/// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
+/// to `setns` into other network namespaces (without it, other namespaces are read from
+/// their members' `/proc/PID/net` tables only). sock_diag dumps and `/proc/net` need none.
+///
+/// It owns one background thread (the sweeper, see `processes/sweeper.rs`) and a few
+/// netlink sockets per namespace; all end when it is dropped (the thread after its
+/// current sweep).
 pub struct SystemOwners {
     proc_root: PathBuf,
     namespaces: NamespaceSet,
@@ -106,6 +115,8 @@ impl SystemOwners {
         Ok(owners)
     }
 
+    /// The namespaces to ask about a socket on local address `ip`, after looking for the
+    /// namespace owning `ip` when it is not known yet (rate-limited).
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
         if self.namespaces.misses_owner_of(ip, book) {
@@ -126,22 +137,21 @@ impl SystemOwners {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
-            Transport::Icmp => SockProto::Ping,
-            Transport::Other => return None,
+            Transport::Icmp | Transport::Other => return None,
         };
         let candidates = self.candidates(local.ip());
-        let mut found = None;
-        if proto != SockProto::Ping {
-            found = candidates.indices.iter().find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                table.connected(proto, local, remote)
-            });
-        }
+        let mut found = candidates.indices.iter().find_map(|&i| {
+            let table = &self.namespaces.list.get(i)?.table;
+            table.connected(proto, local, remote)
+        });
+        // Whether the kernel was asked and every namespace answered through sock_diag: then
+        // "no socket" is the truth and a bound socket from the cached table is stale.
+        let mut authoritative = false;
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
-            found = self.ask_kernel(proto, &candidates, local, remote);
+            (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
                 let candidates = self.candidates(local.ip());
-                found = self.ask_kernel(proto, &candidates, local, remote);
+                (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             }
         }
         let candidates = self.candidates(local.ip());
@@ -149,14 +159,8 @@ impl SystemOwners {
             .indices
             .iter()
             .filter(|_| candidates.owned)
-            .find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                match proto {
-                    SockProto::Ping => table.icmp(local),
-                    _ => table.bound(proto, local),
-                }
-            });
-        let found = found.or(bound)?;
+            .find_map(|&i| self.namespaces.list.get(i)?.table.bound(proto, local));
+        let found = found.or(bound.filter(|_| !authoritative))?;
         let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
         Some((found, hint))
     }
@@ -186,31 +190,23 @@ impl SystemOwners {
         true
     }
 
-    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace.
+    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace;
+    /// also tells whether a miss is certain (every namespace answered through sock_diag).
     fn ask_kernel(
         &mut self,
         proto: SockProto,
         candidates: &Candidates,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Option<FoundSocket> {
+    ) -> (Option<FoundSocket>, bool) {
         let ipv6 = local.is_ipv6();
+        let mut certain = true;
         // Outside the namespaces owning the address only an exact binding counts.
         let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
         for &i in &candidates.indices {
             let Some(ns) = self.namespaces.list.get_mut(i) else {
                 continue;
             };
-            if proto == SockProto::Ping {
-                let ping = ns.reload_from_proc(SockProto::Ping, ipv6);
-                let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
-                if (ping || raw) && candidates.owned {
-                    if let Some(found) = ns.table.icmp(local) {
-                        return Some(found);
-                    }
-                }
-                continue;
-            }
             if let Some(diag) = ns.diag.as_mut() {
                 let mut answer = diag.find(proto, local, remote);
                 if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
@@ -224,15 +220,17 @@ impl SystemOwners {
                 match answer {
                     Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
                         ns.table.insert(&entry);
-                        return Some(FoundSocket {
+                        let found = FoundSocket {
                             inode: entry.inode,
                             uid: entry.uid,
-                        });
+                        };
+                        return (Some(found), true);
                     }
                     Ok(_) => continue,
                     Err(_) => ns.diag = None,
                 }
             }
+            certain = false;
             if ns.reload_from_proc(proto, ipv6) {
                 let found = ns.table.connected(proto, local, remote).or_else(|| {
                     candidates
@@ -241,11 +239,63 @@ impl SystemOwners {
                         .flatten()
                 });
                 if found.is_some() {
-                    return found;
+                    return (found, false);
                 }
             }
         }
-        None
+        (None, certain)
+    }
+
+    /// The owner of ICMP echo traffic with identifier `local.port()`: the ping socket with
+    /// that identifier, else a raw ICMP socket on the address. Several raw sockets all
+    /// receive every echo; ping tools using raw sockets put their pid (its low 16 bits) in
+    /// the identifier, so the holder whose pid matches is preferred, else the first found.
+    /// Only namespaces owning `local` count (their wildcard sockets see its traffic).
+    fn icmp_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        let candidates = self.candidates(local.ip());
+        if !candidates.owned {
+            return None;
+        }
+        if self.may_ask_kernel(Transport::Icmp, local, remote) {
+            let memberless = candidates.indices.iter().any(|&i| {
+                self.namespaces
+                    .list
+                    .get(i)
+                    .is_some_and(|ns| ns.member.is_none())
+            });
+            if memberless {
+                // The tables are read from a member's /proc/PID/net: look for one.
+                self.namespaces.discover(true, self.addresses.get_mut());
+            }
+            for &i in &candidates.indices {
+                if let Some(ns) = self.namespaces.list.get_mut(i) {
+                    // Ping sockets are not in sock_diag; both tables are small.
+                    ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
+                    ns.reload_from_proc(SockProto::Raw, local.is_ipv6());
+                }
+            }
+        }
+        let sockets: Vec<FoundSocket> = candidates
+            .indices
+            .iter()
+            .filter_map(|&i| self.namespaces.list.get(i))
+            .flat_map(|ns| ns.table.icmp(local))
+            .collect();
+        let several = sockets.len() > 1;
+        let mut first = None;
+        for socket in sockets {
+            let Some(pid) = self.holders.owner(socket.inode, None) else {
+                continue;
+            };
+            if !several || pid & 0xffff == u32::from(local.port()) {
+                self.note_process(pid, socket.uid);
+                return Some(pid);
+            }
+            first.get_or_insert((pid, socket.uid));
+        }
+        let (pid, uid) = first?;
+        self.note_process(pid, uid);
+        Some(pid)
     }
 
     /// Reads the details of `pid` unless they are known for this very process.
@@ -293,6 +343,9 @@ impl OwnerLookup for SystemOwners {
         remote: SocketAddr,
     ) -> Option<Pid> {
         let (local, remote) = (canonical(local), canonical(remote));
+        if transport == Transport::Icmp {
+            return self.icmp_owner(local, remote);
+        }
         let (found, hint) = self.find_socket(transport, local, remote)?;
         let pid = self.holders.owner(found.inode, hint)?;
         self.note_process(pid, found.uid);
