@@ -192,13 +192,14 @@ impl<O: OwnerLookup> Session<O> {
 /// packet, or the socket of a short connection is gone before it is looked up.
 const CAPTURE_NICE: libc::c_int = -10;
 
-/// Raises this thread's scheduling priority (root may; otherwise it stays as it is).
+/// Raises this thread's scheduling priority. Needs CAP_SYS_NICE; without it (a helper that
+/// dropped it) the thread stays as it is.
 fn raise_priority() {
-    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
-    // changes only this thread's nice value.
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes the calling thread's nice
+    // value only (Linux keeps it per thread). Some sandboxes refuse an explicit thread id
+    // even to root, hence 0.
     unsafe {
-        let tid = libc::gettid();
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, CAPTURE_NICE);
     }
 }
 
