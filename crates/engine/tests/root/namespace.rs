@@ -88,15 +88,31 @@ impl TestNetns {
 
 impl Drop for TestNetns {
     fn drop(&mut self) {
-        // Deleting the namespace deletes its end of the veth, and with it the pair.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .stderr(std::process::Stdio::null())
-            .status();
+        // The host end first: deleting it removes the pair and its addresses at once,
+        // whereas a deleted namespace is torn down later by the kernel.
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("ip")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        quiet(&["link", "del", &self.host_if]);
+        quiet(&["netns", "del", &self.name]);
+        // The next scenario reuses the names: wait until the link is really gone.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && link_exists(&self.host_if) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Creates the namespace while `engine` runs and waits until the engine captures on its
