@@ -253,7 +253,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts capturing on every interface with a short interval.
+    /// Starts capturing on every interface with a short interval, and waits for the first
+    /// snapshot.
     pub fn start() -> Engine {
         let latest = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&latest);
@@ -267,7 +268,10 @@ impl Engine {
             }
         })
         .expect("engine starts as root");
-        Engine { capture, latest }
+        let engine = Engine { capture, latest };
+        // A capture runs before the traffic it measures: wait for its first interval.
+        let _ = engine.snapshot();
+        engine
     }
 
     /// The latest snapshot, waiting for the first one.
