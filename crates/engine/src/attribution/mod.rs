@@ -15,8 +15,8 @@
 //! SystemOwners::is_local(ip)
 //!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
 //!                  address notifications and a rate-limited search for new namespaces
-//! SystemOwners::refresh(): namespaces, addresses and socket tables re-read, exited
-//!                  processes marked, unreferenced ones forgotten
+//! SystemOwners::refresh(): new namespaces, address changes, cached sockets forgotten,
+//!                  exited processes marked, unreferenced ones forgotten
 //! ```
 
 mod address_book;
@@ -368,14 +368,23 @@ impl OwnerLookup for SystemOwners {
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
         let book = self.addresses.get_mut();
         self.namespaces.discover(false, book);
-        book.reload_all();
+        book.reload_changed();
         for ns in &mut self.namespaces.list {
-            ns.refresh();
+            ns.forget_sockets();
         }
-        self.holders.forget_exited();
-        let proc_root = &self.proc_root;
+        let listed = self.holders.forget_exited();
+        let (proc_root, holders) = (&self.proc_root, &self.holders);
         for (&pid, d) in self.details.iter_mut() {
-            if !d.info.exited && process_info::start_time(proc_root, pid) != Some(d.start_time) {
+            if d.info.exited {
+                continue;
+            }
+            // Gone from /proc, or the pid now names a later process (start time differs).
+            let start = match holders.scanned(pid) {
+                Some((start, _)) => Some(start),
+                None if listed.contains(&pid) => process_info::start_time(proc_root, pid),
+                None => None,
+            };
+            if !listed.contains(&pid) || start != Some(d.start_time) {
                 d.info.exited = true;
             }
         }
