@@ -15,8 +15,8 @@
 //! SystemOwners::is_local(ip)
 //!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
 //!                  address notifications and a rate-limited search for new namespaces
-//! SystemOwners::refresh(): namespaces, addresses and socket tables re-read, exited
-//!                  processes marked, unreferenced ones forgotten
+//! SystemOwners::refresh(): new namespaces, address changes, cached sockets forgotten,
+//!                  exited processes marked, unreferenced ones forgotten
 //! ```
 
 mod address_book;
@@ -368,14 +368,23 @@ impl OwnerLookup for SystemOwners {
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
         let book = self.addresses.get_mut();
         self.namespaces.discover(false, book);
-        book.reload_all();
+        book.reload_changed();
         for ns in &mut self.namespaces.list {
-            ns.refresh();
+            ns.forget_sockets();
         }
-        self.holders.forget_exited();
-        let proc_root = &self.proc_root;
+        let listed = self.holders.forget_exited();
+        let (proc_root, holders) = (&self.proc_root, &self.holders);
         for (&pid, d) in self.details.iter_mut() {
-            if !d.info.exited && process_info::start_time(proc_root, pid) != Some(d.start_time) {
+            if d.info.exited {
+                continue;
+            }
+            // Gone from /proc, or the pid now names a later process (start time differs).
+            let start = match holders.scanned(pid) {
+                Some((start, _)) => Some(start),
+                None if listed.contains(&pid) => process_info::start_time(proc_root, pid),
+                None => None,
+            };
+            if !listed.contains(&pid) || start != Some(d.start_time) {
                 d.info.exited = true;
             }
         }
@@ -448,6 +457,58 @@ mod tests {
         drop(client);
         let me = Some(std::process::id());
         assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+    }
+
+    /// Every parser of kernel output, fed random bytes and random mutations of real
+    /// samples: none may panic (they are all fed untrusted input).
+    #[test]
+    fn random_and_mutated_input_never_panics_a_parser() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let samples: [&[u8]; 5] = [
+            b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0",
+            b"42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 1000 50",
+            b"0::/user.slice/app-gnome-org.gnome.Maps\\x2dX-77.scope\n1:name=systemd:/app-x-1.scope",
+            b"[Application]\nname=org.example.App\n",
+            b"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        ];
+        for round in 0..20_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 200).map(|_| next() as u8).collect()
+            } else {
+                samples[round % samples.len()].to_vec()
+            };
+            for _ in 0..next() % 4 {
+                if !bytes.is_empty() {
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] = next() as u8;
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for m in netlink::messages(&bytes).take(64) {
+                let _ = m;
+            }
+            let _ = netlink::attributes(&bytes).count();
+            let _ = sock_diag::decode_message(SockProto::Tcp, &bytes);
+            let _ = local_addrs::parse_ifaddr(&bytes);
+            let _ = proc_net::parse_line(SockProto::Udp, &text);
+            let _ = process_info::parse_stat(&text);
+            let _ = process_info::parse_comm(&text);
+            let _ = process_info::parse_cmdline(&bytes);
+            let _ = process_info::parse_status_uid(&text);
+            let _ = app_id::cgroup_app_id(&text);
+            let _ = app_id::flatpak_app_id(&text);
+            let _ = users::parse_passwd(&text);
+            let _ = local_addrs::parse_fib_trie_local(&text);
+            let _ = local_addrs::parse_if_inet6(&text);
+            let _ = processes::parse_socket_link(&text);
+            let _ = namespaces::parse_ns_link(&text);
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
 //!  ├─ recently active ones   new fd numbers only
 //!  ├─ last sweep's result    every process, read on the sweeper thread (sweeper.rs)
-//!  ├─ young processes        started in the last 2 s, read again     ┐ 3 ms budget
-//!  ├─ recently active ones   every fd, those that held sockets first ┘
+//!  ├─ recently active ones   every fd, sockets and high numbers first ┐ 3 ms budget
+//!  ├─ young processes        started in the last 2 s, read again      ┘
 //!  └─ miss                   asks the sweeper for a sweep; accounting retries later
 //! ```
 //!
@@ -208,7 +208,26 @@ impl SocketHolders {
             }
         }
         if !given_up {
-            // 4. Processes started in the last moments, read again (they may have opened
+            // 4. Recently active processes again, every descriptor, those that held
+            //    sockets first: a new socket usually reuses the number of a closed one.
+            for (n, &pid) in recent.iter().enumerate() {
+                // The likeliest process gets a millisecond even if new processes took
+                // the whole budget.
+                let until = if n == 0 {
+                    deadline.max(Instant::now() + Duration::from_millis(1))
+                } else {
+                    deadline
+                };
+                if Instant::now() > until {
+                    break;
+                }
+                self.probe(pid, inode, until);
+                if let Some(pid) = self.found(inode) {
+                    self.counters.recent += 1;
+                    return Some(pid);
+                }
+            }
+            // 5. Processes started in the last moments, read again (they may have opened
             //    the socket after their first scan), newest first, within the budget.
             let young_since = self
                 .ticks_since_boot()
@@ -230,18 +249,6 @@ impl SocketHolders {
                     self.check_parent(inode);
                     self.counters.new_pids += 1;
                     return self.found(inode);
-                }
-            }
-            // 5. Recently active processes again, every descriptor, those that held
-            //    sockets first: a new socket usually reuses the number of a closed one.
-            for &pid in &recent {
-                if Instant::now() > deadline {
-                    break;
-                }
-                self.probe(pid, inode, deadline);
-                if let Some(pid) = self.found(inode) {
-                    self.counters.recent += 1;
-                    return Some(pid);
                 }
             }
         }
@@ -359,10 +366,12 @@ impl SocketHolders {
     }
 
     /// Drops processes no longer in `/proc` (called once per interval).
-    pub(crate) fn forget_exited(&mut self) {
+    /// Returns the pids listed in `/proc`.
+    pub(crate) fn forget_exited(&mut self) -> HashSet<Pid> {
         self.missed.clear();
         let listed = list_pids(&self.proc_root);
         self.forget_unlisted(&listed);
+        listed
     }
 
     fn found(&mut self, inode: u64) -> Option<Pid> {
