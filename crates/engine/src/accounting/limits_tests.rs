@@ -108,3 +108,34 @@ fn unknown_endpoint_is_looked_up_again_with_growing_delays_not_per_packet() {
     }
     assert_eq!(acc.owners().lookups, 11);
 }
+
+#[test]
+fn endpoints_that_never_resolve_cannot_starve_new_ones_of_lookups() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.bind(Transport::Tcp, sa(LOCAL, 443), 9);
+    let config = AccountingConfig {
+        lookups_per_second: 100.0,
+        lookup_burst: 10.0,
+        retries_per_second: 10.0,
+        retry_burst: 5.0,
+        ..AccountingConfig::default()
+    };
+    let mut acc = Accounting::new(owners, config, t0);
+    // Ten endpoints no socket owns (say, the kernel's), busy for 100 ms: they keep
+    // asking to be looked up again.
+    for ms in 0..100u64 {
+        for port in 0..10u16 {
+            let meta = packet(Transport::Udp, sa(REMOTE, 1), sa(LOCAL, 5000 + port), 60);
+            acc.record(&meta, t0 + Duration::from_millis(ms));
+        }
+    }
+    let retries = acc.owners().lookups - 10;
+    assert!(retries <= 6, "{retries} retries, over their own budget");
+
+    // A new connection still gets its first lookup at once.
+    let syn = packet(Transport::Tcp, sa(REMOTE, 40000), sa(LOCAL, 443), 60);
+    acc.record(&syn, t0 + Duration::from_millis(100));
+    assert_eq!(process(&acc, 9).received_bytes, 60);
+    assert_invariant(&acc);
+}

@@ -19,6 +19,15 @@ pub(super) struct LookupBudget {
 }
 
 impl LookupBudget {
+    pub fn new(per_second: f64, burst: f64, now: Instant) -> Self {
+        Self {
+            tokens: burst,
+            per_second,
+            burst,
+            last: now,
+        }
+    }
+
     fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
@@ -35,7 +44,10 @@ impl LookupBudget {
 /// What a lookup round needs besides the flow.
 pub(super) struct Context<'a, O: OwnerLookup> {
     pub owners: &'a mut O,
+    /// For first lookups of an endpoint.
     pub budget: &'a mut LookupBudget,
+    /// For retries.
+    pub retry_budget: &'a mut LookupBudget,
     pub retry: &'a [Duration],
     pub totals: &'a mut CaptureTotals,
 }
@@ -80,7 +92,12 @@ pub(super) fn look_up_due_ends<O: OwnerLookup>(
             }
             end.misses = 0;
         }
-        if !cx.budget.take(now) {
+        let budget = if end.misses == 0 {
+            &mut *cx.budget
+        } else {
+            &mut *cx.retry_budget
+        };
+        if !budget.take(now) {
             cx.totals.lookups_deferred += 1;
             continue;
         }

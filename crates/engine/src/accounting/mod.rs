@@ -44,10 +44,14 @@ pub struct AccountingConfig {
     /// connection of a few milliseconds must be caught while it lives), then longer; the
     /// last repeats.
     pub retry: Vec<Duration>,
-    /// Owner lookups allowed per second overall (a port scan must not cost a lookup per
-    /// packet); short bursts up to `lookup_burst` are allowed.
+    /// First lookups of new endpoints allowed per second overall (a port scan must not
+    /// cost a lookup per packet); short bursts up to `lookup_burst` are allowed.
     pub lookups_per_second: f64,
     pub lookup_burst: f64,
+    /// Retries of endpoints still unknown, budgeted apart so that endpoints that never
+    /// resolve (kernel sockets, traffic of vanished processes) cannot starve new ones.
+    pub retries_per_second: f64,
+    pub retry_burst: f64,
     /// Hard cap on the number of flows kept.
     pub flow_capacity: usize,
     /// Flows idle this long are pruned at the end of an interval.
@@ -79,6 +83,8 @@ impl Default for AccountingConfig {
                 .to_vec(),
             lookups_per_second: 2000.0,
             lookup_burst: 500.0,
+            retries_per_second: 500.0,
+            retry_burst: 100.0,
             flow_capacity: 65_536,
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
@@ -138,6 +144,7 @@ pub struct Accounting<O: OwnerLookup> {
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
+    retry_budget: LookupBudget,
     /// When the owner lookup was last refreshed.
     last_refresh: Option<Instant>,
     /// Flows whose lookups were put off while the thread was far behind.
@@ -152,12 +159,8 @@ impl<O: OwnerLookup> Accounting<O> {
             processes: HashMap::new(),
             buckets: Default::default(),
             totals: CaptureTotals::default(),
-            budget: LookupBudget {
-                tokens: config.lookup_burst,
-                per_second: config.lookups_per_second,
-                burst: config.lookup_burst,
-                last: now,
-            },
+            budget: LookupBudget::new(config.lookups_per_second, config.lookup_burst, now),
+            retry_budget: LookupBudget::new(config.retries_per_second, config.retry_burst, now),
             last_refresh: None,
             deferred: VecDeque::new(),
             config,
@@ -210,6 +213,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 &mut lookups::Context {
                     owners,
                     budget: &mut self.budget,
+                    retry_budget: &mut self.retry_budget,
                     retry: &self.config.retry,
                     totals: &mut self.totals,
                 },
@@ -276,6 +280,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 &mut lookups::Context {
                     owners,
                     budget: &mut self.budget,
+                    retry_budget: &mut self.retry_budget,
                     retry: &self.config.retry,
                     totals: &mut self.totals,
                 },
