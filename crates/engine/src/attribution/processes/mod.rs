@@ -312,8 +312,11 @@ impl SocketHolders {
     fn new_pids(&mut self) -> Vec<Pid> {
         let last = read_last_pid(&self.proc_root);
         let previous = std::mem::replace(&mut self.last_pid, last);
-        let range = match (previous, last) {
-            (Some(p), Some(l)) if l >= p && l - p <= MAX_PID_PROBES => p + 1..=l,
+        let allocated: Vec<Pid> = match (previous, last) {
+            // Nothing allocated since (not even at `Pid::MAX`, which no kernel hands out
+            // but untrusted `loadavg` text may say, and `p + 1` would overflow).
+            (Some(p), Some(l)) if l == p => Vec::new(),
+            (Some(p), Some(l)) if l > p && l - p <= MAX_PID_PROBES => (p + 1..=l).rev().collect(),
             _ => {
                 self.counters.listings += 1;
                 self.unresolved.clear();
@@ -330,7 +333,8 @@ impl SocketHolders {
         // A pid is allocated a moment before its process shows in /proc: pids that could
         // not be read are probed again on the next calls, for a short while.
         let now = Instant::now();
-        let mut candidates: Vec<(Pid, Instant)> = range.rev().map(|pid| (pid, now)).collect();
+        let mut candidates: Vec<(Pid, Instant)> =
+            allocated.into_iter().map(|pid| (pid, now)).collect();
         candidates.extend(
             self.unresolved
                 .drain(..)
