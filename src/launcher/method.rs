@@ -10,6 +10,12 @@ use std::process::Command;
 /// Name of the helper binary.
 pub const HELPER_NAME: &str = "sockeye-helper";
 /// Environment variable naming the helper binary to use (development and tests).
+///
+/// Not a privilege boundary, and so honoured in every build: whoever sets our environment
+/// already runs code as this user and could call pkexec with any program directly. It
+/// cannot borrow Sockeye's polkit message either: the policy's `exec.path` names only the
+/// installed helper, so for any other path polkit shows its generic prompt, which names
+/// the program it is asked to run as root.
 pub const HELPER_ENV: &str = "SOCKEYE_HELPER";
 /// Environment variable naming the Flatpak info file instead of `/.flatpak-info` (tests).
 pub const FLATPAK_INFO_ENV: &str = "SOCKEYE_FLATPAK_INFO";
