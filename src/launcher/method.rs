@@ -180,7 +180,8 @@ fn flatpak_helper_path(info_path: &Path) -> Result<PathBuf, LaunchError> {
     Ok(Path::new(&app_path).join("libexec").join(HELPER_NAME))
 }
 
-/// The `app-path` key of the `[Instance]` group of a keyfile.
+/// The `app-path` key of the `[Instance]` group of a keyfile, when it is an absolute path
+/// (pkexec would look a relative one up in the host's `PATH`).
 fn instance_app_path(keyfile: &str) -> Option<String> {
     let mut in_instance = false;
     for line in keyfile.lines() {
@@ -189,8 +190,9 @@ fn instance_app_path(keyfile: &str) -> Option<String> {
             in_instance = line == "[Instance]";
         } else if in_instance {
             if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "app-path" && !value.trim().is_empty() {
-                    return Some(value.trim().to_owned());
+                if key.trim() == "app-path" {
+                    let value = value.trim();
+                    return Path::new(value).is_absolute().then(|| value.to_owned());
                 }
             }
         }
@@ -216,6 +218,12 @@ mod tests {
     #[test]
     fn app_path_in_another_group_is_ignored() {
         assert_eq!(instance_app_path("[Application]\napp-path=/x\n"), None);
+    }
+
+    #[test]
+    fn an_empty_or_relative_app_path_is_refused() {
+        assert_eq!(instance_app_path("[Instance]\napp-path=\n"), None);
+        assert_eq!(instance_app_path("[Instance]\napp-path=files\n"), None);
     }
 
     #[test]
