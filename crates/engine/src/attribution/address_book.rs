@@ -75,18 +75,9 @@ impl AddressBook {
     /// Starts following namespace `inode`, entered through `ns_path` (`None`: the calling
     /// thread's own namespace); `net_dir` is the fallback `/proc/PID/net`.
     pub(crate) fn follow(&mut self, inode: u64, ns_path: Option<&Path>, net_dir: Option<PathBuf>) {
-        if let Some(space) = self.spaces.get_mut(&inode) {
-            // Followed before any process was in it (a name in /run/netns) and, without
-            // CAP_SYS_ADMIN, without netlink inside it: a member's `/proc/PID/net` is the
-            // only way to its addresses, so the first member (or one replacing a member
-            // that exited) is adopted at once, not left for a later refresh.
-            let adopt = space.route.is_none()
-                && net_dir.is_some()
-                && space.net_dir.as_ref().is_none_or(|dir| !dir.exists());
-            if adopt {
-                space.net_dir = net_dir;
-                space.reload();
-                self.all.extend(space.addrs.iter().copied());
+        if self.spaces.contains_key(&inode) {
+            if let Some(net_dir) = net_dir {
+                self.adopt_member(inode, net_dir);
             }
             return;
         }
@@ -113,6 +104,24 @@ impl AddressBook {
         space.reload();
         self.all.extend(space.addrs.iter().copied());
         self.spaces.insert(inode, space);
+    }
+
+    /// Gives followed namespace `inode` the `/proc/PID/net` of a process inside it, when it
+    /// has no netlink socket of its own and no member yet (or its member exited).
+    ///
+    /// A namespace named in /run/netns is followed as soon as it appears, before any
+    /// process is in it; without CAP_SYS_ADMIN (the helper's case) netlink inside it
+    /// cannot be opened, so a member's `/proc/PID/net` is the only way to its addresses.
+    pub(crate) fn adopt_member(&mut self, inode: u64, net_dir: PathBuf) {
+        let Some(space) = self.spaces.get_mut(&inode) else {
+            return;
+        };
+        let adopt = space.route.is_none() && space.net_dir.as_ref().is_none_or(|dir| !dir.exists());
+        if adopt {
+            space.net_dir = Some(net_dir);
+            space.reload();
+            self.all.extend(space.addrs.iter().copied());
+        }
     }
 
     /// Stops following namespaces not in `alive` (holding their sockets would keep them
