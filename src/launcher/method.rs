@@ -21,6 +21,8 @@ pub const HELPER_ENV: &str = "SOCKEYE_HELPER";
 pub const FLATPAK_INFO_ENV: &str = "SOCKEYE_FLATPAK_INFO";
 /// Where Flatpak tells a sandboxed app about itself.
 pub const FLATPAK_INFO: &str = "/.flatpak-info";
+/// Most of the Flatpak info file read, in bytes.
+const FLATPAK_INFO_MAX_BYTES: u64 = 64 * 1024;
 
 /// How the helper is started; [`LaunchMethod::detect`] picks one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +174,13 @@ fn find_helper(override_path: Option<OsString>, current_exe: Option<&Path>) -> P
 /// `<app-path>/libexec/sockeye-helper`, with `app-path` from the `[Instance]` group of the
 /// Flatpak info file.
 fn flatpak_helper_path(info_path: &Path) -> Result<PathBuf, LaunchError> {
-    let text = std::fs::read_to_string(info_path)?;
+    use std::io::Read;
+    // Flatpak writes a few hundred bytes; a bound keeps a wrong path (a device, a huge
+    // file named by SOCKEYE_FLATPAK_INFO) from being read whole.
+    let mut text = String::new();
+    std::fs::File::open(info_path)?
+        .take(FLATPAK_INFO_MAX_BYTES)
+        .read_to_string(&mut text)?;
     let app_path = instance_app_path(&text).ok_or_else(|| LaunchError::HelperMissing {
         program: MissingProgram::Helper,
         path: info_path.join("[Instance] app-path"),
