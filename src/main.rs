@@ -19,7 +19,9 @@ fn main() -> ExitCode {
 
 /// Binds the translation domain before any string is shown.
 fn init_gettext() {
-    use gettextrs::{bind_textdomain_codeset, bindtextdomain, setlocale, textdomain, LocaleCategory};
+    use gettextrs::{
+        bind_textdomain_codeset, bindtextdomain, setlocale, textdomain, LocaleCategory,
+    };
     setlocale(LocaleCategory::LcAll, "");
     // A missing locale directory only means English: nothing to report to the user.
     let _ = bindtextdomain(config::GETTEXT_PACKAGE, config::LOCALEDIR);
