@@ -104,9 +104,14 @@ impl DetailsPane {
         connections.add(&no_connections);
         content.append(&connections);
 
+        let clamp = adw::Clamp::builder()
+            .maximum_size(380)
+            .tightening_threshold(380)
+            .child(&content)
+            .build();
         let root = gtk::ScrolledWindow::builder()
             .hscrollbar_policy(gtk::PolicyType::Never)
-            .child(&content)
+            .child(&clamp)
             .width_request(320)
             .css_classes(["details-pane", "view"])
             .build();
