@@ -5,14 +5,17 @@ use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The applications the fake processes pretend to belong to (some have none).
-const APPS: [(&str, &str); 6] = [
-    ("firefox", "org.mozilla.firefox"),
-    ("evolution", "org.gnome.Evolution"),
-    ("telegram-desktop", "org.telegram.desktop"),
+/// The process names (and application ids) the fake processes take in turn. No app ids:
+/// this machine has none of their desktop files, so rows group by process name.
+const APPS: [(&str, &str); 8] = [
+    ("firefox", ""),
+    ("evolution", ""),
+    ("telegram-desktop", ""),
     ("syncthing", ""),
-    ("curl", ""),
-    ("pipewire", ""),
+    ("flatpak", ""),
+    ("gnome-software", ""),
+    ("geary", ""),
+    ("transmission-gtk", ""),
 ];
 
 #[derive(Debug)]

@@ -362,12 +362,7 @@ impl NetworkPage {
                 .unwrap_or_default(),
             RowKey::Unattributed(_) => return,
         };
-        sender.oneshot_command(async move {
-            match backend.connections(pids).await {
-                Ok(list) => NetworkCommand::Connections(key, list),
-                Err(err) => NetworkCommand::CallDone(Err(err)),
-            }
-        });
+        sender.oneshot_command(async move { NetworkCommand::Connections(key, backend.connections(pids).await) });
     }
 
     fn apply_preferences(
@@ -392,7 +387,11 @@ impl NetworkPage {
             widgets.group_button.set_active(prefs.group_by_application);
         }
         if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
-            self.call(sender, |b, interval| async move { b.start(interval).await });
+            // Restart so the helper takes the new period (Start alone may keep the old one).
+            self.call(sender, |b, interval| async move {
+                b.stop().await?;
+                b.start(interval).await
+            });
         }
     }
 

@@ -87,16 +87,18 @@ impl NetworkWidgets {
         capture.append(&search_bar);
 
         let summary = gtk::Box::builder()
-            .spacing(12)
+            .spacing(6)
             .css_classes(["capture-summary"])
             .build();
         let download = summary_label(&["heading", "numeric", "download-rate"]);
         let upload = summary_label(&["heading", "numeric", "upload-rate"]);
         let attributed = summary_label(&["dim-label", "numeric"]);
+        attributed.set_ellipsize(gtk::pango::EllipsizeMode::End);
         attributed.set_tooltip_text(Some(&gettext(
             "Share of the captured bytes that Sockeye matched to a process",
         )));
         let dropped = summary_label(&["warning", "numeric"]);
+        dropped.set_ellipsize(gtk::pango::EllipsizeMode::End);
         dropped.set_visible(false);
         let paused = summary_label(&["paused-label"]);
         paused.set_label(&gettext("Paused"));
@@ -361,6 +363,9 @@ fn failure_text(failure: &Failure) -> String {
     match failure {
         Failure::HelperExited(detail) => {
             gettext("The capture helper stopped unexpectedly: {}").replacen("{}", detail, 1)
+        }
+        Failure::CaptureFailed(detail) => {
+            gettext("Capture stopped: {}").replacen("{}", detail, 1)
         }
         Failure::ProtocolMismatch(detail) => gettext(
             "The capture helper is a different version ({}). Restart Sockeye after updating it.",
