@@ -9,14 +9,24 @@
 //!                     └─ account    per-flow / per-process counters ─► Snapshot each interval
 //! ```
 
+pub mod accounting;
 pub mod attribution;
+mod capture;
+mod flows;
 pub mod owner;
+pub mod parse;
 mod snapshot;
 
 pub use snapshot::{
-    ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport, UnattributedStats,
+    CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,
+    UnattributedStats,
 };
 
+use capture::Control;
+use owner::OwnerLookup;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Why the engine could not start or keep capturing; each variant maps to a sentence the
@@ -63,12 +73,17 @@ impl Default for CaptureOptions {
     }
 }
 
+/// How long [`Capture::connections`] waits for the capture thread to answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A running capture: a background thread that owns the pcap handles.
 ///
 /// Dropping it (or calling [`Capture::stop`]) closes every pcap handle before returning, so a
 /// stopped helper holds none.
 pub struct Capture {
-    _private: (),
+    control: Sender<Control>,
+    waker: Arc<capture::Waker>,
+    thread: Option<JoinHandle<Result<Snapshot, EngineError>>>,
 }
 
 impl Capture {
@@ -78,26 +93,70 @@ impl Capture {
         options: CaptureOptions,
         on_update: impl FnMut(Result<Snapshot, EngineError>) + Send + 'static,
     ) -> Result<Capture, EngineError> {
-        let _ = (options, on_update);
-        Err(EngineError::NoCaptureDevice)
+        Self::start_with(options, attribution::SystemOwners::new()?, on_update)
     }
 
-    /// Connections of one process, as of now; `None` when the pid was never seen.
+    /// Like [`Capture::start`], with a given owner lookup (tests, or a custom socket table).
+    pub fn start_with<O: OwnerLookup + 'static>(
+        options: CaptureOptions,
+        owners: O,
+        on_update: impl FnMut(Result<Snapshot, EngineError>) + Send + 'static,
+    ) -> Result<Capture, EngineError> {
+        let (control, waker, thread) = capture::spawn(options, owners, Box::new(on_update))?;
+        Ok(Capture {
+            control,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// Connections of one process, as of now; `None` when the pid was never seen (or the
+    /// capture thread has ended).
     pub fn connections(&self, pid: u32) -> Option<Vec<ConnectionStats>> {
-        let _ = pid;
-        None
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.send(Control::Connections(pid, reply));
+        answer.recv_timeout(QUERY_TIMEOUT).ok().flatten()
     }
 
     /// Sets every total back to zero; rates are unaffected.
-    pub fn reset_totals(&self) {}
+    pub fn reset_totals(&self) {
+        self.send(Control::ResetTotals);
+    }
 
-    /// Changes the accounting interval from the next interval on.
+    /// Changes the accounting interval from the next interval on (at least 10 ms).
     pub fn set_interval(&self, interval: Duration) {
-        let _ = interval;
+        self.send(Control::SetInterval(interval.max(capture::MIN_INTERVAL)));
     }
 
     /// Stops the thread, closes the handles and returns the last snapshot.
-    pub fn stop(self) -> Result<Snapshot, EngineError> {
-        Err(EngineError::NoCaptureDevice)
+    pub fn stop(mut self) -> Result<Snapshot, EngineError> {
+        self.shutdown()
+    }
+
+    fn send(&self, message: Control) {
+        // A send fails only when the thread has ended; its error went to `on_update`.
+        let _ = self.control.send(message);
+        self.waker.wake();
+    }
+
+    fn shutdown(&mut self) -> Result<Snapshot, EngineError> {
+        let Some(thread) = self.thread.take() else {
+            return Err(EngineError::NoCaptureDevice);
+        };
+        self.send(Control::Stop);
+        thread.join().unwrap_or_else(|_| {
+            Err(EngineError::Io {
+                what: "capture thread".into(),
+                source: std::io::Error::other("the capture thread panicked"),
+            })
+        })
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.shutdown();
+        }
     }
 }

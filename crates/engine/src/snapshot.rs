@@ -26,6 +26,26 @@ pub struct Snapshot {
     pub processes: Vec<ProcessStats>,
     pub unattributed: Vec<UnattributedStats>,
     pub interfaces: Vec<InterfaceStats>,
+    /// Captured and attributed totals, for the share of traffic attributed to a process
+    /// (not part of the `--json` line).
+    #[serde(skip)]
+    pub totals: CaptureTotals,
+}
+
+/// How much was captured, and how much of it was attributed to at least one process.
+/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received)` always holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    /// Wire bytes of every packet captured, on all interfaces.
+    pub captured_bytes: u64,
+    pub captured_packets: u64,
+    /// Wire bytes of packets whose sender or receiver is a known process.
+    pub attributed_bytes: u64,
+    /// Owner lookups made, and those that found no owner (diagnostics).
+    pub owner_lookups: u64,
+    pub owner_misses: u64,
+    /// Lookups put off because the global lookup budget was spent.
+    pub lookups_deferred: u64,
 }
 
 /// One process's traffic. Totals are cumulative since start; rates in bytes per second

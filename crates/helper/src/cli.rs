@@ -7,7 +7,18 @@ pub const USAGE: &str = "\
 Usage: sockeye-helper --stdio
        sockeye-helper --json  [--interval MS] [--duration S] [--interface NAME]...
        sockeye-helper --trace [--interval MS] [--duration S] [--interface NAME]...
+
+  --json            print one JSON object per interval (totals since start, rates in B/s)
+  --trace           show a table refreshed each interval
+  --interval MS     length of an interval, in milliseconds (default 1000)
+  --duration S      stop after S seconds (default: run until Ctrl-C)
+  --interface NAME  capture only on NAME (repeatable; default: every interface that is up)
 ";
+
+/// Default interval of the terminal modes.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest interval accepted, in milliseconds.
+const MIN_INTERVAL_MS: u64 = 10;
 
 /// Options of the terminal modes.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +27,16 @@ pub struct TerminalOptions {
     /// Stop after this long; run until Ctrl-C when `None`.
     pub duration: Option<Duration>,
     pub interfaces: Vec<String>,
+}
+
+impl Default for TerminalOptions {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_INTERVAL,
+            duration: None,
+            interfaces: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,19 +50,184 @@ pub enum Mode {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CliError {
-    #[error("no mode given")]
+    #[error("no mode given (one of --stdio, --json, --trace)")]
     NoMode,
     #[error("unknown argument {0:?}")]
     Unknown(String),
+    #[error("{0} and {1} cannot be used together")]
+    Conflict(String, String),
+    #[error("{0} needs a value")]
+    MissingValue(String),
+    #[error("invalid value {value:?} for {option}: {reason}")]
+    BadValue {
+        option: String,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("{0} only applies to --json and --trace")]
+    NotForStdio(String),
 }
 
 pub fn parse(args: impl Iterator<Item = OsString>) -> Result<Mode, CliError> {
     let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
-    match args.first().map(String::as_str) {
-        Some("--stdio") => Ok(Mode::Stdio),
-        Some("--help") | Some("-h") => Ok(Mode::Help),
-        Some("--version") => Ok(Mode::Version),
-        Some(other) => Err(CliError::Unknown(other.to_owned())),
-        None => Err(CliError::NoMode),
+    let mut mode: Option<String> = None;
+    let mut options = TerminalOptions::default();
+    let mut option_given: Option<String> = None;
+    let mut rest = args.into_iter();
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        match name.as_str() {
+            "--help" | "-h" => return Ok(Mode::Help),
+            "--version" => return Ok(Mode::Version),
+            "--stdio" | "--json" | "--trace" => {
+                if let Some(previous) = mode.replace(name.clone()) {
+                    return Err(CliError::Conflict(previous, name));
+                }
+            }
+            "--interval" | "--duration" | "--interface" => {
+                let value = match inline {
+                    Some(value) => value,
+                    None => rest
+                        .next()
+                        .ok_or_else(|| CliError::MissingValue(name.clone()))?,
+                };
+                option_given.get_or_insert(name.clone());
+                apply_option(&mut options, &name, value)?;
+            }
+            _ => return Err(CliError::Unknown(arg)),
+        }
+    }
+    match mode.as_deref() {
+        Some("--stdio") => match option_given {
+            Some(option) => Err(CliError::NotForStdio(option)),
+            None => Ok(Mode::Stdio),
+        },
+        Some("--json") => Ok(Mode::Json(options)),
+        Some("--trace") => Ok(Mode::Trace(options)),
+        _ => Err(CliError::NoMode),
+    }
+}
+
+fn apply_option(options: &mut TerminalOptions, name: &str, value: String) -> Result<(), CliError> {
+    let bad = |reason| CliError::BadValue {
+        option: name.to_owned(),
+        value: value.clone(),
+        reason,
+    };
+    match name {
+        "--interval" => {
+            let ms: u64 = value
+                .parse()
+                .map_err(|_| bad("not a whole number of milliseconds"))?;
+            if ms < MIN_INTERVAL_MS {
+                return Err(bad("must be at least 10 ms"));
+            }
+            options.interval = Duration::from_millis(ms);
+        }
+        "--duration" => {
+            let seconds: f64 = value.parse().map_err(|_| bad("not a number of seconds"))?;
+            let duration = Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad("must be a positive number of seconds"))?;
+            options.duration = Some(duration);
+        }
+        _ => {
+            if value.is_empty() || value.contains('/') {
+                return Err(bad("not an interface name"));
+            }
+            options.interfaces.push(value);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Mode, CliError> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn json_mode_takes_interval_duration_and_repeated_interfaces() {
+        let mode = parse_str(&[
+            "--json",
+            "--interval",
+            "500",
+            "--duration=2.5",
+            "--interface",
+            "lo",
+            "--interface",
+            "eth0",
+        ]);
+        assert_eq!(
+            mode,
+            Ok(Mode::Json(TerminalOptions {
+                interval: Duration::from_millis(500),
+                duration: Some(Duration::from_millis(2500)),
+                interfaces: vec!["lo".into(), "eth0".into()],
+            }))
+        );
+    }
+
+    #[test]
+    fn trace_mode_defaults_to_one_second_until_interrupted() {
+        assert_eq!(
+            parse_str(&["--trace"]),
+            Ok(Mode::Trace(TerminalOptions::default()))
+        );
+    }
+
+    #[test]
+    fn options_may_come_before_the_mode() {
+        assert!(matches!(
+            parse_str(&["--interval", "100", "--json"]),
+            Ok(Mode::Json(_))
+        ));
+    }
+
+    #[test]
+    fn stdio_mode_stays_plain() {
+        assert_eq!(parse_str(&["--stdio"]), Ok(Mode::Stdio));
+        assert_eq!(
+            parse_str(&["--stdio", "--interval", "500"]),
+            Err(CliError::NotForStdio("--interval".into()))
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_named_in_the_error() {
+        assert_eq!(parse_str(&[]), Err(CliError::NoMode));
+        assert_eq!(
+            parse_str(&["--json", "--bogus"]),
+            Err(CliError::Unknown("--bogus".into()))
+        );
+        assert_eq!(
+            parse_str(&["--json", "--trace"]),
+            Err(CliError::Conflict("--json".into(), "--trace".into()))
+        );
+        assert_eq!(
+            parse_str(&["--json", "--interval"]),
+            Err(CliError::MissingValue("--interval".into()))
+        );
+        assert!(matches!(
+            parse_str(&["--json", "--interval", "fast"]),
+            Err(CliError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_str(&["--json", "--interval", "0"]),
+            Err(CliError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_str(&["--json", "--duration", "-1"]),
+            Err(CliError::BadValue { .. })
+        ));
     }
 }

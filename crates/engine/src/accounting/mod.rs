@@ -1,0 +1,467 @@
+//! Accounting: credits each packet's wire bytes to the process that sent it and the one
+//! that received it, keeps the rest in visible unattributed buckets, and turns it all into
+//! per-process and per-connection statistics.
+//!
+//! Rules:
+//! - The owner of the source endpoint (when the source address is local) *sent* the
+//!   packet; the owner of the destination endpoint (when local) *received* it. Between two
+//!   local processes (loopback, veth into a local namespace) both are credited.
+//! - A packet is *attributed* when at least one side has an owner; otherwise its bytes go
+//!   to the bucket of its transport, as sent when the source is local, else as received.
+//!   So attributed + unattributed bytes == captured bytes, always.
+//! - Owners are looked up once per new flow endpoint, then again while unknown after the
+//!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under a global
+//!   budget: never per packet.
+//!   When an owner turns up after a flow's first packets, those packets move from the
+//!   bucket to it. Once found, an owner is kept (even after the process exits) until a
+//!   new TCP connection reuses the same addresses and ports.
+//! - A socket shared by several processes (after fork) is credited to whichever pid
+//!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
+
+use crate::flows::{Dir, Endpoint, Flow, FlowKey, FlowTable, Traffic};
+use crate::owner::{OwnerLookup, Pid, ProcessInfo};
+use crate::parse::{PacketKind, PacketMeta};
+use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
+use crate::Transport;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Limits and timings of accounting.
+#[derive(Debug, Clone)]
+pub struct AccountingConfig {
+    /// Delays before the successive lookups of an endpoint still unknown: short at first
+    /// (the socket may not be in the kernel's tables or the process's fd list yet, and a
+    /// connection of a few milliseconds must be caught while it lives), then longer; the
+    /// last repeats.
+    pub retry: Vec<Duration>,
+    /// Owner lookups allowed per second overall (a port scan must not cost a lookup per
+    /// packet); short bursts up to `lookup_burst` are allowed.
+    pub lookups_per_second: f64,
+    pub lookup_burst: f64,
+    /// Hard cap on the number of flows kept.
+    pub flow_capacity: usize,
+    /// Flows idle this long are pruned at the end of an interval.
+    pub idle_timeout: Duration,
+    /// A TCP SYN on a flow silent for this long starts a new connection: owners are
+    /// looked up afresh.
+    pub syn_reuse_gap: Duration,
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        Self {
+            retry: [2, 5, 10, 20, 50, 100, 200]
+                .map(Duration::from_millis)
+                .to_vec(),
+            lookups_per_second: 2000.0,
+            lookup_burst: 500.0,
+            flow_capacity: 65_536,
+            idle_timeout: Duration::from_secs(60),
+            syn_reuse_gap: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Which ends of a packet are local addresses (for per-interface sent/received).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Locality {
+    pub src_local: bool,
+    pub dst_local: bool,
+}
+
+/// A process and what it sent and received.
+#[derive(Debug, Clone)]
+struct ProcessEntry {
+    info: ProcessInfo,
+    sent: Traffic,
+    received: Traffic,
+}
+
+/// One unattributed bucket.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    sent: Traffic,
+    received: Traffic,
+}
+
+/// Order of the unattributed buckets in snapshots.
+const BUCKETS: [Transport; 4] = [
+    Transport::Tcp,
+    Transport::Udp,
+    Transport::Icmp,
+    Transport::Other,
+];
+
+fn bucket_index(transport: Transport) -> usize {
+    match transport {
+        Transport::Tcp => 0,
+        Transport::Udp => 1,
+        Transport::Icmp => 2,
+        Transport::Other => 3,
+    }
+}
+
+/// Token bucket limiting owner lookups.
+#[derive(Debug)]
+struct LookupBudget {
+    tokens: f64,
+    per_second: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl LookupBudget {
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Per-flow and per-process counters, generic over the owner lookup so tests use a fake.
+pub struct Accounting<O: OwnerLookup> {
+    owners: O,
+    config: AccountingConfig,
+    flows: FlowTable,
+    processes: HashMap<Pid, ProcessEntry>,
+    buckets: [Bucket; 4],
+    totals: CaptureTotals,
+    budget: LookupBudget,
+}
+
+impl<O: OwnerLookup> Accounting<O> {
+    pub fn new(owners: O, config: AccountingConfig, now: Instant) -> Self {
+        Self {
+            owners,
+            flows: FlowTable::new(config.flow_capacity, config.idle_timeout),
+            processes: HashMap::new(),
+            buckets: Default::default(),
+            totals: CaptureTotals::default(),
+            budget: LookupBudget {
+                tokens: config.lookup_burst,
+                per_second: config.lookups_per_second,
+                burst: config.lookup_burst,
+                last: now,
+            },
+            config,
+        }
+    }
+
+    /// Counts one packet seen at `now`.
+    pub fn record(&mut self, meta: &PacketMeta, now: Instant) -> Locality {
+        let len = u64::from(meta.wire_len);
+        self.totals.captured_bytes = self.totals.captured_bytes.saturating_add(len);
+        self.totals.captured_packets = self.totals.captured_packets.saturating_add(1);
+        if !meta.is_ip() {
+            let bucket = &mut self.buckets[bucket_index(meta.transport)];
+            bucket.received.add(len, 1);
+            return Locality::default();
+        }
+
+        let (key, dir) = FlowKey::of(meta);
+        let owners = &mut self.owners;
+        let flow = self
+            .flows
+            .entry(key, now, || new_flow(&key, meta.kind, &*owners, now));
+        if meta.kind == PacketKind::TcpSyn
+            && flow.dirs.iter().any(|d| d.packets > 0)
+            && now.saturating_duration_since(flow.last_seen) >= self.config.syn_reuse_gap
+        {
+            flow.forget_owners(now);
+        }
+        flow.last_seen = now;
+        flow.dirs[dir].add(len, 1);
+        let (src, dst) = (dir, 1 - dir);
+
+        let mut found = [false; 2];
+        for side in [src, dst] {
+            let end = &mut flow.ends[side];
+            if end.may_have_owner && end.owner.is_none() && now >= end.next_lookup {
+                if !self.budget.take(now) {
+                    self.totals.lookups_deferred += 1;
+                    continue;
+                }
+                self.totals.owner_lookups += 1;
+                end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
+                let delay = self
+                    .config
+                    .retry
+                    .get(usize::from(end.misses))
+                    .or(self.config.retry.last());
+                end.next_lookup = now + delay.copied().unwrap_or(Duration::from_millis(200));
+                end.misses = end.misses.saturating_add(1);
+                if end.owner.is_none() {
+                    self.totals.owner_misses += 1;
+                }
+                if let Some(pid) = end.owner {
+                    found[side] = true;
+                    process_entry(&mut self.processes, &*owners, pid);
+                }
+            }
+        }
+        if found.contains(&true) {
+            adopt_orphans(
+                flow,
+                key.transport,
+                found,
+                &mut self.processes,
+                &*owners,
+                &mut self.buckets,
+                &mut self.totals,
+            );
+        }
+
+        let (src_owner, dst_owner) = (flow.ends[src].owner, flow.ends[dst].owner);
+        if let Some(pid) = src_owner {
+            process_entry(&mut self.processes, &*owners, pid)
+                .sent
+                .add(len, 1);
+        }
+        if let Some(pid) = dst_owner {
+            process_entry(&mut self.processes, &*owners, pid)
+                .received
+                .add(len, 1);
+        }
+        let locality = Locality {
+            src_local: flow.ends[src].local,
+            dst_local: flow.ends[dst].local,
+        };
+        if src_owner.is_some() || dst_owner.is_some() {
+            self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
+        } else {
+            flow.orphans[dir].add(len, 1);
+            let bucket = &mut self.buckets[bucket_index(key.transport)];
+            if locality.src_local {
+                bucket.sent.add(len, 1);
+            } else {
+                bucket.received.add(len, 1);
+            }
+        }
+        locality
+    }
+
+    /// Closes an interval that lasted `elapsed`: computes rates, prunes idle flows,
+    /// refreshes process details (exited processes) and returns the per-process and
+    /// unattributed statistics.
+    pub fn end_interval(
+        &mut self,
+        elapsed: Duration,
+        now: Instant,
+    ) -> (Vec<ProcessStats>, Vec<UnattributedStats>) {
+        let seconds = elapsed.as_secs_f64();
+        for flow in self.flows.values_mut() {
+            for traffic in flow.dirs.iter_mut().chain(flow.orphans.iter_mut()) {
+                traffic.end_interval(seconds);
+            }
+        }
+        self.flows.prune_idle(now);
+        let processes = &self.processes;
+        self.owners.refresh(&|pid| processes.contains_key(&pid));
+        for (pid, entry) in &mut self.processes {
+            entry.sent.end_interval(seconds);
+            entry.received.end_interval(seconds);
+            if let Some(info) = self.owners.process(*pid) {
+                if *info != entry.info {
+                    entry.info = info.clone();
+                }
+            }
+        }
+        for bucket in &mut self.buckets {
+            bucket.sent.end_interval(seconds);
+            bucket.received.end_interval(seconds);
+        }
+        (self.process_stats(), self.unattributed_stats())
+    }
+
+    /// Every process credited since start (or the last reset), by pid.
+    pub fn process_stats(&self) -> Vec<ProcessStats> {
+        let mut stats: Vec<ProcessStats> = self
+            .processes
+            .values()
+            .map(|entry| ProcessStats {
+                pid: entry.info.pid,
+                name: entry.info.name.clone(),
+                cmdline: entry.info.cmdline.clone(),
+                uid: entry.info.uid,
+                user: entry.info.user.clone(),
+                app_id: entry.info.app_id.clone(),
+                exited: entry.info.exited,
+                sent_bytes: entry.sent.bytes,
+                received_bytes: entry.received.bytes,
+                sent_packets: entry.sent.packets,
+                received_packets: entry.received.packets,
+                sent_rate: entry.sent.rate,
+                received_rate: entry.received.rate,
+            })
+            .collect();
+        stats.sort_by_key(|p| p.pid);
+        stats
+    }
+
+    /// The unattributed buckets, always all four, in the order tcp, udp, icmp, other.
+    pub fn unattributed_stats(&self) -> Vec<UnattributedStats> {
+        BUCKETS
+            .iter()
+            .map(|transport| {
+                let bucket = &self.buckets[bucket_index(*transport)];
+                UnattributedStats {
+                    protocol: *transport,
+                    sent_bytes: bucket.sent.bytes,
+                    received_bytes: bucket.received.bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// Connections of one process still in the flow table; `None` for a pid never seen.
+    pub fn connections(&self, pid: Pid) -> Option<Vec<ConnectionStats>> {
+        if !self.processes.contains_key(&pid) {
+            return None;
+        }
+        let mut connections = Vec::new();
+        for (key, flow) in self.flows.iter() {
+            for side in 0..2 {
+                if flow.ends[side].owner == Some(pid) {
+                    let (sent, received) = (&flow.dirs[side], &flow.dirs[1 - side]);
+                    connections.push(ConnectionStats {
+                        protocol: key.transport,
+                        local: key.addr(side),
+                        remote: key.addr(1 - side),
+                        sent_bytes: sent.bytes,
+                        received_bytes: received.bytes,
+                        sent_rate: sent.rate,
+                        received_rate: received.rate,
+                    });
+                }
+            }
+        }
+        connections.sort_by_key(|c| (c.protocol, c.local, c.remote));
+        Some(connections)
+    }
+
+    /// Sets every total to zero; exited processes are forgotten, rates are kept.
+    pub fn reset_totals(&mut self) {
+        self.processes.retain(|_, entry| !entry.info.exited);
+        for entry in self.processes.values_mut() {
+            entry.sent.reset_totals();
+            entry.received.reset_totals();
+        }
+        for flow in self.flows.values_mut() {
+            for traffic in flow.dirs.iter_mut() {
+                traffic.reset_totals();
+            }
+            // Orphans already counted before the reset must not be taken out again.
+            flow.orphans = Default::default();
+        }
+        for bucket in &mut self.buckets {
+            bucket.sent.reset_totals();
+            bucket.received.reset_totals();
+        }
+        self.totals = CaptureTotals::default();
+    }
+
+    /// Captured and attributed byte counts since start (or the last reset).
+    pub fn totals(&self) -> CaptureTotals {
+        self.totals
+    }
+
+    #[cfg(test)]
+    /// Number of flows in the table (bounded by [`AccountingConfig::flow_capacity`]).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+/// A new flow: which ends are local and which can have an owner.
+fn new_flow<O: OwnerLookup>(key: &FlowKey, kind: PacketKind, owners: &O, now: Instant) -> Flow {
+    let echo = matches!(kind, PacketKind::EchoRequest | PacketKind::EchoReply);
+    let end = |side: usize| {
+        let local = owners.is_local(key.addr(side).ip());
+        Endpoint {
+            local,
+            // The responder of an ICMP echo is the kernel, never a socket.
+            may_have_owner: local && !(echo && side == 1),
+            owner: None,
+            next_lookup: now,
+            misses: 0,
+        }
+    };
+    Flow::new([end(0), end(1)], now)
+}
+
+/// The entry of `pid`, created with the lookup's details (or a bare pid) when new.
+fn process_entry<'a, O: OwnerLookup>(
+    processes: &'a mut HashMap<Pid, ProcessEntry>,
+    owners: &O,
+    pid: Pid,
+) -> &'a mut ProcessEntry {
+    processes.entry(pid).or_insert_with(|| ProcessEntry {
+        info: owners.process(pid).cloned().unwrap_or(ProcessInfo {
+            pid,
+            name: pid.to_string(),
+            ..ProcessInfo::default()
+        }),
+        sent: Traffic::default(),
+        received: Traffic::default(),
+    })
+}
+
+/// An owner was just found for the ends marked in `found`: the flow's packets that went
+/// unattributed so far move from their bucket to the owners.
+fn adopt_orphans<O: OwnerLookup>(
+    flow: &mut Flow,
+    transport: Transport,
+    found: [bool; 2],
+    processes: &mut HashMap<Pid, ProcessEntry>,
+    owners: &O,
+    buckets: &mut [Bucket; 4],
+    totals: &mut CaptureTotals,
+) {
+    for dir in [0 as Dir, 1] {
+        let orphans = flow.orphans[dir];
+        if orphans.packets == 0 {
+            continue;
+        }
+        let (sender, receiver) = (dir, 1 - dir);
+        for (side, sent) in [(sender, true), (receiver, false)] {
+            if let (true, Some(pid)) = (found[side], flow.ends[side].owner) {
+                let entry = process_entry(processes, owners, pid);
+                let traffic = if sent {
+                    &mut entry.sent
+                } else {
+                    &mut entry.received
+                };
+                traffic.add(orphans.bytes, orphans.packets);
+            }
+        }
+        let bucket = &mut buckets[bucket_index(transport)];
+        if flow.ends[sender].local {
+            bucket.sent.remove(&orphans);
+        } else {
+            bucket.received.remove(&orphans);
+        }
+        totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);
+    }
+    flow.orphans = Default::default();
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+impl<O: OwnerLookup> Accounting<O> {
+    /// The owner lookup, for tests to inspect their fake.
+    pub fn owners(&self) -> &O {
+        &self.owners
+    }
+
+    pub fn owners_mut(&mut self) -> &mut O {
+        &mut self.owners
+    }
+}

@@ -1,0 +1,474 @@
+//! Accounting specifications, driven by a fake owner lookup.
+
+use super::*;
+use crate::parse::PacketMeta;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// An owner lookup answering from a fixed socket table, counting its lookups.
+#[derive(Default)]
+struct FakeOwners {
+    /// (transport, local endpoint) → pid; the remote end is ignored (unconnected socket).
+    sockets: HashMap<(Transport, SocketAddr), Pid>,
+    local: Vec<IpAddr>,
+    processes: HashMap<Pid, ProcessInfo>,
+    lookups: usize,
+}
+
+impl FakeOwners {
+    fn with_local(local: &[IpAddr]) -> Self {
+        Self {
+            local: local.to_vec(),
+            ..Self::default()
+        }
+    }
+
+    fn bind(&mut self, transport: Transport, local: SocketAddr, pid: Pid) {
+        self.sockets.insert((transport, local), pid);
+        self.processes.insert(
+            pid,
+            ProcessInfo {
+                pid,
+                name: format!("proc{pid}"),
+                cmdline: format!("proc{pid} --flag"),
+                uid: 1000,
+                user: "alice".into(),
+                app_id: None,
+                exited: false,
+            },
+        );
+    }
+
+    /// The process exits: its sockets vanish, its details stay (marked exited).
+    fn exit(&mut self, pid: Pid) {
+        self.sockets.retain(|_, owner| *owner != pid);
+        if let Some(info) = self.processes.get_mut(&pid) {
+            info.exited = true;
+        }
+    }
+}
+
+impl OwnerLookup for FakeOwners {
+    fn owner(&mut self, transport: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
+        self.lookups += 1;
+        self.sockets.get(&(transport, local)).copied()
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.local.contains(&ip)
+    }
+
+    fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
+        self.processes.get(&pid)
+    }
+
+    fn refresh(&mut self, _: &dyn Fn(Pid) -> bool) {}
+}
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
+const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 9));
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn sa(ip: IpAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(ip, port)
+}
+
+fn packet(transport: Transport, src: SocketAddr, dst: SocketAddr, len: u32) -> PacketMeta {
+    PacketMeta {
+        transport,
+        src,
+        dst,
+        wire_len: len,
+        kind: PacketKind::Plain,
+    }
+}
+
+fn accounting(owners: FakeOwners, t0: Instant) -> Accounting<FakeOwners> {
+    Accounting::new(owners, AccountingConfig::default(), t0)
+}
+
+fn process(acc: &Accounting<FakeOwners>, pid: Pid) -> ProcessStats {
+    acc.process_stats()
+        .into_iter()
+        .find(|p| p.pid == pid)
+        .unwrap_or_else(|| panic!("pid {pid} not credited"))
+}
+
+fn unattributed_total(acc: &Accounting<FakeOwners>) -> u64 {
+    acc.unattributed_stats()
+        .iter()
+        .map(|b| b.sent_bytes + b.received_bytes)
+        .sum()
+}
+
+fn assert_invariant(acc: &Accounting<FakeOwners>) {
+    let totals = acc.totals();
+    assert_eq!(
+        totals.attributed_bytes + unattributed_total(acc),
+        totals.captured_bytes,
+        "attributed + unattributed == captured"
+    );
+}
+
+#[test]
+fn loopback_packet_counts_for_sender_and_receiver() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 40000), 100);
+    owners.bind(Transport::Tcp, sa(LO, 8080), 200);
+    let mut acc = accounting(owners, t0);
+
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 1000),
+        t0,
+    );
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
+        t0,
+    );
+
+    let client = process(&acc, 100);
+    let server = process(&acc, 200);
+    assert_eq!((client.sent_bytes, client.received_bytes), (1000, 300));
+    assert_eq!((server.sent_bytes, server.received_bytes), (300, 1000));
+    assert_eq!((client.sent_packets, client.received_packets), (1, 1));
+    assert_eq!(client.name, "proc100");
+    assert_eq!(unattributed_total(&acc), 0);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn traffic_with_a_remote_host_counts_once_for_the_local_process() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.bind(Transport::Udp, sa(LOCAL, 5000), 7);
+    let mut acc = accounting(owners, t0);
+
+    let out = acc.record(
+        &packet(Transport::Udp, sa(LOCAL, 5000), sa(REMOTE, 53), 80),
+        t0,
+    );
+    let back = acc.record(
+        &packet(Transport::Udp, sa(REMOTE, 53), sa(LOCAL, 5000), 120),
+        t0,
+    );
+
+    assert_eq!(
+        out,
+        Locality {
+            src_local: true,
+            dst_local: false
+        }
+    );
+    assert_eq!(
+        back,
+        Locality {
+            src_local: false,
+            dst_local: true
+        }
+    );
+    let p = process(&acc, 7);
+    assert_eq!((p.sent_bytes, p.received_bytes), (80, 120));
+    assert_eq!(acc.owners().lookups, 1, "the remote end is never looked up");
+    assert_invariant(&acc);
+}
+
+#[test]
+fn unknown_traffic_goes_to_buckets_by_transport_and_locality() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+
+    acc.record(&packet(Transport::Tcp, sa(LOCAL, 1), sa(REMOTE, 2), 10), t0);
+    acc.record(&packet(Transport::Tcp, sa(REMOTE, 2), sa(LOCAL, 1), 20), t0);
+    acc.record(&packet(Transport::Udp, sa(REMOTE, 3), sa(LOCAL, 4), 30), t0);
+    acc.record(
+        &packet(Transport::Icmp, sa(LOCAL, 0), sa(REMOTE, 0), 40),
+        t0,
+    );
+    acc.record(&PacketMeta::other(50), t0);
+
+    let buckets: Vec<(Transport, u64, u64)> = acc
+        .unattributed_stats()
+        .iter()
+        .map(|b| (b.protocol, b.sent_bytes, b.received_bytes))
+        .collect();
+    assert_eq!(
+        buckets,
+        vec![
+            (Transport::Tcp, 10, 20),
+            (Transport::Udp, 0, 30),
+            (Transport::Icmp, 40, 0),
+            (Transport::Other, 0, 50),
+        ]
+    );
+    assert!(acc.process_stats().is_empty());
+    assert_eq!(acc.totals().captured_bytes, 150);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn unknown_endpoint_is_looked_up_again_with_growing_delays_not_per_packet() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    let meta = packet(Transport::Udp, sa(LOCAL, 9), sa(REMOTE, 9), 64);
+
+    // 10 000 packets over one second: lookups at 0, 2, 7, 17, 37, 87, 187 ms, then
+    // every 200 ms (387, 587, 787, 987).
+    for i in 0..10_000u64 {
+        acc.record(&meta, t0 + Duration::from_micros(i * 100));
+    }
+    assert_eq!(acc.owners().lookups, 11);
+}
+
+#[test]
+fn a_burst_of_new_flows_is_held_to_the_lookup_budget() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    for port in 0..10_000u16 {
+        acc.record(
+            &packet(Transport::Udp, sa(REMOTE, 1), sa(LOCAL, port), 60),
+            t0,
+        );
+    }
+    let burst = AccountingConfig::default().lookup_burst as usize;
+    assert_eq!(acc.owners().lookups, burst);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn an_owner_found_late_takes_over_the_flows_earlier_packets() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::default(), t0);
+    let request = packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 100);
+    acc.record(&request, t0);
+    acc.record(&request, t0);
+    assert_eq!(unattributed_total(&acc), 200);
+
+    acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 42);
+    acc.record(&request, t0 + Duration::from_millis(300));
+
+    let p = process(&acc, 42);
+    assert_eq!((p.sent_bytes, p.sent_packets), (300, 3));
+    assert_eq!(unattributed_total(&acc), 0);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn owner_is_kept_after_the_process_exits_and_marked_exited() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 6000), 9);
+    let mut acc = accounting(owners, t0);
+    let meta = packet(Transport::Udp, sa(LO, 6000), sa(LO, 6001), 500);
+
+    acc.record(&meta, t0);
+    acc.owners_mut().exit(9);
+    acc.record(&meta, t0 + Duration::from_millis(1));
+    let (processes, _) = acc.end_interval(Duration::from_secs(1), t0 + Duration::from_secs(1));
+
+    assert_eq!(processes.len(), 1);
+    assert!(processes[0].exited);
+    assert_eq!(processes[0].sent_bytes, 1000);
+}
+
+#[test]
+fn ping_request_counts_for_the_pinger_and_the_reply_too_never_for_the_kernel() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Icmp, sa(LO, 0x77), 5);
+    let mut acc = accounting(owners, t0);
+    let request = PacketMeta {
+        kind: PacketKind::EchoRequest,
+        ..packet(Transport::Icmp, sa(LO, 0x77), sa(LO, 0x77), 98)
+    };
+    let reply = PacketMeta {
+        kind: PacketKind::EchoReply,
+        ..request
+    };
+
+    acc.record(&request, t0);
+    acc.record(&reply, t0);
+
+    let p = process(&acc, 5);
+    assert_eq!((p.sent_bytes, p.received_bytes), (98, 98));
+    assert_eq!(acc.owners().lookups, 1);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_new_tcp_connection_on_a_reused_four_tuple_is_looked_up_again() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 50000), 1);
+    let mut acc = accounting(owners, t0);
+    let syn = PacketMeta {
+        kind: PacketKind::TcpSyn,
+        ..packet(Transport::Tcp, sa(LO, 50000), sa(LO, 80), 60)
+    };
+    acc.record(&syn, t0);
+
+    acc.owners_mut().exit(1);
+    acc.owners_mut().bind(Transport::Tcp, sa(LO, 50000), 2);
+    acc.record(&syn, t0 + Duration::from_secs(2));
+
+    assert_eq!(process(&acc, 1).sent_bytes, 60);
+    assert_eq!(process(&acc, 2).sent_bytes, 60);
+}
+
+#[test]
+fn rates_are_bytes_per_second_over_the_last_interval() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 1), 3);
+    let mut acc = accounting(owners, t0);
+    acc.record(&packet(Transport::Udp, sa(LO, 1), sa(LO, 2), 1000), t0);
+
+    let (processes, _) = acc.end_interval(Duration::from_millis(500), t0);
+    assert_eq!(processes[0].sent_rate, 2000.0);
+    let (processes, _) = acc.end_interval(Duration::from_millis(500), t0);
+    assert_eq!(processes[0].sent_rate, 0.0);
+    assert_eq!(processes[0].sent_bytes, 1000, "totals stay");
+}
+
+#[test]
+fn connections_of_a_process_list_its_flows_from_its_side() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 40000), 100);
+    owners.bind(Transport::Tcp, sa(LO, 8080), 200);
+    let mut acc = accounting(owners, t0);
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 1000),
+        t0,
+    );
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
+        t0,
+    );
+
+    let server = acc.connections(200).unwrap_or_default();
+    assert_eq!(server.len(), 1);
+    assert_eq!(server[0].local, sa(LO, 8080));
+    assert_eq!(server[0].remote, sa(LO, 40000));
+    assert_eq!(
+        (server[0].sent_bytes, server[0].received_bytes),
+        (300, 1000)
+    );
+    assert_eq!(acc.connections(999), None);
+}
+
+#[test]
+fn idle_flows_are_pruned_but_their_bytes_stay_with_the_process() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 1), 3);
+    let mut acc = accounting(owners, t0);
+    acc.record(&packet(Transport::Udp, sa(LO, 1), sa(LO, 2), 700), t0);
+
+    acc.end_interval(Duration::from_secs(1), t0 + Duration::from_secs(61));
+
+    assert_eq!(acc.flow_count(), 0);
+    assert_eq!(process(&acc, 3).sent_bytes, 700);
+    assert_eq!(acc.connections(3), Some(vec![]));
+}
+
+#[test]
+fn a_million_short_connections_keep_the_flow_table_under_its_cap() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 443), 1);
+    let config = AccountingConfig {
+        flow_capacity: 10_000,
+        ..AccountingConfig::default()
+    };
+    let mut acc = Accounting::new(owners, config, t0);
+    for i in 0u32..1_000_000 {
+        // Remote clients (10.128.0.0/9), each connecting once, one per millisecond.
+        let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a80_0000 + i)), 40000);
+        let now = t0 + Duration::from_millis(u64::from(i));
+        acc.record(&packet(Transport::Tcp, client, sa(LO, 443), 100), now);
+        assert!(acc.flow_count() <= 10_000);
+    }
+    assert_eq!(process(&acc, 1).received_bytes, 100_000_000);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn reset_sets_totals_to_zero_and_forgets_exited_processes() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 1), 3);
+    owners.bind(Transport::Udp, sa(LO, 2), 4);
+    let mut acc = accounting(owners, t0);
+    acc.record(&packet(Transport::Udp, sa(LO, 1), sa(LO, 2), 700), t0);
+    acc.record(&PacketMeta::other(50), t0);
+    acc.owners_mut().exit(4);
+    acc.end_interval(Duration::from_secs(1), t0);
+
+    acc.reset_totals();
+
+    let processes = acc.process_stats();
+    assert_eq!(processes.len(), 1);
+    assert_eq!(processes[0].sent_bytes, 0);
+    assert_eq!(unattributed_total(&acc), 0);
+    assert_eq!(acc.totals(), CaptureTotals::default());
+    acc.record(&packet(Transport::Udp, sa(LO, 1), sa(LO, 2), 10), t0);
+    assert_eq!(process(&acc, 3).sent_bytes, 10);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn attributed_plus_unattributed_equals_captured_on_a_random_mix() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    // A small linear congruential generator: deterministic, no dependency.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |bound: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % bound
+    };
+    let hosts = [LO, LOCAL, REMOTE];
+    let transports = [
+        Transport::Tcp,
+        Transport::Udp,
+        Transport::Icmp,
+        Transport::Other,
+    ];
+    for step in 0..20_000u64 {
+        let now = t0 + Duration::from_millis(step);
+        if next(50) == 0 {
+            // Sockets appear over time, so late owners adopt earlier packets.
+            let port = next(20) as u16;
+            let host = hosts[next(2) as usize];
+            acc.owners_mut().bind(
+                transports[next(4) as usize],
+                sa(host, port),
+                port as u32 + 1,
+            );
+        }
+        if next(500) == 0 {
+            acc.reset_totals();
+        }
+        let meta = PacketMeta {
+            kind: [
+                PacketKind::Plain,
+                PacketKind::TcpSyn,
+                PacketKind::EchoRequest,
+                PacketKind::EchoReply,
+            ][next(4) as usize],
+            ..packet(
+                transports[next(4) as usize],
+                sa(hosts[next(3) as usize], next(20) as u16),
+                sa(hosts[next(3) as usize], next(20) as u16),
+                next(1500) as u32 + 1,
+            )
+        };
+        acc.record(&meta, now);
+        if step % 1000 == 0 {
+            acc.end_interval(Duration::from_secs(1), now);
+        }
+        assert_invariant(&acc);
+    }
+    assert!(acc.totals().attributed_bytes > 0);
+}

@@ -1,0 +1,209 @@
+//! Network namespaces of this machine: found from `/proc/*/ns/net` (and `/run/netns`),
+//! each with netlink sockets opened inside it and its own socket table and addresses.
+
+use super::proc_net;
+use super::sock_diag::SockDiag;
+use super::socket_table::{SockProto, SocketTable};
+use crate::owner::Pid;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Least time between two re-reads of one `/proc/PID/net` table on lookups that miss.
+const PROC_RELOAD_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The inode number of a namespace link target such as `net:[4026531840]`.
+pub(crate) fn parse_ns_link(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("net:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The network namespace of `pid` (`None` when it is gone or unreadable).
+pub(crate) fn namespace_of(proc_root: &Path, pid: Pid) -> Option<u64> {
+    let target = fs::read_link(proc_root.join(pid.to_string()).join("ns/net")).ok()?;
+    parse_ns_link(target.to_str()?)
+}
+
+/// Namespaces kept alive by a name in `dir` (`ip netns add` mounts them in `/run/netns`),
+/// as (inode, path); such a namespace may have no process yet still have addresses.
+pub(crate) fn named_namespaces(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let meta = fs::metadata(&path).ok()?;
+            Some((meta.ino(), path))
+        })
+        .take(4096)
+        .collect()
+}
+
+/// Runs `f` on a short-lived thread inside the network namespace at `ns_path`: `setns`
+/// changes only that thread, and sockets `f` creates stay bound to the namespace they were
+/// created in.
+pub(crate) fn in_namespace<T: Send>(
+    ns_path: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    let ns = File::open(ns_path)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: setns on a valid namespace fd; affects only this thread, which
+                // ends when `f` returns.
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
+}
+
+/// One network namespace and what is known of it.
+pub(crate) struct Namespace {
+    /// Inode of the namespace (`net:[inode]`), its identity.
+    pub inode: u64,
+    /// A process inside it, whose `/proc/PID/net` shows its tables.
+    pub member: Option<Pid>,
+    /// sock_diag inside it; `None` when it could not be opened or failed (then the
+    /// `/proc/PID/net` tables are read instead).
+    pub diag: Option<SockDiag>,
+    pub table: SocketTable,
+    /// Last re-read of each `/proc/PID/net` table on a miss, by (kind, IPv6).
+    reloaded: Vec<((SockProto, bool), Instant)>,
+    /// The last refresh of a table failed (kept for diagnostics).
+    pub last_error: Option<String>,
+}
+
+impl Namespace {
+    /// A namespace, with its sock_diag socket when it could be opened.
+    pub(crate) fn new(inode: u64, member: Option<Pid>, diag: Option<SockDiag>) -> Self {
+        Self {
+            inode,
+            member,
+            diag,
+            table: SocketTable::default(),
+            reloaded: Vec::new(),
+            last_error: None,
+        }
+    }
+
+    /// `/proc/PID/net` of the member, if any.
+    fn net_dir(&self) -> Option<PathBuf> {
+        self.member
+            .map(|pid| PathBuf::from(format!("/proc/{pid}/net")))
+    }
+
+    /// Re-reads every socket table.
+    pub(crate) fn refresh(&mut self) {
+        self.last_error = None;
+        for proto in [
+            SockProto::Tcp,
+            SockProto::Udp,
+            SockProto::Ping,
+            SockProto::Raw,
+        ] {
+            self.table.clear(proto);
+            for ipv6 in [false, true] {
+                self.load(proto, ipv6);
+            }
+        }
+    }
+
+    /// Reads one table into the socket table (without clearing it first).
+    fn load(&mut self, proto: SockProto, ipv6: bool) {
+        let mut entries = Vec::new();
+        let via_diag = matches!(proto, SockProto::Tcp | SockProto::Udp);
+        let mut result = Err(io::Error::from(io::ErrorKind::Unsupported));
+        if via_diag {
+            if let Some(diag) = self.diag.as_mut() {
+                result = diag.dump(proto, ipv6, &mut entries);
+                if result.is_err() {
+                    entries.clear();
+                    self.diag = None; // fall back to /proc from now on
+                }
+            }
+        }
+        if result.is_err() {
+            result = match self.net_dir() {
+                Some(dir) => proc_net::read_table(&dir, proto, ipv6, &mut entries),
+                None => Err(io::Error::from(io::ErrorKind::NotFound)),
+            };
+        }
+        if let Err(e) = result {
+            // A missing IPv6 table on a kernel without IPv6 is normal; record, go on.
+            self.last_error = Some(format!("{}: {e}", proc_net::file_name(proto, ipv6)));
+        }
+        for entry in &entries {
+            self.table.insert(entry);
+        }
+    }
+
+    /// Re-reads the `/proc/PID/net` table of `proto` and family on a lookup miss, unless it
+    /// was re-read in the last few milliseconds. Returns whether it was re-read.
+    pub(crate) fn reload_from_proc(&mut self, proto: SockProto, ipv6: bool) -> bool {
+        let key = (proto, ipv6);
+        let now = Instant::now();
+        if let Some((_, at)) = self.reloaded.iter_mut().find(|(k, _)| *k == key) {
+            if now.duration_since(*at) < PROC_RELOAD_INTERVAL {
+                return false;
+            }
+            *at = now;
+        } else {
+            self.reloaded.push((key, now));
+        }
+        let Some(dir) = self.net_dir() else {
+            return false;
+        };
+        let mut entries = Vec::new();
+        if proc_net::read_table(&dir, proto, ipv6, &mut entries).is_err() {
+            return false;
+        }
+        // Only add: a concurrent table refresh is not needed for correctness, and entries
+        // of closed sockets go at the next interval's refresh.
+        for entry in &entries {
+            self.table.insert(entry);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_links_parse_and_others_do_not() {
+        assert_eq!(parse_ns_link("net:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_ns_link("mnt:[4026531840]"), None);
+        assert_eq!(parse_ns_link("net:[x]"), None);
+        assert_eq!(parse_ns_link("net:[1"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_namespace() {
+        assert!(namespace_of(Path::new("/proc"), std::process::id()).is_some());
+        assert_eq!(namespace_of(Path::new("/nonexistent"), 1), None);
+    }
+
+    #[test]
+    fn code_runs_inside_a_namespace_entered_by_path() {
+        let path = PathBuf::from(format!("/proc/{}/ns/net", std::process::id()));
+        let inode = in_namespace(&path, || {
+            Ok(namespace_of(Path::new("/proc"), std::process::id()))
+        })
+        .unwrap();
+        assert!(inode.is_some());
+        assert!(in_namespace(Path::new("/nonexistent"), || Ok(())).is_err());
+    }
+}

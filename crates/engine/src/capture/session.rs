@@ -1,0 +1,215 @@
+//! The capture thread: polls every handle together, reads each in batches until empty,
+//! parses and accounts each packet, answers control messages, closes an interval on time
+//! and follows interfaces as they come and go.
+
+use super::interfaces::Interfaces;
+use super::waker::Waker;
+use crate::accounting::Accounting;
+use crate::owner::{OwnerLookup, Pid};
+use crate::parse::{parse_frame, FragmentTable};
+use crate::{ConnectionStats, EngineError, Snapshot};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Messages from [`crate::Capture`] to its thread.
+pub enum Control {
+    Stop,
+    ResetTotals,
+    SetInterval(Duration),
+    Connections(Pid, Sender<Option<Vec<ConnectionStats>>>),
+}
+
+/// How often the device list is read again to follow interfaces that appear or vanish.
+const RESCAN_PERIOD: Duration = Duration::from_secs(1);
+/// Packets read from one handle before the others get their turn.
+const BATCH: usize = 4096;
+
+pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
+
+/// Everything the capture thread owns.
+pub struct Session<O: OwnerLookup> {
+    pub accounting: Accounting<O>,
+    pub interfaces: Interfaces,
+    pub fragments: FragmentTable,
+    pub interval: Duration,
+    pub control: Receiver<Control>,
+    pub waker: Arc<Waker>,
+    pub on_update: UpdateFn,
+}
+
+impl<O: OwnerLookup> Session<O> {
+    /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
+    pub fn run(mut self) -> Result<Snapshot, EngineError> {
+        raise_priority();
+        let mut interval_start = Instant::now();
+        let mut next_rescan = interval_start + RESCAN_PERIOD;
+        let mut pollfds: Vec<libc::pollfd> = Vec::new();
+        let mut busy = false;
+        loop {
+            loop {
+                match self.control.try_recv() {
+                    Ok(Control::Stop) | Err(TryRecvError::Disconnected) => {
+                        return Ok(self.close_interval(&mut interval_start));
+                    }
+                    Ok(Control::ResetTotals) => {
+                        self.accounting.reset_totals();
+                        self.interfaces.reset_totals();
+                    }
+                    Ok(Control::SetInterval(interval)) => self.interval = interval,
+                    Ok(Control::Connections(pid, reply)) => {
+                        // The caller may have given up waiting; nothing to do then.
+                        let _ = reply.send(self.accounting.connections(pid));
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+
+            let now = Instant::now();
+            if now >= interval_start + self.interval {
+                let snapshot = self.close_interval(&mut interval_start);
+                (self.on_update)(Ok(snapshot));
+            }
+            if now >= next_rescan {
+                // Errors here are transient (an interface vanished mid-listing): retried
+                // at the next scan.
+                let _ = self.interfaces.rescan(false);
+                next_rescan = now + RESCAN_PERIOD;
+            }
+
+            let deadline = (interval_start + self.interval).min(next_rescan);
+            let timeout = if busy {
+                0
+            } else {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
+            };
+            pollfds.clear();
+            pollfds.push(pollfd(self.waker.raw_fd()));
+            pollfds.extend(self.interfaces.fds().map(pollfd));
+            if let Err(error) = poll(&mut pollfds, timeout) {
+                let describe = || EngineError::Io {
+                    what: "capture handles (poll)".into(),
+                    source: std::io::Error::new(error.kind(), error.to_string()),
+                };
+                (self.on_update)(Err(describe()));
+                return Err(describe());
+            }
+            if pollfds[0].revents != 0 {
+                self.waker.drain();
+            }
+            let ready: Vec<bool> = pollfds[1..].iter().map(|p| p.revents != 0).collect();
+            busy = self.read_ready(&ready);
+        }
+    }
+
+    /// Reads every ready handle; returns whether one still had packets left after a batch.
+    fn read_ready(&mut self, ready: &[bool]) -> bool {
+        let mut more = false;
+        let mut failed = Vec::new();
+        for (handle, _) in self
+            .interfaces
+            .handles
+            .iter_mut()
+            .zip(ready)
+            .filter(|(_, ready)| **ready)
+        {
+            let counters = self
+                .interfaces
+                .counters
+                .entry(handle.name.clone())
+                .or_default();
+            let mut read = 0;
+            while read < BATCH {
+                match handle.capture.next_packet() {
+                    Ok(packet) => {
+                        read += 1;
+                        let meta = parse_frame(
+                            handle.link,
+                            packet.data,
+                            packet.header.len,
+                            &mut self.fragments,
+                        );
+                        // Per packet: a batch can take a while when lookups are slow, and
+                        // retry delays are a few milliseconds.
+                        let locality = self.accounting.record(&meta, Instant::now());
+                        let len = u64::from(packet.header.len);
+                        if locality.src_local {
+                            counters.sent_bytes = counters.sent_bytes.saturating_add(len);
+                        }
+                        if locality.dst_local || !locality.src_local {
+                            counters.received_bytes = counters.received_bytes.saturating_add(len);
+                        }
+                    }
+                    Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
+                    Err(_) => {
+                        // The interface went away (or broke): close it; the next scan
+                        // reopens it if it comes back.
+                        failed.push(handle.name.clone());
+                        break;
+                    }
+                }
+            }
+            more |= read == BATCH;
+        }
+        for name in failed {
+            self.interfaces.close(&name);
+        }
+        more
+    }
+
+    /// Ends the interval under way and builds its snapshot.
+    fn close_interval(&mut self, interval_start: &mut Instant) -> Snapshot {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(*interval_start);
+        *interval_start = now;
+        self.interfaces.read_drops();
+        let (processes, unattributed) = self.accounting.end_interval(elapsed, now);
+        Snapshot {
+            time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            interval_ms: u32::try_from(self.interval.as_millis()).unwrap_or(u32::MAX),
+            processes,
+            unattributed,
+            interfaces: self.interfaces.stats(),
+            totals: self.accounting.totals(),
+        }
+    }
+}
+
+/// Nice value of the capture thread: it must run within a fraction of a millisecond of a
+/// packet, or the socket of a short connection is gone before it is looked up.
+const CAPTURE_NICE: libc::c_int = -10;
+
+/// Raises this thread's scheduling priority (root may; otherwise it stays as it is).
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes only this thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
+    }
+}
+
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// poll(2) over `fds` for at most `timeout_ms`; EINTR counts as a timeout.
+fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<()> {
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call.
+    let result = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if result < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The flow table: one entry per conversation between two endpoints, with the owner of
+//! each local endpoint cached and the bytes counted in each direction. Bounded: idle flows
+//! are pruned and, at the hard cap, the least recently active half is evicted.
+
+use crate::owner::Pid;
+use crate::parse::{PacketKind, PacketMeta};
+use crate::Transport;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Identifies a flow. For TCP, UDP and other protocols `a <= b`; for ICMP echo `a` is the
+/// requester and `b` the responder, so the request is direction 0 and the reply direction 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub transport: Transport,
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+}
+
+/// Direction of a packet within its flow: 0 is `a → b`, 1 is `b → a`.
+pub type Dir = usize;
+
+impl FlowKey {
+    /// The flow a packet belongs to and its direction in it.
+    pub fn of(meta: &PacketMeta) -> (FlowKey, Dir) {
+        let key = |a, b| FlowKey {
+            transport: meta.transport,
+            a,
+            b,
+        };
+        match meta.kind {
+            PacketKind::EchoRequest => (key(meta.src, meta.dst), 0),
+            PacketKind::EchoReply => (key(meta.dst, meta.src), 1),
+            PacketKind::Plain | PacketKind::TcpSyn if meta.src <= meta.dst => {
+                (key(meta.src, meta.dst), 0)
+            }
+            PacketKind::Plain | PacketKind::TcpSyn => (key(meta.dst, meta.src), 1),
+        }
+    }
+
+    /// Address of side 0 (`a`) or 1 (`b`).
+    pub fn addr(&self, side: usize) -> SocketAddr {
+        if side == 0 {
+            self.a
+        } else {
+            self.b
+        }
+    }
+}
+
+/// Bytes and packets one way, since start (or the last reset) and in the current interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Traffic {
+    pub bytes: u64,
+    pub packets: u64,
+    /// Bytes in the interval under way.
+    pub interval_bytes: u64,
+    /// Rate over the last finished interval, in bytes per second.
+    pub rate: f64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, bytes: u64, packets: u64) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.packets = self.packets.saturating_add(packets);
+        self.interval_bytes = self.interval_bytes.saturating_add(bytes);
+    }
+
+    /// Takes back bytes counted earlier (they were moved to a process).
+    pub fn remove(&mut self, other: &Traffic) {
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+        self.packets = self.packets.saturating_sub(other.packets);
+        self.interval_bytes = self.interval_bytes.saturating_sub(other.interval_bytes);
+    }
+
+    /// Closes the interval: the rate becomes its bytes over `seconds`.
+    pub fn end_interval(&mut self, seconds: f64) {
+        self.rate = if seconds > 0.0 {
+            self.interval_bytes as f64 / seconds
+        } else {
+            0.0
+        };
+        self.interval_bytes = 0;
+    }
+
+    /// Zeroes the totals; the interval under way and the rate are kept.
+    pub fn reset_totals(&mut self) {
+        self.bytes = 0;
+        self.packets = 0;
+    }
+}
+
+/// One end of a flow.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The address belongs to this machine (or one of its namespaces).
+    pub local: bool,
+    /// A socket can own this end: local, and not the kernel's side of an ICMP echo.
+    pub may_have_owner: bool,
+    /// The owning process, once found; kept after it exits.
+    pub owner: Option<Pid>,
+    /// Earliest time of the next owner lookup while the owner is unknown.
+    pub next_lookup: Instant,
+    /// Lookups that found no owner so far (sets the back-off).
+    pub misses: u8,
+}
+
+/// A conversation between two endpoints.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub ends: [Endpoint; 2],
+    /// Traffic by direction (0: `a → b`).
+    pub dirs: [Traffic; 2],
+    /// Traffic by direction counted in the unattributed buckets while neither end had an
+    /// owner; moved to the owner found later (a lookup that raced the first packets).
+    pub orphans: [Traffic; 2],
+    pub last_seen: Instant,
+}
+
+impl Flow {
+    pub fn new(ends: [Endpoint; 2], now: Instant) -> Self {
+        Self {
+            ends,
+            dirs: Default::default(),
+            orphans: Default::default(),
+            last_seen: now,
+        }
+    }
+
+    /// Forgets the owners (a new connection reuses the 4-tuple); orphans of the old one
+    /// stay unattributed.
+    pub fn forget_owners(&mut self, now: Instant) {
+        for end in &mut self.ends {
+            end.owner = None;
+            end.next_lookup = now;
+            end.misses = 0;
+        }
+        self.orphans = Default::default();
+    }
+}
+
+/// The flows seen recently, bounded in number.
+#[derive(Debug)]
+pub struct FlowTable {
+    flows: HashMap<FlowKey, Flow>,
+    /// Hard cap on the number of flows.
+    capacity: usize,
+    /// A flow with no packet for this long is pruned at the end of an interval.
+    idle_timeout: Duration,
+}
+
+impl FlowTable {
+    pub fn new(capacity: usize, idle_timeout: Duration) -> Self {
+        Self {
+            flows: HashMap::new(),
+            capacity: capacity.max(2),
+            idle_timeout,
+        }
+    }
+
+    /// The flow for `key`, created by `make` when new (evicting old flows at the cap).
+    pub fn entry(&mut self, key: FlowKey, now: Instant, make: impl FnOnce() -> Flow) -> &mut Flow {
+        if !self.flows.contains_key(&key) && self.flows.len() >= self.capacity {
+            self.evict(now);
+        }
+        self.flows.entry(key).or_insert_with(make)
+    }
+
+    /// Removes flows idle for longer than the idle timeout.
+    pub fn prune_idle(&mut self, now: Instant) {
+        let timeout = self.idle_timeout;
+        self.flows
+            .retain(|_, flow| now.saturating_duration_since(flow.last_seen) < timeout);
+    }
+
+    /// Makes room at the cap: idle flows go first, then the least recently active half.
+    /// Their bytes stay in the process totals and buckets; only per-flow detail is lost.
+    fn evict(&mut self, now: Instant) {
+        self.prune_idle(now);
+        if self.flows.len() < self.capacity {
+            return;
+        }
+        let mut seen: Vec<Instant> = self.flows.values().map(|f| f.last_seen).collect();
+        let middle = seen.len() / 2;
+        let (_, cutoff, _) = seen.select_nth_unstable(middle);
+        let cutoff = *cutoff;
+        self.flows.retain(|_, flow| flow.last_seen > cutoff);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow)> {
+        self.flows.iter()
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Flow> {
+        self.flows.values_mut()
+    }
+}

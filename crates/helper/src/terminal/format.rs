@@ -1,0 +1,150 @@
+//! How snapshots look in the terminal: the `--json` line and the `--trace` table.
+
+use sockeye_engine::{ProcessStats, Snapshot, Transport};
+use std::fmt::Write;
+
+/// One `--json` line (without the newline): the snapshot exactly as serialised.
+pub fn json_line(snapshot: &Snapshot) -> Result<String, serde_json::Error> {
+    serde_json::to_string(snapshot)
+}
+
+/// Clears the screen and moves the cursor home (only written to a terminal).
+pub const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
+
+/// The `--trace` table for one snapshot: processes by traffic, the unattributed buckets
+/// and the interfaces, in human units.
+pub fn trace_table(snapshot: &Snapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "sockeye  {}  interval {} ms  ({} of captured bytes attributed)",
+        utc_time(snapshot.time),
+        snapshot.interval_ms,
+        attributed_share(snapshot),
+    );
+    let _ = writeln!(
+        out,
+        "{:>7}  {:<20} {:<10} {:>10} {:>10} {:>12} {:>12}",
+        "PID", "PROCESS", "USER", "SENT", "RECEIVED", "SEND RATE", "RECV RATE"
+    );
+    let mut processes: Vec<&ProcessStats> = snapshot.processes.iter().collect();
+    processes.sort_by(|a, b| {
+        let total = |p: &ProcessStats| p.sent_bytes.saturating_add(p.received_bytes);
+        total(b).cmp(&total(a)).then(a.pid.cmp(&b.pid))
+    });
+    for p in processes {
+        let name = if p.exited {
+            format!("{} (exited)", p.name)
+        } else {
+            p.name.clone()
+        };
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<20} {:<10} {:>10} {:>10} {:>12} {:>12}",
+            p.pid,
+            clip(&name, 20),
+            clip(&p.user, 10),
+            bytes(p.sent_bytes),
+            bytes(p.received_bytes),
+            rate(p.sent_rate),
+            rate(p.received_rate),
+        );
+    }
+    for bucket in &snapshot.unattributed {
+        let label = match bucket.protocol {
+            Transport::Tcp => "unknown TCP",
+            Transport::Udp => "unknown UDP",
+            Transport::Icmp => "unknown ICMP",
+            Transport::Other => "other",
+        };
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<20} {:<10} {:>10} {:>10}",
+            "-",
+            label,
+            "",
+            bytes(bucket.sent_bytes),
+            bytes(bucket.received_bytes),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:>7}  {:<31} {:>10} {:>10} {:>12}",
+        "", "INTERFACE", "SENT", "RECEIVED", "DROPPED"
+    );
+    for interface in &snapshot.interfaces {
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<31} {:>10} {:>10} {:>12}",
+            "",
+            clip(&interface.name, 31),
+            bytes(interface.sent_bytes),
+            bytes(interface.received_bytes),
+            interface.dropped,
+        );
+    }
+    out
+}
+
+/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.0 GiB`.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if value < 1024 {
+        return format!("{value} B");
+    }
+    let mut scaled = value as f64 / 1024.0;
+    let mut unit = 0;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    format!("{scaled:.1} {}", UNITS[unit])
+}
+
+/// A rate in bytes per second, in the same units: `1.5 KiB/s`.
+pub fn rate(bytes_per_second: f64) -> String {
+    let whole = if bytes_per_second.is_finite() && bytes_per_second > 0.0 {
+        bytes_per_second.round() as u64
+    } else {
+        0
+    };
+    format!("{}/s", bytes(whole))
+}
+
+fn attributed_share(snapshot: &Snapshot) -> String {
+    let totals = snapshot.totals;
+    if totals.captured_bytes == 0 {
+        return "-".into();
+    }
+    let share = totals.attributed_bytes as f64 * 100.0 / totals.captured_bytes as f64;
+    format!("{share:.1}%")
+}
+
+/// At most `width` characters of `text`.
+fn clip(text: &str, width: usize) -> String {
+    text.chars().take(width).collect()
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds (civil-from-days, proleptic Gregorian).
+pub fn utc_time(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let seconds = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod tests;
