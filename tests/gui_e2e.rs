@@ -49,7 +49,10 @@ fn wait_for<T>(limit: Duration, what: &str, mut condition: impl FnMut() -> Optio
         if let Some(value) = condition() {
             return value;
         }
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -66,14 +69,23 @@ impl Desktop {
     fn start() -> Desktop {
         let display = format!(":{}", 200 + std::process::id() % 500);
         let xvfb = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Xvfb");
         let xvfb = Reaped(xvfb);
         let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
-        wait_for(Duration::from_secs(10), "Xvfb", || Path::new(&socket).exists().then_some(()));
+        wait_for(Duration::from_secs(10), "Xvfb", || {
+            Path::new(&socket).exists().then_some(())
+        });
 
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -122,15 +134,29 @@ impl Stats<'_> {
         let out = self
             .0
             .command("gdbus")
-            .args(["call", "--session", "-d", "io.github.sockeye.Sockeye", "-o", "/io/github/sockeye/Stats", "-m"])
+            .args([
+                "call",
+                "--session",
+                "-d",
+                "io.github.sockeye.Sockeye",
+                "-o",
+                "/io/github/sockeye/Stats",
+                "-m",
+            ])
             .args(args)
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn capturing(&self) -> Option<bool> {
-        let out = self.gdbus(&["org.freedesktop.DBus.Properties.Get", "io.github.sockeye.Stats1", "Capturing"])?;
+        let out = self.gdbus(&[
+            "org.freedesktop.DBus.Properties.Get",
+            "io.github.sockeye.Stats1",
+            "Capturing",
+        ])?;
         Some(out.contains("true"))
     }
 
@@ -154,14 +180,20 @@ impl Stats<'_> {
 /// Inodes of the packet sockets (pcap handles) that `pid` holds.
 fn packet_sockets_of(pid: u32) -> Vec<String> {
     let packet = std::fs::read_to_string("/proc/net/packet").unwrap_or_default();
-    let inodes: Vec<&str> = packet.lines().skip(1).filter_map(|l| l.split_whitespace().last()).collect();
+    let inodes: Vec<&str> = packet
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|dir| {
             dir.flatten()
                 .filter_map(|e| std::fs::read_link(e.path()).ok())
                 .filter_map(|t| {
                     let t = t.to_string_lossy().into_owned();
-                    t.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned)
+                    t.strip_prefix("socket:[")?
+                        .strip_suffix(']')
+                        .map(str::to_owned)
                 })
                 .filter(|inode| inodes.contains(&inode.as_str()))
                 .collect()
@@ -172,7 +204,12 @@ fn packet_sockets_of(pid: u32) -> Vec<String> {
 /// The parent of `pid`, from `/proc/PID/stat` (the field after the parenthesised name).
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The `sockeye-helper` process started by the app `app` (a descendant of it), if running.
@@ -213,7 +250,9 @@ fn network_tab_exports_per_process_bytes_and_stops_when_hidden() {
     let mut app = Reaped(app);
     let app_pid = app.0.id();
 
-    wait_for(Duration::from_secs(30), "capture to start", || stats.capturing().filter(|c| *c));
+    wait_for(Duration::from_secs(30), "capture to start", || {
+        stats.capturing().filter(|c| *c)
+    });
 
     // A process that sends known traffic once told to; the test receives it.
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("receiver");
@@ -240,38 +279,77 @@ fn network_tab_exports_per_process_bytes_and_stops_when_hidden() {
     from_sender.read_line(&mut line).expect("sent");
 
     let expected = DATAGRAMS * WIRE_BYTES;
-    let (sent, _) = wait_for(Duration::from_secs(20), "the sender's bytes in GetStats", || {
-        stats
-            .get_stats()
-            .and_then(|s| s.get(&sender_pid).copied())
-            .filter(|(sent, _)| *sent >= expected)
-    });
+    let (sent, _) = wait_for(
+        Duration::from_secs(20),
+        "the sender's bytes in GetStats",
+        || {
+            stats
+                .get_stats()
+                .and_then(|s| s.get(&sender_pid).copied())
+                .filter(|(sent, _)| *sent >= expected)
+        },
+    );
     assert_eq!(sent, expected, "bytes sent by pid {sender_pid} on lo");
     desktop.screenshot("network.png");
 
     // Another invocation switches the running window to the Overview: capture stops.
-    let status = desktop.command(app_binary()).args(["--page", "overview"]).status().expect("second instance");
+    let status = desktop
+        .command(app_binary())
+        .args(["--page", "overview"])
+        .status()
+        .expect("second instance");
     assert!(status.success());
-    wait_for(Duration::from_secs(10), "capture to stop", || stats.capturing().filter(|c| !c));
+    wait_for(Duration::from_secs(10), "capture to stop", || {
+        stats.capturing().filter(|c| !c)
+    });
     let helper = helper_pid(app_pid).expect("the helper stays up while the window lives");
-    wait_for(Duration::from_secs(10), "pcap handles to close", || packet_sockets_of(helper).is_empty().then_some(()));
-    assert_eq!(stats.get_stats(), Some(HashMap::new()), "no stats while not capturing");
+    wait_for(Duration::from_secs(10), "pcap handles to close", || {
+        packet_sockets_of(helper).is_empty().then_some(())
+    });
+    assert_eq!(
+        stats.get_stats(),
+        Some(HashMap::new()),
+        "no stats while not capturing"
+    );
     std::thread::sleep(Duration::from_secs(2));
     desktop.screenshot("overview.png");
 
-    let status = desktop.command(app_binary()).args(["--page", "network"]).status().expect("third instance");
+    let status = desktop
+        .command(app_binary())
+        .args(["--page", "network"])
+        .status()
+        .expect("third instance");
     assert!(status.success());
-    wait_for(Duration::from_secs(10), "capture to resume", || stats.capturing().filter(|c| *c));
-    assert_eq!(helper_pid(app_pid), Some(helper), "resuming reuses the same helper");
+    wait_for(Duration::from_secs(10), "capture to resume", || {
+        stats.capturing().filter(|c| *c)
+    });
+    assert_eq!(
+        helper_pid(app_pid),
+        Some(helper),
+        "resuming reuses the same helper"
+    );
 
     // Closing the window (app.quit, as Ctrl+Q) ends the app and the helper.
     let quit = desktop
         .command("gdbus")
-        .args(["call", "--session", "-d", "io.github.sockeye.Sockeye", "-o", "/io/github/sockeye/Sockeye",
-               "-m", "org.gtk.Actions.Activate", "quit", "[]", "{}"])
+        .args([
+            "call",
+            "--session",
+            "-d",
+            "io.github.sockeye.Sockeye",
+            "-o",
+            "/io/github/sockeye/Sockeye",
+            "-m",
+            "org.gtk.Actions.Activate",
+            "quit",
+            "[]",
+            "{}",
+        ])
         .status();
     assert!(quit.is_ok());
-    wait_for(Duration::from_secs(10), "the app to exit", || app.0.try_wait().ok().flatten());
+    wait_for(Duration::from_secs(10), "the app to exit", || {
+        app.0.try_wait().ok().flatten()
+    });
     wait_for(Duration::from_secs(10), "the helper to exit", || {
         (!Path::new(&format!("/proc/{helper}")).exists()).then_some(())
     });

@@ -151,6 +151,9 @@ impl CaptureMachine {
             (S::Connected { capturing: true }, E::Hidden) => {
                 (S::Connected { capturing: false }, vec![Effect::Stop])
             }
+            (S::Connected { .. }, E::CaptureFailed(m)) => {
+                (S::Failed(Failure::CaptureFailed(m)), vec![])
+            }
             (S::Connected { .. } | S::Authorizing, E::HelperDied(m)) => (
                 S::Failed(Failure::HelperExited(m)),
                 vec![Effect::Disconnect],
@@ -276,9 +279,15 @@ mod tests {
     fn a_capture_error_shows_an_error_and_restart_starts_a_fresh_helper() {
         let mut m = authorized_and_visible();
         assert_eq!(m.handle(E::CaptureFailed("no device".into())), vec![]);
-        assert_eq!(m.state(), &CaptureState::Failed(Failure::CaptureFailed("no device".into())));
+        assert_eq!(
+            m.state(),
+            &CaptureState::Failed(Failure::CaptureFailed("no device".into()))
+        );
         assert!(!m.is_capturing());
-        assert_eq!(m.handle(E::StartRequested), vec![Effect::Disconnect, Effect::Launch]);
+        assert_eq!(
+            m.handle(E::StartRequested),
+            vec![Effect::Disconnect, Effect::Launch]
+        );
     }
 
     #[test]

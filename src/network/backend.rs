@@ -8,6 +8,14 @@ use super::fake_helper::FakeHelper;
 use super::helper_link::HelperLink;
 use crate::models::capture_state::LaunchFailure;
 
+/// What a running source reports.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Update(Update),
+    /// The capture stopped on an error; the sentence says which.
+    CaptureFailed(String),
+}
+
 /// A running source of updates; cheap to clone into async commands.
 #[derive(Clone)]
 pub enum Backend {
@@ -85,11 +93,11 @@ impl Backend {
         all
     }
 
-    /// Calls `emit` with every update until the source ends; returns why it ended.
-    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+    /// Calls `emit` with every event until the source ends; returns why it ended.
+    pub async fn run_updates(&self, emit: impl Fn(SourceEvent) + Send + Sync) -> String {
         match self {
             Backend::Helper(h) => h.run_updates(emit).await,
-            Backend::Fake(f) => f.run_updates(emit).await,
+            Backend::Fake(f) => f.run_updates(|u| emit(SourceEvent::Update(u))).await,
         }
     }
 }

@@ -105,8 +105,8 @@ impl DetailsPane {
         content.append(&connections);
 
         let clamp = adw::Clamp::builder()
-            .maximum_size(380)
-            .tightening_threshold(380)
+            .maximum_size(340)
+            .tightening_threshold(340)
             .child(&content)
             .build();
         let root = gtk::ScrolledWindow::builder()

@@ -89,7 +89,7 @@ impl FakeHelper {
             .collect()
     }
 
-    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+    pub async fn run_updates(&self, emit: impl Fn(Update) + Send + Sync) -> String {
         loop {
             let interval = self.with_state(|s| s.interval_ms);
             tokio::time::sleep(Duration::from_millis(u64::from(interval))).await;

@@ -30,7 +30,7 @@ use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
 use crate::models::process_table::{Changes, ProcessTable, RowKey};
 use crate::settings::Preferences;
-use backend::Backend;
+use backend::{Backend, SourceEvent};
 use view::NetworkWidgets;
 
 #[derive(Debug)]
@@ -69,6 +69,8 @@ pub enum NetworkCommand {
     Launched(Result<Backend, LaunchFailure>),
     /// An update from the source of `generation`.
     Updated(u64, Update),
+    /// The capture of the source of `generation` stopped on an error (helper still up).
+    CaptureFailed(u64, String),
     /// The source of `generation` ended, with the reason.
     HelperDied(u64, String),
     Connections(RowKey, Vec<Connection>),
@@ -234,8 +236,13 @@ impl Component for NetworkPage {
                 let source = backend.clone();
                 self.updates_task = Some(relm4::spawn(async move {
                     let reason = source
-                        .run_updates(|update| {
-                            commands.emit(NetworkCommand::Updated(generation, update))
+                        .run_updates(|event| {
+                            commands.emit(match event {
+                                SourceEvent::Update(u) => NetworkCommand::Updated(generation, u),
+                                SourceEvent::CaptureFailed(m) => {
+                                    NetworkCommand::CaptureFailed(generation, m)
+                                }
+                            })
                         })
                         .await;
                     commands.emit(NetworkCommand::HelperDied(generation, reason));
@@ -259,7 +266,12 @@ impl Component for NetworkPage {
             NetworkCommand::HelperDied(generation, reason) if generation == self.generation => {
                 self.handle(CaptureEvent::HelperDied(reason), widgets, &sender)
             }
-            NetworkCommand::Updated(..) | NetworkCommand::HelperDied(..) => {}
+            NetworkCommand::CaptureFailed(generation, reason) if generation == self.generation => {
+                self.handle(CaptureEvent::CaptureFailed(reason), widgets, &sender)
+            }
+            NetworkCommand::Updated(..)
+            | NetworkCommand::HelperDied(..)
+            | NetworkCommand::CaptureFailed(..) => {}
             NetworkCommand::Connections(key, connections) => {
                 if self.selected.as_ref() == Some(&key) {
                     widgets
@@ -362,7 +374,9 @@ impl NetworkPage {
                 .unwrap_or_default(),
             RowKey::Unattributed(_) => return,
         };
-        sender.oneshot_command(async move { NetworkCommand::Connections(key, backend.connections(pids).await) });
+        sender.oneshot_command(async move {
+            NetworkCommand::Connections(key, backend.connections(pids).await)
+        });
     }
 
     fn apply_preferences(

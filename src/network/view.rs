@@ -364,9 +364,7 @@ fn failure_text(failure: &Failure) -> String {
         Failure::HelperExited(detail) => {
             gettext("The capture helper stopped unexpectedly: {}").replacen("{}", detail, 1)
         }
-        Failure::CaptureFailed(detail) => {
-            gettext("Capture stopped: {}").replacen("{}", detail, 1)
-        }
+        Failure::CaptureFailed(detail) => gettext("Capture stopped: {}").replacen("{}", detail, 1),
         Failure::ProtocolMismatch(detail) => gettext(
             "The capture helper is a different version ({}). Restart Sockeye after updating it.",
         )
