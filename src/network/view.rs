@@ -23,6 +23,7 @@ pub(super) const CAPTURE: &str = "capture";
 pub struct NetworkWidgets {
     pub(super) stack: gtk::Stack,
     pub(super) refused: adw::StatusPage,
+    pub(super) spinner: gtk::Spinner,
     pub(super) error_bar: gtk::Revealer,
     pub(super) error_label: gtk::Label,
     pub(super) download: gtk::Label,
@@ -55,7 +56,8 @@ impl NetworkWidgets {
             .vexpand(true)
             .build();
         stack.add_named(&idle_page(sender), Some(IDLE));
-        stack.add_named(&authorizing_page(), Some(AUTHORIZING));
+        let (authorizing, spinner) = authorizing_page();
+        stack.add_named(&authorizing, Some(AUTHORIZING));
         let refused = adw::StatusPage::builder()
             .icon_name("dialog-password-symbolic")
             .child(&pill_button(&gettext("_Try Again"), sender))
@@ -201,6 +203,7 @@ impl NetworkWidgets {
         Self {
             stack,
             refused,
+            spinner,
             error_bar,
             error_label,
             download,
@@ -237,6 +240,7 @@ impl NetworkWidgets {
             ),
         };
         self.stack.set_visible_child_name(page);
+        self.spinner.set_spinning(page == AUTHORIZING);
         if let Some(text) = &error {
             self.error_label.set_label(text);
         }
@@ -297,18 +301,20 @@ fn idle_page(sender: &ComponentSender<NetworkPage>) -> adw::StatusPage {
         .build()
 }
 
-fn authorizing_page() -> adw::StatusPage {
+/// The page shown while waiting for authorization, and its spinner (which must spin only
+/// while shown: a spinning GtkSpinner keeps the frame clock running even when hidden).
+fn authorizing_page() -> (adw::StatusPage, gtk::Spinner) {
     let spinner = gtk::Spinner::builder()
-        .spinning(true)
         .width_request(32)
         .height_request(32)
         .halign(gtk::Align::Center)
         .build();
-    adw::StatusPage::builder()
+    let page = adw::StatusPage::builder()
         .title(gettext("Starting Capture…"))
         .description(gettext("Waiting for authorization"))
         .child(&spinner)
-        .build()
+        .build();
+    (page, spinner)
 }
 
 fn error_bar(sender: &ComponentSender<NetworkPage>) -> (gtk::Revealer, gtk::Label) {
