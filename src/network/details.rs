@@ -112,7 +112,10 @@ impl DetailsPane {
         let root = gtk::ScrolledWindow::builder()
             .hscrollbar_policy(gtk::PolicyType::Never)
             .child(&clamp)
-            .width_request(320)
+            .width_request(360)
+            // Set explicitly: the header's expanding text would otherwise make the whole
+            // pane expand and take half the window from the table.
+            .hexpand(false)
             .css_classes(["details-pane", "view"])
             .build();
         Self {

@@ -205,10 +205,10 @@ impl Component for NetworkPage {
                         widgets
                             .details
                             .show_row(&row, &self.numbers, self.prefs.units);
-                        widgets.flap.set_reveal_flap(true);
+                        widgets.details_revealer.set_reveal_child(true);
                         self.fetch_connections(&sender);
                     }
-                    None => widgets.flap.set_reveal_flap(false),
+                    None => widgets.details_revealer.set_reveal_child(false),
                 }
             }
             NetworkInput::CloseDetails => {
@@ -216,7 +216,7 @@ impl Component for NetworkPage {
                     .table
                     .selection
                     .set_selected(gtk::INVALID_LIST_POSITION);
-                widgets.flap.set_reveal_flap(false);
+                widgets.details_revealer.set_reveal_child(false);
             }
         }
     }

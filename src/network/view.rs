@@ -35,7 +35,7 @@ pub struct NetworkWidgets {
     pub(super) group_button: gtk::ToggleButton,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
-    pub(super) flap: adw::Flap,
+    pub(super) details_revealer: gtk::Revealer,
     pub(super) table: TableView,
     pub(super) details: DetailsPane,
     pub(super) rows: RowStore,
@@ -177,17 +177,19 @@ impl NetworkWidgets {
                 .close
                 .connect_clicked(move |_| sender.input(NetworkInput::CloseDetails));
         }
-        let flap = adw::Flap::builder()
-            .content(&table.scrolled)
-            .flap(&details.root)
-            .flap_position(gtk::PackType::End)
-            .reveal_flap(false)
-            .locked(true)
-            .swipe_to_open(false)
-            .swipe_to_close(false)
+        // Table and details side by side; the details slide in when a row is selected.
+        let details_revealer = gtk::Revealer::builder()
+            .transition_type(gtk::RevealerTransitionType::SlideLeft)
+            .child(&details.root)
+            .reveal_child(false)
             .build();
-        flap.add_css_class("process-table");
-        capture.append(&flap);
+        let body = gtk::Box::builder()
+            .css_classes(["process-table"])
+            .vexpand(true)
+            .build();
+        body.append(&table.scrolled);
+        body.append(&details_revealer);
+        capture.append(&body);
         stack.add_named(&capture, Some(CAPTURE));
         root.append(&stack);
 
@@ -215,7 +217,7 @@ impl NetworkWidgets {
             group_button,
             search_bar,
             search_entry,
-            flap,
+            details_revealer,
             table,
             details,
             rows,
