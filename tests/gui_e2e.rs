@@ -354,4 +354,71 @@ fn network_tab_exports_per_process_bytes_and_stops_when_hidden() {
         (!Path::new(&format!("/proc/{helper}")).exists()).then_some(())
     });
     drop(to_sender);
+
+    // The other looks: dark, and narrow (a 400 px wide window from a keyfile backend).
+    screenshot_session(
+        &desktop,
+        &[("ADW_DEBUG_COLOR_SCHEME", "prefer-dark")],
+        "-dark",
+    );
+    let config = tempfile::tempdir().expect("config dir");
+    let keyfile = config.path().join("glib-2.0/settings");
+    std::fs::create_dir_all(&keyfile).expect("settings dir");
+    std::fs::write(
+        keyfile.join("keyfile"),
+        "[io/github/sockeye/Sockeye]\nwindow-width=400\nwindow-height=720\n",
+    )
+    .expect("keyfile");
+    let config_home = config.path().to_string_lossy().into_owned();
+    screenshot_session(
+        &desktop,
+        &[
+            ("GSETTINGS_BACKEND", "keyfile"),
+            ("XDG_CONFIG_HOME", config_home.as_str()),
+        ],
+        "-narrow",
+    );
+}
+
+/// Starts the app again with `env`, and saves `network<suffix>.png` once it captures and
+/// `overview<suffix>.png` after switching tabs; then quits it.
+fn screenshot_session(desktop: &Desktop, env: &[(&str, &str)], suffix: &str) {
+    let stats = Stats(desktop);
+    let mut command = desktop.command(app_binary());
+    command.args(["--page", "network"]).stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut app = Reaped(command.spawn().expect("start the app"));
+    wait_for(Duration::from_secs(30), "capture to start", || {
+        stats.capturing().filter(|c| *c)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    desktop.screenshot(&format!("network{suffix}.png"));
+    let status = desktop
+        .command(app_binary())
+        .args(["--page", "overview"])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()));
+    std::thread::sleep(Duration::from_secs(2));
+    desktop.screenshot(&format!("overview{suffix}.png"));
+    let _ = desktop
+        .command("gdbus")
+        .args([
+            "call",
+            "--session",
+            "-d",
+            "io.github.sockeye.Sockeye",
+            "-o",
+            "/io/github/sockeye/Sockeye",
+            "-m",
+            "org.gtk.Actions.Activate",
+            "quit",
+            "[]",
+            "{}",
+        ])
+        .output();
+    wait_for(Duration::from_secs(10), "the app to exit", || {
+        app.0.try_wait().ok().flatten()
+    });
 }
