@@ -45,8 +45,8 @@ pub struct WindowState {
 impl Default for WindowState {
     fn default() -> Self {
         Self {
-            width: 960,
-            height: 640,
+            width: 1120,
+            height: 720,
             maximized: false,
         }
     }

@@ -3,7 +3,7 @@
 
 use adw::prelude::*;
 use gettextrs::gettext;
-use gtk::glib;
+use gtk::{gio, glib};
 
 use super::WINDOW_BROKER;
 use crate::window::WindowInput;
@@ -33,6 +33,16 @@ impl Page {
     }
 }
 
+thread_local! {
+    /// The command line was refused (the process must exit with a failure status).
+    static REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the command line was refused.
+pub(super) fn refused() -> bool {
+    REFUSED.get()
+}
+
 /// Registers `--page` and the handler that runs in the primary instance.
 pub(super) fn install(app: &adw::Application) {
     app.add_main_option(
@@ -44,7 +54,7 @@ pub(super) fn install(app: &adw::Application) {
         Some(&gettext("PAGE")),
     );
     // Runs in the process that was started: reject a bad value before it is forwarded.
-    app.connect_handle_local_options(|_, options| {
+    app.connect_handle_local_options(|app, options| {
         let requested = options.lookup::<String>("page").ok().flatten();
         match requested {
             Some(name) if Page::from_name(&name).is_none() => {
@@ -53,9 +63,17 @@ pub(super) fn install(app: &adw::Application) {
                     gettext("Unknown page “{}”: use “overview” or “network”.")
                         .replacen("{}", &name, 1)
                 );
+                REFUSED.set(true);
+                wake_after_run();
                 std::ops::ControlFlow::Break(glib::ExitCode::FAILURE)
             }
-            _ => std::ops::ControlFlow::Continue(()),
+            _ => {
+                // Registering now tells whether this process only forwards its command line.
+                if app.register(gio::Cancellable::NONE).is_err() || app.is_remote() {
+                    wake_after_run();
+                }
+                std::ops::ControlFlow::Continue(())
+            }
         }
     });
     // Runs in the primary instance, for its own start and for every forwarded one.
@@ -70,6 +88,14 @@ pub(super) fn install(app: &adw::Application) {
         }
         app.activate();
         glib::ExitCode::SUCCESS
+    });
+}
+
+/// relm4 ends `RelmApp::run` with one blocking main-context iteration, which nothing wakes
+/// up in a process that never ran its own window (forwarded or refused command line).
+fn wake_after_run() {
+    glib::timeout_add_local(std::time::Duration::from_millis(50), || {
+        glib::ControlFlow::Continue
     });
 }
 

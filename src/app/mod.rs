@@ -42,5 +42,9 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         .with_broker(&WINDOW_BROKER)
         .with_args(args)
         .run::<MainWindow>(());
-    ExitCode::SUCCESS
+    if command_line::refused() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

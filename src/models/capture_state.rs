@@ -41,6 +41,8 @@ pub enum Refusal {
 pub enum Failure {
     HelperExited(String),
     ProtocolMismatch(String),
+    /// The helper runs but its capture ended with an error (no device, pcap failure…).
+    CaptureFailed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,8 @@ pub enum CaptureEvent {
     LaunchFailed(LaunchFailure),
     /// The helper's connection closed while it was running.
     HelperDied(String),
+    /// The helper reported that its capture stopped on an error.
+    CaptureFailed(String),
 }
 
 /// What the page must do after a transition, in order.
@@ -146,6 +150,9 @@ impl CaptureMachine {
             }
             (S::Connected { capturing: true }, E::Hidden) => {
                 (S::Connected { capturing: false }, vec![Effect::Stop])
+            }
+            (S::Connected { .. }, E::CaptureFailed(m)) => {
+                (S::Failed(Failure::CaptureFailed(m)), vec![])
             }
             (S::Connected { .. } | S::Authorizing, E::HelperDied(m)) => (
                 S::Failed(Failure::HelperExited(m)),
@@ -265,6 +272,21 @@ mod tests {
         assert_eq!(
             m.state(),
             &CaptureState::Failed(Failure::ProtocolMismatch("0.2.0".into()))
+        );
+    }
+
+    #[test]
+    fn a_capture_error_shows_an_error_and_restart_starts_a_fresh_helper() {
+        let mut m = authorized_and_visible();
+        assert_eq!(m.handle(E::CaptureFailed("no device".into())), vec![]);
+        assert_eq!(
+            m.state(),
+            &CaptureState::Failed(Failure::CaptureFailed("no device".into()))
+        );
+        assert!(!m.is_capturing());
+        assert_eq!(
+            m.handle(E::StartRequested),
+            vec![Effect::Disconnect, Effect::Launch]
         );
     }
 

@@ -8,6 +8,14 @@ use super::fake_helper::FakeHelper;
 use super::helper_link::HelperLink;
 use crate::models::capture_state::LaunchFailure;
 
+/// What a running source reports.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Update(Update),
+    /// The capture stopped on an error; the sentence says which.
+    CaptureFailed(String),
+}
+
 /// A running source of updates; cheap to clone into async commands.
 #[derive(Clone)]
 pub enum Backend {
@@ -71,23 +79,25 @@ impl Backend {
         }
     }
 
-    /// The connections of each of `pids`, concatenated.
-    pub async fn connections(&self, pids: Vec<u32>) -> Result<Vec<Connection>, String> {
+    /// The connections of each of `pids`, concatenated. A pid the helper has no connections
+    /// for (exited, never seen, capture stopped) simply adds none: the details pane then
+    /// says "No open connections" rather than showing an error every second.
+    pub async fn connections(&self, pids: Vec<u32>) -> Vec<Connection> {
         let mut all = Vec::new();
         for pid in pids {
             match self {
-                Backend::Helper(h) => all.extend(h.connections(pid).await?),
+                Backend::Helper(h) => all.extend(h.connections(pid).await.unwrap_or_default()),
                 Backend::Fake(f) => all.extend(f.connections(pid)),
             }
         }
-        Ok(all)
+        all
     }
 
-    /// Calls `emit` with every update until the source ends; returns why it ended.
-    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+    /// Calls `emit` with every event until the source ends; returns why it ended.
+    pub async fn run_updates(&self, emit: impl Fn(SourceEvent) + Send + Sync) -> String {
         match self {
             Backend::Helper(h) => h.run_updates(emit).await,
-            Backend::Fake(f) => f.run_updates(emit).await,
+            Backend::Fake(f) => f.run_updates(|u| emit(SourceEvent::Update(u))).await,
         }
     }
 }

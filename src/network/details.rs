@@ -104,10 +104,18 @@ impl DetailsPane {
         connections.add(&no_connections);
         content.append(&connections);
 
+        let clamp = adw::Clamp::builder()
+            .maximum_size(340)
+            .tightening_threshold(340)
+            .child(&content)
+            .build();
         let root = gtk::ScrolledWindow::builder()
             .hscrollbar_policy(gtk::PolicyType::Never)
-            .child(&content)
-            .width_request(320)
+            .child(&clamp)
+            .width_request(360)
+            // Set explicitly: the header's expanding text would otherwise make the whole
+            // pane expand and take half the window from the table.
+            .hexpand(false)
             .css_classes(["details-pane", "view"])
             .build();
         Self {

@@ -5,14 +5,17 @@ use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The applications the fake processes pretend to belong to (some have none).
-const APPS: [(&str, &str); 6] = [
-    ("firefox", "org.mozilla.firefox"),
-    ("evolution", "org.gnome.Evolution"),
-    ("telegram-desktop", "org.telegram.desktop"),
+/// The process names (and application ids) the fake processes take in turn. No app ids:
+/// this machine has none of their desktop files, so rows group by process name.
+const APPS: [(&str, &str); 8] = [
+    ("firefox", ""),
+    ("evolution", ""),
+    ("telegram-desktop", ""),
     ("syncthing", ""),
-    ("curl", ""),
-    ("pipewire", ""),
+    ("flatpak", ""),
+    ("gnome-software", ""),
+    ("geary", ""),
+    ("transmission-gtk", ""),
 ];
 
 #[derive(Debug)]
@@ -86,7 +89,7 @@ impl FakeHelper {
             .collect()
     }
 
-    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+    pub async fn run_updates(&self, emit: impl Fn(Update) + Send + Sync) -> String {
         loop {
             let interval = self.with_state(|s| s.interval_ms);
             tokio::time::sleep(Duration::from_millis(u64::from(interval))).await;

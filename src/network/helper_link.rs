@@ -1,67 +1,134 @@
-//! The connection to the real `sockeye-helper`, started through the launcher.
+//! The connection to the real `sockeye-helper`, started through the launcher, and the
+//! translation of the launcher's and the helper's errors into the Network tab's terms.
 
-use sockeye_protocol::{Capture1Proxy, Connection, Update};
+use gettextrs::gettext;
+use sockeye_protocol::{CaptureError, Connection};
 
+use super::backend::SourceEvent;
+use crate::launcher::{self, HelperConnection, LaunchError, LaunchMethod};
 use crate::models::capture_state::LaunchFailure;
 
-/// A connected helper: its `Capture1` proxy.
+/// A connected helper; dropping it closes the socket and the helper exits.
 pub struct HelperLink {
-    proxy: Capture1Proxy<'static>,
+    connection: HelperConnection,
 }
 
 impl HelperLink {
-    /// Running as root: the helper is started directly, no password is asked.
+    /// Whether starting the helper asks for no password (running as root).
     pub fn launches_without_prompt() -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
+        LaunchMethod::detect().is_ok_and(|m| !m.may_ask_for_password())
     }
 
     pub async fn launch() -> Result<HelperLink, LaunchFailure> {
-        Err(LaunchFailure::HelperMissing(
-            "the launcher is not available in this build".into(),
-        ))
+        let method = LaunchMethod::detect().map_err(failure)?;
+        launcher::launch(&method)
+            .await
+            .map(|connection| HelperLink { connection })
+            .map_err(failure)
     }
 
     pub async fn start(&self, interval_ms: u32) -> Result<(), String> {
-        self.proxy
+        self.connection
+            .proxy()
             .start(interval_ms)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(call_error)
     }
 
     pub async fn stop(&self) -> Result<(), String> {
-        self.proxy.stop().await.map_err(|e| e.to_string())
+        self.connection.proxy().stop().await.map_err(call_error)
     }
 
     pub async fn reset_totals(&self) -> Result<(), String> {
-        self.proxy.reset_totals().await.map_err(|e| e.to_string())
+        self.connection
+            .proxy()
+            .reset_totals()
+            .await
+            .map_err(call_error)
     }
 
     pub async fn connections(&self, pid: u32) -> Result<Vec<Connection>, String> {
-        self.proxy
+        self.connection
+            .proxy()
             .get_connections(pid)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(call_error)
     }
 
-    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+    /// Forwards `Updated` and `Failed` signals until the helper goes away; returns why.
+    pub async fn run_updates(&self, emit: impl Fn(SourceEvent) + Send + Sync) -> String {
         use futures_util::StreamExt;
-        let mut updates = match self.proxy.receive_updated().await {
-            Ok(stream) => stream,
-            Err(err) => return err.to_string(),
-        };
-        while let Some(signal) = updates.next().await {
-            match signal.args() {
-                Ok(args) => emit(args.update),
-                Err(err) => {
-                    return gettextrs::gettext("The helper sent an unreadable update: {}").replacen(
-                        "{}",
-                        &err.to_string(),
-                        1,
-                    )
+        let proxy = self.connection.proxy();
+        let (mut updates, mut failures) =
+            match tokio::try_join!(proxy.receive_updated(), proxy.receive_failed()) {
+                Ok(streams) => streams,
+                Err(err) => return err.to_string(),
+            };
+        let exited = self.connection.exited();
+        tokio::pin!(exited);
+        loop {
+            tokio::select! {
+                signal = updates.next() => match signal {
+                    Some(signal) => match signal.args() {
+                        Ok(args) => emit(SourceEvent::Update(args.update)),
+                        Err(err) => return gettext("The helper sent an unreadable update: {}")
+                            .replacen("{}", &err.to_string(), 1),
+                    },
+                    None => return gettext("The connection to the helper closed."),
+                },
+                signal = failures.next() => {
+                    if let Some(args) = signal.as_ref().and_then(|s| s.args().ok()) {
+                        let error = CaptureError::from_parts(&args.error_name, args.message.clone());
+                        emit(SourceEvent::CaptureFailed(capture_error_sentence(&error)));
+                    }
+                }
+                exit = &mut exited => {
+                    return exit.to_error(self.connection.method().through_pkexec()).to_string();
                 }
             }
         }
-        gettextrs::gettext("The helper closed its connection.")
+    }
+}
+
+/// What the state machine needs to know about a launch error.
+fn failure(error: LaunchError) -> LaunchFailure {
+    match error {
+        LaunchError::AuthorizationDismissed => LaunchFailure::Dismissed,
+        LaunchError::NotAuthorized { .. } => LaunchFailure::NotAuthorized,
+        LaunchError::HelperMissing { program, path } => {
+            LaunchFailure::HelperMissing(format!("{program}: {}", path.display()))
+        }
+        LaunchError::ProtocolMismatch { helper, expected } => LaunchFailure::ProtocolMismatch(
+            gettext("helper {helper}, Sockeye {expected}")
+                .replacen("{helper}", &helper, 1)
+                .replacen("{expected}", &expected, 1),
+        ),
+        other => LaunchFailure::HelperExited(other.to_string()),
+    }
+}
+
+fn call_error(error: zbus::Error) -> String {
+    capture_error_sentence(&CaptureError::from(error))
+}
+
+/// A sentence for an error the helper reported.
+fn capture_error_sentence(error: &CaptureError) -> String {
+    match error {
+        CaptureError::PermissionDenied(m) => {
+            gettext("The capture helper lacks the privileges to capture ({}).").replacen("{}", m, 1)
+        }
+        CaptureError::NoCaptureDevice(_) => {
+            gettext("No network interface that can be captured on is up.")
+        }
+        CaptureError::NoSuchInterface(m) => {
+            gettext("A network interface disappeared ({}).").replacen("{}", m, 1)
+        }
+        CaptureError::CaptureFailed(m) => gettext("Capturing failed: {}").replacen("{}", m, 1),
+        CaptureError::SystemTables(m) => {
+            gettext("The system’s socket or process tables could not be read ({}).")
+                .replacen("{}", m, 1)
+        }
+        CaptureError::UnknownProcess(m) | CaptureError::NotCapturing(m) => m.clone(),
+        CaptureError::ZBus(err) => err.to_string(),
     }
 }

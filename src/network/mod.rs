@@ -30,7 +30,7 @@ use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
 use crate::models::process_table::{Changes, ProcessTable, RowKey};
 use crate::settings::Preferences;
-use backend::Backend;
+use backend::{Backend, SourceEvent};
 use view::NetworkWidgets;
 
 #[derive(Debug)]
@@ -69,6 +69,8 @@ pub enum NetworkCommand {
     Launched(Result<Backend, LaunchFailure>),
     /// An update from the source of `generation`.
     Updated(u64, Update),
+    /// The capture of the source of `generation` stopped on an error (helper still up).
+    CaptureFailed(u64, String),
     /// The source of `generation` ended, with the reason.
     HelperDied(u64, String),
     Connections(RowKey, Vec<Connection>),
@@ -203,10 +205,10 @@ impl Component for NetworkPage {
                         widgets
                             .details
                             .show_row(&row, &self.numbers, self.prefs.units);
-                        widgets.flap.set_reveal_flap(true);
+                        widgets.details_revealer.set_reveal_child(true);
                         self.fetch_connections(&sender);
                     }
-                    None => widgets.flap.set_reveal_flap(false),
+                    None => widgets.details_revealer.set_reveal_child(false),
                 }
             }
             NetworkInput::CloseDetails => {
@@ -214,7 +216,7 @@ impl Component for NetworkPage {
                     .table
                     .selection
                     .set_selected(gtk::INVALID_LIST_POSITION);
-                widgets.flap.set_reveal_flap(false);
+                widgets.details_revealer.set_reveal_child(false);
             }
         }
     }
@@ -234,8 +236,13 @@ impl Component for NetworkPage {
                 let source = backend.clone();
                 self.updates_task = Some(relm4::spawn(async move {
                     let reason = source
-                        .run_updates(|update| {
-                            commands.emit(NetworkCommand::Updated(generation, update))
+                        .run_updates(|event| {
+                            commands.emit(match event {
+                                SourceEvent::Update(u) => NetworkCommand::Updated(generation, u),
+                                SourceEvent::CaptureFailed(m) => {
+                                    NetworkCommand::CaptureFailed(generation, m)
+                                }
+                            })
                         })
                         .await;
                     commands.emit(NetworkCommand::HelperDied(generation, reason));
@@ -259,7 +266,12 @@ impl Component for NetworkPage {
             NetworkCommand::HelperDied(generation, reason) if generation == self.generation => {
                 self.handle(CaptureEvent::HelperDied(reason), widgets, &sender)
             }
-            NetworkCommand::Updated(..) | NetworkCommand::HelperDied(..) => {}
+            NetworkCommand::CaptureFailed(generation, reason) if generation == self.generation => {
+                self.handle(CaptureEvent::CaptureFailed(reason), widgets, &sender)
+            }
+            NetworkCommand::Updated(..)
+            | NetworkCommand::HelperDied(..)
+            | NetworkCommand::CaptureFailed(..) => {}
             NetworkCommand::Connections(key, connections) => {
                 if self.selected.as_ref() == Some(&key) {
                     widgets
@@ -363,10 +375,7 @@ impl NetworkPage {
             RowKey::Unattributed(_) => return,
         };
         sender.oneshot_command(async move {
-            match backend.connections(pids).await {
-                Ok(list) => NetworkCommand::Connections(key, list),
-                Err(err) => NetworkCommand::CallDone(Err(err)),
-            }
+            NetworkCommand::Connections(key, backend.connections(pids).await)
         });
     }
 
@@ -392,7 +401,11 @@ impl NetworkPage {
             widgets.group_button.set_active(prefs.group_by_application);
         }
         if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
-            self.call(sender, |b, interval| async move { b.start(interval).await });
+            // Restart so the helper takes the new period (Start alone may keep the old one).
+            self.call(sender, |b, interval| async move {
+                b.stop().await?;
+                b.start(interval).await
+            });
         }
     }
 

@@ -232,7 +232,7 @@ fn name_factory() -> gtk::SignalListItemFactory {
             .build();
         let subtitle = gtk::Label::builder()
             .xalign(0.0)
-            .ellipsize(gtk::pango::EllipsizeMode::Middle)
+            .ellipsize(gtk::pango::EllipsizeMode::End)
             .css_classes(["caption", "dim-label"])
             .build();
         let text = gtk::Box::builder()
@@ -243,6 +243,7 @@ fn name_factory() -> gtk::SignalListItemFactory {
         text.append(&subtitle);
         let content = gtk::Box::builder()
             .orientation(gtk::Orientation::Horizontal)
+            .width_request(200)
             .spacing(10)
             .margin_top(3)
             .margin_bottom(3)

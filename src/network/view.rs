@@ -23,6 +23,7 @@ pub(super) const CAPTURE: &str = "capture";
 pub struct NetworkWidgets {
     pub(super) stack: gtk::Stack,
     pub(super) refused: adw::StatusPage,
+    pub(super) spinner: gtk::Spinner,
     pub(super) error_bar: gtk::Revealer,
     pub(super) error_label: gtk::Label,
     pub(super) download: gtk::Label,
@@ -34,7 +35,7 @@ pub struct NetworkWidgets {
     pub(super) group_button: gtk::ToggleButton,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
-    pub(super) flap: adw::Flap,
+    pub(super) details_revealer: gtk::Revealer,
     pub(super) table: TableView,
     pub(super) details: DetailsPane,
     pub(super) rows: RowStore,
@@ -55,7 +56,8 @@ impl NetworkWidgets {
             .vexpand(true)
             .build();
         stack.add_named(&idle_page(sender), Some(IDLE));
-        stack.add_named(&authorizing_page(), Some(AUTHORIZING));
+        let (authorizing, spinner) = authorizing_page();
+        stack.add_named(&authorizing, Some(AUTHORIZING));
         let refused = adw::StatusPage::builder()
             .icon_name("dialog-password-symbolic")
             .child(&pill_button(&gettext("_Try Again"), sender))
@@ -87,16 +89,18 @@ impl NetworkWidgets {
         capture.append(&search_bar);
 
         let summary = gtk::Box::builder()
-            .spacing(12)
+            .spacing(6)
             .css_classes(["capture-summary"])
             .build();
         let download = summary_label(&["heading", "numeric", "download-rate"]);
         let upload = summary_label(&["heading", "numeric", "upload-rate"]);
         let attributed = summary_label(&["dim-label", "numeric"]);
+        attributed.set_ellipsize(gtk::pango::EllipsizeMode::End);
         attributed.set_tooltip_text(Some(&gettext(
             "Share of the captured bytes that Sockeye matched to a process",
         )));
         let dropped = summary_label(&["warning", "numeric"]);
+        dropped.set_ellipsize(gtk::pango::EllipsizeMode::End);
         dropped.set_visible(false);
         let paused = summary_label(&["paused-label"]);
         paused.set_label(&gettext("Paused"));
@@ -173,17 +177,19 @@ impl NetworkWidgets {
                 .close
                 .connect_clicked(move |_| sender.input(NetworkInput::CloseDetails));
         }
-        let flap = adw::Flap::builder()
-            .content(&table.scrolled)
-            .flap(&details.root)
-            .flap_position(gtk::PackType::End)
-            .reveal_flap(false)
-            .locked(true)
-            .swipe_to_open(false)
-            .swipe_to_close(false)
+        // Table and details side by side; the details slide in when a row is selected.
+        let details_revealer = gtk::Revealer::builder()
+            .transition_type(gtk::RevealerTransitionType::SlideLeft)
+            .child(&details.root)
+            .reveal_child(false)
             .build();
-        flap.add_css_class("process-table");
-        capture.append(&flap);
+        let body = gtk::Box::builder()
+            .css_classes(["process-table"])
+            .vexpand(true)
+            .build();
+        body.append(&table.scrolled);
+        body.append(&details_revealer);
+        capture.append(&body);
         stack.add_named(&capture, Some(CAPTURE));
         root.append(&stack);
 
@@ -199,6 +205,7 @@ impl NetworkWidgets {
         Self {
             stack,
             refused,
+            spinner,
             error_bar,
             error_label,
             download,
@@ -210,7 +217,7 @@ impl NetworkWidgets {
             group_button,
             search_bar,
             search_entry,
-            flap,
+            details_revealer,
             table,
             details,
             rows,
@@ -235,6 +242,7 @@ impl NetworkWidgets {
             ),
         };
         self.stack.set_visible_child_name(page);
+        self.spinner.set_spinning(page == AUTHORIZING);
         if let Some(text) = &error {
             self.error_label.set_label(text);
         }
@@ -295,18 +303,20 @@ fn idle_page(sender: &ComponentSender<NetworkPage>) -> adw::StatusPage {
         .build()
 }
 
-fn authorizing_page() -> adw::StatusPage {
+/// The page shown while waiting for authorization, and its spinner (which must spin only
+/// while shown: a spinning GtkSpinner keeps the frame clock running even when hidden).
+fn authorizing_page() -> (adw::StatusPage, gtk::Spinner) {
     let spinner = gtk::Spinner::builder()
-        .spinning(true)
         .width_request(32)
         .height_request(32)
         .halign(gtk::Align::Center)
         .build();
-    adw::StatusPage::builder()
+    let page = adw::StatusPage::builder()
         .title(gettext("Starting Capture…"))
         .description(gettext("Waiting for authorization"))
         .child(&spinner)
-        .build()
+        .build();
+    (page, spinner)
 }
 
 fn error_bar(sender: &ComponentSender<NetworkPage>) -> (gtk::Revealer, gtk::Label) {
@@ -362,6 +372,7 @@ fn failure_text(failure: &Failure) -> String {
         Failure::HelperExited(detail) => {
             gettext("The capture helper stopped unexpectedly: {}").replacen("{}", detail, 1)
         }
+        Failure::CaptureFailed(detail) => gettext("Capture stopped: {}").replacen("{}", detail, 1),
         Failure::ProtocolMismatch(detail) => gettext(
             "The capture helper is a different version ({}). Restart Sockeye after updating it.",
         )

@@ -12,7 +12,7 @@ pub(super) fn build(stack: &adw::ViewStack) -> (adw::HeaderBar, adw::ViewSwitche
         .build();
     let header = adw::HeaderBar::builder()
         .title_widget(&switcher_title)
-        .centering_policy(adw::CenteringPolicy::Strict)
+        .centering_policy(adw::CenteringPolicy::Loose)
         .build();
 
     let menu = gio::Menu::new();

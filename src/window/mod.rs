@@ -65,6 +65,17 @@ pub struct MainWindowWidgets {
     toasts: adw::ToastOverlay,
 }
 
+/// Sends to a child page; after the window closed the page may be gone, which is fine.
+trait SendToPage<M> {
+    fn send(&self, message: M);
+}
+
+impl<C: Component> SendToPage<C::Input> for Controller<C> {
+    fn send(&self, message: C::Input) {
+        let _ = self.sender().send(message);
+    }
+}
+
 impl Component for MainWindow {
     type Init = ();
     type Input = WindowInput;
@@ -182,7 +193,7 @@ impl Component for MainWindow {
             WindowInput::PageShown => {
                 let network_visible =
                     widgets.stack.visible_child_name().as_deref() == Some(Page::Network.name());
-                self.network.emit(NetworkInput::SetVisible(network_visible));
+                self.network.send(NetworkInput::SetVisible(network_visible));
             }
             WindowInput::ShowPreferences => {
                 let sender = sender.clone();
@@ -193,14 +204,14 @@ impl Component for MainWindow {
             WindowInput::ShowAbout => crate::about::present(root),
             WindowInput::PreferencesChanged(prefs) => {
                 self.overview
-                    .emit(OverviewInput::PreferencesChanged(prefs.clone()));
-                self.network.emit(NetworkInput::PreferencesChanged(prefs));
+                    .send(OverviewInput::PreferencesChanged(prefs.clone()));
+                self.network.send(NetworkInput::PreferencesChanged(prefs));
             }
             WindowInput::Search => {
                 widgets.stack.set_visible_child_name(Page::Network.name());
-                self.network.emit(NetworkInput::ToggleSearch);
+                self.network.send(NetworkInput::ToggleSearch);
             }
-            WindowInput::TogglePause => self.network.emit(NetworkInput::TogglePause),
+            WindowInput::TogglePause => self.network.send(NetworkInput::TogglePause),
             WindowInput::Toast(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
             WindowInput::GroupingChanged(group) => self.settings.set_group_by_application(group),
             WindowInput::Published { capturing, stats } => {
@@ -209,7 +220,7 @@ impl Component for MainWindow {
                 }
             }
             WindowInput::Closing => {
-                self.network.emit(NetworkInput::SetVisible(false));
+                self.network.send(NetworkInput::SetVisible(false));
                 let (width, height) = root.default_size();
                 self.settings.set_window_state(WindowState {
                     width,

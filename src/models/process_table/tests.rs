@@ -1,0 +1,196 @@
+//! Specifications of the process table: rows by pid, exited rows, unattributed rows,
+//! the summary line, grouping, sorting and search.
+
+use super::*;
+use sockeye_protocol::{Interface, Process, Unattributed};
+
+fn process(pid: u32, name: &str, app_id: &str, received: u64, sent: u64) -> Process {
+    Process {
+        pid,
+        name: name.into(),
+        cmdline: format!("/usr/bin/{name} --flag"),
+        uid: 1000,
+        user: "alice".into(),
+        app_id: app_id.into(),
+        received_bytes: received,
+        sent_bytes: sent,
+        received_rate: received as f64,
+        sent_rate: sent as f64,
+        ..Default::default()
+    }
+}
+
+fn update(processes: Vec<Process>, unattributed: Vec<Unattributed>) -> Update {
+    Update {
+        time: 0,
+        interval_ms: 1000,
+        processes,
+        unattributed,
+        interfaces: vec![Interface {
+            name: "lo".into(),
+            dropped: 3,
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn processes_are_rows_keyed_by_pid_updated_in_place() {
+    let mut table = ProcessTable::default();
+    let first = table.apply(&update(vec![process(10, "curl", "", 100, 50)], vec![]));
+    assert_eq!(first.added, vec![RowKey::Process(10)]);
+    let second = table.apply(&update(vec![process(10, "curl", "", 300, 80)], vec![]));
+    assert_eq!(second.added, vec![]);
+    assert_eq!(second.updated, vec![RowKey::Process(10)]);
+    let row = table.row(&RowKey::Process(10)).unwrap();
+    assert_eq!((row.received, row.sent), (300, 80));
+    assert_eq!(row.history.len(), 2);
+    assert_eq!(row.subtitle(), "10 · alice · /usr/bin/curl --flag");
+}
+
+#[test]
+fn a_process_missing_from_an_update_stays_dimmed_until_cleared() {
+    let mut table = ProcessTable::default();
+    table.apply(&update(
+        vec![
+            process(10, "curl", "", 100, 50),
+            process(11, "wget", "", 1, 1),
+        ],
+        vec![],
+    ));
+    table.apply(&update(vec![process(11, "wget", "", 2, 2)], vec![]));
+    let gone = table.row(&RowKey::Process(10)).unwrap();
+    assert!(gone.exited);
+    assert_eq!(gone.total_rate(), 0.0);
+    assert_eq!(gone.received, 100, "totals stay visible");
+    assert_eq!(table.clear_exited(), vec![RowKey::Process(10)]);
+    assert!(table.row(&RowKey::Process(10)).is_none());
+    assert!(table.row(&RowKey::Process(11)).is_some());
+}
+
+#[test]
+fn unattributed_traffic_has_rows_with_rates_from_their_totals() {
+    let mut table = ProcessTable::default();
+    let u = |tcp: u64| {
+        vec![Unattributed {
+            protocol: "tcp".into(),
+            sent_bytes: 0,
+            received_bytes: tcp,
+        }]
+    };
+    table.apply(&update(vec![], u(1_000)));
+    table.apply(&update(vec![], u(3_000)));
+    let row = table.row(&RowKey::Unattributed("tcp".into())).unwrap();
+    assert_eq!(row.title, "Unknown TCP");
+    assert_eq!(row.download_rate, 2_000.0);
+}
+
+#[test]
+fn summary_gives_total_rates_attributed_share_and_drops() {
+    let mut table = ProcessTable::default();
+    let unattributed = vec![Unattributed {
+        protocol: "udp".into(),
+        sent_bytes: 2,
+        received_bytes: 0,
+    }];
+    table.apply(&update(vec![process(1, "a", "", 600, 398)], unattributed));
+    let s = table.summary();
+    assert_eq!(s.attributed_share, Some(998.0 / 1000.0));
+    assert_eq!(s.dropped, 3);
+    assert_eq!(s.download_rate, 600.0);
+    assert_eq!(table.stats().get(&1), Some(&(398, 600)));
+}
+
+#[test]
+fn no_traffic_means_no_attributed_share() {
+    let mut table = ProcessTable::default();
+    table.apply(&update(vec![process(1, "a", "", 0, 0)], vec![]));
+    assert_eq!(table.summary().attributed_share, None);
+    assert!(table.row(&RowKey::Process(1)).unwrap().is_idle());
+}
+
+#[test]
+fn grouping_sums_processes_by_app_id_or_by_name() {
+    let mut table = ProcessTable::default();
+    let names = |id: &str| (id == "org.mozilla.firefox").then(|| "Firefox".to_string());
+    table.apply(&update(
+        vec![
+            process(1, "firefox", "org.mozilla.firefox", 100, 10),
+            process(2, "Socket Process", "org.mozilla.firefox", 50, 5),
+            process(3, "curl", "", 1, 1),
+            process(4, "curl", "", 2, 2),
+        ],
+        vec![],
+    ));
+    let apps = table.applications(&names);
+    let (firefox, pids) = &apps["org.mozilla.firefox"];
+    assert_eq!(firefox.title, "Firefox");
+    assert_eq!(
+        (firefox.received, firefox.sent, firefox.process_count),
+        (150, 15, 2)
+    );
+    assert_eq!(pids, &vec![1, 2]);
+    assert_eq!(firefox.subtitle(), "2 processes");
+    let (curl, pids) = &apps["process:curl"];
+    assert_eq!((curl.title.as_str(), curl.download_rate), ("curl", 3.0));
+    assert_eq!(pids, &vec![3, 4]);
+}
+
+#[test]
+fn sorting_is_by_the_column_then_by_name_for_a_stable_order() {
+    let mut a = RowData::new(RowKey::Process(1), "alpha".into());
+    let mut b = RowData::new(RowKey::Process(2), "Beta".into());
+    a.download_rate = 10.0;
+    b.upload_rate = 20.0;
+    assert_eq!(compare(&a, &b, SortColumn::Download), Ordering::Greater);
+    assert_eq!(compare(&a, &b, SortColumn::TotalRate), Ordering::Less);
+    assert_eq!(
+        compare(&a, &b, SortColumn::Received),
+        Ordering::Less,
+        "tie → name"
+    );
+    assert_eq!(
+        compare(&a, &b, SortColumn::Name),
+        Ordering::Less,
+        "case-insensitive"
+    );
+    let same_name = RowData::new(RowKey::Process(3), "alpha".into());
+    assert_eq!(
+        compare(&a, &same_name, SortColumn::Name),
+        Ordering::Less,
+        "tie → pid"
+    );
+}
+
+#[test]
+fn search_finds_name_pid_user_and_command_line() {
+    let mut table = ProcessTable::default();
+    table.apply(&update(vec![process(4242, "Telegram", "", 1, 1)], vec![]));
+    let row = table.row(&RowKey::Process(4242)).unwrap();
+    for query in [
+        "",
+        "tele",
+        "TELEGRAM",
+        "4242",
+        "alice",
+        "--flag",
+        " usr/bin ",
+    ] {
+        assert!(row.matches(query), "{query:?} should match");
+    }
+    for query in ["424", "bob", "firefox"] {
+        assert!(!row.matches(query), "{query:?} should not match");
+    }
+}
+
+#[test]
+fn hostile_rates_from_the_helper_are_shown_as_zero() {
+    let mut table = ProcessTable::default();
+    let mut p = process(1, "", "", 0, 0);
+    p.received_rate = f64::NAN;
+    p.sent_rate = -4.0;
+    table.apply(&update(vec![p], vec![]));
+    let row = table.row(&RowKey::Process(1)).unwrap();
+    assert_eq!(row.total_rate(), 0.0);
+    assert_eq!(row.title, "Process 1");
+}
