@@ -3,17 +3,20 @@
 //!
 //! ```text
 //! SystemOwners::owner(transport, local, remote)
-//!  ├─ namespaces   which namespaces may hold the socket (the one owning `local`; own for
-//!  │               loopback) — namespaces.rs, found from /proc/*/ns/net and /run/netns
-//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in that
-//!  │               namespace (sock_diag.rs); /proc/PID/net/* when netlink fails and for
-//!  │               ping/raw sockets (proc_net.rs)                        ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, cached; an unknown inode is looked
-//!  │               for in new pids (by /proc/loadavg's last pid), young pids, recently
-//!  │               active pids, then a rate-limited sweep of all (processes/)
+//!  ├─ namespaces   which namespaces may hold the socket: the ones owning `local` (this
+//!  │               one for loopback); wildcard sockets count only there (namespace_set.rs,
+//!  │               namespaces.rs: found from /proc/*/ns/net and /run/netns)
+//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
+//!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
+//!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
+//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/)
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
-//! refresh(): addresses (local_addrs.rs), socket tables, exited processes, new namespaces
+//! SystemOwners::is_local(ip)
+//!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
+//!                  address notifications and a rate-limited search for new namespaces
+//! SystemOwners::refresh(): new namespaces, address changes, cached sockets forgotten,
+//!                  exited processes marked, unreferenced ones forgotten
 //! ```
 
 mod address_book;
@@ -63,6 +66,15 @@ struct Details {
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
 /// network namespace, `/proc/PID/fd` for inode → pid.
+///
+/// Privileges it relies on (the helper should keep these and may drop the rest):
+/// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
+/// to `setns` into other network namespaces (without it, other namespaces are read from
+/// their members' `/proc/PID/net` tables only). sock_diag dumps and `/proc/net` need none.
+///
+/// It owns one background thread (the sweeper, see `processes/sweeper.rs`) and a few
+/// netlink sockets per namespace; all end when it is dropped (the thread after its
+/// current sweep).
 pub struct SystemOwners {
     proc_root: PathBuf,
     namespaces: NamespaceSet,
@@ -103,6 +115,8 @@ impl SystemOwners {
         Ok(owners)
     }
 
+    /// The namespaces to ask about a socket on local address `ip`, after looking for the
+    /// namespace owning `ip` when it is not known yet (rate-limited).
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
         if self.namespaces.misses_owner_of(ip, book) {
@@ -123,22 +137,21 @@ impl SystemOwners {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
-            Transport::Icmp => SockProto::Ping,
-            Transport::Other => return None,
+            Transport::Icmp | Transport::Other => return None,
         };
         let candidates = self.candidates(local.ip());
-        let mut found = None;
-        if proto != SockProto::Ping {
-            found = candidates.indices.iter().find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                table.connected(proto, local, remote)
-            });
-        }
+        let mut found = candidates.indices.iter().find_map(|&i| {
+            let table = &self.namespaces.list.get(i)?.table;
+            table.connected(proto, local, remote)
+        });
+        // Whether the kernel was asked and every namespace answered through sock_diag: then
+        // "no socket" is the truth and a bound socket from the cached table is stale.
+        let mut authoritative = false;
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
-            found = self.ask_kernel(proto, &candidates, local, remote);
+            (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
                 let candidates = self.candidates(local.ip());
-                found = self.ask_kernel(proto, &candidates, local, remote);
+                (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             }
         }
         let candidates = self.candidates(local.ip());
@@ -146,14 +159,8 @@ impl SystemOwners {
             .indices
             .iter()
             .filter(|_| candidates.owned)
-            .find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                match proto {
-                    SockProto::Ping => table.icmp(local),
-                    _ => table.bound(proto, local),
-                }
-            });
-        let found = found.or(bound)?;
+            .find_map(|&i| self.namespaces.list.get(i)?.table.bound(proto, local));
+        let found = found.or(bound.filter(|_| !authoritative))?;
         let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
         Some((found, hint))
     }
@@ -183,44 +190,47 @@ impl SystemOwners {
         true
     }
 
-    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace.
+    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace;
+    /// also tells whether a miss is certain (every namespace answered through sock_diag).
     fn ask_kernel(
         &mut self,
         proto: SockProto,
         candidates: &Candidates,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Option<FoundSocket> {
+    ) -> (Option<FoundSocket>, bool) {
         let ipv6 = local.is_ipv6();
+        let mut certain = true;
         // Outside the namespaces owning the address only an exact binding counts.
         let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
         for &i in &candidates.indices {
             let Some(ns) = self.namespaces.list.get_mut(i) else {
                 continue;
             };
-            if proto == SockProto::Ping {
-                let ping = ns.reload_from_proc(SockProto::Ping, ipv6);
-                let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
-                if (ping || raw) && candidates.owned {
-                    if let Some(found) = ns.table.icmp(local) {
-                        return Some(found);
-                    }
-                }
-                continue;
-            }
             if let Some(diag) = ns.diag.as_mut() {
-                match diag.find(proto, local, remote) {
+                let mut answer = diag.find(proto, local, remote);
+                if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
+                    // Only a TIME_WAIT remains: the connection is over. Its server side
+                    // belongs to whoever holds the listener on that port (if this end
+                    // is a server's: the kernel answers with the listener for a peer
+                    // that has no connection).
+                    let nobody = SocketAddr::new(unspecified(local.ip()), 0);
+                    answer = diag.find(proto, local, nobody);
+                }
+                match answer {
                     Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
                         ns.table.insert(&entry);
-                        return Some(FoundSocket {
+                        let found = FoundSocket {
                             inode: entry.inode,
                             uid: entry.uid,
-                        });
+                        };
+                        return (Some(found), true);
                     }
                     Ok(_) => continue,
                     Err(_) => ns.diag = None,
                 }
             }
+            certain = false;
             if ns.reload_from_proc(proto, ipv6) {
                 let found = ns.table.connected(proto, local, remote).or_else(|| {
                     candidates
@@ -229,11 +239,63 @@ impl SystemOwners {
                         .flatten()
                 });
                 if found.is_some() {
-                    return found;
+                    return (found, false);
                 }
             }
         }
-        None
+        (None, certain)
+    }
+
+    /// The owner of ICMP echo traffic with identifier `local.port()`: the ping socket with
+    /// that identifier, else a raw ICMP socket on the address. Several raw sockets all
+    /// receive every echo; ping tools using raw sockets put their pid (its low 16 bits) in
+    /// the identifier, so the holder whose pid matches is preferred, else the first found.
+    /// Only namespaces owning `local` count (their wildcard sockets see its traffic).
+    fn icmp_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        let candidates = self.candidates(local.ip());
+        if !candidates.owned {
+            return None;
+        }
+        if self.may_ask_kernel(Transport::Icmp, local, remote) {
+            let memberless = candidates.indices.iter().any(|&i| {
+                self.namespaces
+                    .list
+                    .get(i)
+                    .is_some_and(|ns| ns.member.is_none())
+            });
+            if memberless {
+                // The tables are read from a member's /proc/PID/net: look for one.
+                self.namespaces.discover(true, self.addresses.get_mut());
+            }
+            for &i in &candidates.indices {
+                if let Some(ns) = self.namespaces.list.get_mut(i) {
+                    // Ping sockets are not in sock_diag; both tables are small.
+                    ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
+                    ns.reload_from_proc(SockProto::Raw, local.is_ipv6());
+                }
+            }
+        }
+        let sockets: Vec<FoundSocket> = candidates
+            .indices
+            .iter()
+            .filter_map(|&i| self.namespaces.list.get(i))
+            .flat_map(|ns| ns.table.icmp(local))
+            .collect();
+        let several = sockets.len() > 1;
+        let mut first = None;
+        for socket in sockets {
+            let Some(pid) = self.holders.owner(socket.inode, None) else {
+                continue;
+            };
+            if !several || pid & 0xffff == u32::from(local.port()) {
+                self.note_process(pid, socket.uid);
+                return Some(pid);
+            }
+            first.get_or_insert((pid, socket.uid));
+        }
+        let (pid, uid) = first?;
+        self.note_process(pid, uid);
+        Some(pid)
     }
 
     /// Reads the details of `pid` unless they are known for this very process.
@@ -265,6 +327,14 @@ impl SystemOwners {
     }
 }
 
+/// The wildcard address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 impl OwnerLookup for SystemOwners {
     fn owner(
         &mut self,
@@ -273,6 +343,9 @@ impl OwnerLookup for SystemOwners {
         remote: SocketAddr,
     ) -> Option<Pid> {
         let (local, remote) = (canonical(local), canonical(remote));
+        if transport == Transport::Icmp {
+            return self.icmp_owner(local, remote);
+        }
         let (found, hint) = self.find_socket(transport, local, remote)?;
         let pid = self.holders.owner(found.inode, hint)?;
         self.note_process(pid, found.uid);
@@ -295,14 +368,23 @@ impl OwnerLookup for SystemOwners {
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
         let book = self.addresses.get_mut();
         self.namespaces.discover(false, book);
-        book.reload_all();
+        book.reload_changed();
         for ns in &mut self.namespaces.list {
-            ns.refresh();
+            ns.forget_sockets();
         }
-        self.holders.forget_exited();
-        let proc_root = &self.proc_root;
+        let listed = self.holders.forget_exited();
+        let (proc_root, holders) = (&self.proc_root, &self.holders);
         for (&pid, d) in self.details.iter_mut() {
-            if !d.info.exited && process_info::start_time(proc_root, pid) != Some(d.start_time) {
+            if d.info.exited {
+                continue;
+            }
+            // Gone from /proc, or the pid now names a later process (start time differs).
+            let start = match holders.scanned(pid) {
+                Some((start, _)) => Some(start),
+                None if listed.contains(&pid) => process_info::start_time(proc_root, pid),
+                None => None,
+            };
+            if !listed.contains(&pid) || start != Some(d.start_time) {
                 d.info.exited = true;
             }
         }
@@ -359,6 +441,74 @@ mod tests {
         owners.refresh(&|_| true);
         assert!(owners.namespaces.list[0].diag.is_none(), "stays on /proc");
         assert_eq!(owners.owner(Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn a_closed_server_side_connection_belongs_to_its_listener_s_holder() {
+        use std::io::Read;
+        let mut owners = SystemOwners::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        drop(server); // the server closes first: its side ends in TIME_WAIT
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        drop(client);
+        let me = Some(std::process::id());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+    }
+
+    /// Every parser of kernel output, fed random bytes and random mutations of real
+    /// samples: none may panic (they are all fed untrusted input).
+    #[test]
+    fn random_and_mutated_input_never_panics_a_parser() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let samples: [&[u8]; 5] = [
+            b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0",
+            b"42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 1000 50",
+            b"0::/user.slice/app-gnome-org.gnome.Maps\\x2dX-77.scope\n1:name=systemd:/app-x-1.scope",
+            b"[Application]\nname=org.example.App\n",
+            b"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        ];
+        for round in 0..20_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 200).map(|_| next() as u8).collect()
+            } else {
+                samples[round % samples.len()].to_vec()
+            };
+            for _ in 0..next() % 4 {
+                if !bytes.is_empty() {
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] = next() as u8;
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for m in netlink::messages(&bytes).take(64) {
+                let _ = m;
+            }
+            let _ = netlink::attributes(&bytes).count();
+            let _ = sock_diag::decode_message(SockProto::Tcp, &bytes);
+            let _ = local_addrs::parse_ifaddr(&bytes);
+            let _ = proc_net::parse_line(SockProto::Udp, &text);
+            let _ = process_info::parse_stat(&text);
+            let _ = process_info::parse_comm(&text);
+            let _ = process_info::parse_cmdline(&bytes);
+            let _ = process_info::parse_status_uid(&text);
+            let _ = app_id::cgroup_app_id(&text);
+            let _ = app_id::flatpak_app_id(&text);
+            let _ = users::parse_passwd(&text);
+            let _ = local_addrs::parse_fib_trie_local(&text);
+            let _ = local_addrs::parse_if_inet6(&text);
+            let _ = processes::parse_socket_link(&text);
+            let _ = namespaces::parse_ns_link(&text);
+        }
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Serves until the peer hangs up or a SIGTERM/SIGINT arrives, then stops the capture.
+/// Serves until the peer hangs up or a SIGTERM/SIGINT/SIGHUP arrives, then stops the
+/// capture.
 async fn serve(socket: socket::StdioSocket) -> Result<(), ServeError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;

@@ -1,39 +1,46 @@
 //! Socket inode → pid, from the `socket:[inode]` links in `/proc/PID/fd`, kept in a cache
-//! that an unknown inode updates incrementally: new pids first, then recently active ones,
-//! and a full rescan only when neither has it and none ran in the last 100 ms.
+//! that an unknown inode updates incrementally, cheapest and likeliest first:
 //!
-//! Shared sockets: when several processes hold one socket (inherited across fork, passed
-//! over a Unix socket), it is credited to the holder that started **most recently** (ties:
-//! the higher pid): the child a launcher spawned with an inherited socket, the newest
-//! owner of a passed socket — the process doing the work rather than the parent that
-//! merely kept a copy. One exception: a child whose descriptor is close-on-exec while its
-//! parent holds the same socket is a fork that has not called `exec` yet (every spawn
-//! passes through this state for a moment, and pre-forked workers stay in it); it is about
-//! to lose the descriptor, or shares its parent's job, so the parent keeps the socket.
+//! ```text
+//! owner(inode)
+//!  ├─ cached                 inode → pid map
+//!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
+//!  ├─ recently active ones   new fd numbers only
+//!  ├─ last sweep's result    every process, read on the sweeper thread (sweeper.rs)
+//!  ├─ recently active ones   every fd, sockets and high numbers first ┐ 3 ms budget
+//!  ├─ young processes        started in the last 2 s, read again      ┘
+//!  └─ miss                   asks the sweeper for a sweep; accounting retries later
+//! ```
+//!
+//! Which holder a shared socket is credited to is decided in `shared.rs`.
 
 use super::bounded_read::read_text;
 use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
+use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pid, PidKind};
 pub(crate) use scan::{list_pids, parse_socket_link};
-use scan::{parse_fdinfo_flags, probe_pid, read_fds, read_last_pid, PidKind, O_CLOEXEC};
+use sweeper::Sweeper;
 
 mod scan;
+mod shared;
+mod sweeper;
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Most time between two full rescans of `/proc` that a miss may trigger: rescans are
-/// spaced by ten times what the last one took (so they use at most about a tenth of one
-/// core), but never less than [`MIN_FULL_SCAN_INTERVAL`] nor more than this.
-const MAX_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(100);
-const MIN_FULL_SCAN_INTERVAL: Duration = Duration::from_millis(5);
+/// Most time one lookup spends on young and recently active processes before the sweep
+/// (a single process's descriptors are read whole, except when probing).
+const SEARCH_BUDGET: Duration = Duration::from_millis(3);
 /// How many recently active pids an unknown inode rechecks before a full rescan.
 const RECENT: usize = 8;
-/// Processes first seen this recently are rescanned on an unknown inode.
-const YOUNG: Duration = Duration::from_secs(2);
+/// Processes started this recently are rescanned on an unknown inode, in seconds.
+const YOUNG_SECONDS: u64 = 2;
 /// Most young processes rescanned for one unknown inode.
 const MAX_YOUNG_RESCANS: usize = 64;
+/// Misses after which an inode no longer makes young and recent processes be read whole
+/// (accounting retries an unknown flow with back-off: 2, 5, 10… ms).
+const GIVE_UP_AFTER: u32 = 3;
 /// Most failed inodes remembered between two intervals.
 const MAX_MISSED: usize = 4096;
 /// How long a pid that could not be read yet is probed again.
@@ -41,24 +48,22 @@ const UNRESOLVED_FOR: Duration = Duration::from_millis(500);
 /// Most pids probed one by one for new processes before listing `/proc` instead.
 const MAX_PID_PROBES: Pid = 256;
 /// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
-const MAX_INODES: usize = 1 << 21;
+pub(super) const MAX_INODES: usize = 1 << 21;
 /// Most fds read from one process in one scan.
 pub(super) const MAX_FDS_PER_PROCESS: usize = 1 << 17;
 
 /// What a scan learnt about one process.
 #[derive(Debug, Clone)]
-struct Holder {
+pub(super) struct Holder {
     /// Start time from `/proc/PID/stat`, in clock ticks since boot (tells pid reuse apart).
-    start_time: u64,
+    pub(super) start_time: u64,
     /// Name from `/proc/PID/stat` at the time of the scan (used if the process is gone
     /// before its details are read).
     name: String,
-    ppid: Pid,
-    /// When this process was first scanned.
-    first_seen: Instant,
+    pub(super) ppid: Pid,
     /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
     /// for anything but a socket).
-    fds: Vec<(u32, u64)>,
+    pub(super) fds: Vec<(u32, u64)>,
 }
 
 impl Holder {
@@ -70,7 +75,7 @@ impl Holder {
             .map(|&(fd, inode)| (inode, fd))
     }
 
-    fn fd_of(&self, inode: u64) -> Option<u32> {
+    pub(super) fn fd_of(&self, inode: u64) -> Option<u32> {
         self.sockets().find(|(i, _)| *i == inode).map(|(_, fd)| fd)
     }
 }
@@ -82,6 +87,8 @@ pub(crate) struct ScanCounters {
     pub new_pids: u64,
     pub recent: u64,
     pub full_scans: u64,
+    /// Found through the sweeper thread's last result.
+    pub swept: u64,
     pub misses: u64,
     /// Listings of the whole `/proc` directory looking for new processes.
     pub listings: u64,
@@ -94,36 +101,52 @@ pub(crate) struct SocketHolders {
     owner_of: HashMap<u64, Pid>,
     holders: HashMap<Pid, Holder>,
     recent: VecDeque<Pid>,
-    last_full_scan: Option<Instant>,
+    /// Reads every process on its own thread when lookups miss.
+    sweeper: Sweeper,
+    /// Clock ticks (`/proc/PID/stat` units) within which a process counts as young.
+    young_ticks: u64,
+    /// Fixed "now" in clock ticks since boot, for tests on fake trees.
+    #[cfg(test)]
+    now_ticks: Option<u64>,
     /// The kernel's last allocated pid when new processes were last looked for.
     last_pid: Option<Pid>,
     /// Pids allocated but not readable in /proc yet, with when they were first probed.
     unresolved: Vec<(Pid, Instant)>,
     /// Inodes a lookup failed to find since the last interval.
-    missed: HashSet<u64>,
+    missed: HashMap<u64, u32>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
     rebuild: bool,
-    /// How long the last full rescan took.
-    last_full_scan_took: Duration,
     pub(crate) counters: ScanCounters,
 }
 
 impl SocketHolders {
     /// An empty cache over `proc_root` (normally `/proc`); call [`Self::full_scan`] to fill.
     pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
+        let proc_root = proc_root.into();
         Self {
-            proc_root: proc_root.into(),
+            sweeper: Sweeper::start(proc_root.clone()),
+            proc_root,
             owner_of: HashMap::new(),
             holders: HashMap::new(),
             recent: VecDeque::new(),
-            last_full_scan: None,
+            young_ticks: YOUNG_SECONDS * clock_ticks_per_second(),
+            #[cfg(test)]
+            now_ticks: None,
             last_pid: None,
-            missed: HashSet::new(),
+            missed: HashMap::new(),
             unresolved: Vec::new(),
             rebuild: false,
-            last_full_scan_took: Duration::ZERO,
             counters: ScanCounters::default(),
         }
+    }
+
+    /// Now, in clock ticks since boot (the unit of process start times).
+    fn ticks_since_boot(&self) -> Option<u64> {
+        #[cfg(test)]
+        if let Some(now) = self.now_ticks {
+            return Some(now);
+        }
+        boot_ticks()
     }
 
     /// The start time and name a scan recorded for `pid`.
@@ -144,104 +167,134 @@ impl SocketHolders {
             self.counters.cached += 1;
             return Some(pid);
         }
-        // Processes started since the last look, then processes first seen in the last
-        // moments (they may have opened the socket after that first scan); newest first.
+        let deadline = Instant::now() + SEARCH_BUDGET;
+        // An inode that already missed a few times (perhaps a kernel socket no process
+        // holds) no longer makes young and recent processes be read whole.
+        let given_up = self.missed.get(&inode).is_some_and(|&n| n >= GIVE_UP_AFTER);
+
+        // 1. Processes started since the last look, all of them (they would not count as
+        //    new again).
         let new = self.new_pids();
-        let now = Instant::now();
-        let mut young: Vec<(Instant, Pid)> = self
-            .holders
-            .iter()
-            .filter(|(p, h)| now.duration_since(h.first_seen) < YOUNG && !new.contains(p))
-            .map(|(&p, h)| (h.first_seen, p))
-            .collect();
-        young.sort_unstable_by(|a, b| b.cmp(a));
-        // An inode that already missed (perhaps a kernel socket no process holds) does
-        // not make every young process be read again; the sweep still covers them.
-        let young_rescans = if self.missed.contains(&inode) {
-            0
-        } else {
-            MAX_YOUNG_RESCANS
-        };
-        young.truncate(young_rescans);
-        for pid in new.into_iter().chain(young.into_iter().map(|(_, p)| p)) {
+        for &pid in &new {
             self.scan(pid, false);
-            if self.owner_of.contains_key(&inode) {
-                self.check_parent(inode);
-                self.counters.new_pids += 1;
-                return self.found(inode);
-            }
         }
-        // Recently active processes (and the listener's holder): first only descriptor
-        // numbers new since their last scan (cheap for processes with many fds), then all
-        // of them, as a new socket usually reuses the number of one closed before.
+        if self.owner_of.contains_key(&inode) {
+            self.check_parent(inode);
+            self.counters.new_pids += 1;
+            return self.found(inode);
+        }
+        // 2. Recently active processes (and the listener's holder), descriptor numbers
+        //    new since their last scan only: cheap even for processes with many fds.
         let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
         let recent: Vec<Pid> = hinted
             .into_iter()
             .chain(self.recent.iter().copied())
             .collect();
-        // The exact pass is skipped for an inode that already missed once: it is costly
-        // for processes with many descriptors, and the socket may belong to no process.
-        let passes: &[bool] = if self.missed.contains(&inode) {
-            &[false]
-        } else {
-            &[false, true]
-        };
-        for &exact in passes {
-            for &pid in &recent {
-                if exact {
-                    self.probe(pid, inode);
+        for &pid in &recent {
+            self.scan(pid, true);
+            if let Some(pid) = self.found(inode) {
+                self.counters.recent += 1;
+                return Some(pid);
+            }
+        }
+        // 3. Every process, as the sweeper thread last read them: adopt the holder it
+        //    found, reading that one process again so the shared-socket rule applies.
+        if let Some(&(pid, _)) = self.sweeper.latest().holders.get(&inode) {
+            self.scan(pid, false);
+            if self.owner_of.contains_key(&inode) {
+                self.check_parent(inode);
+                self.counters.swept += 1;
+                return self.found(inode);
+            }
+        }
+        if !given_up {
+            // 4. Recently active processes again, every descriptor, those that held
+            //    sockets first: a new socket usually reuses the number of a closed one.
+            for (n, &pid) in recent.iter().enumerate() {
+                // The likeliest process gets a millisecond even if new processes took
+                // the whole budget.
+                let until = if n == 0 {
+                    deadline.max(Instant::now() + Duration::from_millis(1))
                 } else {
-                    self.scan(pid, true);
+                    deadline
+                };
+                if Instant::now() > until {
+                    break;
                 }
+                self.probe(pid, inode, until);
                 if let Some(pid) = self.found(inode) {
                     self.counters.recent += 1;
                     return Some(pid);
                 }
             }
-        }
-        let spacing =
-            (self.last_full_scan_took * 10).clamp(MIN_FULL_SCAN_INTERVAL, MAX_FULL_SCAN_INTERVAL);
-        let due = self.last_full_scan.is_none_or(|t| t.elapsed() >= spacing);
-        if due {
-            let started = Instant::now();
-            self.counters.full_scans += 1;
-            let found = self.sweep(inode, true) || self.sweep(inode, false);
-            self.last_full_scan = Some(Instant::now());
-            self.last_full_scan_took = started.elapsed();
-            if found {
-                self.check_parent(inode);
-                return self.found(inode);
+            // 5. Processes started in the last moments, read again (they may have opened
+            //    the socket after their first scan), newest first, within the budget.
+            let young_since = self
+                .ticks_since_boot()
+                .map(|now| now.saturating_sub(self.young_ticks));
+            let mut young: Vec<(u64, Pid)> = self
+                .holders
+                .iter()
+                .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+                .map(|(&p, h)| (h.start_time, p))
+                .collect();
+            young.sort_unstable_by(|a, b| b.cmp(a));
+            young.truncate(MAX_YOUNG_RESCANS);
+            for (_, pid) in young {
+                if Instant::now() > deadline {
+                    break;
+                }
+                self.scan(pid, false);
+                if self.owner_of.contains_key(&inode) {
+                    self.check_parent(inode);
+                    self.counters.new_pids += 1;
+                    return self.found(inode);
+                }
             }
         }
+        // 6. Ask the sweeper to read every process, so that accounting's next retry finds
+        //    the socket.
+        self.sweeper.request();
         self.counters.misses += 1;
         if self.missed.len() >= MAX_MISSED {
             self.missed.clear();
         }
-        self.missed.insert(inode);
+        *self.missed.entry(inode).or_insert(0) += 1;
         None
     }
 
     /// Looks for `inode` among the descriptors of known process `pid`, reading those that
     /// held sockets at its last scan first (a new socket usually takes the number of a
-    /// socket closed before it), then the others, and stopping at the match.
-    fn probe(&mut self, pid: Pid, inode: u64) {
+    /// socket closed before it), then the others, highest numbers first, and stopping at
+    /// the match or the deadline.
+    fn probe(&mut self, pid: Pid, inode: u64, deadline: Instant) {
         let Some(holder) = self.holders.get(&pid) else {
             return;
         };
+        // Highest numbers first within each group: a process's long-lived descriptors
+        // (standard streams, files opened at start) hold the low numbers.
         let order: Vec<u32> = holder
             .fds
             .iter()
+            .rev()
             .filter(|(_, i)| *i != 0)
-            .chain(holder.fds.iter().filter(|(_, i)| *i == 0))
+            .chain(holder.fds.iter().rev().filter(|(_, i)| *i == 0))
             .map(|&(fd, _)| fd)
             .collect();
         let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
             return;
         };
-        let Some(fd) = order
-            .into_iter()
-            .find(|&fd| dir.socket_inode(fd) == Some(inode))
-        else {
+        let mut found = None;
+        for (n, fd) in order.into_iter().enumerate() {
+            if dir.socket_inode(fd) == Some(inode) {
+                found = Some(fd);
+                break;
+            }
+            if n % 64 == 63 && Instant::now() > deadline {
+                return;
+            }
+        }
+        let Some(fd) = found else {
             return;
         };
         if let Some(holder) = self.holders.get_mut(&pid) {
@@ -250,22 +303,6 @@ impl SocketHolders {
             }
         }
         self.claim(inode, pid, fd);
-    }
-
-    /// Rescans every process, newest pid first, until one holds `inode`; with `quick`
-    /// only descriptor numbers new since each process's last scan are read.
-    fn sweep(&mut self, inode: u64, quick: bool) -> bool {
-        let listed = list_pids(&self.proc_root);
-        self.forget_unlisted(&listed);
-        let mut pids: Vec<Pid> = listed.into_iter().collect();
-        pids.sort_unstable_by(|a, b| b.cmp(a));
-        for pid in pids {
-            self.scan(pid, quick);
-            if self.owner_of.contains_key(&inode) {
-                return true;
-            }
-        }
-        false
     }
 
     /// Pids of processes started since the last call and not scanned yet, newest first.
@@ -318,7 +355,6 @@ impl SocketHolders {
     pub(crate) fn full_scan(&mut self) {
         self.counters.full_scans += 1;
         self.rebuild = false;
-        let started = Instant::now();
         self.last_pid = read_last_pid(&self.proc_root);
         self.owner_of.clear();
         self.holders.clear();
@@ -327,32 +363,15 @@ impl SocketHolders {
         for pid in pids {
             self.scan(pid, false);
         }
-        self.last_full_scan = Some(Instant::now());
-        self.last_full_scan_took = started.elapsed();
     }
 
     /// Drops processes no longer in `/proc` (called once per interval).
-    pub(crate) fn forget_exited(&mut self) {
+    /// Returns the pids listed in `/proc`.
+    pub(crate) fn forget_exited(&mut self) -> HashSet<Pid> {
         self.missed.clear();
         let listed = list_pids(&self.proc_root);
         self.forget_unlisted(&listed);
-    }
-
-    /// A new process found holding `inode` close-on-exec may be a fork that has not
-    /// exec'd yet, its parent the real holder: scan the parent too so the shared-socket
-    /// rule can choose.
-    fn check_parent(&mut self, inode: u64) {
-        let Some(&pid) = self.owner_of.get(&inode) else {
-            return;
-        };
-        let Some(holder) = self.holders.get(&pid) else {
-            return;
-        };
-        let fd = holder.fd_of(inode);
-        let ppid = holder.ppid;
-        if ppid > 1 && ppid != pid && fd.is_some_and(|fd| self.close_on_exec(pid, fd)) {
-            self.scan(ppid, false);
-        }
+        listed
     }
 
     fn found(&mut self, inode: u64) -> Option<Pid> {
@@ -404,7 +423,6 @@ impl SocketHolders {
             .holders
             .get(&pid)
             .filter(|h| h.start_time == stat.start_time);
-        let first_seen = same.map_or_else(Instant::now, |h| h.first_seen);
         let previous = same
             .filter(|_| quick)
             .map(|h| h.fds.as_slice())
@@ -415,7 +433,6 @@ impl SocketHolders {
             start_time: stat.start_time,
             name: stat.name,
             ppid: stat.ppid,
-            first_seen,
             fds,
         };
         let sockets: Vec<(u64, u32)> = holder.sockets().collect();
@@ -423,47 +440,6 @@ impl SocketHolders {
         for (inode, fd) in sockets {
             self.claim(inode, pid, fd);
         }
-    }
-
-    /// Records that `pid` holds `inode` (through `fd`), following the shared-socket rule.
-    fn claim(&mut self, inode: u64, pid: Pid, fd: u32) {
-        let Some(&other) = self.owner_of.get(&inode) else {
-            if self.owner_of.len() < MAX_INODES {
-                self.owner_of.insert(inode, pid);
-            } else {
-                self.rebuild = true; // stale entries filled it: start over
-            }
-            return;
-        };
-        if other != pid && self.prefers(pid, fd, other, inode) {
-            self.owner_of.insert(inode, pid);
-        }
-    }
-
-    /// Whether `pid` (holding `inode` through `fd`) should own it rather than `other`.
-    fn prefers(&self, pid: Pid, fd: u32, other: Pid, inode: u64) -> bool {
-        let (Some(new), Some(old)) = (self.holders.get(&pid), self.holders.get(&other)) else {
-            return true;
-        };
-        let newer = (new.start_time, pid) > (old.start_time, other);
-        let unexeced_child = |child: &Holder, child_pid: Pid, child_fd: u32, parent: Pid| {
-            child.ppid == parent && self.close_on_exec(child_pid, child_fd)
-        };
-        if newer {
-            !unexeced_child(new, pid, fd, other)
-        } else {
-            let other_fd = old.fd_of(inode);
-            other_fd.is_some_and(|f| unexeced_child(old, other, f, pid))
-        }
-    }
-
-    /// Whether descriptor `fd` of `pid` is close-on-exec (`flags:` in `/proc/PID/fdinfo`).
-    fn close_on_exec(&self, pid: Pid, fd: u32) -> bool {
-        let path = self.proc_root.join(format!("{pid}/fdinfo/{fd}"));
-        read_text(&path, 4096)
-            .ok()
-            .and_then(|t| parse_fdinfo_flags(&t))
-            .is_some_and(|flags| flags & O_CLOEXEC != 0)
     }
 }
 
