@@ -116,10 +116,12 @@ impl SystemOwners {
     }
 
     /// The namespaces to ask about a socket on local address `ip`, after looking for the
-    /// namespace owning `ip` when it is not known yet (rate-limited).
+    /// namespace owning `ip` when it is not known yet (rate-limited). Loopback traffic is
+    /// always this namespace's (pcap sees only its `lo`), though every namespace has
+    /// 127.0.0.1: no search for it.
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
-        if self.namespaces.misses_owner_of(ip, book) {
+        if !ip.is_loopback() && self.namespaces.misses_owner_of(ip, book) {
             self.namespaces.discover(true, book);
         }
         self.namespaces.candidates(ip, self.addresses.get_mut())
@@ -149,7 +151,11 @@ impl SystemOwners {
         let mut authoritative = false;
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
             (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
-            if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
+            // A namespace found late may hold it; never for loopback (see `candidates`).
+            if found.is_none()
+                && !local.ip().is_loopback()
+                && self.namespaces.discover(true, self.addresses.get_mut())
+            {
                 let candidates = self.candidates(local.ip());
                 (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             }
