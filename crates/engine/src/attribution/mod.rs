@@ -358,6 +358,10 @@ impl OwnerLookup for SystemOwners {
         Some(pid)
     }
 
+    fn prepare(&mut self) {
+        self.holders.prepare();
+    }
+
     fn is_local(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         ip.is_loopback()
