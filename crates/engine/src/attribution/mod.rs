@@ -9,7 +9,8 @@
 //!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
 //!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
 //!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/)
+//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/); a socket
+//!  │               closed before its holder was read: closed.rs
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
 //! SystemOwners::is_local(ip)
@@ -22,6 +23,7 @@
 mod address_book;
 mod app_id;
 mod bounded_read;
+mod closed;
 mod fd_dir;
 mod local_addrs;
 mod namespace_set;
@@ -353,7 +355,7 @@ impl OwnerLookup for SystemOwners {
             return self.icmp_owner(local, remote);
         }
         let (found, hint) = self.find_socket(transport, local, remote)?;
-        let pid = self.holders.owner(found.inode, hint)?;
+        let pid = self.holder(transport, local, remote, found.inode, hint)?;
         self.note_process(pid, found.uid);
         Some(pid)
     }
