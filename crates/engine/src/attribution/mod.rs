@@ -124,7 +124,7 @@ impl SystemOwners {
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
         if !ip.is_loopback() && self.namespaces.misses_owner_of(ip, book) {
-            self.namespaces.discover(true, book);
+            self.namespaces.discover_missing(book);
         }
         self.namespaces.candidates(ip, self.addresses.get_mut())
     }
