@@ -275,3 +275,35 @@ fn vanished_and_malformed_processes_are_skipped() {
     assert!(holders.scanned(11).is_none());
     assert!(holders.scanned(12).is_none());
 }
+
+#[test]
+fn a_new_process_read_while_idle_has_its_first_socket_found_by_one_guess() {
+    let proc = FakeProc::new();
+    proc.process(10, 100, &[1]);
+    let mut holders = SocketHolders::new(proc.0.path());
+    holders.full_scan();
+    proc.process(30, 300, &[]); // started, no socket yet
+    holders.prepare(); // the capture thread is idle: 30 is read ahead
+    proc.process(30, 300, &[7]); // its first socket, at the lowest free number
+    assert_eq!(holders.owner_t(7), Some(30));
+    let counters = holders.counters;
+    assert_eq!((counters.recent, counters.new_pids), (1, 0), "one guess");
+    assert_eq!(counters.full_scans, 1);
+}
+
+#[test]
+fn a_process_reopening_the_same_descriptor_number_is_found_by_one_guess() {
+    let proc = FakeProc::new();
+    proc.process(20, 200, &[2]);
+    let mut holders = SocketHolders::new(proc.0.path());
+    holders.full_scan();
+    holders.age();
+    assert_eq!(holders.owner_t(2), Some(20)); // cached: 20 becomes recent
+    for inode in 3..10 {
+        // Each connection closes its socket and opens the next at the same number.
+        proc.process(20, 200, &[inode]);
+        assert_eq!(holders.owner_t(inode), Some(20));
+    }
+    assert_eq!(holders.counters.recent, 7, "each found by a guess");
+    assert_eq!(holders.counters.full_scans, 1);
+}
