@@ -2,7 +2,7 @@
 //! it sent and received. No GTK and no D-Bus live here; the helper wraps this crate.
 //!
 //! ```text
-//! Capture::start ──► capture thread (capture/session.rs, nice -10)
+//! Capture::start ──► capture thread (capture/session.rs; real time while it keeps up)
 //!                     ├─ capture/     one non-blocking pcap handle per interface that is up,
 //!                     │               polled together with an eventfd for control messages;
 //!                     │               devices re-listed every second (hot-plug); drops.

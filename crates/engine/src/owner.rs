@@ -47,6 +47,12 @@ pub trait OwnerLookup: Send {
     /// Details of a process that [`OwnerLookup::owner`] returned.
     fn process(&self, pid: Pid) -> Option<&ProcessInfo>;
 
+    /// Called when the capture thread has caught up with every packet, at least every few
+    /// milliseconds: a moment to learn cheaply, ahead of their first packet, what the
+    /// next lookups will need (the real lookup reads the processes started since). Must
+    /// return within about a millisecond.
+    fn prepare(&mut self) {}
+
     /// Called once per interval: follow address changes, mark exited processes, and forget
     /// processes that are neither alive nor in `referenced` (pids accounting still holds).
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool);

@@ -298,6 +298,12 @@ impl<O: OwnerLookup> Accounting<O> {
         !self.deferred.is_empty()
     }
 
+    /// Lets the owner lookup prepare for coming lookups while the thread is idle (see
+    /// [`OwnerLookup::prepare`]).
+    pub fn prepare(&mut self) {
+        self.owners.prepare();
+    }
+
     /// Closes an interval that lasted `elapsed`: computes rates, prunes idle flows,
     /// refreshes process details (exited processes) and returns the per-process and
     /// unattributed statistics.

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// Least time between two drains of the change notifications on an unknown address.
 const CATCH_UP_INTERVAL: Duration = Duration::from_millis(1);
+/// Least time between two re-reads of the namespaces that announce no address change (read
+/// through a member's `/proc/PID/net`) on an unknown address.
+const UNWATCHED_RELOAD_INTERVAL: Duration = Duration::from_millis(20);
 /// Least time between two searches for new namespaces on an unknown address.
 const DISCOVERY_INTERVAL: Duration = Duration::from_millis(50);
 /// Most pids whose namespace one search reads; more new pids wait for the next refresh.
@@ -56,6 +59,7 @@ pub(crate) struct AddressBook {
     all: HashSet<IpAddr>,
     last_catch_up: Option<Instant>,
     last_discovery: Option<Instant>,
+    last_unwatched_reload: Option<Instant>,
     /// The kernel's last allocated pid at the last search for new namespaces.
     last_pid: Option<Pid>,
 }
@@ -68,6 +72,7 @@ impl AddressBook {
             all: HashSet::new(),
             last_catch_up: None,
             last_discovery: None,
+            last_unwatched_reload: None,
             last_pid: None,
         }
     }
@@ -171,8 +176,20 @@ impl AddressBook {
         }
         self.last_catch_up = Some(now);
         let mut changed = false;
+        // Namespaces read through /proc/PID/net announce nothing: read them again too,
+        // less often.
+        let unwatched = self
+            .last_unwatched_reload
+            .is_none_or(|t| now.duration_since(t) >= UNWATCHED_RELOAD_INTERVAL);
+        if unwatched {
+            self.last_unwatched_reload = Some(now);
+        }
         for space in self.spaces.values_mut() {
-            if space.watch.as_mut().is_some_and(NetlinkSocket::drain) {
+            let announced = match space.watch.as_mut() {
+                Some(watch) => watch.drain(),
+                None => unwatched,
+            };
+            if announced {
                 space.reload();
                 changed = true;
             }

@@ -9,7 +9,8 @@
 //!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
 //!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
 //!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/)
+//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/); a socket
+//!  │               closed before its holder was read: closed.rs
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
 //! SystemOwners::is_local(ip)
@@ -22,6 +23,7 @@
 mod address_book;
 mod app_id;
 mod bounded_read;
+mod closed;
 mod fd_dir;
 mod local_addrs;
 mod namespace_set;
@@ -116,11 +118,13 @@ impl SystemOwners {
     }
 
     /// The namespaces to ask about a socket on local address `ip`, after looking for the
-    /// namespace owning `ip` when it is not known yet (rate-limited).
+    /// namespace owning `ip` when it is not known yet (rate-limited). Loopback traffic is
+    /// always this namespace's (pcap sees only its `lo`), though every namespace has
+    /// 127.0.0.1: no search for it.
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
-        if self.namespaces.misses_owner_of(ip, book) {
-            self.namespaces.discover(true, book);
+        if !ip.is_loopback() && self.namespaces.misses_owner_of(ip, book) {
+            self.namespaces.discover_missing(book);
         }
         self.namespaces.candidates(ip, self.addresses.get_mut())
     }
@@ -149,7 +153,11 @@ impl SystemOwners {
         let mut authoritative = false;
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
             (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
-            if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
+            // A namespace found late may hold it; never for loopback (see `candidates`).
+            if found.is_none()
+                && !local.ip().is_loopback()
+                && self.namespaces.discover(true, self.addresses.get_mut())
+            {
                 let candidates = self.candidates(local.ip());
                 (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             }
@@ -347,9 +355,13 @@ impl OwnerLookup for SystemOwners {
             return self.icmp_owner(local, remote);
         }
         let (found, hint) = self.find_socket(transport, local, remote)?;
-        let pid = self.holders.owner(found.inode, hint)?;
+        let pid = self.holder(transport, local, remote, found.inode, hint)?;
         self.note_process(pid, found.uid);
         Some(pid)
+    }
+
+    fn prepare(&mut self) {
+        self.holders.prepare();
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

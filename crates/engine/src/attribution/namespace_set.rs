@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 /// Least time between two searches for new namespaces on a lookup miss.
 const RESCAN: Duration = Duration::from_millis(20);
+/// Least time between two searches when the address book already knows that a namespace
+/// owning the address is missing from the set (a namespace just created, whose first
+/// connection may last only milliseconds).
+const MISSING_RESCAN: Duration = Duration::from_millis(2);
 /// How long after a pid first appears its namespace link is re-read on every search (a
 /// process may still `setns` or `unshare` early in its life).
 const YOUNG_PID: Duration = Duration::from_secs(2);
@@ -89,6 +93,16 @@ impl NamespaceSet {
         book.owners(ip)
             .iter()
             .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
+    }
+
+    /// [`Self::discover`] on a miss for an address whose namespace the address book knows
+    /// but the set lacks: rate-limited to [`MISSING_RESCAN`] only.
+    pub(crate) fn discover_missing(&mut self, book: &mut AddressBook) -> bool {
+        if self.last_scan.is_some_and(|t| t.elapsed() < MISSING_RESCAN) {
+            return false;
+        }
+        self.last_scan = None;
+        self.discover(true, book)
     }
 
     /// Looks for namespaces not known yet, reading only the links of pids first seen in

@@ -32,15 +32,20 @@ pub(crate) fn namespace_of(proc_root: &Path, pid: Pid) -> Option<u64> {
 
 /// Namespaces kept alive by a name in `dir` (`ip netns add` mounts them in `/run/netns`),
 /// as (inode, path); such a namespace may have no process yet still have addresses.
+///
+/// `ip netns add` creates the name as an empty file, then mounts the namespace on it: a
+/// name on the directory's own file system is not mounted yet and is skipped (its inode
+/// is the file's, not the namespace's).
 pub(crate) fn named_namespaces(dir: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
+    let dir_dev = fs::metadata(dir).map(|m| m.dev()).ok();
     entries
         .filter_map(|e| {
             let path = e.ok()?.path();
             let meta = fs::metadata(&path).ok()?;
-            Some((meta.ino(), path))
+            (Some(meta.dev()) != dir_dev).then_some((meta.ino(), path))
         })
         .take(4096)
         .collect()

@@ -3,6 +3,7 @@
 
 mod devices;
 mod interfaces;
+mod realtime;
 mod session;
 mod source;
 #[cfg(test)]

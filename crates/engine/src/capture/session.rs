@@ -3,6 +3,7 @@
 //! and follows interfaces as they come and go.
 
 use super::interfaces::Interfaces;
+use super::realtime::{set_attr, RealTime};
 use super::source::Read;
 use super::waker::Waker;
 use crate::accounting::Accounting;
@@ -27,6 +28,9 @@ pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 const BATCH: usize = 4096;
 /// Longest run of put-off lookups between two reads of the handles.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
+/// Longest sleep while idle: the owner lookup prepares this often (reads processes
+/// started since, so their first connection is found at once; see `OwnerLookup::prepare`).
+const PREPARE_PERIOD: Duration = Duration::from_millis(5);
 
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
@@ -46,7 +50,7 @@ pub struct Session<O: OwnerLookup> {
 impl<O: OwnerLookup> Session<O> {
     /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
     pub fn run(mut self) -> Result<Snapshot, EngineError> {
-        raise_priority();
+        let mut realtime = RealTime::enter(raise_priority());
         let mut interval_start = Instant::now();
         let mut next_rescan = interval_start + self.rescan_period;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
@@ -86,7 +90,9 @@ impl<O: OwnerLookup> Session<O> {
             let timeout = if busy {
                 0
             } else {
-                let wait = deadline.saturating_duration_since(Instant::now());
+                let wait = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(PREPARE_PERIOD);
                 i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
             };
             pollfds.clear();
@@ -105,10 +111,14 @@ impl<O: OwnerLookup> Session<O> {
             }
             let ready: Vec<bool> = pollfds[1..].iter().map(|p| p.revents != 0).collect();
             busy = self.read_ready(&ready);
+            realtime.follow(busy);
             if !busy {
                 // Caught up with every handle: run the lookups put off meanwhile, a few
                 // milliseconds at a time so new packets are not kept waiting.
                 busy = self.accounting.catch_up(Instant::now(), CATCH_UP_SLICE);
+            }
+            if !busy {
+                self.accounting.prepare();
             }
         }
     }
@@ -198,8 +208,8 @@ const CAPTURE_SLICE_NS: u64 = 100_000;
 
 /// Raises this thread's scheduling priority (needs CAP_SYS_NICE; without it, a helper that
 /// dropped it, the nice value stays) and asks for a short time slice (no privilege needed;
-/// ignored by kernels without custom slices).
-fn raise_priority() {
+/// ignored by kernels without custom slices). Returns that scheduling.
+fn raise_priority() -> libc::sched_attr {
     // SAFETY: setpriority/getpriority with PRIO_PROCESS and who = 0 act on the calling
     // thread only (Linux keeps nice values per thread). Some sandboxes refuse an explicit
     // thread id even to root, hence 0.
@@ -217,16 +227,8 @@ fn raise_priority() {
         sched_deadline: 0,
         sched_period: 0,
     };
-    // SAFETY: sched_setattr(pid 0 = this thread, a valid sched_attr of the size it states,
-    // flags 0) reads the struct and changes only this thread's scheduling.
-    unsafe {
-        let _ = libc::syscall(
-            libc::SYS_sched_setattr,
-            0,
-            &attr as *const libc::sched_attr,
-            0,
-        );
-    }
+    set_attr(&attr);
+    attr
 }
 
 /// How long ago the kernel captured a frame (0 when unknown or the clock went back).

@@ -14,10 +14,35 @@ struct TestNetns {
     host_if: String,
 }
 
-const HOST_V4: &str = "10.213.0.1";
-const NS_V4: &str = "10.213.0.2";
-const HOST_V6: &str = "fd00:5ec:e::1";
-const NS_V6: &str = "fd00:5ec:e::2";
+/// The test's addresses: host end `1`, namespace end `2`, in subnets derived from this
+/// process's pid, so that test binaries run at once (several worktrees on one machine)
+/// never share an address (a shared one routes one test's packets into another's veth).
+fn address(v6: bool, end: u8) -> &'static str {
+    static ADDRESSES: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+        let pid = std::process::id();
+        let (a, b) = (100 + (pid / 256) % 150, pid % 256);
+        let (hi, lo) = (pid >> 16, pid & 0xffff);
+        [
+            format!("10.{a}.{b}.1"),
+            format!("10.{a}.{b}.2"),
+            format!("fd00:5ec:{hi:x}:{lo:x}::1"),
+            format!("fd00:5ec:{hi:x}:{lo:x}::2"),
+        ]
+    });
+    &ADDRESSES[usize::from(v6) * 2 + usize::from(end - 1)]
+}
+fn host_v4() -> &'static str {
+    address(false, 1)
+}
+fn ns_v4() -> &'static str {
+    address(false, 2)
+}
+fn host_v6() -> &'static str {
+    address(true, 1)
+}
+fn ns_v6() -> &'static str {
+    address(true, 2)
+}
 
 fn run(args: &[&str]) {
     let status = Command::new(args[0])
@@ -45,7 +70,7 @@ impl TestNetns {
             "ip",
             "addr",
             "add",
-            &format!("{HOST_V4}/24"),
+            &format!("{}/24", host_v4()),
             "dev",
             host_if,
         ]);
@@ -53,7 +78,7 @@ impl TestNetns {
             "ip",
             "addr",
             "add",
-            &format!("{HOST_V6}/64"),
+            &format!("{}/64", host_v6()),
             "dev",
             host_if,
             "nodad",
@@ -64,12 +89,19 @@ impl TestNetns {
             full.extend_from_slice(args);
             run(&full);
         };
-        in_ns(&["ip", "addr", "add", &format!("{NS_V4}/24"), "dev", &ns_if]);
         in_ns(&[
             "ip",
             "addr",
             "add",
-            &format!("{NS_V6}/64"),
+            &format!("{}/24", ns_v4()),
+            "dev",
+            &ns_if,
+        ]);
+        in_ns(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/64", ns_v6()),
             "dev",
             &ns_if,
             "nodad",
@@ -150,9 +182,9 @@ fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
             interface: &netns.host_if,
             server: Side {
                 netns: Some(&netns.name),
-                host: NS_V4,
+                host: ns_v4(),
             },
-            client: here(NS_V4),
+            client: here(ns_v4()),
             send: 200_000,
             reply: 50_000,
             clients: 1,
@@ -176,10 +208,10 @@ fn tcp_ipv6_from_a_namespace_to_here_credits_both() {
         &TcpExchange {
             name,
             interface: &netns.host_if,
-            server: here(HOST_V6),
+            server: here(host_v6()),
             client: Side {
                 netns: Some(&netns.name),
-                host: HOST_V6,
+                host: host_v6(),
             },
             send: 200_000,
             reply: 50_000,
@@ -204,10 +236,10 @@ fn udp_from_a_process_in_another_namespace_to_here_credits_both() {
         &UdpExchange {
             name,
             interface: &netns.host_if,
-            server: here(HOST_V4),
+            server: here(host_v4()),
             client: Side {
                 netns: Some(&netns.name),
-                host: HOST_V4,
+                host: host_v4(),
             },
             count: 200,
             size: 1000,
@@ -228,7 +260,7 @@ fn ping_into_a_namespace_is_credited_to_ping() {
     let netns = netns_seen_by(&engine);
     let counter = WireCounter::start(&netns.host_if, "icmp");
     let mut ping = Command::new("ping")
-        .args(["-c", "3", "-i", "0.2", "-q", NS_V4])
+        .args(["-c", "3", "-i", "0.2", "-q", ns_v4()])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("run ping");
@@ -292,8 +324,8 @@ fn fragmented_udp(name: &str, host: &str, peer: &str, filter: &str) {
 fn fragmented_udp_ipv4_is_credited_through_its_first_fragments() {
     fragmented_udp(
         "veth UDP IPv4 fragmented netns -> host",
-        HOST_V4,
-        NS_V4,
+        host_v4(),
+        ns_v4(),
         "udp or (ip[6:2] & 0x1fff != 0)",
     );
 }
@@ -303,8 +335,8 @@ fn fragmented_udp_ipv6_is_credited_through_its_first_fragments() {
     // IPv6 fragments carry a fragment header (next header 44) after the fixed header.
     fragmented_udp(
         "veth UDP IPv6 fragmented netns -> host",
-        HOST_V6,
-        NS_V6,
+        host_v6(),
+        ns_v6(),
         "udp or (ip6 and ip6[6] == 44)",
     );
 }

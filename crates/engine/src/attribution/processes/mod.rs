@@ -2,14 +2,22 @@
 //! that an unknown inode updates incrementally, cheapest and likeliest first:
 //!
 //! ```text
-//! owner(inode)
+//! owner(inode) = quick_owner, then search_owner
+//!  quick_owner
 //!  ├─ cached                 inode → pid map
-//!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
+//!  ├─ guesses                likely processes (listener's holder, recently found, read
+//!  │                         for the first time lately), a few likely fd numbers each
+//!  │                         (hot.rs)
+//!  └─ new processes          pids allocated since the last look (/proc/loadavg), read
+//!                            whole, newest first, up to the holder
+//!  search_owner (the caller first checks the socket still exists)
 //!  ├─ recently active ones   new fd numbers only
 //!  ├─ last sweep's result    every process, read on the sweeper thread (sweeper.rs)
 //!  ├─ recently active ones   every fd, sockets and high numbers first ┐ 3 ms budget
 //!  ├─ young processes        started in the last 2 s, read again      ┘
 //!  └─ miss                   asks the sweeper for a sweep; accounting retries later
+//! prepare()                  while the capture thread is idle: new processes read ahead
+//!                            of their first packet (hot.rs)
 //! ```
 //!
 //! Which holder a shared socket is credited to is decided in `shared.rs`.
@@ -21,6 +29,7 @@ use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pi
 pub(crate) use scan::{list_pids, parse_socket_link};
 use sweeper::Sweeper;
 
+mod hot;
 mod scan;
 mod shared;
 mod sweeper;
@@ -43,8 +52,10 @@ const MAX_YOUNG_RESCANS: usize = 64;
 const GIVE_UP_AFTER: u32 = 3;
 /// Most failed inodes remembered between two intervals.
 const MAX_MISSED: usize = 4096;
-/// How long a pid that could not be read yet is probed again.
-const UNRESOLVED_FOR: Duration = Duration::from_millis(500);
+/// How long a pid that could not be read yet is probed again: a process shows in /proc
+/// within microseconds of getting its pid, and the pids of processes that have exited
+/// since stay unreadable, so probing them for long only costs every lookup.
+const UNRESOLVED_FOR: Duration = Duration::from_millis(10);
 /// Most pids probed one by one for new processes before listing `/proc` instead.
 const MAX_PID_PROBES: Pid = 256;
 /// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
@@ -64,6 +75,9 @@ pub(super) struct Holder {
     /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
     /// for anything but a socket).
     pub(super) fds: Vec<(u32, u64)>,
+    /// Descriptor numbers where lookups found this process's new sockets, latest first
+    /// (see `hot.rs`).
+    hot: Vec<u32>,
 }
 
 impl Holder {
@@ -112,6 +126,12 @@ pub(crate) struct SocketHolders {
     last_pid: Option<Pid>,
     /// Pids allocated but not readable in /proc yet, with when they were first probed.
     unresolved: Vec<(Pid, Instant)>,
+    /// New pids a lookup did not read because it found its socket first, newest first.
+    pending_new: Vec<Pid>,
+    /// Processes read for the first time lately, newest first (hot.rs).
+    fresh: VecDeque<hot::Fresh>,
+    /// When [`Self::prepare`] last ran.
+    last_prepare: Option<Instant>,
     /// Inodes a lookup failed to find since the last interval.
     missed: HashMap<u64, u32>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
@@ -134,6 +154,9 @@ impl SocketHolders {
             now_ticks: None,
             last_pid: None,
             missed: HashMap::new(),
+            pending_new: Vec::new(),
+            fresh: VecDeque::new(),
+            last_prepare: None,
             unresolved: Vec::new(),
             rebuild: false,
             counters: ScanCounters::default(),
@@ -160,6 +183,13 @@ impl SocketHolders {
     /// `hint` is a related socket (the listener of an accepted connection) whose holder
     /// is checked right after new processes.
     pub(crate) fn owner(&mut self, inode: u64, hint: Option<u64>) -> Option<Pid> {
+        self.quick_owner(inode, hint)
+            .or_else(|| self.search_owner(inode, hint))
+    }
+
+    /// The cheap passes of [`Self::owner`] (cached, guesses, new processes): tens of
+    /// microseconds, worth trying before asking whether the socket still exists.
+    pub(crate) fn quick_owner(&mut self, inode: u64, hint: Option<u64>) -> Option<Pid> {
         if self.rebuild {
             self.full_scan();
         }
@@ -167,34 +197,51 @@ impl SocketHolders {
             self.counters.cached += 1;
             return Some(pid);
         }
+        // 1. Likely processes, a few likely descriptor numbers each (hot.rs).
+        let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
+        for pid in self.likely_holders(hinted) {
+            if self.guess(pid, inode) {
+                // A recent (or fresh) process's likely descriptor.
+                self.counters.recent += 1;
+                return self.found_new(inode);
+            }
+        }
+        // 2. Processes started since the last look, newest first, up to the one holding
+        //    the socket; those not read yet are read first on the next look.
+        let new = self.take_new_pids();
+        for (n, &pid) in new.iter().enumerate() {
+            self.scan(pid, false);
+            self.note_fresh(pid, Instant::now());
+            if self.owner_of.contains_key(&inode) {
+                self.keep_pending(new.get(n + 1..).unwrap_or_default());
+                self.check_parent(inode);
+                self.counters.new_pids += 1;
+                return self.found_new(inode);
+            }
+        }
+        None
+    }
+
+    /// The costlier passes of [`Self::owner`], after [`Self::quick_owner`] missed.
+    pub(crate) fn search_owner(&mut self, inode: u64, hint: Option<u64>) -> Option<Pid> {
         let deadline = Instant::now() + SEARCH_BUDGET;
         // An inode that already missed a few times (perhaps a kernel socket no process
         // holds) no longer makes young and recent processes be read whole.
         let given_up = self.missed.get(&inode).is_some_and(|&n| n >= GIVE_UP_AFTER);
-
-        // 1. Processes started since the last look, all of them (they would not count as
-        //    new again).
-        let new = self.new_pids();
-        for &pid in &new {
-            self.scan(pid, false);
-        }
-        if self.owner_of.contains_key(&inode) {
-            self.check_parent(inode);
-            self.counters.new_pids += 1;
-            return self.found(inode);
-        }
-        // 2. Recently active processes (and the listener's holder), descriptor numbers
-        //    new since their last scan only: cheap even for processes with many fds.
         let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
-        let recent: Vec<Pid> = hinted
-            .into_iter()
-            .chain(self.recent.iter().copied())
-            .collect();
+        let mut recent: Vec<Pid> = hinted.into_iter().collect();
+        for &pid in &self.recent {
+            if !recent.contains(&pid) {
+                recent.push(pid);
+            }
+        }
+        // 3. Recently active processes, descriptor numbers new since their last scan
+        //    only: cheap even for processes with many fds.
         for &pid in &recent {
             self.scan(pid, true);
-            if let Some(pid) = self.found(inode) {
+            if self.owner_of.contains_key(&inode) {
                 self.counters.recent += 1;
-                return Some(pid);
+                return self.found_new(inode);
             }
         }
         // 3. Every process, as the sweeper thread last read them: adopt the holder it
@@ -204,20 +251,22 @@ impl SocketHolders {
             if self.owner_of.contains_key(&inode) {
                 self.check_parent(inode);
                 self.counters.swept += 1;
-                return self.found(inode);
+                return self.found_new(inode);
             }
         }
         if !given_up {
-            // 4. Recently active processes again, every descriptor.
+            // 4. Recently active processes again, every descriptor, those that held
+            //    sockets first: a new socket usually reuses the number of a closed one.
             if let Some(pid) = self.probe_recent(inode, &recent, deadline) {
                 self.counters.recent += 1;
                 return Some(pid);
             }
-            // 5. Processes started in the last moments, read again.
-            if self.rescan_young(inode, &new, deadline) {
+            // 5. Processes started in the last moments, read again (they may have opened
+            //    the socket after their first scan), newest first, within the budget.
+            if self.rescan_young(inode, deadline) {
                 self.check_parent(inode);
                 self.counters.new_pids += 1;
-                return self.found(inode);
+                return self.found_new(inode);
             }
         }
         // 6. Ask the sweeper to read every process, so that accounting's next retry finds
@@ -246,8 +295,8 @@ impl SocketHolders {
                 break;
             }
             self.probe(pid, inode, until);
-            if let Some(pid) = self.found(inode) {
-                return Some(pid);
+            if self.owner_of.contains_key(&inode) {
+                return self.found_new(inode);
             }
         }
         None
@@ -256,14 +305,14 @@ impl SocketHolders {
     /// Step 5 of [`Self::owner`]: processes started in the last moments (they may have
     /// opened the socket after their first scan), except the `new` ones just read, read
     /// again newest first until `deadline`. True when one of them holds `inode`.
-    fn rescan_young(&mut self, inode: u64, new: &[Pid], deadline: Instant) -> bool {
+    fn rescan_young(&mut self, inode: u64, deadline: Instant) -> bool {
         let young_since = self
             .ticks_since_boot()
             .map(|now| now.saturating_sub(self.young_ticks));
         let mut young: Vec<(u64, Pid)> = self
             .holders
             .iter()
-            .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+            .filter(|(_, h)| young_since.is_some_and(|t| h.start_time >= t))
             .map(|(&p, h)| (h.start_time, p))
             .collect();
         young.sort_unstable_by(|a, b| b.cmp(a));
@@ -320,6 +369,24 @@ impl SocketHolders {
             }
         }
         self.claim(inode, pid, fd);
+    }
+
+    /// Processes started since the last look, newest first, then those a previous look
+    /// left unread.
+    fn take_new_pids(&mut self) -> Vec<Pid> {
+        let mut new = self.new_pids();
+        for pid in std::mem::take(&mut self.pending_new) {
+            if !new.contains(&pid) {
+                new.push(pid);
+            }
+        }
+        new
+    }
+
+    /// Keeps new pids not read yet for the next look.
+    fn keep_pending(&mut self, pids: &[Pid]) {
+        self.pending_new = pids.to_vec();
+        self.pending_new.truncate(MAX_PID_PROBES as usize);
     }
 
     /// Pids of processes started since the last call and not scanned yet, newest first.
@@ -379,6 +446,8 @@ impl SocketHolders {
         self.last_pid = read_last_pid(&self.proc_root);
         self.owner_of.clear();
         self.holders.clear();
+        self.pending_new.clear();
+        self.fresh.clear();
         let mut pids: Vec<Pid> = list_pids(&self.proc_root).into_iter().collect();
         pids.sort_unstable();
         for pid in pids {
@@ -393,6 +462,13 @@ impl SocketHolders {
         let listed = list_pids(&self.proc_root);
         self.forget_unlisted(&listed);
         listed
+    }
+
+    /// [`Self::found`] for an inode a search just found: its descriptor number becomes hot.
+    fn found_new(&mut self, inode: u64) -> Option<Pid> {
+        let pid = self.found(inode)?;
+        self.mark_hot(pid, inode);
+        Some(pid)
     }
 
     fn found(&mut self, inode: u64) -> Option<Pid> {
@@ -449,12 +525,14 @@ impl SocketHolders {
             .map(|h| h.fds.as_slice())
             .unwrap_or_default();
         let fds = read_fds(&dir.join("fd"), previous);
+        let hot = same.map(|h| h.hot.clone()).unwrap_or_default();
         self.drop_holder(pid);
         let holder = Holder {
             start_time: stat.start_time,
             name: stat.name,
             ppid: stat.ppid,
             fds,
+            hot,
         };
         let sockets: Vec<(u64, u32)> = holder.sockets().collect();
         self.holders.insert(pid, holder);

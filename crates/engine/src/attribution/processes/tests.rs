@@ -159,7 +159,13 @@ fn a_process_that_opens_its_socket_after_its_first_scan_is_rescanned_while_young
     assert_eq!(holders.owner_t(1), None); // scanned as new, still without sockets
     proc.process(30, 9 * hz, &[9]);
     assert_eq!(holders.owner_t(9), Some(30), "young: read again");
-    assert_eq!((holders.counters.new_pids, holders.counters.swept), (1, 0));
+    // Found by the cheap passes (read again whole, or guessed at its lowest free
+    // descriptor as a process read for the first time lately), not by a sweep.
+    let counters = holders.counters;
+    assert_eq!(
+        (counters.new_pids + counters.recent, counters.swept),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -280,4 +286,36 @@ fn vanished_and_malformed_processes_are_skipped() {
     assert_eq!(holders.owner_t(1), Some(10));
     assert!(holders.scanned(11).is_none());
     assert!(holders.scanned(12).is_none());
+}
+
+#[test]
+fn a_new_process_read_while_idle_has_its_first_socket_found_by_one_guess() {
+    let proc = FakeProc::new();
+    proc.process(10, 100, &[1]);
+    let mut holders = SocketHolders::new(proc.0.path());
+    holders.full_scan();
+    proc.process(30, 300, &[]); // started, no socket yet
+    holders.prepare(); // the capture thread is idle: 30 is read ahead
+    proc.process(30, 300, &[7]); // its first socket, at the lowest free number
+    assert_eq!(holders.owner_t(7), Some(30));
+    let counters = holders.counters;
+    assert_eq!((counters.recent, counters.new_pids), (1, 0), "one guess");
+    assert_eq!(counters.full_scans, 1);
+}
+
+#[test]
+fn a_process_reopening_the_same_descriptor_number_is_found_by_one_guess() {
+    let proc = FakeProc::new();
+    proc.process(20, 200, &[2]);
+    let mut holders = SocketHolders::new(proc.0.path());
+    holders.full_scan();
+    holders.age();
+    assert_eq!(holders.owner_t(2), Some(20)); // cached: 20 becomes recent
+    for inode in 3..10 {
+        // Each connection closes its socket and opens the next at the same number.
+        proc.process(20, 200, &[inode]);
+        assert_eq!(holders.owner_t(inode), Some(20));
+    }
+    assert_eq!(holders.counters.recent, 7, "each found by a guess");
+    assert_eq!(holders.counters.full_scans, 1);
 }

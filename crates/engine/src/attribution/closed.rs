@@ -1,0 +1,79 @@
+//! The holder of a socket, and what a connection that closed before its holder was read is
+//! credited to: searching `/proc` further is vain then (no descriptor points at it any
+//! more), and an accepted connection goes, like its TIME_WAIT remains, to the holder of
+//! its listener.
+
+use super::socket_table::SockProto;
+use super::{unspecified, SystemOwners};
+use crate::owner::Pid;
+use crate::Transport;
+use std::net::SocketAddr;
+
+impl SystemOwners {
+    /// The process holding socket `inode` of this connection (`hint`: its listener's
+    /// inode, if known): the cheap passes first, then, while the kernel still has the
+    /// socket, the costly ones; once it is gone, the listener's holder (TCP).
+    pub(super) fn holder(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        inode: u64,
+        hint: Option<u64>,
+    ) -> Option<Pid> {
+        if let Some(pid) = self.holders.quick_owner(inode, hint) {
+            return Some(pid);
+        }
+        if self.still_open(transport, local, remote, inode) {
+            return self.holders.search_owner(inode, hint);
+        }
+        if transport != Transport::Tcp {
+            return None;
+        }
+        // A client's port has no listener: its closed connection stays unattributed.
+        let listener = hint.or_else(|| self.listener(local))?;
+        self.holders.owner(listener, None)
+    }
+
+    /// The inode of the TCP listener on `local` (its address or the wildcard), asked of
+    /// the kernel.
+    fn listener(&mut self, local: SocketAddr) -> Option<u64> {
+        let nobody = SocketAddr::new(unspecified(local.ip()), 0);
+        let candidates = self.candidates(local.ip());
+        candidates.indices.iter().find_map(|&i| {
+            let diag = self.namespaces.list.get_mut(i)?.diag.as_mut()?;
+            let entry = diag.find(SockProto::Tcp, local, nobody).ok()??;
+            let listening = entry.remote.ip().is_unspecified() && entry.remote.port() == 0;
+            (listening && entry.inode != 0).then_some(entry.inode)
+        })
+    }
+
+    /// Whether the kernel still has socket `inode` for this connection (`true` when it
+    /// cannot tell: no sock_diag).
+    fn still_open(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        inode: u64,
+    ) -> bool {
+        let proto = match transport {
+            Transport::Tcp => SockProto::Tcp,
+            Transport::Udp => SockProto::Udp,
+            Transport::Icmp | Transport::Other => return true,
+        };
+        let candidates = self.candidates(local.ip());
+        candidates.indices.iter().any(|&i| {
+            let Some(diag) = self
+                .namespaces
+                .list
+                .get_mut(i)
+                .and_then(|ns| ns.diag.as_mut())
+            else {
+                return true;
+            };
+            !matches!(diag.find(proto, local, remote), Ok(answer)
+                if answer.is_none_or(|e| e.inode != inode))
+        })
+    }
+}
