@@ -148,17 +148,26 @@ struct Unit {
 
 impl Unit {
     fn label(self) -> String {
-        const BYTES: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-        const BITS: [&str; 6] = ["bit", "kbit", "Mbit", "Gbit", "Tbit", "Pbit"];
-        let base = match self.units {
-            Units::Bytes => BYTES[self.exponent],
-            Units::Bits => BITS[self.exponent],
+        // Written out so xgettext finds every unit.
+        let base = match (self.units, self.exponent) {
+            (Units::Bytes, 0) => gettext("B"),
+            (Units::Bytes, 1) => gettext("kB"),
+            (Units::Bytes, 2) => gettext("MB"),
+            (Units::Bytes, 3) => gettext("GB"),
+            (Units::Bytes, 4) => gettext("TB"),
+            (Units::Bytes, _) => gettext("PB"),
+            (Units::Bits, 0) => gettext("bit"),
+            (Units::Bits, 1) => gettext("kbit"),
+            (Units::Bits, 2) => gettext("Mbit"),
+            (Units::Bits, 3) => gettext("Gbit"),
+            (Units::Bits, 4) => gettext("Tbit"),
+            (Units::Bits, _) => gettext("Pbit"),
         };
         if self.per_second {
             // Translators: a unit per second, e.g. "MB/s".
-            gettext("{}/s").replacen("{}", &gettext(base), 1)
+            gettext("{}/s").replacen("{}", &base, 1)
         } else {
-            gettext(base)
+            base
         }
     }
 }

@@ -20,11 +20,23 @@ const PAYLOAD: u64 = 1000;
 /// Bytes one datagram takes on `lo`: Ethernet (14) + IPv4 (20) + UDP (8) + payload.
 const WIRE_BYTES: u64 = 14 + 20 + 8 + PAYLOAD;
 
-/// Kills and reaps a child when the test ends, passed or failed.
+/// Stops and reaps a child when the test ends, passed or failed: SIGTERM first (so Xvfb
+/// removes its lock file), SIGKILL after two seconds.
 struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: signalling our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -67,7 +79,12 @@ struct Desktop {
 
 impl Desktop {
     fn start() -> Desktop {
-        let display = format!(":{}", 200 + std::process::id() % 500);
+        // A display number nobody uses (no lock file), starting from one derived from our pid.
+        let first = 200 + std::process::id() % 500;
+        let number = (first..first + 100)
+            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display number");
+        let display = format!(":{number}");
         let xvfb = Command::new("Xvfb")
             .args([
                 display.as_str(),

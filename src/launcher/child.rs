@@ -25,6 +25,10 @@ pub struct Supervised {
     pid: u32,
     /// A pidfd, so signalling can never hit a recycled pid; `None` on kernels before 5.3.
     pidfd: Option<OwnedFd>,
+    /// True once the child has exited. Held while signalling by pid: the supervisor sets it
+    /// (under the lock) before it reaps, so `kill` only ever reaches our own child, alive
+    /// or a zombie, never a process that got its pid afterwards.
+    ended: Arc<Mutex<bool>>,
     exit: watch::Receiver<Option<HelperExit>>,
 }
 
@@ -34,13 +38,20 @@ impl Supervised {
         command.stderr(Stdio::piped());
         let (spawned_sender, spawned) = mpsc::channel::<io::Result<(u32, Option<OwnedFd>)>>();
         let (exit_sender, exit) = watch::channel(None);
+        let ended = Arc::new(Mutex::new(false));
+        let supervisor_ended = Arc::clone(&ended);
         std::thread::Builder::new()
             .name("sockeye-helper-supervisor".into())
-            .spawn(move || supervise(command, spawned_sender, exit_sender))?;
+            .spawn(move || supervise(command, spawned_sender, supervisor_ended, exit_sender))?;
         let (pid, pidfd) = spawned
             .recv()
             .map_err(|_| io::Error::other("the supervisor thread ended before spawning"))??;
-        Ok(Supervised { pid, pidfd, exit })
+        Ok(Supervised {
+            pid,
+            pidfd,
+            ended,
+            exit,
+        })
     }
 
     /// Process id of the process we started.
@@ -67,7 +78,8 @@ impl Supervised {
     /// Sends `signal`; a process running as another user (pkexec made it root) refuses,
     /// which is fine: it exits on its own when its socket closes.
     pub fn signal(&self, signal: libc::c_int) {
-        if self.exit.borrow().is_some() {
+        let ended = lock(&self.ended);
+        if *ended {
             return;
         }
         match &self.pidfd {
@@ -81,7 +93,7 @@ impl Supervised {
                     0u32,
                 );
             },
-            // SAFETY: kill on our own, not yet reaped child (the exit check above).
+            // SAFETY: kill on our own child, not reaped while `ended` is locked and false.
             None => unsafe {
                 libc::kill(self.pid as libc::pid_t, signal);
             },
@@ -96,6 +108,13 @@ impl Drop for Supervised {
     fn drop(&mut self) {
         self.signal(libc::SIGTERM);
     }
+}
+
+/// Locks `mutex`, whose plain data stays valid even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn unknown_exit() -> HelperExit {
@@ -120,6 +139,7 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 fn supervise(
     mut command: Command,
     spawned: mpsc::Sender<io::Result<(u32, Option<OwnedFd>)>>,
+    ended: Arc<Mutex<bool>>,
     exit: watch::Sender<Option<HelperExit>>,
 ) {
     let mut child: Child = match command.spawn() {
@@ -149,10 +169,12 @@ fn supervise(
             eprintln!("sockeye: cannot read the helper's error output");
         }
     }
+    wait_without_reaping(pid);
+    *lock(&ended) = true;
     let status = child.wait();
     let _ = drained.recv_timeout(Duration::from_millis(STDERR_DRAIN_MS));
     let stderr_tail = {
-        let tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tail = lock(&tail);
         let bytes: Vec<u8> = tail.iter().copied().collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
@@ -165,6 +187,27 @@ fn supervise(
         },
     };
     let _ = exit.send(Some(helper_exit));
+}
+
+/// Blocks until our child `pid` has exited, leaving it a zombie so that its pid is not
+/// reused before `Child::wait` reaps it. Returns at once on an error (then `wait` reports).
+fn wait_without_reaping(pid: u32) {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid buffer for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child into a live siginfo_t; WNOWAIT leaves it unreaped.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
 }
 
 fn exit_of(status: ExitStatus, stderr_tail: String) -> HelperExit {
@@ -187,7 +230,7 @@ fn tee_stderr(mut stderr: impl Read, tail: &Mutex<VecDeque<u8>>) {
         };
         let chunk = &buffer[..read];
         let _ = io::stderr().write_all(chunk);
-        let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tail = lock(tail);
         tail.extend(chunk);
         let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
         tail.drain(..excess);

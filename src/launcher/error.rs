@@ -59,13 +59,17 @@ impl HelperExit {
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     /// The user closed the password dialog (pkexec exit status 126).
-    #[error("authorization was dismissed")]
+    #[error("authorization was dismissed: capturing network traffic needs administrator rights")]
     AuthorizationDismissed,
     /// polkit refused, or no authentication agent could ask (pkexec exit status 127).
-    #[error("not authorized to capture network traffic{}", tail(stderr))]
+    #[error(
+        "not authorized to capture network traffic (polkit refused, or no authentication \
+         agent is running to ask for the password){}",
+        tail(stderr)
+    )]
     NotAuthorized { stderr: String },
     /// A program needed to start the helper is missing; `path` is where it was looked for.
-    #[error("{program} is missing ({})", path.display())]
+    #[error("{program} is missing: {}", missing_advice(program, path))]
     HelperMissing {
         program: MissingProgram,
         path: PathBuf,
@@ -74,7 +78,11 @@ pub enum LaunchError {
     #[error("the capture helper exited with status {code}{}", tail(stderr))]
     HelperExited { code: i32, stderr: String },
     /// The helper was killed by this signal (a crash: SIGSEGV, SIGABRT…, or SIGKILL).
-    #[error("the capture helper was killed by signal {signal}{}", tail(stderr))]
+    #[error(
+        "the capture helper was killed by signal {signal}{}{}",
+        signal_name(*signal),
+        tail(stderr)
+    )]
     HelperCrashed { signal: i32, stderr: String },
     /// The helper speaks another protocol version (a partial upgrade): restart Sockeye.
     #[error("the capture helper has version {helper}, Sockeye expects {expected}")]
@@ -85,6 +93,40 @@ pub enum LaunchError {
     /// A system call failed (socketpair, spawning a process).
     #[error("cannot start the capture helper: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// What to do about a missing program, for [`LaunchError::HelperMissing`].
+fn missing_advice(program: &MissingProgram, path: &std::path::Path) -> String {
+    match program {
+        MissingProgram::Helper => format!(
+            "{} does not exist (is Sockeye fully installed?)",
+            path.display()
+        ),
+        MissingProgram::Pkexec => {
+            "install polkit to capture network traffic as an ordinary user".to_owned()
+        }
+        MissingProgram::FlatpakSpawn => {
+            "it is needed to start the capture helper outside the sandbox".to_owned()
+        }
+    }
+}
+
+/// ` (SIGSEGV)` for the signals a helper dies of, else nothing.
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => " (SIGHUP)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGILL => " (SIGILL)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGFPE => " (SIGFPE)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGPIPE => " (SIGPIPE)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGSYS => " (SIGSYS)",
+        _ => "",
+    }
 }
 
 fn tail(stderr: &str) -> String {
@@ -137,7 +179,28 @@ mod tests {
         ));
         assert_eq!(
             error.to_string(),
-            "the capture helper was killed by signal 11: boom"
+            "the capture helper was killed by signal 11 (SIGSEGV): boom"
+        );
+    }
+
+    #[test]
+    fn a_missing_helper_names_its_path_and_missing_pkexec_says_what_to_install() {
+        let helper = LaunchError::HelperMissing {
+            program: MissingProgram::Helper,
+            path: "/usr/libexec/sockeye-helper".into(),
+        };
+        assert_eq!(
+            helper.to_string(),
+            "sockeye-helper is missing: /usr/libexec/sockeye-helper does not exist \
+             (is Sockeye fully installed?)"
+        );
+        let pkexec = LaunchError::HelperMissing {
+            program: MissingProgram::Pkexec,
+            path: "pkexec".into(),
+        };
+        assert_eq!(
+            pkexec.to_string(),
+            "pkexec is missing: install polkit to capture network traffic as an ordinary user"
         );
     }
 }

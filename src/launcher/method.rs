@@ -10,11 +10,19 @@ use std::process::Command;
 /// Name of the helper binary.
 pub const HELPER_NAME: &str = "sockeye-helper";
 /// Environment variable naming the helper binary to use (development and tests).
+///
+/// Not a privilege boundary, and so honoured in every build: whoever sets our environment
+/// already runs code as this user and could call pkexec with any program directly. It
+/// cannot borrow Sockeye's polkit message either: the policy's `exec.path` names only the
+/// installed helper, so for any other path polkit shows its generic prompt, which names
+/// the program it is asked to run as root.
 pub const HELPER_ENV: &str = "SOCKEYE_HELPER";
 /// Environment variable naming the Flatpak info file instead of `/.flatpak-info` (tests).
 pub const FLATPAK_INFO_ENV: &str = "SOCKEYE_FLATPAK_INFO";
 /// Where Flatpak tells a sandboxed app about itself.
 pub const FLATPAK_INFO: &str = "/.flatpak-info";
+/// Most of the Flatpak info file read, in bytes.
+const FLATPAK_INFO_MAX_BYTES: u64 = 64 * 1024;
 
 /// How the helper is started; [`LaunchMethod::detect`] picks one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +174,13 @@ fn find_helper(override_path: Option<OsString>, current_exe: Option<&Path>) -> P
 /// `<app-path>/libexec/sockeye-helper`, with `app-path` from the `[Instance]` group of the
 /// Flatpak info file.
 fn flatpak_helper_path(info_path: &Path) -> Result<PathBuf, LaunchError> {
-    let text = std::fs::read_to_string(info_path)?;
+    use std::io::Read;
+    // Flatpak writes a few hundred bytes; a bound keeps a wrong path (a device, a huge
+    // file named by SOCKEYE_FLATPAK_INFO) from being read whole.
+    let mut text = String::new();
+    std::fs::File::open(info_path)?
+        .take(FLATPAK_INFO_MAX_BYTES)
+        .read_to_string(&mut text)?;
     let app_path = instance_app_path(&text).ok_or_else(|| LaunchError::HelperMissing {
         program: MissingProgram::Helper,
         path: info_path.join("[Instance] app-path"),
@@ -174,7 +188,8 @@ fn flatpak_helper_path(info_path: &Path) -> Result<PathBuf, LaunchError> {
     Ok(Path::new(&app_path).join("libexec").join(HELPER_NAME))
 }
 
-/// The `app-path` key of the `[Instance]` group of a keyfile.
+/// The `app-path` key of the `[Instance]` group of a keyfile, when it is an absolute path
+/// (pkexec would look a relative one up in the host's `PATH`).
 fn instance_app_path(keyfile: &str) -> Option<String> {
     let mut in_instance = false;
     for line in keyfile.lines() {
@@ -183,8 +198,9 @@ fn instance_app_path(keyfile: &str) -> Option<String> {
             in_instance = line == "[Instance]";
         } else if in_instance {
             if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "app-path" && !value.trim().is_empty() {
-                    return Some(value.trim().to_owned());
+                if key.trim() == "app-path" {
+                    let value = value.trim();
+                    return Path::new(value).is_absolute().then(|| value.to_owned());
                 }
             }
         }
@@ -210,6 +226,12 @@ mod tests {
     #[test]
     fn app_path_in_another_group_is_ignored() {
         assert_eq!(instance_app_path("[Application]\napp-path=/x\n"), None);
+    }
+
+    #[test]
+    fn an_empty_or_relative_app_path_is_refused() {
+        assert_eq!(instance_app_path("[Instance]\napp-path=\n"), None);
+        assert_eq!(instance_app_path("[Instance]\napp-path=files\n"), None);
     }
 
     #[test]

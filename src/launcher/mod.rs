@@ -136,7 +136,7 @@ pub async fn launch(method: &LaunchMethod) -> Result<HelperConnection, LaunchErr
     command
         .stdin(theirs.try_clone()?)
         .stdout(theirs)
-        .env_remove("SOCKEYE_HELPER");
+        .env_remove(HELPER_ENV);
     let child = Supervised::spawn(command).map_err(|error| method.spawn_error(error))?;
 
     let socket = OwnedFd::from(ours.try_clone()?);

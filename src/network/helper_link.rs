@@ -8,6 +8,9 @@ use super::backend::SourceEvent;
 use crate::launcher::{self, HelperConnection, LaunchError, LaunchMethod};
 use crate::models::capture_state::LaunchFailure;
 
+/// How long to wait for the helper's exit status once its connection closed.
+const EXIT_STATUS_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// A connected helper; dropping it closes the socket and the helper exits.
 pub struct HelperLink {
     connection: HelperConnection,
@@ -74,7 +77,16 @@ impl HelperLink {
                         Err(err) => return gettext("The helper sent an unreadable update: {}")
                             .replacen("{}", &err.to_string(), 1),
                     },
-                    None => return gettext("The connection to the helper closed."),
+                    // The socket usually closes just before the exit status arrives: wait
+                    // a moment for it, it says more (signal, status, stderr).
+                    None => {
+                        return match tokio::time::timeout(EXIT_STATUS_WAIT, &mut exited).await {
+                            Ok(exit) => exit
+                                .to_error(self.connection.method().through_pkexec())
+                                .to_string(),
+                            Err(_) => gettext("The connection to the helper closed."),
+                        };
+                    }
                 },
                 signal = failures.next() => {
                     if let Some(args) = signal.as_ref().and_then(|s| s.args().ok()) {

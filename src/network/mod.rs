@@ -135,7 +135,7 @@ impl Component for NetworkPage {
         widgets: &mut Self::Widgets,
         message: Self::Input,
         sender: ComponentSender<Self>,
-        _root: &Self::Root,
+        root: &Self::Root,
     ) {
         match message {
             NetworkInput::SetVisible(visible) => {
@@ -161,12 +161,14 @@ impl Component for NetworkPage {
             }
             NetworkInput::Search(query) => widgets.table.set_query(&query),
             NetworkInput::TogglePause => {
-                let active = widgets.pause_button.is_active();
-                widgets.pause_button.set_active(!active);
+                // Through the action, so the menu's check mark follows.
+                let _ = root.activate_action("network.pause", None);
             }
             NetworkInput::SetPaused(paused) => {
                 self.paused = paused;
                 widgets.paused.set_visible(paused);
+                // "Paused" takes the attributed share's place, so the line keeps its width.
+                widgets.attributed.set_visible(!paused);
                 if !paused {
                     let pending = std::mem::take(&mut self.pending);
                     self.show_changes(&pending, widgets, &sender);
@@ -435,5 +437,19 @@ fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) {
         });
         group.add_action(&action);
     }
+    // Pausing freezes the display only; capture and accounting go on.
+    let pause = gio::SimpleAction::new_stateful("pause", None, &false.to_variant());
+    {
+        let sender = sender.clone();
+        pause.connect_activate(move |action, _| {
+            let paused = !action
+                .state()
+                .and_then(|s| s.get::<bool>())
+                .unwrap_or(false);
+            action.set_state(&paused.to_variant());
+            sender.input(NetworkInput::SetPaused(paused));
+        });
+    }
+    group.add_action(&pause);
     root.insert_action_group("network", Some(&group));
 }

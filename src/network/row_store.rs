@@ -172,3 +172,81 @@ impl RowStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockeye_protocol::{Process, Update};
+
+    fn update(processes: &[(u32, &str, u64)]) -> Update {
+        Update {
+            interval_ms: 1000,
+            processes: processes
+                .iter()
+                .map(|(pid, name, received)| Process {
+                    pid: *pid,
+                    name: (*name).into(),
+                    received_bytes: *received,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn apply(table: &mut ProcessTable, store: &mut RowStore, u: Update) {
+        let changes = table.apply(&u);
+        store.sync(table, &changes, &NumberFormat::default(), Units::Bytes);
+    }
+
+    #[test]
+    fn a_process_row_is_created_once_and_then_updated_in_place() {
+        let (mut table, mut store) = (ProcessTable::default(), RowStore::default());
+        apply(&mut table, &mut store, update(&[(10, "curl", 100)]));
+        let first = store.row(&RowKey::Process(10)).cloned().expect("row");
+        apply(&mut table, &mut store, update(&[(10, "curl", 300)]));
+        let again = store.row(&RowKey::Process(10)).expect("row");
+        assert_eq!(&first, again, "the same GObject");
+        assert_eq!(store.flat.n_items(), 1);
+        assert_eq!(first.property::<String>("received"), "300 B");
+    }
+
+    #[test]
+    fn processes_sit_beneath_their_application_in_the_grouped_store() {
+        let (mut table, mut store) = (ProcessTable::default(), RowStore::default());
+        apply(
+            &mut table,
+            &mut store,
+            update(&[(1, "curl", 1), (2, "curl", 2), (3, "wget", 3)]),
+        );
+        assert_eq!(store.flat.n_items(), 3);
+        assert_eq!(store.grouped.n_items(), 2);
+        let curl = store
+            .row(&RowKey::Application("process:curl".into()))
+            .expect("application row");
+        assert_eq!(curl.children().map(|c| c.n_items()), Some(2));
+        assert_eq!(curl.property::<String>("received"), "3 B");
+    }
+
+    #[test]
+    fn clearing_exited_processes_removes_their_rows_everywhere() {
+        let (mut table, mut store) = (ProcessTable::default(), RowStore::default());
+        apply(
+            &mut table,
+            &mut store,
+            update(&[(1, "curl", 1), (2, "wget", 2)]),
+        );
+        apply(&mut table, &mut store, update(&[(2, "wget", 2)]));
+        let exited = store.row(&RowKey::Process(1)).expect("exited row");
+        assert_eq!(exited.property::<f64>("opacity"), 0.5, "dimmed");
+        let removed = table.clear_exited();
+        store.remove(&removed, &table, &NumberFormat::default(), Units::Bytes);
+        assert!(store.row(&RowKey::Process(1)).is_none());
+        assert_eq!(store.flat.n_items(), 1);
+        assert_eq!(
+            store.grouped.n_items(),
+            1,
+            "curl's application row is gone too"
+        );
+    }
+}

@@ -31,7 +31,6 @@ pub struct NetworkWidgets {
     pub(super) attributed: gtk::Label,
     pub(super) dropped: gtk::Label,
     pub(super) paused: gtk::Label,
-    pub(super) pause_button: gtk::ToggleButton,
     pub(super) group_button: gtk::ToggleButton,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
@@ -106,6 +105,13 @@ impl NetworkWidgets {
         paused.set_label(&gettext("Paused"));
         paused.set_visible(false);
         let spacer = gtk::Box::builder().hexpand(true).build();
+        // Everything in the line may shorten, so the window fits 360 px (HIG minimum).
+        // The rates keep room for "↓ 999 kB/s"; the attributed share gives way first.
+        for rate in [&download, &upload] {
+            rate.set_ellipsize(gtk::pango::EllipsizeMode::End);
+            rate.set_width_chars(9);
+            rate.set_xalign(0.0);
+        }
         for w in [&download, &upload, &attributed, &dropped] {
             summary.append(w);
         }
@@ -133,17 +139,10 @@ impl NetworkWidgets {
             group_button
                 .connect_toggled(move |b| sender.input(NetworkInput::SetGrouping(b.is_active())));
         }
-        let pause_button = gtk::ToggleButton::builder()
-            .icon_name("media-playback-pause-symbolic")
-            .tooltip_text(gettext("Pause the Display (Ctrl+P); capture continues"))
-            .css_classes(["flat"])
-            .build();
-        {
-            let sender = sender.clone();
-            pause_button
-                .connect_toggled(move |b| sender.input(NetworkInput::SetPaused(b.is_active())));
-        }
         let menu = gio::Menu::new();
+        // A check item (stateful action); in the menu rather than a button so the line
+        // fits a 360 px window.
+        menu.append(Some(&gettext("_Pause Display")), Some("network.pause"));
         menu.append(
             Some(&gettext("_Reset Totals")),
             Some("network.reset-totals"),
@@ -161,7 +160,6 @@ impl NetworkWidgets {
         for w in [
             search_button.upcast_ref::<gtk::Widget>(),
             group_button.upcast_ref(),
-            pause_button.upcast_ref(),
             more.upcast_ref(),
         ] {
             summary.append(w);
@@ -213,7 +211,6 @@ impl NetworkWidgets {
             attributed,
             dropped,
             paused,
-            pause_button,
             group_button,
             search_bar,
             search_entry,

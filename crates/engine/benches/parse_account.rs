@@ -19,7 +19,10 @@ struct EvenPorts {
 
 impl OwnerLookup for EvenPorts {
     fn owner(&mut self, _: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
-        local.port().is_multiple_of(2).then_some(u32::from(local.port() % 50) + 100)
+        local
+            .port()
+            .is_multiple_of(2)
+            .then_some(u32::from(local.port() % 50) + 100)
     }
     fn is_local(&self, ip: IpAddr) -> bool {
         match ip {

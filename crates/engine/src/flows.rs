@@ -94,10 +94,11 @@ impl Traffic {
 /// One end of a flow.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// The address belongs to this machine (or one of its namespaces).
+    /// The address belongs to this machine (or one of its namespaces). Checked again
+    /// while false: a namespace created moments ago may not be known yet.
     pub local: bool,
-    /// A socket can own this end: local, and not the kernel's side of an ICMP echo.
-    pub may_have_owner: bool,
+    /// The kernel's side of an ICMP echo: never a socket.
+    pub kernel: bool,
     /// The owning process, once found; kept after it exits.
     pub owner: Option<Pid>,
     /// Earliest time of the next owner lookup while the owner is unknown.
@@ -114,8 +115,12 @@ pub struct Flow {
     pub dirs: [Traffic; 2],
     /// Traffic by direction counted in the unattributed buckets while neither end had an
     /// owner; moved to the owner found later (a lookup that raced the first packets).
-    pub orphans: [Traffic; 2],
+    /// Indexed `[direction][bucket]`, bucket 0 being "sent" and 1 "received" (the
+    /// sender's locality may change while a namespace is being discovered).
+    pub orphans: [[Traffic; 2]; 2],
     pub last_seen: Instant,
+    /// Queued for a lookup once the capture thread has caught up.
+    pub queued: bool,
 }
 
 impl Flow {
@@ -125,6 +130,7 @@ impl Flow {
             dirs: Default::default(),
             orphans: Default::default(),
             last_seen: now,
+            queued: false,
         }
     }
 
@@ -191,6 +197,10 @@ impl FlowTable {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.flows.len()
+    }
+
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
+        self.flows.get_mut(key)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow)> {

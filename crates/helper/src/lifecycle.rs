@@ -4,10 +4,17 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// Asks the kernel to send SIGTERM when the parent dies, and exits at once when it already
-/// has (the parent may die between our `fork` and this call: then we were re-parented).
+/// Asks the kernel to send SIGTERM when the parent dies, and exits when the parent died
+/// while the request was being made (the parent pid changed between the two reads).
 ///
-/// Under pkexec the parent is the GUI itself (pkexec execs the helper in place).
+/// A parent that died earlier, between our `fork` and the first read, cannot be told
+/// apart from a live one: the pid read is already the reaper's (often a session's
+/// subreaper, not 1). `--stdio` covers that window anyway: the dead parent's end of the
+/// socket is closed, so [`wait_for_hangup`] returns at once.
+///
+/// Under pkexec the parent is the GUI itself (pkexec execs the helper in place); the
+/// capability drop that follows keeps the signal armed (it shrinks the permitted set,
+/// which the kernel does not treat as a credential gain).
 pub fn die_with_parent() {
     // SAFETY: getppid and prctl with integer arguments only.
     unsafe {

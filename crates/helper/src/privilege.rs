@@ -141,12 +141,15 @@ fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
     Ok(())
 }
 
-/// Highest capability number this kernel knows.
+/// Highest capability number this kernel knows, or 63 (the most a 64-bit set can hold)
+/// when `/proc/sys` cannot tell: the bounding-set loop then stops at the first number the
+/// kernel rejects.
 fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(63)
+        .min(63)
 }
 
 // Securebits from <linux/securebits.h>.
@@ -192,8 +195,12 @@ pub fn drop_to_capture_set() -> Result<(), PrivilegeError> {
             if KEPT.contains(&cap) {
                 continue;
             }
-            prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap))
-                .map_err(|source| PrivilegeError::Bounding { cap, source })?;
+            match prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap)) {
+                Ok(()) => {}
+                // A number past the kernel's last capability: nothing above it exists.
+                Err(source) if source.raw_os_error() == Some(libc::EINVAL) && cap > 0 => break,
+                Err(source) => return Err(PrivilegeError::Bounding { cap, source }),
+            }
         }
     }
     set_sets(keep, keep, 0)?;

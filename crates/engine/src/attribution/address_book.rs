@@ -75,7 +75,13 @@ impl AddressBook {
     /// Starts following namespace `inode`, entered through `ns_path` (`None`: the calling
     /// thread's own namespace); `net_dir` is the fallback `/proc/PID/net`.
     pub(crate) fn follow(&mut self, inode: u64, ns_path: Option<&Path>, net_dir: Option<PathBuf>) {
-        if self.spaces.contains_key(&inode) || self.spaces.len() >= MAX_SPACES {
+        if self.spaces.contains_key(&inode) {
+            if let Some(net_dir) = net_dir {
+                self.adopt_member(inode, net_dir);
+            }
+            return;
+        }
+        if self.spaces.len() >= MAX_SPACES {
             return;
         }
         let open = || {
@@ -98,6 +104,24 @@ impl AddressBook {
         space.reload();
         self.all.extend(space.addrs.iter().copied());
         self.spaces.insert(inode, space);
+    }
+
+    /// Gives followed namespace `inode` the `/proc/PID/net` of a process inside it, when it
+    /// has no netlink socket of its own and no member yet (or its member exited).
+    ///
+    /// A namespace named in /run/netns is followed as soon as it appears, before any
+    /// process is in it; without CAP_SYS_ADMIN (the helper's case) netlink inside it
+    /// cannot be opened, so a member's `/proc/PID/net` is the only way to its addresses.
+    pub(crate) fn adopt_member(&mut self, inode: u64, net_dir: PathBuf) {
+        let Some(space) = self.spaces.get_mut(&inode) else {
+            return;
+        };
+        let adopt = space.route.is_none() && space.net_dir.as_ref().is_none_or(|dir| !dir.exists());
+        if adopt {
+            space.net_dir = Some(net_dir);
+            space.reload();
+            self.all.extend(space.addrs.iter().copied());
+        }
     }
 
     /// Stops following namespaces not in `alive` (holding their sockets would keep them
@@ -218,6 +242,31 @@ mod tests {
         fn drop(&mut self) {
             let _ = Command::new("ip").args(["link", "del", &self.0]).status();
         }
+    }
+
+    #[test]
+    fn a_namespace_followed_before_it_had_a_member_adopts_its_first_member() {
+        // As for a name in /run/netns without CAP_SYS_ADMIN: netlink inside it cannot be
+        // opened, and no process is in it yet.
+        let mut book = AddressBook::new("/proc");
+        let inode = 4_242;
+        book.follow(inode, Some(Path::new("/nonexistent/ns/net")), None);
+        let ip: IpAddr = "10.211.7.2".parse().unwrap();
+        assert!(book.owners(ip).is_empty());
+        // Then a process enters it: its /proc/PID/net lists the address.
+        let member = tempfile::tempdir().unwrap();
+        let fib =
+            "Local:\n  +-- 10.211.7.0/30 2 0 2\n     |-- 10.211.7.2\n        /32 host LOCAL\n";
+        std::fs::write(member.path().join("fib_trie"), fib).unwrap();
+        book.follow(inode, None, Some(member.path().to_owned()));
+        assert_eq!(book.owners(ip), vec![inode]);
+        assert!(book.contains(ip));
+        // A member that exited is replaced by the next one.
+        drop(member);
+        let next = tempfile::tempdir().unwrap();
+        std::fs::write(next.path().join("fib_trie"), fib.replace(".2\n", ".3\n")).unwrap();
+        book.follow(inode, None, Some(next.path().to_owned()));
+        assert_eq!(book.owners("10.211.7.3".parse().unwrap()), vec![inode]);
     }
 
     #[test]

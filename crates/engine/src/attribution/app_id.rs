@@ -4,7 +4,7 @@
 //! `app-flatpak-<id>-<n>.scope`, `app-<launcher>-<id>@<random>.service`) or a snap name
 //! (`snap.<name>.<app>….scope`).
 
-use super::bounded_read::read_text;
+use super::bounded_read::{read_plain_file_of, read_text};
 use std::path::Path;
 
 /// Most bytes read of `.flatpak-info` and of a cgroup file.
@@ -12,9 +12,12 @@ const MAX_FILE: u64 = 64 * 1024;
 /// Longest app id accepted (D-Bus names are at most 255 bytes).
 const MAX_ID: usize = 255;
 
-/// The app id of the process whose `/proc` directory is `proc_dir`.
-pub(crate) fn app_id(proc_dir: &Path) -> Option<String> {
-    read_text(&proc_dir.join("root/.flatpak-info"), MAX_FILE)
+/// The app id of the process whose `/proc` directory is `proc_dir` and whose real uid is
+/// `uid`. Its `.flatpak-info` counts only as a plain file of that user (Flatpak writes it
+/// as the user; the process controls its root and what lies there, see
+/// [`read_plain_file_of`]).
+pub(crate) fn app_id(proc_dir: &Path, uid: u32) -> Option<String> {
+    read_plain_file_of(uid, &proc_dir.join("root/.flatpak-info"), MAX_FILE)
         .ok()
         .and_then(|text| flatpak_app_id(&text))
         .or_else(|| {
@@ -126,6 +129,35 @@ mod tests {
         assert_eq!(flatpak_app_id("[Instance]\nname=x\n"), None);
         assert_eq!(flatpak_app_id("[Application]\nname=\n"), None);
         assert_eq!(flatpak_app_id("garbage\0\u{1}"), None);
+    }
+
+    #[test]
+    fn flatpak_info_counts_only_as_a_plain_file_of_the_process_s_user() {
+        let proc_dir = tempfile::tempdir().unwrap();
+        let root = proc_dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let info = root.join(".flatpak-info");
+        std::fs::write(&info, "[Application]\nname=org.gnome.Maps\n").unwrap();
+        let cgroup = "0::/user.slice/app.slice/app-gnome-org.gnome.Weather-7.scope\n";
+        std::fs::write(proc_dir.path().join("cgroup"), cgroup).unwrap();
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&info).unwrap());
+        assert_eq!(
+            app_id(proc_dir.path(), owner).as_deref(),
+            Some("org.gnome.Maps")
+        );
+        // Another user's file there: only the cgroup tells.
+        assert_eq!(
+            app_id(proc_dir.path(), owner.wrapping_add(1)).as_deref(),
+            Some("org.gnome.Weather")
+        );
+        // A symlink to a file elsewhere is not followed.
+        let elsewhere = proc_dir.path().join("secret");
+        std::fs::rename(&info, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &info).unwrap();
+        assert_eq!(
+            app_id(proc_dir.path(), owner).as_deref(),
+            Some("org.gnome.Weather")
+        );
     }
 
     #[test]

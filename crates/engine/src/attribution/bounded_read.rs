@@ -1,10 +1,15 @@
 //! Reading `/proc` files as untrusted input: never more than a stated number of bytes, and
 //! line by line with overlong lines skipped, so a hostile or runaway file cannot exhaust
-//! memory.
+//! memory; and files inside a process's own root only when they are plain files.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+/// `FUSE_SUPER_MAGIC` from `linux/magic.h`.
+const FUSE_SUPER_MAGIC: libc::c_long = 0x6573_5546;
 
 /// Reads at most `max` bytes of the file at `path`.
 pub(crate) fn read_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
@@ -16,6 +21,49 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 /// Reads at most `max` bytes of the file at `path` as text (invalid UTF-8 replaced).
 pub(crate) fn read_text(path: &Path, max: u64) -> io::Result<String> {
     read_capped(path, max).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Reads at most `max` bytes of `path` as text, only when it is a regular file owned by
+/// `owner`, not a symlink, and not on FUSE.
+///
+/// For paths a watched process controls (`/proc/PID/root/…`), which the helper reads as
+/// root with `CAP_DAC_READ_SEARCH`: a symlink there would be followed in *our* root, to any
+/// file of the host; a FIFO would block the capture thread on `open`; a device that a user
+/// namespace bind-mounted there would act on being opened; a root-only file bind-mounted
+/// there is not owned by the process's user; and a FUSE file's `read` blocks as long as its
+/// owner wants. So the path is first opened with `O_PATH`, which opens nothing, checked,
+/// and only then re-opened through `/proc/self/fd`, which reaches that very inode.
+pub(crate) fn read_plain_file_of(owner: u32, path: &Path, max: u64) -> io::Result<String> {
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = handle.metadata()?;
+    if !meta.file_type().is_file() || meta.uid() != owner {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file of the process's user",
+        ));
+    }
+    // SAFETY: an all-zero statfs is a valid buffer for fstatfs to fill.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs on our own O_PATH descriptor (allowed since Linux 3.12) into `fs`.
+    if unsafe { libc::fstatfs(handle.as_raw_fd(), &mut fs) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if libc::c_long::from(fs.f_type) == FUSE_SUPER_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a file on FUSE may block reads",
+        ));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
+    let mut out = Vec::new();
+    file.take(max).read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Calls `on_line` for each line (without its newline) of the first `max_total` bytes of
@@ -102,6 +150,44 @@ mod tests {
     #[test]
     fn a_line_cut_by_the_size_cap_is_dropped() {
         assert_eq!(lines(b"one\ntwo\nthree\n", 10, 64), ["one", "two"]);
+    }
+
+    #[test]
+    fn a_plain_file_of_the_owner_is_read_and_anything_else_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "[Application]\nname=org.example.App\n").unwrap();
+        let me = std::fs::metadata(&plain).unwrap().uid();
+        assert!(read_plain_file_of(me, &plain, 100)
+            .unwrap()
+            .contains("org.example.App"));
+        assert_eq!(read_plain_file_of(me, &plain, 5).unwrap().len(), 5);
+        // Owned by somebody else (a root-only file bind-mounted by a user namespace).
+        assert!(read_plain_file_of(me.wrapping_add(1), &plain, 100).is_err());
+        // A symlink would be followed in the reader's root: to any file on the host.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&plain, &link).unwrap();
+        assert!(read_plain_file_of(me, &link, 100).is_err());
+        // A directory, and a path that is not there.
+        assert!(read_plain_file_of(me, dir.path(), 100).is_err());
+        assert!(read_plain_file_of(me, &dir.path().join("none"), 100).is_err());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let me = std::fs::metadata(&fifo).unwrap().uid();
+        // Opening a FIFO for reading blocks until a writer comes: ask on a thread.
+        let (sender, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(read_plain_file_of(me, &fifo, 100).is_err());
+        });
+        let refused = answer.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(refused, Ok(true), "refused at once, not blocked");
     }
 
     #[test]

@@ -142,6 +142,8 @@ impl NamespaceSet {
             if let Some(&pid) = members.get(&ns.inode) {
                 if ns.member.is_none_or(|m| !listed.contains(&m)) {
                     ns.member = Some(pid);
+                    // The address book may have missed it (it reads only a few new pids).
+                    book.adopt_member(ns.inode, self.proc_root.join(format!("{pid}/net")));
                 }
             }
         }

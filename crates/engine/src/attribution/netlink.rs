@@ -130,26 +130,19 @@ impl NetlinkSocket {
     pub(crate) fn drain(&mut self) -> bool {
         let mut any = false;
         for _ in 0..MAX_DRAIN {
-            // SAFETY: the buffer is live and its length is given.
-            let got = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if got > 0 {
-                any = true;
-                continue;
+            match self.recv_datagram(libc::MSG_DONTWAIT) {
+                Ok(Some(got)) if got > 0 => any = true,
+                // Sent by another process, not announced by the kernel: ignored.
+                Ok(Some(_) | None) => {}
+                Err(err) => {
+                    match err.raw_os_error() {
+                        Some(libc::EINTR) => continue,
+                        Some(libc::ENOBUFS) => any = true,
+                        _ => {}
+                    }
+                    break;
+                }
             }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ENOBUFS) => any = true,
-                _ => {}
-            }
-            break;
         }
         any
     }
@@ -231,25 +224,44 @@ impl NetlinkSocket {
         Ok(())
     }
 
+    /// Receives one datagram into the buffer and returns its length, or 0 for a datagram
+    /// that did not come from the kernel (the caller's deadline still applies).
     fn recv(&mut self) -> io::Result<usize> {
         loop {
-            // SAFETY: the buffer is live and its length is given.
-            let got = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if got >= 0 {
-                return Ok(got as usize);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
+            match self.recv_datagram(0) {
+                Ok(got) => return Ok(got.unwrap_or(0)),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
             }
         }
+    }
+
+    /// One `recvfrom` into the buffer: `Ok(Some(len))` for a datagram from the kernel,
+    /// `Ok(None)` for one from another process. Any local process may send to our port
+    /// id, and a forged sock_diag reply with the next (predictable) sequence number would
+    /// otherwise be taken for the kernel's: only port id 0 is trusted.
+    fn recv_datagram(&mut self, flags: libc::c_int) -> io::Result<Option<usize>> {
+        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value to be overwritten.
+        let mut from: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        let mut from_len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        // SAFETY: the buffer and `from` are live and their lengths are given.
+        let got = unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr().cast(),
+                self.buf.len(),
+                flags,
+                (&mut from as *mut libc::sockaddr_nl).cast(),
+                &mut from_len,
+            )
+        };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if from.nl_family != libc::AF_NETLINK as libc::sa_family_t || from.nl_pid != 0 {
+            return Ok(None);
+        }
+        Ok(Some(got as usize))
     }
 }
 
@@ -363,6 +375,59 @@ mod tests {
         let buf = [8u8, 0, 1, 0, 9, 9, 9, 9, 200, 0, 2, 0, 0, 0];
         let got: Vec<_> = attributes(&buf).collect();
         assert_eq!(got, vec![(1, &[9u8, 9, 9, 9][..])]);
+    }
+
+    /// The port id the kernel gave `socket`.
+    fn port_id(socket: &NetlinkSocket) -> u32 {
+        // SAFETY: as in `subscribe`.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        // SAFETY: `addr` and `len` are live and describe a sockaddr_nl.
+        let rc = unsafe {
+            libc::getsockname(
+                socket.fd.as_raw_fd(),
+                (&mut addr as *mut libc::sockaddr_nl).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        addr.nl_pid
+    }
+
+    #[test]
+    fn a_datagram_from_another_process_is_not_taken_for_the_kernel() {
+        // No multicast group: a real announcement (another test adding an address) must
+        // not make `drain` report one.
+        let mut listener = NetlinkSocket::subscribe(NETLINK_ROUTE, 0).unwrap();
+        let forger = NetlinkSocket::open(NETLINK_ROUTE).unwrap();
+        // SAFETY: as in `send`.
+        let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        to.nl_pid = port_id(&listener);
+        let forged = message(NLMSG_DONE, 1, &[0; 4]);
+        let forge = || {
+            // SAFETY: `forged` and `to` are live and their lengths are given.
+            let sent = unsafe {
+                libc::sendto(
+                    forger.fd.as_raw_fd(),
+                    forged.as_ptr().cast(),
+                    forged.len(),
+                    0,
+                    (&to as *const libc::sockaddr_nl).cast(),
+                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(
+                sent,
+                forged.len() as isize,
+                "{}",
+                io::Error::last_os_error()
+            );
+        };
+        forge();
+        assert_eq!(listener.recv_datagram(libc::MSG_DONTWAIT).unwrap(), None);
+        forge();
+        assert!(!listener.drain(), "nothing was announced by the kernel");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub(crate) fn read_process_info(
         cmdline,
         uid,
         user,
-        app_id: app_id(&dir),
+        app_id: app_id(&dir, uid),
         exited,
     }
 }

@@ -43,12 +43,14 @@ fn thirty_short_lived_processes_are_each_credited_with_their_own_bytes() {
             "pid {pid}: {credited} of {} bytes credited",
             sent + received
         );
-        let exited = outcome
-            .snapshot
-            .processes
-            .iter()
-            .any(|p| p.pid == *pid && p.exited);
-        assert!(exited, "pid {pid} is kept and marked exited");
+    }
+    // Exits are noticed at the owner lookup's next refresh (at most a second apart).
+    let exited = |s: &sockeye_engine::Snapshot, pid: &u32| {
+        s.processes.iter().any(|p| p.pid == *pid && p.exited)
+    };
+    let later = engine.settle(|s| outcome.client_pids.iter().all(|pid| exited(s, pid)));
+    for pid in &outcome.client_pids {
+        assert!(exited(&later, pid), "pid {pid} is kept and marked exited");
     }
     engine.capture.stop().expect("stop");
 }

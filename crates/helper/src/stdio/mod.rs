@@ -37,6 +37,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a failed handshake waits for the hang-up that usually caused it, in ms.
 const HANGUP_GRACE_MS: u64 = 200;
 
+/// How long the shutdown waits for the capture to stop, and then for blocking calls still
+/// running, before the process exits anyway: a capture thread stuck in the kernel (reading
+/// `/proc/PID/cmdline` of a process whose arguments sit on a FUSE mapping blocks until its
+/// owner answers) must not keep a root helper alive after its client left. Seconds.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 #[derive(Debug, thiserror::Error)]
 enum ServeError {
     #[error("cannot set up the runtime: {0}")]
@@ -69,7 +75,10 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(socket)) {
+    let served = runtime.block_on(serve(socket));
+    // Dropping the runtime would wait for every blocking call without limit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sockeye-helper: {error}");
@@ -133,8 +142,14 @@ async fn serve(socket: socket::StdioSocket) -> Result<(), ServeError> {
         _ = sighup.recv() => {}
     }
     forwarder.abort();
-    // Closes every pcap handle before the process exits.
-    let _ = tokio::task::spawn_blocking(move || session.stop()).await;
+    // Closes every pcap handle before the process exits (which closes them anyway).
+    let stop = tokio::task::spawn_blocking(move || session.stop());
+    if tokio::time::timeout(SHUTDOWN_GRACE, stop).await.is_err() {
+        eprintln!(
+            "sockeye-helper: the capture did not stop within {} s; exiting anyway",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
     Ok(())
 }
 

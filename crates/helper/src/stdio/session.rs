@@ -14,11 +14,13 @@ pub struct Report {
     pub result: Result<Snapshot, EngineError>,
 }
 
+/// What the D-Bus getters read, on the async thread: never held across an engine call.
 #[derive(Default)]
-struct State {
-    capture: Option<Capture>,
-    /// Increases with every `start`; reports from older captures are stale.
+struct Published {
+    /// Increases with every `start` and `stop`; reports from older captures are stale.
     generation: u64,
+    /// Whether a capture runs (mirrors `Session::capture`, updated under its lock).
+    capturing: bool,
     /// The last snapshot delivered (kept after `stop` so `GetStats` still answers).
     latest: Option<Snapshot>,
 }
@@ -43,10 +45,24 @@ pub enum NoConnections {
 }
 
 /// Shared between the D-Bus object and the report forwarder.
+///
+/// Two locks, always taken in this order: `capture` is held across slow engine calls
+/// (opening every pcap handle and scanning `/proc` in `start`, a connections query of up to
+/// 2 s), so it is only ever taken on tokio's blocking pool; `published` is held for a
+/// moment only, so the getters can take it on the connection's single async thread without
+/// stalling every other call, signal and the shutdown behind a slow `Start`.
 #[derive(Clone)]
 pub struct Session {
-    state: Arc<Mutex<State>>,
+    capture: Arc<Mutex<Option<Capture>>>,
+    published: Arc<Mutex<Published>>,
     reports: mpsc::Sender<Report>,
+}
+
+/// Locks `mutex`; a panic while holding it leaves plain data behind: keep serving it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Session {
@@ -54,27 +70,23 @@ impl Session {
     pub fn new() -> (Session, mpsc::Receiver<Report>) {
         let (reports, receiver) = mpsc::channel(REPORT_BACKLOG);
         let session = Session {
-            state: Arc::default(),
+            capture: Arc::default(),
+            published: Arc::default(),
             reports,
         };
         (session, receiver)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Starts capturing every `interval`, or changes the interval of the running capture.
     pub fn start(&self, interval: Duration) -> Result<Started, EngineError> {
-        let mut state = self.lock();
-        if let Some(capture) = &state.capture {
+        let mut running = lock(&self.capture);
+        if let Some(capture) = running.as_ref() {
             capture.set_interval(interval);
             return Ok(Started::AlreadyRunning);
         }
-        let generation = state.generation + 1;
+        // Reports tagged with it are accepted once `published` says so, below: `accept`
+        // waits for the `capture` lock held until then.
+        let generation = lock(&self.published).generation + 1;
         let reports = self.reports.clone();
         let options = CaptureOptions {
             interval,
@@ -91,50 +103,61 @@ impl Session {
                 let _ = reports.blocking_send(report);
             }
         })?;
-        state.generation = generation;
-        state.capture = Some(capture);
-        state.latest = None;
+        *running = Some(capture);
+        let mut published = lock(&self.published);
+        published.generation = generation;
+        published.capturing = true;
+        published.latest = None;
         Ok(Started::New)
     }
 
     /// Stops the capture, closing every pcap handle before returning; `false` when none ran.
     pub fn stop(&self) -> bool {
-        let capture = {
-            let mut state = self.lock();
-            state.generation += 1;
-            state.capture.take()
+        let (capture, generation) = {
+            let mut running = lock(&self.capture);
+            let mut published = lock(&self.published);
+            published.generation += 1;
+            published.capturing = false;
+            (running.take(), published.generation)
         };
         let Some(capture) = capture else {
             return false;
         };
-        // Joins the capture thread, outside the lock (the thread never takes it, but a
-        // concurrent GetStats should not wait for the join).
+        // Joins the capture thread outside the locks: the thread may be waiting for the
+        // forwarder to take its last report, which needs them.
         if let Ok(last) = capture.stop() {
-            self.lock().latest = Some(last);
+            let mut published = lock(&self.published);
+            // Unless a new capture started meanwhile: its totals start from zero.
+            if published.generation == generation {
+                published.latest = Some(last);
+            }
         }
         true
     }
 
     pub fn is_capturing(&self) -> bool {
-        self.lock().capture.is_some()
+        lock(&self.published).capturing
     }
 
     /// Takes a report from the capture thread: a snapshot becomes the latest, an error ends
     /// the capture. Returns `None` for reports from a capture that was stopped since.
     pub fn accept(&self, report: Report) -> Option<Result<Snapshot, EngineError>> {
-        let mut state = self.lock();
-        if report.generation != state.generation || state.capture.is_none() {
+        let mut running = lock(&self.capture);
+        let mut published = lock(&self.published);
+        if report.generation != published.generation || running.is_none() {
             return None;
         }
         match report.result {
             Ok(snapshot) => {
-                state.latest = Some(snapshot.clone());
+                published.latest = Some(snapshot.clone());
                 Some(Ok(snapshot))
             }
             Err(error) => {
-                let capture = state.capture.take();
-                state.generation += 1;
-                drop(state);
+                let capture = running.take();
+                published.generation += 1;
+                published.capturing = false;
+                drop(published);
+                drop(running);
                 if let Some(capture) = capture {
                     // The thread has ended with this error; stop only joins it.
                     let _ = capture.stop();
@@ -146,13 +169,13 @@ impl Session {
 
     /// The latest snapshot (empty before the first interval).
     pub fn latest(&self) -> Snapshot {
-        self.lock().latest.clone().unwrap_or_default()
+        lock(&self.published).latest.clone().unwrap_or_default()
     }
 
-    /// Connections of `pid`, as of now.
+    /// Connections of `pid`, as of now (asks the capture thread: up to 2 s).
     pub fn connections(&self, pid: u32) -> Result<Vec<ConnectionStats>, NoConnections> {
-        let state = self.lock();
-        let capture = state.capture.as_ref().ok_or(NoConnections::NotCapturing)?;
+        let running = lock(&self.capture);
+        let capture = running.as_ref().ok_or(NoConnections::NotCapturing)?;
         capture
             .connections(pid)
             .ok_or(NoConnections::UnknownProcess)
@@ -160,11 +183,11 @@ impl Session {
 
     /// Sets every total back to zero (in the engine and in the latest snapshot).
     pub fn reset_totals(&self) {
-        let mut state = self.lock();
-        if let Some(capture) = &state.capture {
+        let running = lock(&self.capture);
+        if let Some(capture) = running.as_ref() {
             capture.reset_totals();
         }
-        if let Some(latest) = &mut state.latest {
+        if let Some(latest) = &mut lock(&self.published).latest {
             for process in &mut latest.processes {
                 process.sent_bytes = 0;
                 process.received_bytes = 0;

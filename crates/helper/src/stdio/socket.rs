@@ -100,12 +100,29 @@ fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Closes fds 3 and up (the launcher's CLOEXEC should have done so; pkexec does).
+/// Closes fds 3 and up (the launcher's CLOEXEC should have done so; pkexec does), so that
+/// a root helper holds nothing its starter leaked: with `close_range`, or on kernels before
+/// 5.9 (no `close_range`) each fd that `/proc/self/fd` lists.
 fn close_inherited_fds() {
     // SAFETY: close_range on fds nobody in this single-threaded process uses yet.
-    // A failure (old kernel) leaves them open, which is no worse than before.
-    unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc == 0 {
+        return;
+    }
+    let Ok(listing) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // The listing's own fd is closed when the iterator is dropped, at the end of this
+    // statement; closing its number again below fails harmlessly (nothing opens in between).
+    let inherited: Vec<libc::c_int> = listing
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in inherited {
+        // SAFETY: as above; an fd already closed only yields EBADF.
+        unsafe {
+            libc::close(fd);
+        }
     }
 }
 

@@ -71,3 +71,47 @@ fn terminal_modes_keep_only_the_documented_capabilities_too() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A file descriptor the starter leaked (not close-on-exec, at fd 7) is closed before the
+/// helper serves: a root helper must hold nothing but its socket, pipes and own files.
+#[tokio::test]
+async fn a_descriptor_leaked_by_whoever_started_the_helper_is_closed_before_serving() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let leaked = tempfile::NamedTempFile::new().unwrap();
+    let leaked_fd = leaked.as_file().as_raw_fd();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let theirs = std::os::fd::OwnedFd::from(theirs);
+    let mut command = std::process::Command::new(crate::common::HELPER);
+    command
+        .arg("--stdio")
+        .stdin(theirs.try_clone().unwrap())
+        .stdout(theirs);
+    // SAFETY: dup2 is async-signal-safe; the new fd 7 is not close-on-exec, as a careless
+    // starter's would be.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(leaked_fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let helper = crate::common::Helper {
+        child: command.spawn().unwrap(),
+    };
+    // Connected means fd 0 was taken over, which closes the inherited fds first.
+    let (_connection, proxy) = crate::common::client(ours).await;
+    assert!(!proxy.version().await.unwrap().is_empty());
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", helper.pid())).unwrap();
+    for fd in fds {
+        let fd = fd.unwrap();
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        assert_ne!(
+            target,
+            leaked.path(),
+            "fd {:?} of the helper is the leaked file",
+            fd.file_name()
+        );
+    }
+}

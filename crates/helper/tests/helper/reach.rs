@@ -178,18 +178,42 @@ async fn traffic_of_a_process_in_another_network_namespace_is_attributed_to_it()
     );
 }
 
-/// Known engine gap under least privilege: a namespace created while capturing is first
-/// seen through `/run/netns` with no process in it, so its addresses (route netlink needs
-/// `setns`, i.e. CAP_SYS_ADMIN; the fallback needs a member's `/proc/PID/net`) are unknown
-/// until a later interval's refresh: its first packets are not counted as sent. A second
-/// burst a second later is attributed (measured). Passes with CAP_SYS_ADMIN kept, which
-/// the helper must not keep.
+/// Waits (at most 5 s) for an update that lists interface `name`: the capture follows new
+/// interfaces once a second, and packets sent before it opens one are never seen.
+async fn wait_for_interface(updates: &mut sockeye_protocol::UpdatedStream, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(Some(signal)) = tokio::time::timeout(Duration::from_secs(2), updates.next()).await
+        else {
+            continue;
+        };
+        let update = signal.args().unwrap().update;
+        if update.interfaces.iter().any(|i| i.name == name) {
+            return;
+        }
+    }
+    panic!("the capture never followed the new interface {name}");
+}
+
+/// A namespace created while capturing, with no process in it at first, so that under
+/// least privilege (no `setns`) its addresses and sockets are learnt only from its first
+/// member's `/proc/PID/net`.
+///
+/// Known engine gap: the sender's whole burst leaves within milliseconds of its start,
+/// before the address book (which looks at new pids at most every 50 ms, and skips them
+/// when more than 256 pids were allocated meanwhile) has read the namespace's addresses;
+/// a packet whose source is not known to be local when it is captured is counted as
+/// received only. The receiver's bytes are all counted (52100). With CAP_SYS_ADMIN the
+/// addresses are read through `setns` before any process is inside (the engine's test
+/// `a_namespace_created_after_start_is_followed_without_a_refresh`), but the helper must
+/// not keep it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine attribution gap without CAP_SYS_ADMIN: reported to the attribution branch"]
+#[ignore = "engine gap under least privilege: the first burst from a new namespace is not counted as sent"]
 async fn a_network_namespace_created_while_capturing_is_attributed() {
     let session = common::connect().await;
     let mut updates = capture(&session).await;
     let netns = TestNetns::create();
+    wait_for_interface(&mut updates, &netns.host_if).await;
     let receiver = UdpSocket::bind(format!("{}:0", netns.host_ip)).unwrap();
     let port = receiver.local_addr().unwrap().port();
     let inside = ["ip", "netns", "exec", netns.name.as_str()];

@@ -208,48 +208,16 @@ impl SocketHolders {
             }
         }
         if !given_up {
-            // 4. Recently active processes again, every descriptor, those that held
-            //    sockets first: a new socket usually reuses the number of a closed one.
-            for (n, &pid) in recent.iter().enumerate() {
-                // The likeliest process gets a millisecond even if new processes took
-                // the whole budget.
-                let until = if n == 0 {
-                    deadline.max(Instant::now() + Duration::from_millis(1))
-                } else {
-                    deadline
-                };
-                if Instant::now() > until {
-                    break;
-                }
-                self.probe(pid, inode, until);
-                if let Some(pid) = self.found(inode) {
-                    self.counters.recent += 1;
-                    return Some(pid);
-                }
+            // 4. Recently active processes again, every descriptor.
+            if let Some(pid) = self.probe_recent(inode, &recent, deadline) {
+                self.counters.recent += 1;
+                return Some(pid);
             }
-            // 5. Processes started in the last moments, read again (they may have opened
-            //    the socket after their first scan), newest first, within the budget.
-            let young_since = self
-                .ticks_since_boot()
-                .map(|now| now.saturating_sub(self.young_ticks));
-            let mut young: Vec<(u64, Pid)> = self
-                .holders
-                .iter()
-                .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
-                .map(|(&p, h)| (h.start_time, p))
-                .collect();
-            young.sort_unstable_by(|a, b| b.cmp(a));
-            young.truncate(MAX_YOUNG_RESCANS);
-            for (_, pid) in young {
-                if Instant::now() > deadline {
-                    break;
-                }
-                self.scan(pid, false);
-                if self.owner_of.contains_key(&inode) {
-                    self.check_parent(inode);
-                    self.counters.new_pids += 1;
-                    return self.found(inode);
-                }
+            // 5. Processes started in the last moments, read again.
+            if self.rescan_young(inode, &new, deadline) {
+                self.check_parent(inode);
+                self.counters.new_pids += 1;
+                return self.found(inode);
             }
         }
         // 6. Ask the sweeper to read every process, so that accounting's next retry finds
@@ -261,6 +229,55 @@ impl SocketHolders {
         }
         *self.missed.entry(inode).or_insert(0) += 1;
         None
+    }
+
+    /// Step 4 of [`Self::owner`]: the `recent` processes again, every descriptor, those
+    /// that held sockets first (a new socket usually reuses the number of a closed one),
+    /// until `deadline`; the likeliest process gets a millisecond even if new processes
+    /// took the whole budget.
+    fn probe_recent(&mut self, inode: u64, recent: &[Pid], deadline: Instant) -> Option<Pid> {
+        for (n, &pid) in recent.iter().enumerate() {
+            let until = if n == 0 {
+                deadline.max(Instant::now() + Duration::from_millis(1))
+            } else {
+                deadline
+            };
+            if Instant::now() > until {
+                break;
+            }
+            self.probe(pid, inode, until);
+            if let Some(pid) = self.found(inode) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// Step 5 of [`Self::owner`]: processes started in the last moments (they may have
+    /// opened the socket after their first scan), except the `new` ones just read, read
+    /// again newest first until `deadline`. True when one of them holds `inode`.
+    fn rescan_young(&mut self, inode: u64, new: &[Pid], deadline: Instant) -> bool {
+        let young_since = self
+            .ticks_since_boot()
+            .map(|now| now.saturating_sub(self.young_ticks));
+        let mut young: Vec<(u64, Pid)> = self
+            .holders
+            .iter()
+            .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+            .map(|(&p, h)| (h.start_time, p))
+            .collect();
+        young.sort_unstable_by(|a, b| b.cmp(a));
+        young.truncate(MAX_YOUNG_RESCANS);
+        for (_, pid) in young {
+            if Instant::now() > deadline {
+                break;
+            }
+            self.scan(pid, false);
+            if self.owner_of.contains_key(&inode) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Looks for `inode` among the descriptors of known process `pid`, reading those that
@@ -312,8 +329,11 @@ impl SocketHolders {
     fn new_pids(&mut self) -> Vec<Pid> {
         let last = read_last_pid(&self.proc_root);
         let previous = std::mem::replace(&mut self.last_pid, last);
-        let range = match (previous, last) {
-            (Some(p), Some(l)) if l >= p && l - p <= MAX_PID_PROBES => p + 1..=l,
+        let allocated: Vec<Pid> = match (previous, last) {
+            // Nothing allocated since (not even at `Pid::MAX`, which no kernel hands out
+            // but untrusted `loadavg` text may say, and `p + 1` would overflow).
+            (Some(p), Some(l)) if l == p => Vec::new(),
+            (Some(p), Some(l)) if l > p && l - p <= MAX_PID_PROBES => (p + 1..=l).rev().collect(),
             _ => {
                 self.counters.listings += 1;
                 self.unresolved.clear();
@@ -330,7 +350,8 @@ impl SocketHolders {
         // A pid is allocated a moment before its process shows in /proc: pids that could
         // not be read are probed again on the next calls, for a short while.
         let now = Instant::now();
-        let mut candidates: Vec<(Pid, Instant)> = range.rev().map(|pid| (pid, now)).collect();
+        let mut candidates: Vec<(Pid, Instant)> =
+            allocated.into_iter().map(|pid| (pid, now)).collect();
         candidates.extend(
             self.unresolved
                 .drain(..)

@@ -137,6 +137,18 @@ fn new_processes_are_found_from_the_last_pid_without_listing_proc() {
 }
 
 #[test]
+fn a_last_pid_of_u32_max_in_loadavg_is_survived() {
+    let proc = FakeProc::new();
+    let max = format!("0.00 0.00 0.00 1/100 {}\n", Pid::MAX);
+    fs::write(proc.0.path().join("loadavg"), max).unwrap();
+    proc.process(10, 100, &[1]);
+    let mut holders = SocketHolders::new(proc.0.path());
+    holders.full_scan();
+    assert_eq!(holders.owner_t(404), None);
+    assert_eq!(holders.owner_t(1), Some(10));
+}
+
+#[test]
 fn a_process_that_opens_its_socket_after_its_first_scan_is_rescanned_while_young() {
     let proc = FakeProc::new();
     let mut holders = SocketHolders::new(proc.0.path());

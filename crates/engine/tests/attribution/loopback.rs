@@ -1,0 +1,132 @@
+//! TCP and UDP sockets of a child process on loopback, odd process names, and a process
+//! that lives 50 ms.
+
+use super::support::{addr, Script};
+use sockeye_engine::attribution::SystemOwners;
+use sockeye_engine::owner::OwnerLookup;
+use sockeye_engine::Transport;
+
+const TCP_PAIR: &str = r#"
+fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
+host = "::1" if sys.argv[1] == "6" else "127.0.0.1"
+l = socket.socket(fam); l.bind((host, 0)); l.listen()
+c = socket.socket(fam); c.connect(l.getsockname()[:2]); s, _ = l.accept()
+out(listener=a(l.getsockname()), client=a(c.getsockname()), server=a(s.getsockname()))
+wait()
+"#;
+
+fn tcp_connection_belongs_to_the_child_at_both_ends(family: &str) {
+    // Started before the child, so the child's sockets are found incrementally.
+    let mut owners = SystemOwners::new().unwrap();
+    let mut child = Script::start(None, &TCP_PAIR.replace("sys.argv[1]", family));
+    let v = child.line();
+    let (client, server, listener) = (addr(&v["client"]), addr(&v["server"]), addr(&v["listener"]));
+    let pid = Some(child.pid());
+    assert_eq!(owners.owner(Transport::Tcp, client, server), pid);
+    assert_eq!(owners.owner(Transport::Tcp, server, client), pid);
+    // A SYN from a new peer belongs to the listener.
+    let new_peer = "[::1]:9".parse().unwrap();
+    let syn_from = if family == "\"6\"" {
+        new_peer
+    } else {
+        "127.0.0.1:9".parse().unwrap()
+    };
+    assert_eq!(owners.owner(Transport::Tcp, listener, syn_from), pid);
+    assert!(owners.is_local(client.ip()));
+    let info = owners.process(child.pid()).expect("details");
+    assert_eq!(info.name, "python3");
+    assert!(info.cmdline.starts_with("/usr/bin/python3 -c"));
+}
+
+#[test]
+fn tcp_over_ipv4_loopback_belongs_to_the_child_at_both_ends() {
+    tcp_connection_belongs_to_the_child_at_both_ends("\"4\"");
+}
+
+#[test]
+fn tcp_over_ipv6_loopback_belongs_to_the_child_at_both_ends() {
+    tcp_connection_belongs_to_the_child_at_both_ends("\"6\"");
+}
+
+#[test]
+fn connected_and_unconnected_udp_sockets_belong_to_their_process() {
+    let mut owners = SystemOwners::new().unwrap();
+    let mut child = Script::start(
+        None,
+        r#"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c.bind(("::1", 0)); c.connect(("::1", 9))
+d = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+d.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); d.bind(("::", 0))
+out(unconnected=a(u.getsockname()), connected=a(c.getsockname()), dual=d.getsockname()[1])
+wait()
+"#,
+    );
+    let v = child.line();
+    let pid = Some(child.pid());
+    let unconnected = addr(&v["unconnected"]);
+    let anyone = "127.0.0.1:5555".parse().unwrap();
+    assert_eq!(owners.owner(Transport::Udp, unconnected, anyone), pid);
+    let connected = addr(&v["connected"]);
+    assert_eq!(
+        owners.owner(Transport::Udp, connected, "[::1]:9".parse().unwrap()),
+        pid
+    );
+    // A dual-stack IPv6 socket on [::] receives IPv4 datagrams too.
+    let dual = format!("127.0.0.1:{}", v["dual"]).parse().unwrap();
+    assert_eq!(owners.owner(Transport::Udp, dual, anyone), pid);
+}
+
+#[test]
+fn process_details_survive_odd_names() {
+    let mut owners = SystemOwners::new().unwrap();
+    let mut child = Script::start(
+        None,
+        r#"
+ctypes.CDLL(None).prctl(15, b"odd (name) x\ny", 0, 0, 0)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+out(addr=a(u.getsockname()))
+wait()
+"#,
+    );
+    let local = addr(&child.line()["addr"]);
+    let pid = owners.owner(Transport::Udp, local, "127.0.0.1:1".parse().unwrap());
+    assert_eq!(pid, Some(child.pid()));
+    let info = owners.process(child.pid()).unwrap();
+    assert_eq!(info.name, "odd (name) x?y");
+    assert_eq!((info.uid, info.user.as_str()), (0, "root"));
+    assert!(!info.exited);
+}
+
+#[test]
+fn a_process_living_50_ms_is_found_and_keeps_its_name_after_exit() {
+    let mut owners = SystemOwners::new().unwrap();
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let to = receiver.local_addr().unwrap();
+    let mut child = Script::start(
+        None,
+        &format!(
+            r#"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"hello", ("127.0.0.1", {}))
+time.sleep(0.05)
+"#,
+            to.port()
+        ),
+    );
+    let mut buf = [0u8; 16];
+    let (_, from) = receiver.recv_from(&mut buf).unwrap();
+    let pid = child.pid();
+    assert_eq!(owners.owner(Transport::Udp, from, to), Some(pid));
+    child.wait_exit();
+    assert_eq!(owners.process(pid).unwrap().name, "python3");
+    owners.refresh(&|p| p == pid);
+    let info = owners.process(pid).expect("kept while referenced");
+    assert!(info.exited);
+    assert_eq!(info.name, "python3");
+    owners.refresh(&|_| false);
+    assert!(owners.process(pid).is_none());
+}
