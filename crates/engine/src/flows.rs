@@ -94,14 +94,17 @@ impl Traffic {
 /// One end of a flow.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// The address belongs to this machine (or one of its namespaces).
+    /// The address belongs to this machine (or one of its namespaces). Checked again
+    /// while false: a namespace created moments ago may not be known yet.
     pub local: bool,
-    /// A socket can own this end: local, and not the kernel's side of an ICMP echo.
-    pub may_have_owner: bool,
+    /// The kernel's side of an ICMP echo: never a socket.
+    pub kernel: bool,
     /// The owning process, once found; kept after it exits.
     pub owner: Option<Pid>,
     /// Earliest time of the next owner lookup while the owner is unknown.
     pub next_lookup: Instant,
+    /// Lookups that found no owner so far (sets the back-off).
+    pub misses: u8,
 }
 
 /// A conversation between two endpoints.
@@ -112,7 +115,9 @@ pub struct Flow {
     pub dirs: [Traffic; 2],
     /// Traffic by direction counted in the unattributed buckets while neither end had an
     /// owner; moved to the owner found later (a lookup that raced the first packets).
-    pub orphans: [Traffic; 2],
+    /// Indexed `[direction][bucket]`, bucket 0 being "sent" and 1 "received" (the
+    /// sender's locality may change while a namespace is being discovered).
+    pub orphans: [[Traffic; 2]; 2],
     pub last_seen: Instant,
 }
 
@@ -132,6 +137,7 @@ impl Flow {
         for end in &mut self.ends {
             end.owner = None;
             end.next_lookup = now;
+            end.misses = 0;
         }
         self.orphans = Default::default();
     }

@@ -2,20 +2,32 @@
 //! it sent and received. No GTK and no D-Bus live here; the helper wraps this crate.
 //!
 //! ```text
-//! Capture::start ──► capture thread
-//!                     ├─ pcap handles (one per interface, non-blocking, polled together)
-//!                     ├─ parse      frame ─► PacketMeta (link layer by datalink, IP, ports)
-//!                     ├─ attribute  flow  ─► pid (socket table ─► inode ─► process table)
-//!                     └─ account    per-flow / per-process counters ─► Snapshot each interval
+//! Capture::start ──► capture thread (capture/session.rs, nice -10)
+//!                     ├─ capture/     one non-blocking pcap handle per interface that is up,
+//!                     │               polled together with an eventfd for control messages;
+//!                     │               devices re-listed every second (hot-plug); drops.
+//!                     │               pcap sits behind source.rs (FrameSource, Devices)
+//!                     ├─ parse/       frame ─► PacketMeta (link layer by datalink, IP, ports,
+//!                     │               fragments); nothing deeper sees raw bytes
+//!                     ├─ accounting/  PacketMeta ─► flows.rs (owner cached per endpoint) ─►
+//!                     │               per-process / per-flow counters, unattributed buckets
+//!                     │   └─ owner.rs  OwnerLookup: attribution/ (sock_diag, /proc) or a fake
+//!                     └─ snapshot.rs  what on_update receives each interval (the --json shape)
 //! ```
+//!
+//! Threading: `on_update` runs on the capture thread, so it must not block for long; the
+//! [`Capture`] methods send messages to that thread and return at once (`connections`
+//! waits for its answer).
 
-mod accounting;
+pub mod accounting;
 pub mod attribution;
 mod capture;
 mod flows;
 pub mod owner;
-mod parse;
+pub mod parse;
 mod snapshot;
+#[cfg(test)]
+mod testing;
 
 pub use snapshot::{
     CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,

@@ -41,6 +41,11 @@ pub struct CaptureTotals {
     pub captured_packets: u64,
     /// Wire bytes of packets whose sender or receiver is a known process.
     pub attributed_bytes: u64,
+    /// Owner lookups made, and those that found no owner (diagnostics).
+    pub owner_lookups: u64,
+    pub owner_misses: u64,
+    /// Lookups put off because the global lookup budget was spent.
+    pub lookups_deferred: u64,
 }
 
 /// One process's traffic. Totals are cumulative since start; rates in bytes per second

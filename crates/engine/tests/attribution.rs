@@ -150,6 +150,13 @@ def wait():
             guard
         }
 
+        /// Adds a second address (`.3`) on this side of the veth and returns it.
+        pub fn add_host_address(&self) -> std::net::IpAddr {
+            let extra = format!("{}.3", self.host_ip.rsplit_once('.').unwrap().0);
+            ip(&["addr", "add", &format!("{extra}/24"), "dev", &self.host_if]);
+            extra.parse().unwrap()
+        }
+
         /// Runs a sysctl inside the namespace.
         pub fn sysctl(&self, setting: &str) {
             let status = Command::new("ip")
@@ -365,6 +372,10 @@ wait()
         );
         let ns_ip: IpAddr = ns.ns_ip.parse().unwrap();
         assert!(owners.is_local(ns_ip) && owners.is_local(host_ip));
+        // An address added later is local at once, without waiting for a refresh (the
+        // kernel's change notification may take a moment: poll within a bound).
+        let added = ns.add_host_address();
+        assert!(poll(|| owners.is_local(added).then_some(())).is_some());
         let udp = SocketAddr::new(ns_ip, v["udp"].as_u64().unwrap() as u16);
         let from_host = SocketAddr::new(host_ip, 7777);
         assert_eq!(
@@ -372,6 +383,29 @@ wait()
             Some(child.pid())
         );
         drop(accepted);
+    }
+
+    #[test]
+    fn a_namespace_created_after_start_is_followed_without_a_refresh() {
+        let mut owners = SystemOwners::new().unwrap();
+        let ns = TestNamespace::new();
+        let (ns_ip, host_ip): (IpAddr, IpAddr) =
+            (ns.ns_ip.parse().unwrap(), ns.host_ip.parse().unwrap());
+        assert!(poll(|| owners.is_local(ns_ip).then_some(())).is_some());
+        assert!(poll(|| owners.is_local(host_ip).then_some(())).is_some());
+        let mut child = Script::start(
+            Some(&ns.name),
+            r#"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 0))
+out(port=u.getsockname()[1])
+wait()
+"#,
+        );
+        let port = child.line()["port"].as_u64().unwrap() as u16;
+        let local = SocketAddr::new(ns_ip, port);
+        let from_host = SocketAddr::new(host_ip, 7777);
+        let found = poll(|| owners.owner(Transport::Udp, local, from_host));
+        assert_eq!(found, Some(child.pid()));
     }
 
     #[test]
@@ -418,5 +452,123 @@ wait()
         let _ = ping.wait();
         assert_eq!(found, Some(ping.id()));
         assert_eq!(owners.process(ping.id()).unwrap().name, "ping");
+    }
+}
+
+mod details {
+    use super::support::{addr, Script};
+    use sockeye_engine::attribution::SystemOwners;
+    use sockeye_engine::owner::OwnerLookup;
+    use sockeye_engine::Transport;
+    use std::path::PathBuf;
+
+    /// A cgroup `<hierarchy>/sockeye-attr-<pid>.slice/<unit>` holding one process;
+    /// the process is moved back to the root cgroup and the directories removed on drop.
+    struct TestCgroup {
+        root: PathBuf,
+        slice: PathBuf,
+        scope: PathBuf,
+        pid: u32,
+    }
+
+    impl TestCgroup {
+        /// The writable hierarchy systemd would use: cgroup2 if mounted, else the v1
+        /// `name=systemd` one.
+        fn hierarchy() -> PathBuf {
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+            let find = |pred: &dyn Fn(&[&str]) -> bool| {
+                mounts.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(' ').collect();
+                    (f.len() > 3 && pred(&f)).then(|| PathBuf::from(f[1]))
+                })
+            };
+            find(&|f| f[2] == "cgroup2")
+                .or_else(|| find(&|f| f[2] == "cgroup" && f[3].contains("name=systemd")))
+                .expect("a cgroup hierarchy to test app ids with")
+        }
+
+        fn new(unit: &str, pid: u32) -> Self {
+            let root = Self::hierarchy();
+            let slice = root.join(format!("sockeye-attr-{}.slice", std::process::id()));
+            let scope = slice.join(unit);
+            std::fs::create_dir_all(&scope).unwrap();
+            let guard = Self {
+                root,
+                slice,
+                scope,
+                pid,
+            };
+            std::fs::write(guard.scope.join("cgroup.procs"), pid.to_string()).unwrap();
+            guard
+        }
+    }
+
+    impl Drop for TestCgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.root.join("cgroup.procs"), self.pid.to_string());
+            let _ = std::fs::remove_dir(&self.scope);
+            let _ = std::fs::remove_dir(&self.slice);
+        }
+    }
+
+    #[test]
+    fn a_process_in_a_gnome_app_scope_carries_its_app_id() {
+        let mut owners = SystemOwners::new().unwrap();
+        let mut child = Script::start(
+            None,
+            r#"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+out(addr=a(u.getsockname()))
+wait()
+"#,
+        );
+        let local = addr(&child.line()["addr"]);
+        let unit = format!("app-gnome-org.sockeye.Test\\x2dApp-{}.scope", child.pid());
+        let _cgroup = TestCgroup::new(&unit, child.pid());
+        let pid = owners.owner(Transport::Udp, local, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(pid, Some(child.pid()));
+        let info = owners.process(child.pid()).unwrap();
+        assert_eq!(info.app_id.as_deref(), Some("org.sockeye.Test-App"));
+        drop(child);
+    }
+
+    #[test]
+    fn thirty_short_lived_processes_are_each_found_under_their_own_pid() {
+        let mut owners = SystemOwners::new().unwrap();
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let to = receiver.local_addr().unwrap();
+        let mut credited = Vec::new();
+        // One after the other, each living 50 ms after its datagram, as a shell loop of
+        // short commands would.
+        for _ in 0..30 {
+            let mut child = Script::start(
+                None,
+                &format!(
+                    r#"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"x", ("127.0.0.1", {}))
+time.sleep(0.05)
+"#,
+                    to.port()
+                ),
+            );
+            let mut buf = [0u8; 8];
+            let (_, from) = receiver.recv_from(&mut buf).unwrap();
+            let got = owners.owner(Transport::Udp, from, to);
+            child.wait_exit();
+            credited.push((child.pid(), got));
+        }
+        let wrong: Vec<_> = credited
+            .iter()
+            .filter(|(pid, got)| *got != Some(*pid))
+            .collect();
+        assert!(wrong.is_empty(), "not credited to their sender: {wrong:?}");
+        for (pid, _) in &credited {
+            let info = owners.process(*pid).unwrap();
+            assert_eq!(info.name, "python3");
+        }
     }
 }

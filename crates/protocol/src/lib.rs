@@ -77,9 +77,71 @@ pub struct Update {
     pub interfaces: Vec<Interface>,
 }
 
+/// D-Bus name of the error for invalid arguments (interval 0 or above [`MAX_INTERVAL_MS`]).
+pub const INVALID_ARGS_ERROR: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+/// Largest interval `Start` accepts, in milliseconds (one minute).
+pub const MAX_INTERVAL_MS: u32 = 60_000;
+
+/// The errors the helper's methods reply with, named
+/// `io.github.sockeye.Capture1.Error.<Variant>`; each carries a message for the log, and the
+/// variant alone is enough for the GUI to write its own sentence.
+///
+/// On the client, `CaptureError::from(zbus_error)` turns a method error back into a
+/// variant (other errors land in [`CaptureError::ZBus`]).
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "io.github.sockeye.Capture1.Error")]
+pub enum CaptureError {
+    /// Not a capture error: the call itself failed (connection closed, bad reply…).
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The helper lacks the privileges to capture (not root, capabilities missing).
+    PermissionDenied(String),
+    /// No network interface that can be captured on is up.
+    NoCaptureDevice(String),
+    /// A named interface does not exist.
+    NoSuchInterface(String),
+    /// libpcap failed on an interface.
+    CaptureFailed(String),
+    /// The system's socket or process tables could not be read.
+    SystemTables(String),
+    /// `GetConnections` for a pid the capture never saw.
+    UnknownProcess(String),
+    /// `GetConnections` while no capture runs.
+    NotCapturing(String),
+}
+
+impl CaptureError {
+    /// Rebuilds the typed error from a D-Bus error name and message (as carried by the
+    /// `Failed` signal); an unknown name becomes [`CaptureError::ZBus`].
+    pub fn from_parts(error_name: &str, message: String) -> CaptureError {
+        let suffix = error_name
+            .strip_prefix("io.github.sockeye.Capture1.Error.")
+            .unwrap_or("");
+        match suffix {
+            "PermissionDenied" => CaptureError::PermissionDenied(message),
+            "NoCaptureDevice" => CaptureError::NoCaptureDevice(message),
+            "NoSuchInterface" => CaptureError::NoSuchInterface(message),
+            "CaptureFailed" => CaptureError::CaptureFailed(message),
+            "SystemTables" => CaptureError::SystemTables(message),
+            "UnknownProcess" => CaptureError::UnknownProcess(message),
+            "NotCapturing" => CaptureError::NotCapturing(message),
+            _ => CaptureError::ZBus(zbus::Error::Failure(format!("{error_name}: {message}"))),
+        }
+    }
+}
+
+/// Nominal peer name the proxy addresses. A peer-to-peer connection has no bus to route
+/// names, and the helper registers none, so any well-known name reaches it; giving one lets
+/// `Capture1Proxy::new(&connection)` work without a `.destination(..)`.
+pub const HELPER_PEER_NAME: &str = "io.github.sockeye.Helper";
+
 /// Client side of `io.github.sockeye.Capture1`.
+///
+/// On the peer-to-peer connection use `Capture1Proxy::new(&connection)`; signals
+/// (`receive_updated()`, `receive_capturing_changed()`) work as on a bus.
 #[zbus::proxy(
     interface = "io.github.sockeye.Capture1",
+    default_service = "io.github.sockeye.Helper",
     default_path = "/io/github/sockeye/Capture"
 )]
 pub trait Capture1 {
@@ -100,8 +162,37 @@ pub trait Capture1 {
     #[zbus(signal)]
     fn updated(&self, update: Update) -> zbus::Result<()>;
 
+    /// Emitted when the engine hits an error that ends the capture (`Capturing` turns false
+    /// too); `error_name` is one of [`CaptureError`]'s D-Bus names, so
+    /// [`CaptureError::from_parts`] turns it back into a typed error.
+    #[zbus(signal)]
+    fn failed(&self, error_name: String, message: String) -> zbus::Result<()>;
+
     #[zbus(property)]
     fn capturing(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::DBusError;
+
+    #[test]
+    fn a_failed_signal_names_back_into_the_typed_error() {
+        let sent = CaptureError::NoCaptureDevice("no network interface".into());
+        let name = sent.name().to_string();
+        assert_eq!(name, "io.github.sockeye.Capture1.Error.NoCaptureDevice");
+        let received = CaptureError::from_parts(&name, "no network interface".into());
+        assert!(
+            matches!(received, CaptureError::NoCaptureDevice(m) if m == "no network interface")
+        );
+    }
+
+    #[test]
+    fn an_unknown_error_name_is_kept_in_the_message() {
+        let received = CaptureError::from_parts("org.example.Other", "boom".into());
+        assert!(received.to_string().contains("org.example.Other: boom"));
+    }
 }

@@ -9,11 +9,14 @@
 //! - A packet is *attributed* when at least one side has an owner; otherwise its bytes go
 //!   to the bucket of its transport, as sent when the source is local, else as received.
 //!   So attributed + unattributed bytes == captured bytes, always.
-//! - Owners are looked up once per new flow endpoint, then again at most every
-//!   [`AccountingConfig::retry`] while unknown, under a global budget: never per packet.
+//! - Owners are looked up once per new flow endpoint, then again while unknown after the
+//!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under a global
+//!   budget: never per packet.
 //!   When an owner turns up after a flow's first packets, those packets move from the
 //!   bucket to it. Once found, an owner is kept (even after the process exits) until a
 //!   new TCP connection reuses the same addresses and ports.
+//! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
+//!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
 //! - A socket shared by several processes (after fork) is credited to whichever pid
 //!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
 
@@ -28,8 +31,11 @@ use std::time::{Duration, Instant};
 /// Limits and timings of accounting.
 #[derive(Debug, Clone)]
 pub struct AccountingConfig {
-    /// Least time between two lookups of the same unknown endpoint.
-    pub retry: Duration,
+    /// Delays before the successive lookups of an endpoint still unknown: short at first
+    /// (the socket may not be in the kernel's tables or the process's fd list yet, and a
+    /// connection of a few milliseconds must be caught while it lives), then longer; the
+    /// last repeats.
+    pub retry: Vec<Duration>,
     /// Owner lookups allowed per second overall (a port scan must not cost a lookup per
     /// packet); short bursts up to `lookup_burst` are allowed.
     pub lookups_per_second: f64,
@@ -41,17 +47,29 @@ pub struct AccountingConfig {
     /// A TCP SYN on a flow silent for this long starts a new connection: owners are
     /// looked up afresh.
     pub syn_reuse_gap: Duration,
+    /// Most exited processes listed; beyond it those with the least traffic are dropped
+    /// from the list (their bytes stay in the attributed total), so a machine running
+    /// millions of short processes does not grow the table without bound.
+    pub max_exited_processes: usize,
+    /// Least time between two [`OwnerLookup::refresh`] calls: a refresh re-reads socket
+    /// tables and `/proc` (several milliseconds during which no packet is looked at), so
+    /// short intervals do not refresh every time.
+    pub refresh_period: Duration,
 }
 
 impl Default for AccountingConfig {
     fn default() -> Self {
         Self {
-            retry: Duration::from_millis(200),
+            retry: [2, 5, 10, 20, 50, 100, 200]
+                .map(Duration::from_millis)
+                .to_vec(),
             lookups_per_second: 2000.0,
             lookup_burst: 500.0,
             flow_capacity: 65_536,
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
+            max_exited_processes: 10_000,
+            refresh_period: Duration::from_secs(1),
         }
     }
 }
@@ -127,6 +145,8 @@ pub struct Accounting<O: OwnerLookup> {
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
+    /// When the owner lookup was last refreshed.
+    last_refresh: Option<Instant>,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -143,6 +163,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 burst: config.lookup_burst,
                 last: now,
             },
+            last_refresh: None,
             config,
         }
     }
@@ -176,17 +197,38 @@ impl<O: OwnerLookup> Accounting<O> {
         let mut found = [false; 2];
         for side in [src, dst] {
             let end = &mut flow.ends[side];
-            if end.may_have_owner
-                && end.owner.is_none()
-                && now >= end.next_lookup
-                && self.budget.take(now)
-            {
-                end.next_lookup = now + self.config.retry;
-                end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
-                if let Some(pid) = end.owner {
+            if end.owner.is_some() || now < end.next_lookup || end.kernel {
+                continue;
+            }
+            let delay = self
+                .config
+                .retry
+                .get(usize::from(end.misses))
+                .or(self.config.retry.last());
+            let next = now + delay.copied().unwrap_or(Duration::from_millis(200));
+            if !end.local {
+                end.local = owners.is_local(key.addr(side).ip());
+                if !end.local {
+                    end.next_lookup = next;
+                    end.misses = end.misses.saturating_add(1);
+                    continue;
+                }
+                end.misses = 0;
+            }
+            if !self.budget.take(now) {
+                self.totals.lookups_deferred += 1;
+                continue;
+            }
+            self.totals.owner_lookups += 1;
+            end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
+            end.next_lookup = next;
+            end.misses = end.misses.saturating_add(1);
+            match end.owner {
+                Some(pid) => {
                     found[side] = true;
                     process_entry(&mut self.processes, &*owners, pid);
                 }
+                None => self.totals.owner_misses += 1,
             }
         }
         if found.contains(&true) {
@@ -219,12 +261,13 @@ impl<O: OwnerLookup> Accounting<O> {
         if src_owner.is_some() || dst_owner.is_some() {
             self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
         } else {
-            flow.orphans[dir].add(len, 1);
             let bucket = &mut self.buckets[bucket_index(key.transport)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
+                flow.orphans[dir][0].add(len, 1);
             } else {
                 bucket.received.add(len, 1);
+                flow.orphans[dir][1].add(len, 1);
             }
         }
         locality
@@ -240,13 +283,23 @@ impl<O: OwnerLookup> Accounting<O> {
     ) -> (Vec<ProcessStats>, Vec<UnattributedStats>) {
         let seconds = elapsed.as_secs_f64();
         for flow in self.flows.values_mut() {
-            for traffic in flow.dirs.iter_mut().chain(flow.orphans.iter_mut()) {
+            for traffic in flow
+                .dirs
+                .iter_mut()
+                .chain(flow.orphans.iter_mut().flatten())
+            {
                 traffic.end_interval(seconds);
             }
         }
         self.flows.prune_idle(now);
-        let processes = &self.processes;
-        self.owners.refresh(&|pid| processes.contains_key(&pid));
+        let due = self
+            .last_refresh
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.config.refresh_period);
+        if due {
+            self.last_refresh = Some(now);
+            let processes = &self.processes;
+            self.owners.refresh(&|pid| processes.contains_key(&pid));
+        }
         for (pid, entry) in &mut self.processes {
             entry.sent.end_interval(seconds);
             entry.received.end_interval(seconds);
@@ -260,7 +313,27 @@ impl<O: OwnerLookup> Accounting<O> {
             bucket.sent.end_interval(seconds);
             bucket.received.end_interval(seconds);
         }
+        self.limit_exited();
         (self.process_stats(), self.unattributed_stats())
+    }
+
+    /// Drops the exited processes with the least traffic beyond the configured cap.
+    fn limit_exited(&mut self) {
+        let cap = self.config.max_exited_processes;
+        let mut exited: Vec<(u64, Pid)> = self
+            .processes
+            .iter()
+            .filter(|(_, e)| e.info.exited)
+            .map(|(pid, e)| (e.sent.bytes.saturating_add(e.received.bytes), *pid))
+            .collect();
+        if exited.len() <= cap {
+            return;
+        }
+        exited.sort_unstable();
+        let excess = exited.len() - cap;
+        for (_, pid) in &exited[..excess] {
+            self.processes.remove(pid);
+        }
     }
 
     /// Every process credited since start (or the last reset), by pid.
@@ -365,15 +438,16 @@ impl<O: OwnerLookup> Accounting<O> {
 /// A new flow: which ends are local and which can have an owner.
 fn new_flow<O: OwnerLookup>(key: &FlowKey, kind: PacketKind, owners: &O, now: Instant) -> Flow {
     let echo = matches!(kind, PacketKind::EchoRequest | PacketKind::EchoReply);
-    let end = |side: usize| {
-        let local = owners.is_local(key.addr(side).ip());
-        Endpoint {
-            local,
-            // The responder of an ICMP echo is the kernel, never a socket.
-            may_have_owner: local && !(echo && side == 1),
-            owner: None,
-            next_lookup: now,
-        }
+    // ICMP other than echo (unreachable, neighbour discovery, MLD…) is the kernel's own:
+    // a raw ICMP socket receives copies of it but did not cause it.
+    let kernel_icmp = key.transport == Transport::Icmp && !echo;
+    let end = |side: usize| Endpoint {
+        local: owners.is_local(key.addr(side).ip()),
+        // The responder of an ICMP echo is the kernel, never a socket.
+        kernel: kernel_icmp || (echo && side == 1),
+        owner: None,
+        next_lookup: now,
+        misses: 0,
     };
     Flow::new([end(0), end(1)], now)
 }
@@ -407,7 +481,9 @@ fn adopt_orphans<O: OwnerLookup>(
     totals: &mut CaptureTotals,
 ) {
     for dir in [0 as Dir, 1] {
-        let orphans = flow.orphans[dir];
+        let [as_sent, as_received] = flow.orphans[dir];
+        let mut orphans = as_sent;
+        orphans.add(as_received.bytes, as_received.packets);
         if orphans.packets == 0 {
             continue;
         }
@@ -424,11 +500,8 @@ fn adopt_orphans<O: OwnerLookup>(
             }
         }
         let bucket = &mut buckets[bucket_index(transport)];
-        if flow.ends[sender].local {
-            bucket.sent.remove(&orphans);
-        } else {
-            bucket.received.remove(&orphans);
-        }
+        bucket.sent.remove(&as_sent);
+        bucket.received.remove(&as_received);
         totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);
     }
     flow.orphans = Default::default();

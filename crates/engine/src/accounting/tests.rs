@@ -2,67 +2,8 @@
 
 use super::*;
 use crate::parse::PacketMeta;
+use crate::testing::FakeOwners;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-/// An owner lookup answering from a fixed socket table, counting its lookups.
-#[derive(Default)]
-struct FakeOwners {
-    /// (transport, local endpoint) → pid; the remote end is ignored (unconnected socket).
-    sockets: HashMap<(Transport, SocketAddr), Pid>,
-    local: Vec<IpAddr>,
-    processes: HashMap<Pid, ProcessInfo>,
-    lookups: usize,
-}
-
-impl FakeOwners {
-    fn with_local(local: &[IpAddr]) -> Self {
-        Self {
-            local: local.to_vec(),
-            ..Self::default()
-        }
-    }
-
-    fn bind(&mut self, transport: Transport, local: SocketAddr, pid: Pid) {
-        self.sockets.insert((transport, local), pid);
-        self.processes.insert(
-            pid,
-            ProcessInfo {
-                pid,
-                name: format!("proc{pid}"),
-                cmdline: format!("proc{pid} --flag"),
-                uid: 1000,
-                user: "alice".into(),
-                app_id: None,
-                exited: false,
-            },
-        );
-    }
-
-    /// The process exits: its sockets vanish, its details stay (marked exited).
-    fn exit(&mut self, pid: Pid) {
-        self.sockets.retain(|_, owner| *owner != pid);
-        if let Some(info) = self.processes.get_mut(&pid) {
-            info.exited = true;
-        }
-    }
-}
-
-impl OwnerLookup for FakeOwners {
-    fn owner(&mut self, transport: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
-        self.lookups += 1;
-        self.sockets.get(&(transport, local)).copied()
-    }
-
-    fn is_local(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.local.contains(&ip)
-    }
-
-    fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
-        self.processes.get(&pid)
-    }
-
-    fn refresh(&mut self, _: &dyn Fn(Pid) -> bool) {}
-}
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
 const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 9));
@@ -206,17 +147,35 @@ fn unknown_traffic_goes_to_buckets_by_transport_and_locality() {
 }
 
 #[test]
-fn unknown_endpoint_is_looked_up_again_only_after_the_retry_delay() {
+fn unknown_endpoint_is_looked_up_again_with_growing_delays_not_per_packet() {
     let t0 = Instant::now();
     let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
     let meta = packet(Transport::Udp, sa(LOCAL, 9), sa(REMOTE, 9), 64);
 
-    for i in 0..1000u64 {
-        acc.record(&meta, t0 + Duration::from_micros(i * 100)); // 100 ms in all
+    // 10 000 packets over one second: lookups at 0, 2, 7, 17, 37, 87, 187 ms, then
+    // every 200 ms (387, 587, 787, 987).
+    for i in 0..10_000u64 {
+        acc.record(&meta, t0 + Duration::from_micros(i * 100));
     }
-    assert_eq!(acc.owners().lookups, 1, "one lookup within the retry delay");
-    acc.record(&meta, t0 + Duration::from_millis(250));
-    assert_eq!(acc.owners().lookups, 2);
+    assert_eq!(acc.owners().lookups, 11);
+}
+
+#[test]
+fn an_address_that_becomes_local_later_is_then_looked_up() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::default(), t0);
+    let meta = packet(Transport::Tcp, sa(REMOTE, 80), sa(LOCAL, 40000), 500);
+    acc.record(&meta, t0);
+    assert_eq!(acc.owners().lookups, 0, "not local: nobody to look up");
+
+    // A namespace holding LOCAL appears; its process owns the socket.
+    acc.owners_mut().local.push(LOCAL);
+    acc.owners_mut().bind(Transport::Tcp, sa(LOCAL, 40000), 12);
+    acc.record(&meta, t0 + Duration::from_millis(5));
+
+    let p = process(&acc, 12);
+    assert_eq!(p.received_bytes, 1000, "the first packet is adopted too");
+    assert_invariant(&acc);
 }
 
 #[test]
@@ -292,6 +251,19 @@ fn ping_request_counts_for_the_pinger_and_the_reply_too_never_for_the_kernel() {
     assert_eq!((p.sent_bytes, p.received_bytes), (98, 98));
     assert_eq!(acc.owners().lookups, 1);
     assert_invariant(&acc);
+}
+
+#[test]
+fn icmp_other_than_echo_is_never_credited_to_a_raw_socket() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Icmp, sa(LO, 0), 5);
+    let mut acc = accounting(owners, t0);
+
+    acc.record(&packet(Transport::Icmp, sa(LO, 0), sa(LO, 0), 90), t0);
+
+    assert_eq!(acc.owners().lookups, 0);
+    assert_eq!(unattributed_total(&acc), 90);
 }
 
 #[test]
@@ -393,6 +365,44 @@ fn a_million_short_connections_keep_the_flow_table_under_its_cap() {
 }
 
 #[test]
+fn exited_processes_beyond_the_cap_with_the_least_traffic_are_dropped() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    for pid in 1..=5u32 {
+        owners.bind(Transport::Udp, sa(LO, pid as u16), pid);
+    }
+    let config = AccountingConfig {
+        max_exited_processes: 2,
+        ..AccountingConfig::default()
+    };
+    let mut acc = Accounting::new(owners, config, t0);
+    for pid in 1..=5u16 {
+        acc.record(
+            &packet(
+                Transport::Udp,
+                sa(LO, pid),
+                sa(REMOTE, 9),
+                u32::from(pid) * 100,
+            ),
+            t0,
+        );
+    }
+    for pid in 1..=4 {
+        acc.owners_mut().exit(pid);
+    }
+
+    let (processes, _) = acc.end_interval(Duration::from_secs(1), t0);
+
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+    assert_eq!(
+        pids,
+        vec![3, 4, 5],
+        "the two biggest exited ones and the live one"
+    );
+    assert_invariant(&acc);
+}
+
+#[test]
 fn reset_sets_totals_to_zero_and_forgets_exited_processes() {
     let t0 = Instant::now();
     let mut owners = FakeOwners::default();
@@ -449,6 +459,10 @@ fn attributed_plus_unattributed_equals_captured_on_a_random_mix() {
         }
         if next(500) == 0 {
             acc.reset_totals();
+        }
+        if step == 10_000 {
+            // A namespace appears: an address seen as remote so far becomes local.
+            acc.owners_mut().local.push(REMOTE);
         }
         let meta = PacketMeta {
             kind: [

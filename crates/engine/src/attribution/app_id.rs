@@ -38,17 +38,18 @@ pub(crate) fn flatpak_app_id(text: &str) -> Option<String> {
     None
 }
 
-/// The app id in a `/proc/PID/cgroup` file: its unified (`0::`) path, or the systemd
-/// hierarchy's, read from the innermost unit outwards.
+/// The app id in a `/proc/PID/cgroup` file: from its unified (`0::`) path, else (on
+/// hybrid systems, where that path may be just `/`) from the systemd hierarchy's; each
+/// read from the innermost unit outwards.
 pub(crate) fn cgroup_app_id(text: &str) -> Option<String> {
-    let path = text
+    let unified = text.lines().find_map(|l| l.strip_prefix("0::"));
+    let systemd = text
         .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .or_else(|| {
-            text.lines()
-                .find_map(|l| Some(l.split_once(":name=systemd:")?.1))
-        })?;
-    path.rsplit('/').find_map(unit_app_id)
+        .find_map(|l| Some(l.split_once(":name=systemd:")?.1));
+    [unified, systemd]
+        .into_iter()
+        .flatten()
+        .find_map(|path| path.rsplit('/').find_map(unit_app_id))
 }
 
 /// The app id in one systemd unit name, following systemd's naming of desktop apps
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(cgroup_app_id(v2).as_deref(), Some("org.gnome.Maps"));
         let terminal_child = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-1.scope\n";
         assert_eq!(cgroup_app_id(terminal_child), None);
-        let v1 = "12:pids:/\n1:name=systemd:/user.slice/app-gnome-org.gnome.Maps-77.scope\n";
+        let v1 = "12:pids:/\n1:name=systemd:/user.slice/app-gnome-org.gnome.Maps-77.scope\n0::/\n";
         assert_eq!(cgroup_app_id(v1).as_deref(), Some("org.gnome.Maps"));
         assert_eq!(cgroup_app_id("0::/system.slice/sshd.service\n"), None);
         assert_eq!(cgroup_app_id(""), None);

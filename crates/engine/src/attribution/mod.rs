@@ -3,20 +3,28 @@
 //!
 //! ```text
 //! SystemOwners::owner(transport, local, remote)
-//!  ├─ namespaces   which namespaces may hold the socket (the one owning `local`; own for
-//!  │               loopback) — namespaces.rs, found from /proc/*/ns/net and /run/netns
-//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in that
-//!  │               namespace (sock_diag.rs); /proc/PID/net/* when netlink fails and for
-//!  │               ping/raw sockets (proc_net.rs)                        ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes.rs)
+//!  ├─ namespaces   which namespaces may hold the socket: the ones owning `local` (this
+//!  │               one for loopback); wildcard sockets count only there (namespace_set.rs,
+//!  │               namespaces.rs: found from /proc/*/ns/net and /run/netns)
+//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
+//!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
+//!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
+//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/)
 //!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
 //!                  app_id.rs) and kept after the process exits
-//! refresh(): addresses (local_addrs.rs), socket tables, exited processes, new namespaces
+//! SystemOwners::is_local(ip)
+//!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
+//!                  address notifications and a rate-limited search for new namespaces
+//! SystemOwners::refresh(): namespaces, addresses and socket tables re-read, exited
+//!                  processes marked, unreferenced ones forgotten
 //! ```
 
+mod address_book;
 mod app_id;
 mod bounded_read;
+mod fd_dir;
 mod local_addrs;
+mod namespace_set;
 mod namespaces;
 mod netlink;
 mod proc_net;
@@ -28,28 +36,26 @@ mod users;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::{EngineError, Transport};
-use namespaces::{named_namespaces, namespace_of, open_sockets_in, Namespace};
-use processes::{list_pids, SocketHolders};
+use address_book::AddressBook;
+use namespace_set::{Candidates, NamespaceSet};
+use namespaces::namespace_of;
+use processes::SocketHolders;
 use socket_table::{canonical, FoundSocket, SockProto};
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use users::Users;
 
-/// Least time between two lookups in the kernel for the same flow key.
-const KEY_RETRY: Duration = Duration::from_millis(10);
+/// Least time between two lookups in the kernel for the same flow key: only a guard
+/// against a caller asking in a loop (accounting backs off by itself, from 2 ms on).
+const KEY_RETRY: Duration = Duration::from_millis(1);
 /// Most flow keys whose last kernel lookup time is remembered.
 const MAX_KEYS: usize = 65_536;
-/// Least time between two searches for new namespaces on a lookup miss.
-const NAMESPACE_RESCAN: Duration = Duration::from_millis(20);
-/// How long after a pid first appears its namespace link is re-read on every discovery.
-const YOUNG_PID: Duration = Duration::from_secs(2);
 /// Most processes whose details are kept (those accounting still references are kept
 /// beyond this).
 const MAX_DETAILS: usize = 65_536;
-/// Most namespaces followed.
-const MAX_NAMESPACES: usize = 4096;
 
 /// Details of a process returned by `owner`, with the start time that tells it apart from a
 /// later process reusing its pid.
@@ -62,17 +68,13 @@ struct Details {
 /// network namespace, `/proc/PID/fd` for inode → pid.
 pub struct SystemOwners {
     proc_root: PathBuf,
-    /// Index 0 is the namespace this process runs in (the one pcap captures in).
-    namespaces: Vec<Namespace>,
-    /// Namespace of each pid seen, and when it was first seen, so discovery on a miss
-    /// reads only young pids' links (a process may still `setns` early in its life).
-    namespace_of_pid: HashMap<Pid, (u64, Instant)>,
-    last_namespace_scan: Instant,
+    namespaces: NamespaceSet,
+    /// Addresses of every namespace; behind a `RefCell` because `is_local` (`&self`)
+    /// catches up with announced address changes.
+    addresses: RefCell<AddressBook>,
     holders: SocketHolders,
     details: HashMap<Pid, Details>,
     users: Users,
-    /// Addresses of every namespace.
-    local: HashSet<IpAddr>,
     /// Last kernel lookup per flow key (rate limit for keys that keep missing).
     tried: HashMap<(Transport, SocketAddr, SocketAddr), Instant>,
 }
@@ -86,43 +88,30 @@ impl SystemOwners {
             what: "/proc/self/ns/net".into(),
             source: std::io::Error::last_os_error(),
         })?;
-        let sockets = netlink::NetlinkSocket::open(netlink::NETLINK_SOCK_DIAG)
-            .and_then(|d| Ok((d, netlink::NetlinkSocket::open(netlink::NETLINK_ROUTE)?)))
-            .ok();
-        let own = Namespace::new(own_inode, Some(own_pid), sockets);
+        let mut book = AddressBook::new(&proc_root);
+        let namespaces = NamespaceSet::new(proc_root.clone(), own_inode, own_pid, &mut book);
         let mut owners = Self {
             holders: SocketHolders::new(&proc_root),
             proc_root,
-            namespaces: vec![own],
-            namespace_of_pid: HashMap::new(),
-            last_namespace_scan: Instant::now(),
+            namespaces,
+            addresses: RefCell::new(book),
             details: HashMap::new(),
             users: Users::new("/etc/passwd"),
-            local: HashSet::new(),
             tried: HashMap::new(),
         };
-        owners.namespaces[0].refresh();
-        owners.discover_namespaces(false);
-        owners.rebuild_local();
+        owners
+            .namespaces
+            .discover(false, owners.addresses.get_mut());
         owners.holders.full_scan();
         Ok(owners)
     }
 
-    /// Indices of the namespaces that may hold the socket of local address `ip`: its own
-    /// namespace for loopback (pcap sees only this namespace's `lo`), else the namespaces
-    /// owning `ip`, else all of them.
-    fn candidates(&self, ip: IpAddr) -> Vec<usize> {
-        if ip.is_loopback() {
-            return vec![0];
+    fn candidates(&mut self, ip: IpAddr) -> Candidates {
+        let book = self.addresses.get_mut();
+        if self.namespaces.misses_owner_of(ip, book) {
+            self.namespaces.discover(true, book);
         }
-        let owning: Vec<usize> = (0..self.namespaces.len())
-            .filter(|&i| self.namespaces[i].addrs.contains(&ip))
-            .collect();
-        if owning.is_empty() {
-            (0..self.namespaces.len()).collect()
-        } else {
-            owning
-        }
+        self.namespaces.candidates(ip, self.addresses.get_mut())
     }
 
     /// The socket a packet of `transport` between `local` and `remote` belongs to, and the
@@ -140,28 +129,33 @@ impl SystemOwners {
             Transport::Icmp => SockProto::Ping,
             Transport::Other => return None,
         };
+        let candidates = self.candidates(local.ip());
         let mut found = None;
         if proto != SockProto::Ping {
-            found = self.candidates(local.ip()).into_iter().find_map(|i| {
-                self.namespaces
-                    .get(i)?
-                    .table
-                    .connected(proto, local, remote)
+            found = candidates.indices.iter().find_map(|&i| {
+                let table = &self.namespaces.list.get(i)?.table;
+                table.connected(proto, local, remote)
             });
         }
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
-            found = self.ask_kernel(proto, local, remote);
-            if found.is_none() && self.discover_namespaces(true) {
-                found = self.ask_kernel(proto, local, remote);
+            found = self.ask_kernel(proto, &candidates, local, remote);
+            if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
+                let candidates = self.candidates(local.ip());
+                found = self.ask_kernel(proto, &candidates, local, remote);
             }
         }
-        let bound = self.candidates(local.ip()).into_iter().find_map(|i| {
-            let table = &self.namespaces.get(i)?.table;
-            match proto {
-                SockProto::Ping => table.icmp(local),
-                _ => table.bound(proto, local),
-            }
-        });
+        let candidates = self.candidates(local.ip());
+        let bound = candidates
+            .indices
+            .iter()
+            .filter(|_| candidates.owned)
+            .find_map(|&i| {
+                let table = &self.namespaces.list.get(i)?.table;
+                match proto {
+                    SockProto::Ping => table.icmp(local),
+                    _ => table.bound(proto, local),
+                }
+            });
         let found = found.or(bound)?;
         let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
         Some((found, hint))
@@ -196,18 +190,21 @@ impl SystemOwners {
     fn ask_kernel(
         &mut self,
         proto: SockProto,
+        candidates: &Candidates,
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<FoundSocket> {
         let ipv6 = local.is_ipv6();
-        for i in self.candidates(local.ip()) {
-            let Some(ns) = self.namespaces.get_mut(i) else {
+        // Outside the namespaces owning the address only an exact binding counts.
+        let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
+        for &i in &candidates.indices {
+            let Some(ns) = self.namespaces.list.get_mut(i) else {
                 continue;
             };
             if proto == SockProto::Ping {
                 let ping = ns.reload_from_proc(SockProto::Ping, ipv6);
                 let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
-                if ping || raw {
+                if (ping || raw) && candidates.owned {
                     if let Some(found) = ns.table.icmp(local) {
                         return Some(found);
                     }
@@ -215,8 +212,17 @@ impl SystemOwners {
                 continue;
             }
             if let Some(diag) = ns.diag.as_mut() {
-                match diag.find(proto, local, remote) {
-                    Ok(Some(entry)) if entry.inode != 0 => {
+                let mut answer = diag.find(proto, local, remote);
+                if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
+                    // Only a TIME_WAIT remains: the connection is over. Its server side
+                    // belongs to whoever holds the listener on that port (if this end
+                    // is a server's: the kernel answers with the listener for a peer
+                    // that has no connection).
+                    let nobody = SocketAddr::new(unspecified(local.ip()), 0);
+                    answer = diag.find(proto, local, nobody);
+                }
+                match answer {
+                    Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
                         ns.table.insert(&entry);
                         return Some(FoundSocket {
                             inode: entry.inode,
@@ -228,93 +234,18 @@ impl SystemOwners {
                 }
             }
             if ns.reload_from_proc(proto, ipv6) {
-                if let Some(found) = ns.table.lookup(proto, local, remote) {
-                    return Some(found);
+                let found = ns.table.connected(proto, local, remote).or_else(|| {
+                    candidates
+                        .owned
+                        .then(|| ns.table.bound(proto, local))
+                        .flatten()
+                });
+                if found.is_some() {
+                    return found;
                 }
             }
         }
         None
-    }
-
-    /// Looks for namespaces not known yet. On a lookup miss (`on_miss`) at most every
-    /// [`NAMESPACE_RESCAN`] and reading only the links of pids first seen in the last
-    /// [`YOUNG_PID`]; once per interval reading every pid's link. Returns whether any
-    /// namespace was added.
-    fn discover_namespaces(&mut self, on_miss: bool) -> bool {
-        let now = Instant::now();
-        if on_miss && now.duration_since(self.last_namespace_scan) < NAMESPACE_RESCAN {
-            return false;
-        }
-        self.last_namespace_scan = now;
-        let listed = list_pids(&self.proc_root);
-        self.namespace_of_pid.retain(|pid, _| listed.contains(pid));
-        let mut members: HashMap<u64, Pid> = HashMap::new();
-        for &pid in &listed {
-            let known = self.namespace_of_pid.get(&pid).copied();
-            let fresh =
-                known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
-            let ns = match known {
-                Some((ns, _)) if fresh => ns,
-                _ => match namespace_of(&self.proc_root, pid) {
-                    Some(ns) => {
-                        let seen = known.map_or(now, |(_, seen)| seen);
-                        self.namespace_of_pid.insert(pid, (ns, seen));
-                        ns
-                    }
-                    None => continue,
-                },
-            };
-            let lowest = members.entry(ns).or_insert(pid);
-            *lowest = (*lowest).min(pid);
-        }
-        let named = named_namespaces(Path::new("/run/netns"));
-        let own = self.namespaces[0].inode;
-        // Forget namespaces that are gone (holding their sockets would keep them alive).
-        self.namespaces.retain(|ns| {
-            ns.inode == own
-                || members.contains_key(&ns.inode)
-                || named.iter().any(|(inode, _)| *inode == ns.inode)
-        });
-        for ns in &mut self.namespaces {
-            if ns.inode != own {
-                if let Some(&pid) = members.get(&ns.inode) {
-                    if ns.member.is_none_or(|m| !listed.contains(&m)) {
-                        ns.member = Some(pid);
-                    }
-                }
-            }
-        }
-        let known: HashSet<u64> = self.namespaces.iter().map(|n| n.inode).collect();
-        let mut added = false;
-        let mut new: Vec<(u64, Option<Pid>, PathBuf)> = members
-            .iter()
-            .filter(|(ns, _)| !known.contains(ns))
-            .map(|(&ns, &pid)| (ns, Some(pid), self.proc_root.join(format!("{pid}/ns/net"))))
-            .collect();
-        for (inode, path) in named {
-            if !known.contains(&inode) && !new.iter().any(|n| n.0 == inode) {
-                new.push((inode, None, path));
-            }
-        }
-        for (inode, member, path) in new {
-            if self.namespaces.len() >= MAX_NAMESPACES {
-                break;
-            }
-            let mut ns = Namespace::new(inode, member, open_sockets_in(&path).ok());
-            ns.refresh();
-            self.local.extend(ns.addrs.iter().copied());
-            self.namespaces.push(ns);
-            added = true;
-        }
-        added
-    }
-
-    fn rebuild_local(&mut self) {
-        self.local = self
-            .namespaces
-            .iter()
-            .flat_map(|ns| ns.addrs.iter().copied())
-            .collect();
     }
 
     /// Reads the details of `pid` unless they are known for this very process.
@@ -346,6 +277,14 @@ impl SystemOwners {
     }
 }
 
+/// The wildcard address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 impl OwnerLookup for SystemOwners {
     fn owner(
         &mut self,
@@ -362,7 +301,11 @@ impl OwnerLookup for SystemOwners {
 
     fn is_local(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        ip.is_loopback() || self.local.contains(&ip)
+        ip.is_loopback()
+            || self
+                .addresses
+                .try_borrow_mut()
+                .is_ok_and(|mut book| book.contains(ip))
     }
 
     fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
@@ -370,11 +313,12 @@ impl OwnerLookup for SystemOwners {
     }
 
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
-        self.discover_namespaces(false);
-        for ns in &mut self.namespaces {
+        let book = self.addresses.get_mut();
+        self.namespaces.discover(false, book);
+        book.reload_all();
+        for ns in &mut self.namespaces.list {
             ns.refresh();
         }
-        self.rebuild_local();
         self.holders.forget_exited();
         let proc_root = &self.proc_root;
         for (&pid, d) in self.details.iter_mut() {
@@ -390,5 +334,78 @@ impl OwnerLookup for SystemOwners {
         let now = Instant::now();
         self.tried
             .retain(|_, at| now.duration_since(*at) < KEY_RETRY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::time::Duration;
+
+    /// Asks until an answer comes or 5 s pass (a long-lived process's new socket may wait
+    /// for the rate-limited rescan, as accounting's retries do).
+    fn poll_owner(
+        owners: &mut SystemOwners,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Pid> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = owners.owner(transport, local, remote);
+            if got.is_some() || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn without_netlink_the_proc_net_tables_still_attribute_sockets() {
+        let mut owners = SystemOwners::new().unwrap();
+        for ns in &mut owners.namespaces.list {
+            ns.diag = None;
+        }
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let me = Some(std::process::id());
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let udp_local = udp.local_addr().unwrap();
+        assert_eq!(poll_owner(&mut owners, Transport::Udp, udp_local, peer), me);
+        owners.refresh(&|_| true);
+        assert!(owners.namespaces.list[0].diag.is_none(), "stays on /proc");
+        assert_eq!(owners.owner(Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn a_closed_server_side_connection_belongs_to_its_listener_s_holder() {
+        use std::io::Read;
+        let mut owners = SystemOwners::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        drop(server); // the server closes first: its side ends in TIME_WAIT
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        drop(client);
+        let me = Some(std::process::id());
+        assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+    }
+
+    #[test]
+    fn other_traffic_has_no_owner_and_loopback_is_always_local() {
+        let mut owners = SystemOwners::new().unwrap();
+        let any = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(owners.owner(Transport::Other, any, any), None);
+        assert!(owners.is_local("127.4.5.6".parse().unwrap()));
+        assert!(owners.is_local("::1".parse().unwrap()));
+        assert!(owners.is_local("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!owners.is_local("192.0.2.1".parse().unwrap()), "TEST-NET-1");
+        assert!(owners.process(u32::MAX).is_none());
     }
 }

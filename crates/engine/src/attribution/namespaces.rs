@@ -1,23 +1,19 @@
 //! Network namespaces of this machine: found from `/proc/*/ns/net` (and `/run/netns`),
 //! each with netlink sockets opened inside it and its own socket table and addresses.
 
-use super::local_addrs::{netlink_addresses, proc_addresses};
-use super::netlink::{NetlinkSocket, NETLINK_ROUTE, NETLINK_SOCK_DIAG};
 use super::proc_net;
 use super::sock_diag::SockDiag;
 use super::socket_table::{SockProto, SocketTable};
 use crate::owner::Pid;
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Least time between two re-reads of one `/proc/PID/net` table on lookups that miss.
-const PROC_RELOAD_INTERVAL: Duration = Duration::from_millis(5);
+const PROC_RELOAD_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The inode number of a namespace link target such as `net:[4026531840]`.
 pub(crate) fn parse_ns_link(target: &str) -> Option<u64> {
@@ -50,23 +46,23 @@ pub(crate) fn named_namespaces(dir: &Path) -> Vec<(u64, PathBuf)> {
         .collect()
 }
 
-/// Opens a sock_diag and a route netlink socket inside the namespace at `ns_path`: a
-/// short-lived thread enters it with `setns` (which changes only that thread) and creates
-/// them; sockets stay bound to the namespace they were created in.
-pub(crate) fn open_sockets_in(ns_path: &Path) -> io::Result<(NetlinkSocket, NetlinkSocket)> {
+/// Runs `f` on a short-lived thread inside the network namespace at `ns_path`: `setns`
+/// changes only that thread, and sockets `f` creates stay bound to the namespace they were
+/// created in.
+pub(crate) fn in_namespace<T: Send>(
+    ns_path: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
     let ns = File::open(ns_path)?;
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
                 // SAFETY: setns on a valid namespace fd; affects only this thread, which
-                // ends right after creating the sockets.
+                // ends when `f` returns.
                 if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                     return Err(io::Error::last_os_error());
                 }
-                Ok((
-                    NetlinkSocket::open(NETLINK_SOCK_DIAG)?,
-                    NetlinkSocket::open(NETLINK_ROUTE)?,
-                ))
+                f()
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
@@ -82,33 +78,21 @@ pub(crate) struct Namespace {
     /// sock_diag inside it; `None` when it could not be opened or failed (then the
     /// `/proc/PID/net` tables are read instead).
     pub diag: Option<SockDiag>,
-    route: Option<NetlinkSocket>,
     pub table: SocketTable,
-    pub addrs: HashSet<IpAddr>,
     /// Last re-read of each `/proc/PID/net` table on a miss, by (kind, IPv6).
     reloaded: Vec<((SockProto, bool), Instant)>,
-    /// The last refresh of tables or addresses failed (kept for diagnostics).
+    /// The last refresh of a table failed (kept for diagnostics).
     pub last_error: Option<String>,
 }
 
 impl Namespace {
-    /// A namespace whose netlink sockets are `sockets` (when they could be opened).
-    pub(crate) fn new(
-        inode: u64,
-        member: Option<Pid>,
-        sockets: Option<(NetlinkSocket, NetlinkSocket)>,
-    ) -> Self {
-        let (diag, route) = match sockets {
-            Some((d, r)) => (Some(SockDiag::from_socket(d)), Some(r)),
-            None => (None, None),
-        };
+    /// A namespace, with its sock_diag socket when it could be opened.
+    pub(crate) fn new(inode: u64, member: Option<Pid>, diag: Option<SockDiag>) -> Self {
         Self {
             inode,
             member,
             diag,
-            route,
             table: SocketTable::default(),
-            addrs: HashSet::new(),
             reloaded: Vec::new(),
             last_error: None,
         }
@@ -120,10 +104,9 @@ impl Namespace {
             .map(|pid| PathBuf::from(format!("/proc/{pid}/net")))
     }
 
-    /// Re-reads the addresses and every socket table.
+    /// Re-reads every socket table.
     pub(crate) fn refresh(&mut self) {
         self.last_error = None;
-        self.refresh_addresses();
         for proto in [
             SockProto::Tcp,
             SockProto::Udp,
@@ -134,21 +117,6 @@ impl Namespace {
             for ipv6 in [false, true] {
                 self.load(proto, ipv6);
             }
-        }
-    }
-
-    fn refresh_addresses(&mut self) {
-        let from_netlink = self.route.as_mut().map(netlink_addresses);
-        let addrs = match from_netlink {
-            Some(Ok(addrs)) => Ok(addrs),
-            _ => match self.net_dir() {
-                Some(dir) => proc_addresses(&dir),
-                None => Err(io::Error::from(io::ErrorKind::NotFound)),
-            },
-        };
-        match addrs {
-            Ok(addrs) => self.addrs = addrs,
-            Err(e) => self.last_error = Some(format!("addresses: {e}")),
         }
     }
 
@@ -229,11 +197,13 @@ mod tests {
     }
 
     #[test]
-    fn sockets_open_inside_this_process_s_own_namespace() {
+    fn code_runs_inside_a_namespace_entered_by_path() {
         let path = PathBuf::from(format!("/proc/{}/ns/net", std::process::id()));
-        let (diag, mut route) = open_sockets_in(&path).unwrap();
-        drop(diag);
-        let addrs = netlink_addresses(&mut route).unwrap();
-        assert!(addrs.contains(&IpAddr::from([127, 0, 0, 1])));
+        let inode = in_namespace(&path, || {
+            Ok(namespace_of(Path::new("/proc"), std::process::id()))
+        })
+        .unwrap();
+        assert!(inode.is_some());
+        assert!(in_namespace(Path::new("/nonexistent"), || Ok(())).is_err());
     }
 }

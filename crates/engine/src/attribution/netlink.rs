@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// Netlink protocol numbers (`linux/netlink.h`).
 pub(crate) const NETLINK_ROUTE: i32 = 0;
+/// Route multicast groups announcing address changes (`linux/rtnetlink.h`).
+pub(crate) const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+pub(crate) const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 pub(crate) const NETLINK_SOCK_DIAG: i32 = 4;
 
 const NLM_F_REQUEST: u16 = 0x1;
@@ -25,6 +28,8 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Upper bound on the reply messages one request may produce (a socket table of this many
 /// sockets is already absurd; a hostile or looping kernel reply stops here).
 const MAX_MESSAGES: usize = 2_000_000;
+/// Most notifications read by one [`NetlinkSocket::drain`].
+const MAX_DRAIN: usize = 256;
 /// Receive buffer size, in bytes; the kernel fills at most about 32 KiB per dump chunk.
 const RECV_BUFFER: usize = 64 * 1024;
 
@@ -81,6 +86,72 @@ impl NetlinkSocket {
             seq: 0,
             buf: vec![0; RECV_BUFFER],
         })
+    }
+
+    /// Opens a non-blocking netlink socket of `protocol` subscribed to the multicast
+    /// `groups` (a bit mask, e.g. `RTMGRP_IPV4_IFADDR`), in the calling thread's network
+    /// namespace; [`Self::drain`] then tells whether anything was announced.
+    pub(crate) fn subscribe(protocol: i32, groups: u32) -> io::Result<Self> {
+        let socket = Self::open(protocol)?;
+        // SAFETY: sockaddr_nl is plain data; all-zero is valid before the fields are set.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = groups;
+        // SAFETY: `addr` is live and its size is given; fcntl on our own descriptor.
+        let rc = unsafe {
+            libc::bind(
+                socket.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        let flags = unsafe { libc::fcntl(socket.fd.as_raw_fd(), libc::F_GETFL) };
+        // SAFETY: as above.
+        if flags < 0
+            || unsafe {
+                libc::fcntl(
+                    socket.fd.as_raw_fd(),
+                    libc::F_SETFL,
+                    flags | libc::O_NONBLOCK,
+                )
+            } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(socket)
+    }
+
+    /// Reads every pending notification of a subscribed socket without blocking; true when
+    /// there was any (or some were lost to a full buffer, which means the same: re-read).
+    pub(crate) fn drain(&mut self) -> bool {
+        let mut any = false;
+        for _ in 0..MAX_DRAIN {
+            // SAFETY: the buffer is live and its length is given.
+            let got = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if got > 0 {
+                any = true;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ENOBUFS) => any = true,
+                _ => {}
+            }
+            break;
+        }
+        any
     }
 
     /// Sends `payload` as one `kind` request (a dump when `dump`) and calls `on_reply` with

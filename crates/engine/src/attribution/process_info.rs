@@ -191,6 +191,33 @@ mod tests {
     }
 
     #[test]
+    fn huge_and_hostile_proc_files_are_bounded() {
+        let proc = tempfile::tempdir().unwrap();
+        let dir = proc.path().join("9");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("comm"), "x".repeat(1 << 20)).unwrap();
+        let mut cmdline = b"arg\0".repeat(1 << 18); // 1 MiB of arguments
+        cmdline.extend_from_slice(b"\x1b[31mred\0");
+        fs::write(dir.join("cmdline"), &cmdline).unwrap();
+        fs::write(
+            dir.join("status"),
+            "Uid:\t".to_owned() + &"9".repeat(1 << 20),
+        )
+        .unwrap();
+        fs::write(
+            dir.join("cgroup"),
+            "0::/".to_owned() + &"a/".repeat(1 << 19),
+        )
+        .unwrap();
+        let mut users = Users::new(proc.path().join("passwd"));
+        let info = read_process_info(proc.path(), 9, "", &mut users);
+        assert_eq!(info.name.len(), 256, "comm read is capped");
+        assert!(info.cmdline.len() <= MAX_CMDLINE as usize);
+        assert_eq!(info.uid, u32::MAX, "an absurd uid is no uid");
+        assert_eq!(info.app_id, None);
+    }
+
+    #[test]
     fn a_vanished_process_keeps_its_scanned_name_and_is_marked_exited() {
         let proc = tempfile::tempdir().unwrap();
         let mut users = Users::new(proc.path().join("no-passwd"));

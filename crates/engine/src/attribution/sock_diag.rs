@@ -283,6 +283,38 @@ mod tests {
         assert_eq!(diag.find(SockProto::Udp, closed, peer).unwrap(), None);
     }
 
+    #[test]
+    fn the_kernel_finds_an_auto_bound_wildcard_udp_socket() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sender
+            .send_to(b"x", receiver.local_addr().unwrap())
+            .unwrap();
+        let port = sender.local_addr().unwrap().port();
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut diag = SockDiag::open().unwrap();
+        for _ in 0..50 {
+            let got = diag
+                .find(SockProto::Udp, local, receiver.local_addr().unwrap())
+                .unwrap();
+            assert_eq!(got.map(|e| e.inode), Some(inode_of(&sender)));
+        }
+    }
+
+    #[test]
+    fn the_kernel_finds_both_ends_of_an_ipv6_udp_exchange() {
+        let server = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let client = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        client.send(b"x").unwrap();
+        let (s, c) = (server.local_addr().unwrap(), client.local_addr().unwrap());
+        let mut diag = SockDiag::open().unwrap();
+        let got = diag.find(SockProto::Udp, s, c).unwrap();
+        assert_eq!(got.map(|e| e.inode), Some(inode_of(&server)), "server");
+        let got = diag.find(SockProto::Udp, c, s).unwrap();
+        assert_eq!(got.map(|e| e.inode), Some(inode_of(&client)), "client");
+    }
+
     fn req_addr() -> SocketAddr {
         "127.0.0.1:1".parse().unwrap()
     }

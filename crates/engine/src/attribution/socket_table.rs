@@ -135,6 +135,7 @@ impl SocketTable {
     }
 
     /// The connected socket, else the bound one (the kernel's own order for a packet).
+    #[cfg(test)]
     pub(crate) fn lookup(
         &self,
         proto: SockProto,

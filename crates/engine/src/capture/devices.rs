@@ -1,7 +1,10 @@
-//! Which interfaces to capture on, and opening a pcap handle tuned for header-only,
-//! lossless, low-latency capture.
+//! The live [`Devices`]: pcap's device list and one pcap handle per interface, tuned for
+//! header-only, lossless, low-latency capture.
 
+use super::source::{Devices, Frame, FrameSource, OpenError, Read};
+use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
+use std::os::fd::{AsRawFd, RawFd};
 
 /// Bytes captured per packet: enough for Ethernet + two VLAN tags + IPv6 with extension
 /// headers + a TCP header with options. Wire length is counted, not this.
@@ -20,19 +23,33 @@ pub fn is_capturable(name: &str) -> bool {
         || name.starts_with("bluetooth"))
 }
 
-/// Names of the interfaces that are up and worth capturing on.
-pub fn list_up() -> Result<Vec<String>, pcap::Error> {
-    Ok(Device::list()?
-        .into_iter()
-        .filter(|device| device.flags.is_up() && is_capturable(&device.name))
-        .map(|device| device.name)
-        .collect())
+/// Interfaces and handles from libpcap.
+pub struct PcapDevices;
+
+impl Devices for PcapDevices {
+    fn list_up(&mut self) -> Result<Vec<String>, String> {
+        Ok(Device::list()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|device| device.flags.is_up() && is_capturable(&device.name))
+            .map(|device| device.name)
+            .collect())
+    }
+
+    fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError> {
+        let capture = open(name).map_err(|error| OpenError {
+            permission_denied: is_permission_error(&error),
+            message: error.to_string(),
+        })?;
+        let link = LinkType::from_datalink(capture.get_datalink().0);
+        Ok(Box::new(PcapSource { capture, link }))
+    }
 }
 
 /// Opens a non-blocking handle on `name`: header-only snaplen, big buffer, immediate mode
 /// (each packet is delivered at once, so a short-lived process is looked up while alive).
 /// No BPF filter: every frame is counted, ARP and unknown protocols included.
-pub fn open(name: &str) -> Result<Capture<Active>, pcap::Error> {
+fn open(name: &str) -> Result<Capture<Active>, pcap::Error> {
     Capture::from_device(name)?
         .snaplen(SNAPLEN)
         .buffer_size(BUFFER_SIZE)
@@ -44,7 +61,73 @@ pub fn open(name: &str) -> Result<Capture<Active>, pcap::Error> {
 }
 
 /// Whether a pcap error means we lack the privilege to capture.
-pub fn is_permission_error(error: &pcap::Error) -> bool {
+fn is_permission_error(error: &pcap::Error) -> bool {
     let text = error.to_string().to_lowercase();
     text.contains("permission") || text.contains("not permitted")
+}
+
+/// A live pcap handle (closed when dropped).
+struct PcapSource {
+    capture: Capture<Active>,
+    link: LinkType,
+}
+
+impl FrameSource for PcapSource {
+    fn link(&self) -> LinkType {
+        self.link
+    }
+
+    fn poll_fd(&self) -> RawFd {
+        self.capture.as_raw_fd()
+    }
+
+    fn read(&mut self) -> Read<'_> {
+        match self.capture.next_packet() {
+            Ok(packet) => Read::Frame(Frame {
+                data: packet.data,
+                wire_len: packet.header.len,
+            }),
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Read::Empty,
+            Err(_) => Read::Failed,
+        }
+    }
+
+    fn dropped(&mut self) -> Option<u64> {
+        let stat = self.capture.stats().ok()?;
+        Some(u64::from(stat.dropped) + u64::from(stat.if_dropped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_devices_are_not_captured_on() {
+        for name in [
+            "any",
+            "nflog",
+            "nfqueue",
+            "dbus-system",
+            "dbus-session",
+            "usbmon0",
+            "usbmon3",
+            "bluetooth0",
+            "bluetooth-monitor",
+        ] {
+            assert!(!is_capturable(name), "{name}");
+        }
+        for name in [
+            "lo",
+            "eth0",
+            "wlp2s0",
+            "veth12ab",
+            "wg0",
+            "tun0",
+            "docker0",
+            "anyconnect0",
+        ] {
+            assert!(is_capturable(name), "{name}");
+        }
+    }
 }

@@ -1,18 +1,15 @@
-//! The open pcap handles, one per interface, with per-interface byte counts and pcap's
-//! drop counters; follows interfaces that appear and disappear.
+//! The open frame sources (pcap handles), one per interface, with per-interface byte
+//! counts and drop counters; follows interfaces that appear and disappear.
 
-use super::devices;
-use crate::parse::LinkType;
+use super::source::{Devices, FrameSource};
 use crate::{EngineError, InterfaceStats};
-use pcap::{Active, Capture};
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
-/// An open handle.
+/// An open source.
 pub struct Handle {
     pub name: String,
-    pub capture: Capture<Active>,
-    pub link: LinkType,
+    pub source: Box<dyn FrameSource>,
 }
 
 /// Counts of one interface, kept after its handle closes (totals are since start).
@@ -37,8 +34,8 @@ impl InterfaceCounters {
 }
 
 /// The set of handles and their counters.
-#[derive(Default)]
 pub struct Interfaces {
+    devices: Box<dyn Devices>,
     pub handles: Vec<Handle>,
     pub counters: BTreeMap<String, InterfaceCounters>,
     /// Interfaces asked for by name; empty means every capturable interface that is up.
@@ -46,10 +43,12 @@ pub struct Interfaces {
 }
 
 impl Interfaces {
-    pub fn new(wanted: Vec<String>) -> Self {
+    pub fn new(devices: Box<dyn Devices>, wanted: Vec<String>) -> Self {
         Self {
+            devices,
+            handles: Vec::new(),
+            counters: BTreeMap::new(),
             wanted,
-            ..Self::default()
         }
     }
 
@@ -57,10 +56,13 @@ impl Interfaces {
     /// start (`initial`) any failure to open anything is an error; later, an interface
     /// that cannot be opened is simply retried at the next scan.
     pub fn rescan(&mut self, initial: bool) -> Result<(), EngineError> {
-        let up = devices::list_up().map_err(|e| EngineError::Pcap {
-            interface: "(device list)".into(),
-            message: e.to_string(),
-        })?;
+        let up = self
+            .devices
+            .list_up()
+            .map_err(|message| EngineError::Pcap {
+                interface: "(device list)".into(),
+                message,
+            })?;
         let targets: Vec<String> = if self.wanted.is_empty() {
             up
         } else {
@@ -91,14 +93,12 @@ impl Interfaces {
             if self.handles.iter().any(|h| &h.name == name) {
                 continue;
             }
-            match devices::open(name) {
-                Ok(capture) => {
-                    let link = LinkType::from_datalink(capture.get_datalink().0);
+            match self.devices.open(name) {
+                Ok(source) => {
                     self.counters.entry(name.clone()).or_default();
                     self.handles.push(Handle {
                         name: name.clone(),
-                        capture,
-                        link,
+                        source,
                     });
                 }
                 Err(error) => {
@@ -108,12 +108,12 @@ impl Interfaces {
         }
         if initial && self.handles.is_empty() {
             return Err(match first_error {
-                Some((_, error)) if devices::is_permission_error(&error) => {
-                    EngineError::PermissionDenied(error.to_string())
+                Some((_, error)) if error.permission_denied => {
+                    EngineError::PermissionDenied(error.message)
                 }
                 Some((interface, error)) => EngineError::Pcap {
                     interface,
-                    message: error.to_string(),
+                    message: error.message,
                 },
                 None => EngineError::NoCaptureDevice,
             });
@@ -131,12 +131,12 @@ impl Interfaces {
         }
     }
 
-    /// Reads pcap's drop counters (kernel and interface drops) of every open handle.
+    /// Reads the drop counters (kernel and interface drops) of every open handle.
     pub fn read_drops(&mut self) {
         for handle in &mut self.handles {
-            if let Ok(stat) = handle.capture.stats() {
+            if let Some(dropped) = handle.source.dropped() {
                 if let Some(counters) = self.counters.get_mut(&handle.name) {
-                    counters.dropped_now = u64::from(stat.dropped) + u64::from(stat.if_dropped);
+                    counters.dropped_now = dropped;
                 }
             }
         }
@@ -167,6 +167,6 @@ impl Interfaces {
     }
 
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.handles.iter().map(|h| h.capture.as_raw_fd())
+        self.handles.iter().map(|h| h.source.poll_fd())
     }
 }

@@ -4,6 +4,9 @@
 mod devices;
 mod interfaces;
 mod session;
+mod source;
+#[cfg(test)]
+mod tests;
 mod waker;
 
 pub use session::Control;
@@ -32,7 +35,24 @@ pub fn spawn<O: OwnerLookup + 'static>(
     owners: O,
     on_update: UpdateFn,
 ) -> Result<(Sender<Control>, Arc<Waker>, CaptureThread), EngineError> {
-    let mut interfaces = Interfaces::new(options.interfaces.clone());
+    spawn_on(
+        options,
+        owners,
+        Box::new(devices::PcapDevices),
+        session::RESCAN_PERIOD,
+        on_update,
+    )
+}
+
+/// [`spawn`] on given devices, re-listed every `rescan_period`.
+fn spawn_on<O: OwnerLookup + 'static>(
+    options: CaptureOptions,
+    owners: O,
+    devices: Box<dyn source::Devices>,
+    rescan_period: Duration,
+    on_update: UpdateFn,
+) -> Result<(Sender<Control>, Arc<Waker>, CaptureThread), EngineError> {
+    let mut interfaces = Interfaces::new(devices, options.interfaces.clone());
     interfaces.rescan(true)?;
     let waker = Arc::new(Waker::new().map_err(|source| EngineError::Io {
         what: "eventfd".into(),
@@ -44,6 +64,7 @@ pub fn spawn<O: OwnerLookup + 'static>(
         interfaces,
         fragments: FragmentTable::default(),
         interval: options.interval.max(MIN_INTERVAL),
+        rescan_period,
         control: receiver,
         waker: Arc::clone(&waker),
         on_update,

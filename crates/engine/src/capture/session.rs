@@ -3,6 +3,7 @@
 //! and follows interfaces as they come and go.
 
 use super::interfaces::Interfaces;
+use super::source::Read;
 use super::waker::Waker;
 use crate::accounting::Accounting;
 use crate::owner::{OwnerLookup, Pid};
@@ -21,7 +22,7 @@ pub enum Control {
 }
 
 /// How often the device list is read again to follow interfaces that appear or vanish.
-const RESCAN_PERIOD: Duration = Duration::from_secs(1);
+pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 /// Packets read from one handle before the others get their turn.
 const BATCH: usize = 4096;
 
@@ -33,6 +34,8 @@ pub struct Session<O: OwnerLookup> {
     pub interfaces: Interfaces,
     pub fragments: FragmentTable,
     pub interval: Duration,
+    /// How often interfaces are listed again ([`RESCAN_PERIOD`] outside tests).
+    pub rescan_period: Duration,
     pub control: Receiver<Control>,
     pub waker: Arc<Waker>,
     pub on_update: UpdateFn,
@@ -41,8 +44,9 @@ pub struct Session<O: OwnerLookup> {
 impl<O: OwnerLookup> Session<O> {
     /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
     pub fn run(mut self) -> Result<Snapshot, EngineError> {
+        raise_priority();
         let mut interval_start = Instant::now();
-        let mut next_rescan = interval_start + RESCAN_PERIOD;
+        let mut next_rescan = interval_start + self.rescan_period;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut busy = false;
         loop {
@@ -73,7 +77,7 @@ impl<O: OwnerLookup> Session<O> {
                 // Errors here are transient (an interface vanished mid-listing): retried
                 // at the next scan.
                 let _ = self.interfaces.rescan(false);
-                next_rescan = now + RESCAN_PERIOD;
+                next_rescan = now + self.rescan_period;
             }
 
             let deadline = (interval_start + self.interval).min(next_rescan);
@@ -106,7 +110,6 @@ impl<O: OwnerLookup> Session<O> {
     fn read_ready(&mut self, ready: &[bool]) -> bool {
         let mut more = false;
         let mut failed = Vec::new();
-        let now = Instant::now();
         for (handle, _) in self
             .interfaces
             .handles
@@ -119,19 +122,18 @@ impl<O: OwnerLookup> Session<O> {
                 .counters
                 .entry(handle.name.clone())
                 .or_default();
+            let link = handle.source.link();
             let mut read = 0;
             while read < BATCH {
-                match handle.capture.next_packet() {
-                    Ok(packet) => {
+                match handle.source.read() {
+                    Read::Frame(frame) => {
                         read += 1;
-                        let meta = parse_frame(
-                            handle.link,
-                            packet.data,
-                            packet.header.len,
-                            &mut self.fragments,
-                        );
-                        let locality = self.accounting.record(&meta, now);
-                        let len = u64::from(packet.header.len);
+                        let meta =
+                            parse_frame(link, frame.data, frame.wire_len, &mut self.fragments);
+                        // Time per packet: a batch can take a while when lookups are
+                        // slow, and retry delays are a few milliseconds.
+                        let locality = self.accounting.record(&meta, Instant::now());
+                        let len = u64::from(frame.wire_len);
                         if locality.src_local {
                             counters.sent_bytes = counters.sent_bytes.saturating_add(len);
                         }
@@ -139,8 +141,8 @@ impl<O: OwnerLookup> Session<O> {
                             counters.received_bytes = counters.received_bytes.saturating_add(len);
                         }
                     }
-                    Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
-                    Err(_) => {
+                    Read::Empty => break,
+                    Read::Failed => {
                         // The interface went away (or broke): close it; the next scan
                         // reopens it if it comes back.
                         failed.push(handle.name.clone());
@@ -174,6 +176,20 @@ impl<O: OwnerLookup> Session<O> {
             interfaces: self.interfaces.stats(),
             totals: self.accounting.totals(),
         }
+    }
+}
+
+/// Nice value of the capture thread: it must run within a fraction of a millisecond of a
+/// packet, or the socket of a short connection is gone before it is looked up.
+const CAPTURE_NICE: libc::c_int = -10;
+
+/// Raises this thread's scheduling priority (root may; otherwise it stays as it is).
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes only this thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
     }
 }
 

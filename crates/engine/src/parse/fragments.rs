@@ -72,9 +72,12 @@ impl FragmentTable {
         }
     }
 
-    #[cfg(test)]
     /// Number of packets whose ports are remembered.
     pub fn len(&self) -> usize {
         self.ports.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
     }
 }

@@ -71,6 +71,7 @@ fn snapshot() -> Snapshot {
             captured_bytes: 1000,
             attributed_bytes: 975,
             captured_packets: 10,
+            ..CaptureTotals::default()
         },
     }
 }

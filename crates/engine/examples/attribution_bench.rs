@@ -1,0 +1,247 @@
+//! Micro-benchmark of the new-flow lookup (`SystemOwners::owner`) on a machine made busy
+//! with 500 extra processes holding 10 sockets each (5,000 sockets); prints a table of
+//! median and 90th-percentile latencies per path. Run as root, in release mode:
+//! `cargo run --release -p sockeye-engine --example attribution_bench`.
+
+use sockeye_engine::attribution::SystemOwners;
+use sockeye_engine::owner::OwnerLookup;
+use sockeye_engine::Transport;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+const PROCESSES: usize = 500;
+const SOCKETS_PER_PROCESS: usize = 10;
+const ROUNDS: usize = 200;
+
+/// A forked child holding sockets; on each byte from `command` it opens one more UDP
+/// socket and writes its port to the shared answer pipe; on EOF it exits.
+struct Worker {
+    pid: libc::pid_t,
+    command: RawFd,
+}
+
+fn pipe() -> (RawFd, RawFd) {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe(2) writes.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe");
+    (fds[0], fds[1])
+}
+
+/// Opens a UDP socket on 127.0.0.1 (any port), returning (fd, port).
+fn udp_socket() -> (RawFd, u16) {
+    // SAFETY: plain socket calls on a fresh fd; the sockaddr structs are local and sized.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len);
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut blen = len;
+        libc::getsockname(fd, (&mut bound as *mut libc::sockaddr_in).cast(), &mut blen);
+        (fd, u16::from_be(bound.sin_port))
+    }
+}
+
+/// Forks a worker; the child closes the command pipes of earlier workers so each holds
+/// only its own descriptors.
+fn spawn_worker(earlier: &[Worker], answer: RawFd) -> Worker {
+    let (cmd_read, cmd_write) = pipe();
+    // SAFETY: the benchmark is single-threaded here; the child only makes async-signal-
+    // safe calls and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        // SAFETY: closing inherited descriptors and blocking reads in the child.
+        unsafe {
+            for w in earlier {
+                libc::close(w.command);
+            }
+            libc::close(cmd_write);
+            for _ in 0..SOCKETS_PER_PROCESS {
+                udp_socket();
+            }
+            let mut byte = 0u8;
+            while libc::read(cmd_read, (&mut byte as *mut u8).cast(), 1) == 1 {
+                let (_, port) = udp_socket();
+                let bytes = port.to_ne_bytes();
+                libc::write(answer, bytes.as_ptr().cast(), 2);
+            }
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: the parent's copy of the read end is not needed.
+    unsafe { libc::close(cmd_read) };
+    Worker {
+        pid,
+        command: cmd_write,
+    }
+}
+
+/// Asks `worker` to open a new socket and returns its port.
+fn new_socket_in(worker: &Worker, answer: RawFd) -> u16 {
+    let mut port = [0u8; 2];
+    // SAFETY: one-byte write and two-byte read on pipes this process owns.
+    unsafe {
+        libc::write(worker.command, [1u8].as_ptr().cast(), 1);
+        libc::read(answer, port.as_mut_ptr().cast(), 2);
+    }
+    u16::from_ne_bytes(port)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+struct Row {
+    path: &'static str,
+    samples: Vec<Duration>,
+    found: usize,
+}
+
+fn main() {
+    let (answer_read, answer_write) = pipe();
+    let mut workers: Vec<Worker> = Vec::with_capacity(PROCESSES);
+    for _ in 0..PROCESSES {
+        let w = spawn_worker(&workers, answer_write);
+        workers.push(w);
+    }
+    // Let every worker open its sockets: ask each for one more and wait for the answer.
+    for w in &workers {
+        new_socket_in(w, answer_read);
+    }
+    let started = Instant::now();
+    let mut owners = SystemOwners::new().expect("attribution starts");
+    let setup = started.elapsed();
+    let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
+    let mut rows = Vec::new();
+
+    // 1. A new socket in a new, short-lived process (the short-lived-process case).
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for _ in 0..ROUNDS {
+        let fresh = spawn_worker(&workers, answer_write);
+        let port = new_socket_in(&fresh, answer_read);
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let t = Instant::now();
+        let pid = owners.owner(Transport::Udp, local, peer);
+        samples.push(t.elapsed());
+        found += usize::from(pid == Some(fresh.pid as u32));
+        stop(&fresh);
+    }
+    rows.push(Row {
+        path: "new socket, new process",
+        samples,
+        found,
+    });
+
+    // 2. A new socket in this (recently active) process.
+    let mut kept = Vec::new();
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for _ in 0..ROUNDS {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let local = socket.local_addr().expect("local addr");
+        let t = Instant::now();
+        let pid = owners.owner(Transport::Udp, local, peer);
+        samples.push(t.elapsed());
+        found += usize::from(pid == Some(std::process::id()));
+        kept.push(socket);
+    }
+    rows.push(Row {
+        path: "new socket, active process",
+        samples,
+        found,
+    });
+
+    // 3. A socket already looked up once (table, inode cache and details all hit).
+    let known: Vec<SocketAddr> = kept.iter().filter_map(|s| s.local_addr().ok()).collect();
+    rows.push(measure("cached socket", &known, &mut owners, peer));
+
+    // 4. A new socket in an idle process, back to back (full rescans rate-limited).
+    // 5. The same, spaced 150 ms apart (each lookup may run a full rescan).
+    for (label, gap, count) in [
+        ("new socket, idle process", Duration::ZERO, ROUNDS),
+        ("same, 150 ms apart", Duration::from_millis(150), 40),
+    ] {
+        let mut samples = Vec::new();
+        let mut found = 0;
+        for i in 0..count {
+            std::thread::sleep(gap);
+            let w = &workers[(i * 37 + 11) % PROCESSES];
+            let port = new_socket_in(w, answer_read);
+            let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let t = Instant::now();
+            let pid = owners.owner(Transport::Udp, local, peer);
+            samples.push(t.elapsed());
+            found += usize::from(pid == Some(w.pid as u32));
+        }
+        rows.push(Row {
+            path: label,
+            samples,
+            found,
+        });
+    }
+
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{PROCESSES} processes x {SOCKETS_PER_PROCESS}+ UDP sockets; SystemOwners::new() took {:.1} ms; loadavg {}",
+        setup.as_secs_f64() * 1e3,
+        load.trim()
+    );
+    println!(
+        "{:<28} {:>7} {:>11} {:>11} {:>11}",
+        "path", "rounds", "median µs", "p90 µs", "found"
+    );
+    for mut row in rows {
+        let n = row.samples.len();
+        let median = percentile(&mut row.samples, 0.5);
+        let p90 = percentile(&mut row.samples, 0.9);
+        println!(
+            "{:<28} {:>7} {:>11.1} {:>11.1} {:>8}/{n}",
+            row.path,
+            n,
+            median.as_secs_f64() * 1e6,
+            p90.as_secs_f64() * 1e6,
+            row.found
+        );
+    }
+    for w in &workers {
+        stop(w);
+    }
+}
+
+fn measure(
+    path: &'static str,
+    locals: &[SocketAddr],
+    owners: &mut SystemOwners,
+    peer: SocketAddr,
+) -> Row {
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for &local in locals {
+        let t = Instant::now();
+        let pid = owners.owner(Transport::Udp, local, peer);
+        samples.push(t.elapsed());
+        found += usize::from(pid.is_some());
+    }
+    Row {
+        path,
+        samples,
+        found,
+    }
+}
+
+/// Ends a worker: EOF on its command pipe, then reap it.
+fn stop(worker: &Worker) {
+    // SAFETY: closing our end of its pipe and reaping our own child.
+    unsafe {
+        libc::close(worker.command);
+        libc::waitpid(worker.pid, std::ptr::null_mut(), 0);
+    }
+}

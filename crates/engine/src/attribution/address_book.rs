@@ -1,0 +1,256 @@
+//! Which addresses belong to this machine, per network namespace, kept current between
+//! intervals: each namespace has a netlink socket subscribed to address changes, drained
+//! when an address is not known, and new namespaces are looked for (rate-limited) too, so
+//! an address that appears (a VPN, a veth into a new container) counts as local at once.
+
+use super::local_addrs::{netlink_addresses, proc_addresses};
+use super::namespaces::{in_namespace, named_namespaces, namespace_of};
+use super::netlink::{NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR};
+use crate::owner::Pid;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Least time between two drains of the change notifications on an unknown address.
+const CATCH_UP_INTERVAL: Duration = Duration::from_millis(1);
+/// Least time between two searches for new namespaces on an unknown address.
+const DISCOVERY_INTERVAL: Duration = Duration::from_millis(50);
+/// Most pids whose namespace one search reads; more new pids wait for the next refresh.
+const MAX_NEW_PIDS: Pid = 256;
+/// Most namespaces followed.
+const MAX_SPACES: usize = 4096;
+
+/// The addresses of one namespace and the sockets that keep them current.
+struct Space {
+    /// Dumps the namespace's addresses (`RTM_GETADDR`).
+    route: Option<NetlinkSocket>,
+    /// Subscribed to address changes in the namespace.
+    watch: Option<NetlinkSocket>,
+    /// `/proc/PID/net` of a member, read when netlink is unavailable.
+    net_dir: Option<PathBuf>,
+    addrs: HashSet<IpAddr>,
+}
+
+impl Space {
+    fn reload(&mut self) {
+        let from_netlink = self.route.as_mut().map(netlink_addresses);
+        let addrs = match from_netlink {
+            Some(Ok(addrs)) => Ok(addrs),
+            _ => match &self.net_dir {
+                Some(dir) => proc_addresses(dir),
+                None => Err(io::Error::from(io::ErrorKind::NotFound)),
+            },
+        };
+        if let Ok(addrs) = addrs {
+            self.addrs = addrs;
+        }
+    }
+}
+
+/// The addresses of every namespace followed, by namespace inode.
+pub(crate) struct AddressBook {
+    proc_root: PathBuf,
+    spaces: HashMap<u64, Space>,
+    all: HashSet<IpAddr>,
+    last_catch_up: Option<Instant>,
+    last_discovery: Option<Instant>,
+    /// The kernel's last allocated pid at the last search for new namespaces.
+    last_pid: Option<Pid>,
+}
+
+impl AddressBook {
+    pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.into(),
+            spaces: HashMap::new(),
+            all: HashSet::new(),
+            last_catch_up: None,
+            last_discovery: None,
+            last_pid: None,
+        }
+    }
+
+    /// Starts following namespace `inode`, entered through `ns_path` (`None`: the calling
+    /// thread's own namespace); `net_dir` is the fallback `/proc/PID/net`.
+    pub(crate) fn follow(&mut self, inode: u64, ns_path: Option<&Path>, net_dir: Option<PathBuf>) {
+        if self.spaces.contains_key(&inode) || self.spaces.len() >= MAX_SPACES {
+            return;
+        }
+        let open = || {
+            let route = NetlinkSocket::open(NETLINK_ROUTE).ok();
+            let groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+            let watch = NetlinkSocket::subscribe(NETLINK_ROUTE, groups).ok();
+            Ok((route, watch))
+        };
+        let (route, watch) = match ns_path {
+            None => open(),
+            Some(path) => in_namespace(path, open),
+        }
+        .unwrap_or((None, None));
+        let mut space = Space {
+            route,
+            watch,
+            net_dir,
+            addrs: HashSet::new(),
+        };
+        space.reload();
+        self.all.extend(space.addrs.iter().copied());
+        self.spaces.insert(inode, space);
+    }
+
+    /// Stops following namespaces not in `alive` (holding their sockets would keep them
+    /// from being freed).
+    pub(crate) fn retain(&mut self, alive: &HashSet<u64>) {
+        self.spaces.retain(|inode, _| alive.contains(inode));
+        self.rebuild();
+    }
+
+    /// Re-reads every namespace's addresses (once per interval, in case a notification
+    /// was lost).
+    pub(crate) fn reload_all(&mut self) {
+        for space in self.spaces.values_mut() {
+            if let Some(watch) = space.watch.as_mut() {
+                watch.drain();
+            }
+            space.reload();
+        }
+        self.rebuild();
+    }
+
+    /// Whether `ip` is an address of a namespace followed, after catching up with changes.
+    pub(crate) fn contains(&mut self, ip: IpAddr) -> bool {
+        if self.all.contains(&ip) {
+            return true;
+        }
+        self.catch_up();
+        self.all.contains(&ip)
+    }
+
+    /// The namespaces that have `ip`.
+    pub(crate) fn owners(&self, ip: IpAddr) -> Vec<u64> {
+        self.spaces
+            .iter()
+            .filter(|(_, s)| s.addrs.contains(&ip))
+            .map(|(&inode, _)| inode)
+            .collect()
+    }
+
+    /// Applies announced address changes, and (less often) follows new namespaces.
+    fn catch_up(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_catch_up
+            .is_some_and(|t| now.duration_since(t) < CATCH_UP_INTERVAL)
+        {
+            return;
+        }
+        self.last_catch_up = Some(now);
+        let mut changed = false;
+        for space in self.spaces.values_mut() {
+            if space.watch.as_mut().is_some_and(NetlinkSocket::drain) {
+                space.reload();
+                changed = true;
+            }
+        }
+        let discover = self
+            .last_discovery
+            .is_none_or(|t| now.duration_since(t) >= DISCOVERY_INTERVAL);
+        if discover {
+            self.last_discovery = Some(now);
+            changed |= self.discover();
+        }
+        if changed {
+            self.rebuild();
+        }
+    }
+
+    /// Follows namespaces named in `/run/netns` and those of processes started since the
+    /// last search. Returns whether any was added.
+    fn discover(&mut self) -> bool {
+        let before = self.spaces.len();
+        for (inode, path) in named_namespaces(Path::new("/run/netns")) {
+            self.follow(inode, Some(&path), None);
+        }
+        let last = read_last_pid(&self.proc_root);
+        if let (Some(previous), Some(last)) = (self.last_pid, last) {
+            if last > previous && last - previous <= MAX_NEW_PIDS {
+                for pid in previous + 1..=last {
+                    if let Some(inode) = namespace_of(&self.proc_root, pid) {
+                        let dir = self.proc_root.join(pid.to_string());
+                        self.follow(inode, Some(&dir.join("ns/net")), Some(dir.join("net")));
+                    }
+                }
+            }
+        }
+        self.last_pid = last;
+        self.spaces.len() != before
+    }
+
+    fn rebuild(&mut self) {
+        self.all = self
+            .spaces
+            .values()
+            .flat_map(|s| s.addrs.iter().copied())
+            .collect();
+    }
+}
+
+/// The last pid the kernel allocated (the last field of `/proc/loadavg`).
+fn read_last_pid(proc_root: &Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(proc_root.join("loadavg")).ok()?;
+    text.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn ip(args: &[&str]) {
+        assert!(Command::new("ip").args(args).status().unwrap().success());
+    }
+
+    /// A veth pair in this namespace (no dummy driver here), deleted on drop.
+    struct Dummy(String);
+
+    impl Drop for Dummy {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+
+    #[test]
+    fn an_address_added_after_start_is_local_at_once() {
+        let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
+        let mut book = AddressBook::new("/proc");
+        book.follow(own, None, None);
+        assert!(book.contains("127.0.0.1".parse().unwrap()));
+        let dummy = Dummy(format!("sad{}", std::process::id()));
+        let peer = format!("{}p", dummy.0);
+        ip(&[
+            "link", "add", &dummy.0, "type", "veth", "peer", "name", &peer,
+        ]);
+        let subnet = 100 + std::process::id() % 100;
+        let added: IpAddr = format!("10.{subnet}.77.1").parse().unwrap();
+        ip(&["addr", "add", &format!("{added}/32"), "dev", &dummy.0]);
+        // The notification may take a moment to arrive; poll within a bound.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !book.contains(added) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(book.contains(added));
+        assert_eq!(book.owners(added), vec![own]);
+        drop(dummy);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while book.all.contains(&added) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            book.contains("192.0.2.1".parse().unwrap()); // an unknown address drains
+        }
+        assert!(
+            !book.all.contains(&added),
+            "removed addresses are forgotten"
+        );
+    }
+}

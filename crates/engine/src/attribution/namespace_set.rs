@@ -1,0 +1,176 @@
+//! Every network namespace of the machine with its socket table: found from the pids in
+//! `/proc` and the names in `/run/netns`, forgotten when gone, and the candidates asked
+//! for a local address.
+
+use super::address_book::AddressBook;
+use super::namespaces::{in_namespace, named_namespaces, namespace_of, Namespace};
+use super::netlink::{NetlinkSocket, NETLINK_SOCK_DIAG};
+use super::processes::list_pids;
+use super::sock_diag::SockDiag;
+use crate::owner::Pid;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Least time between two searches for new namespaces on a lookup miss.
+const RESCAN: Duration = Duration::from_millis(20);
+/// How long after a pid first appears its namespace link is re-read on every search (a
+/// process may still `setns` or `unshare` early in its life).
+const YOUNG_PID: Duration = Duration::from_secs(2);
+/// Most namespaces followed.
+const MAX_NAMESPACES: usize = 4096;
+
+/// The namespaces whose sockets may own traffic.
+pub(crate) struct NamespaceSet {
+    proc_root: PathBuf,
+    /// Index 0 is the namespace this process runs in (the one pcap captures in).
+    pub list: Vec<Namespace>,
+    /// Namespace of each pid seen, and when it was first seen.
+    namespace_of_pid: HashMap<Pid, (u64, Instant)>,
+    last_scan: Option<Instant>,
+}
+
+/// Where a lookup for a local address should look.
+pub(crate) struct Candidates {
+    /// Indices into [`NamespaceSet::list`].
+    pub indices: Vec<usize>,
+    /// Whether those namespaces own the address; when none does, every namespace is a
+    /// candidate but only sockets bound to exactly that address may match (a wildcard
+    /// socket of some namespace says nothing about an address it does not have).
+    pub owned: bool,
+}
+
+impl NamespaceSet {
+    /// The set holding this process's own namespace `own` (member `own_pid`).
+    pub(crate) fn new(proc_root: PathBuf, own: u64, own_pid: Pid, book: &mut AddressBook) -> Self {
+        let diag = NetlinkSocket::open(NETLINK_SOCK_DIAG)
+            .ok()
+            .map(SockDiag::from_socket);
+        let mut namespace = Namespace::new(own, Some(own_pid), diag);
+        namespace.refresh();
+        book.follow(own, None, Some(proc_root.join(format!("{own_pid}/net"))));
+        Self {
+            proc_root,
+            list: vec![namespace],
+            namespace_of_pid: HashMap::new(),
+            last_scan: None,
+        }
+    }
+
+    /// The namespaces to ask about a socket on local address `ip`: this one for loopback
+    /// (pcap sees only this namespace's `lo`), else those owning `ip`, else all.
+    pub(crate) fn candidates(&self, ip: IpAddr, book: &AddressBook) -> Candidates {
+        if ip.is_loopback() {
+            return Candidates {
+                indices: vec![0],
+                owned: true,
+            };
+        }
+        let owners = book.owners(ip);
+        let indices: Vec<usize> = (0..self.list.len())
+            .filter(|&i| owners.contains(&self.list[i].inode))
+            .collect();
+        if indices.is_empty() {
+            Candidates {
+                indices: (0..self.list.len()).collect(),
+                owned: false,
+            }
+        } else {
+            Candidates {
+                indices,
+                owned: true,
+            }
+        }
+    }
+
+    /// Whether a namespace that owns `ip` is not in the set yet.
+    pub(crate) fn misses_owner_of(&self, ip: IpAddr, book: &AddressBook) -> bool {
+        book.owners(ip)
+            .iter()
+            .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
+    }
+
+    /// Looks for namespaces not known yet. On a lookup miss (`on_miss`) at most every
+    /// [`RESCAN`], reading only the links of pids first seen in the last [`YOUNG_PID`];
+    /// once per interval reading every pid's link and forgetting namespaces that are gone.
+    /// Returns whether any namespace was added.
+    pub(crate) fn discover(&mut self, on_miss: bool, book: &mut AddressBook) -> bool {
+        let now = Instant::now();
+        if on_miss
+            && self
+                .last_scan
+                .is_some_and(|t| now.duration_since(t) < RESCAN)
+        {
+            return false;
+        }
+        self.last_scan = Some(now);
+        let listed = list_pids(&self.proc_root);
+        self.namespace_of_pid.retain(|pid, _| listed.contains(pid));
+        let mut members: HashMap<u64, Pid> = HashMap::new();
+        for &pid in &listed {
+            let known = self.namespace_of_pid.get(&pid).copied();
+            let trusted =
+                known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
+            let ns = match known {
+                Some((ns, _)) if trusted => ns,
+                _ => match namespace_of(&self.proc_root, pid) {
+                    Some(ns) => {
+                        let seen = known.map_or(now, |(_, seen)| seen);
+                        self.namespace_of_pid.insert(pid, (ns, seen));
+                        ns
+                    }
+                    None => continue,
+                },
+            };
+            let lowest = members.entry(ns).or_insert(pid);
+            *lowest = (*lowest).min(pid);
+        }
+        let named = named_namespaces(Path::new("/run/netns"));
+        let own = self.list[0].inode;
+        if !on_miss {
+            // Forget namespaces that are gone (holding their sockets would keep them alive).
+            let alive: HashSet<u64> = members
+                .keys()
+                .copied()
+                .chain(named.iter().map(|(inode, _)| *inode))
+                .chain([own])
+                .collect();
+            self.list.retain(|ns| alive.contains(&ns.inode));
+            book.retain(&alive);
+        }
+        for ns in &mut self.list[1..] {
+            if let Some(&pid) = members.get(&ns.inode) {
+                if ns.member.is_none_or(|m| !listed.contains(&m)) {
+                    ns.member = Some(pid);
+                }
+            }
+        }
+        let known: HashSet<u64> = self.list.iter().map(|n| n.inode).collect();
+        let mut new: Vec<(u64, Option<Pid>, PathBuf)> = members
+            .iter()
+            .filter(|(ns, _)| !known.contains(ns))
+            .map(|(&ns, &pid)| (ns, Some(pid), self.proc_root.join(format!("{pid}/ns/net"))))
+            .collect();
+        for (inode, path) in named {
+            if !known.contains(&inode) && !new.iter().any(|n| n.0 == inode) {
+                new.push((inode, None, path));
+            }
+        }
+        let added = !new.is_empty();
+        for (inode, member, path) in new {
+            if self.list.len() >= MAX_NAMESPACES {
+                break;
+            }
+            let diag = in_namespace(&path, || NetlinkSocket::open(NETLINK_SOCK_DIAG))
+                .ok()
+                .map(SockDiag::from_socket);
+            let mut ns = Namespace::new(inode, member, diag);
+            ns.refresh();
+            let net_dir = member.map(|pid| self.proc_root.join(format!("{pid}/net")));
+            book.follow(inode, Some(&path), net_dir);
+            self.list.push(ns);
+        }
+        added
+    }
+}

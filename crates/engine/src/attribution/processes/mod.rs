@@ -1,0 +1,468 @@
+//! Socket inode → pid, from the `socket:[inode]` links in `/proc/PID/fd`, kept in a cache
+//! that an unknown inode updates incrementally, cheapest and likeliest first:
+//!
+//! ```text
+//! owner(inode)
+//!  ├─ cached                 inode → pid map
+//!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
+//!  ├─ young processes        started in the last 2 s, read again     ┐ 3 ms budget
+//!  ├─ recently active ones   new fd numbers, then socket fds first   ┘
+//!  └─ sweep of all           resumable, 2 ms per lookup, paused between sweeps
+//! ```
+//!
+//! Which holder a shared socket is credited to is decided in `shared.rs`.
+
+use super::bounded_read::read_text;
+use super::fd_dir::FdDir;
+use super::process_info::parse_stat;
+use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pid, PidKind};
+pub(crate) use scan::{list_pids, parse_socket_link};
+
+mod scan;
+mod shared;
+use crate::owner::Pid;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Bounds of the pause after a sweep of all processes (see [`SocketHolders::sweep`]).
+const MAX_SWEEP_PAUSE: Duration = Duration::from_millis(100);
+const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(5);
+/// Most time one lookup spends on young and recently active processes before the sweep
+/// (a single process's descriptors are read whole, except when probing).
+const SEARCH_BUDGET: Duration = Duration::from_millis(3);
+/// Most time one lookup spends sweeping; the sweep resumes on the next miss.
+const SWEEP_BUDGET: Duration = Duration::from_millis(2);
+/// How many recently active pids an unknown inode rechecks before a full rescan.
+const RECENT: usize = 8;
+/// Processes started this recently are rescanned on an unknown inode, in seconds.
+const YOUNG_SECONDS: u64 = 2;
+/// Most young processes rescanned for one unknown inode.
+const MAX_YOUNG_RESCANS: usize = 64;
+/// Misses after which an inode no longer makes young and recent processes be read whole
+/// (accounting retries an unknown flow with back-off: 2, 5, 10… ms).
+const GIVE_UP_AFTER: u32 = 3;
+/// Most failed inodes remembered between two intervals.
+const MAX_MISSED: usize = 4096;
+/// How long a pid that could not be read yet is probed again.
+const UNRESOLVED_FOR: Duration = Duration::from_millis(500);
+/// Most pids probed one by one for new processes before listing `/proc` instead.
+const MAX_PID_PROBES: Pid = 256;
+/// Most inodes remembered in total; beyond this the table is rebuilt by the next full scan.
+pub(super) const MAX_INODES: usize = 1 << 21;
+/// Most fds read from one process in one scan.
+pub(super) const MAX_FDS_PER_PROCESS: usize = 1 << 17;
+
+/// What a scan learnt about one process.
+#[derive(Debug, Clone)]
+pub(super) struct Holder {
+    /// Start time from `/proc/PID/stat`, in clock ticks since boot (tells pid reuse apart).
+    pub(super) start_time: u64,
+    /// Name from `/proc/PID/stat` at the time of the scan (used if the process is gone
+    /// before its details are read).
+    name: String,
+    pub(super) ppid: Pid,
+    /// Every descriptor seen, sorted by number, with the socket inode it pointed at (0
+    /// for anything but a socket).
+    pub(super) fds: Vec<(u32, u64)>,
+}
+
+impl Holder {
+    /// The (inode, fd) of each socket held.
+    fn sockets(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.fds
+            .iter()
+            .filter(|(_, inode)| *inode != 0)
+            .map(|&(fd, inode)| (inode, fd))
+    }
+
+    pub(super) fn fd_of(&self, inode: u64) -> Option<u32> {
+        self.sockets().find(|(i, _)| *i == inode).map(|(_, fd)| fd)
+    }
+}
+
+/// How a lookup found (or failed to find) its inode; counted for tests and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScanCounters {
+    pub cached: u64,
+    pub new_pids: u64,
+    pub recent: u64,
+    pub full_scans: u64,
+    pub misses: u64,
+    /// Listings of the whole `/proc` directory looking for new processes.
+    pub listings: u64,
+}
+
+/// The inode → pid cache of one `/proc` tree.
+#[derive(Debug)]
+pub(crate) struct SocketHolders {
+    proc_root: PathBuf,
+    owner_of: HashMap<u64, Pid>,
+    holders: HashMap<Pid, Holder>,
+    recent: VecDeque<Pid>,
+    /// When the last sweep of all processes finished.
+    last_sweep: Option<Instant>,
+    /// Processes the sweep in progress has still to read.
+    sweep_queue: Vec<Pid>,
+    /// Time spent so far on the sweep in progress.
+    sweep_busy: Duration,
+    /// Clock ticks (`/proc/PID/stat` units) within which a process counts as young.
+    young_ticks: u64,
+    /// Fixed "now" in clock ticks since boot, for tests on fake trees.
+    #[cfg(test)]
+    now_ticks: Option<u64>,
+    /// The kernel's last allocated pid when new processes were last looked for.
+    last_pid: Option<Pid>,
+    /// Pids allocated but not readable in /proc yet, with when they were first probed.
+    unresolved: Vec<(Pid, Instant)>,
+    /// Inodes a lookup failed to find since the last interval.
+    missed: HashMap<u64, u32>,
+    /// The inode map is full (of stale entries): rebuild it on the next lookup.
+    rebuild: bool,
+    /// Time the last complete sweep took.
+    last_sweep_took: Duration,
+    pub(crate) counters: ScanCounters,
+}
+
+impl SocketHolders {
+    /// An empty cache over `proc_root` (normally `/proc`); call [`Self::full_scan`] to fill.
+    pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.into(),
+            owner_of: HashMap::new(),
+            holders: HashMap::new(),
+            recent: VecDeque::new(),
+            last_sweep: None,
+            sweep_queue: Vec::new(),
+            sweep_busy: Duration::ZERO,
+            young_ticks: YOUNG_SECONDS * clock_ticks_per_second(),
+            #[cfg(test)]
+            now_ticks: None,
+            last_pid: None,
+            missed: HashMap::new(),
+            unresolved: Vec::new(),
+            rebuild: false,
+            last_sweep_took: Duration::ZERO,
+            counters: ScanCounters::default(),
+        }
+    }
+
+    /// Now, in clock ticks since boot (the unit of process start times).
+    fn ticks_since_boot(&self) -> Option<u64> {
+        #[cfg(test)]
+        if let Some(now) = self.now_ticks {
+            return Some(now);
+        }
+        boot_ticks()
+    }
+
+    /// The start time and name a scan recorded for `pid`.
+    pub(crate) fn scanned(&self, pid: Pid) -> Option<(u64, &str)> {
+        self.holders
+            .get(&pid)
+            .map(|h| (h.start_time, h.name.as_str()))
+    }
+
+    /// The process holding socket `inode`, looked up incrementally when not cached;
+    /// `hint` is a related socket (the listener of an accepted connection) whose holder
+    /// is checked right after new processes.
+    pub(crate) fn owner(&mut self, inode: u64, hint: Option<u64>) -> Option<Pid> {
+        if self.rebuild {
+            self.full_scan();
+        }
+        if let Some(pid) = self.found(inode) {
+            self.counters.cached += 1;
+            return Some(pid);
+        }
+        // Processes started since the last look, then processes started in the last
+        // moments (they may have opened the socket after their first scan); newest first.
+        let deadline = Instant::now() + SEARCH_BUDGET;
+        let new = self.new_pids();
+        let young_since = self
+            .ticks_since_boot()
+            .map(|now| now.saturating_sub(self.young_ticks));
+        let mut young: Vec<(u64, Pid)> = self
+            .holders
+            .iter()
+            .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+            .map(|(&p, h)| (h.start_time, p))
+            .collect();
+        young.sort_unstable_by(|a, b| b.cmp(a));
+        // An inode that already missed a few times (perhaps a kernel socket no process
+        // holds) does not make every young process be read again; sweeps still cover them.
+        let given_up = self.missed.get(&inode).is_some_and(|&n| n >= GIVE_UP_AFTER);
+        let young_rescans = if given_up { 0 } else { MAX_YOUNG_RESCANS };
+        young.truncate(young_rescans);
+        // Every new process is scanned (it would not count as new again), the young ones
+        // only until the socket is found.
+        for &pid in &new {
+            self.scan(pid, false);
+        }
+        for (_, pid) in young {
+            if self.owner_of.contains_key(&inode) || Instant::now() > deadline {
+                break;
+            }
+            self.scan(pid, false);
+        }
+        if self.owner_of.contains_key(&inode) {
+            self.check_parent(inode);
+            self.counters.new_pids += 1;
+            return self.found(inode);
+        }
+        // Recently active processes (and the listener's holder): first only descriptor
+        // numbers new since their last scan (cheap for processes with many fds), then all
+        // of them, as a new socket usually reuses the number of one closed before.
+        let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
+        let recent: Vec<Pid> = hinted
+            .into_iter()
+            .chain(self.recent.iter().copied())
+            .collect();
+        // The exact pass is skipped for an inode that keeps missing: it is costly
+        // for processes with many descriptors, and the socket may belong to no process.
+        let passes: &[bool] = if given_up { &[false] } else { &[false, true] };
+        for &exact in passes {
+            for &pid in &recent {
+                if Instant::now() > deadline {
+                    break;
+                }
+                if exact {
+                    self.probe(pid, inode, deadline);
+                } else {
+                    self.scan(pid, true);
+                }
+                if let Some(pid) = self.found(inode) {
+                    self.counters.recent += 1;
+                    return Some(pid);
+                }
+            }
+        }
+        if self.sweep(inode) {
+            self.check_parent(inode);
+            return self.found(inode);
+        }
+        self.counters.misses += 1;
+        if self.missed.len() >= MAX_MISSED {
+            self.missed.clear();
+        }
+        *self.missed.entry(inode).or_insert(0) += 1;
+        None
+    }
+
+    /// Looks for `inode` among the descriptors of known process `pid`, reading those that
+    /// held sockets at its last scan first (a new socket usually takes the number of a
+    /// socket closed before it), then the others, and stopping at the match.
+    fn probe(&mut self, pid: Pid, inode: u64, deadline: Instant) {
+        let Some(holder) = self.holders.get(&pid) else {
+            return;
+        };
+        let order: Vec<u32> = holder
+            .fds
+            .iter()
+            .filter(|(_, i)| *i != 0)
+            .chain(holder.fds.iter().filter(|(_, i)| *i == 0))
+            .map(|&(fd, _)| fd)
+            .collect();
+        let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
+            return;
+        };
+        let mut found = None;
+        for (n, fd) in order.into_iter().enumerate() {
+            if dir.socket_inode(fd) == Some(inode) {
+                found = Some(fd);
+                break;
+            }
+            if n % 64 == 63 && Instant::now() > deadline {
+                return;
+            }
+        }
+        let Some(fd) = found else {
+            return;
+        };
+        if let Some(holder) = self.holders.get_mut(&pid) {
+            if let Ok(i) = holder.fds.binary_search_by_key(&fd, |&(f, _)| f) {
+                holder.fds[i].1 = inode;
+            }
+        }
+        self.claim(inode, pid, fd);
+    }
+
+    /// Continues (or, when due, starts) the sweep that rereads every process, newest pid
+    /// first, for at most [`SWEEP_BUDGET`] per call, so that no lookup stalls the capture
+    /// for long; returns whether `inode` was found. A finished sweep is followed by a pause
+    /// of ten times the time it took (at most about a tenth of a core), between
+    /// [`MIN_SWEEP_PAUSE`] and [`MAX_SWEEP_PAUSE`].
+    fn sweep(&mut self, inode: u64) -> bool {
+        if self.sweep_queue.is_empty() {
+            let pause = (self.last_sweep_took * 10).clamp(MIN_SWEEP_PAUSE, MAX_SWEEP_PAUSE);
+            if self.last_sweep.is_some_and(|t| t.elapsed() < pause) {
+                return false;
+            }
+            self.counters.full_scans += 1;
+            let listed = list_pids(&self.proc_root);
+            self.forget_unlisted(&listed);
+            self.sweep_queue = listed.into_iter().collect();
+            self.sweep_queue.sort_unstable(); // popped from the end: newest pids first
+            self.sweep_busy = Duration::ZERO;
+        }
+        let started = Instant::now();
+        let mut found = false;
+        while let Some(pid) = self.sweep_queue.pop() {
+            self.scan(pid, false);
+            if self.owner_of.contains_key(&inode) {
+                found = true;
+                break;
+            }
+            if started.elapsed() >= SWEEP_BUDGET {
+                break;
+            }
+        }
+        self.sweep_busy += started.elapsed();
+        if self.sweep_queue.is_empty() {
+            self.last_sweep = Some(Instant::now());
+            self.last_sweep_took = self.sweep_busy;
+        }
+        found
+    }
+
+    /// Pids of processes started since the last call and not scanned yet, newest first.
+    /// The kernel's last allocated pid (`/proc/loadavg`) tells whether any was: when it
+    /// is unchanged nothing is read, when it moved a little only the pids in between are
+    /// probed, and otherwise (wrap-around, bursts, no loadavg) `/proc` is listed.
+    fn new_pids(&mut self) -> Vec<Pid> {
+        let last = read_last_pid(&self.proc_root);
+        let previous = std::mem::replace(&mut self.last_pid, last);
+        let range = match (previous, last) {
+            (Some(p), Some(l)) if l >= p && l - p <= MAX_PID_PROBES => p + 1..=l,
+            _ => {
+                self.counters.listings += 1;
+                self.unresolved.clear();
+                let listed = list_pids(&self.proc_root);
+                self.forget_unlisted(&listed);
+                let mut new: Vec<Pid> = listed
+                    .into_iter()
+                    .filter(|p| !self.holders.contains_key(p))
+                    .collect();
+                new.sort_unstable_by(|a, b| b.cmp(a));
+                return new;
+            }
+        };
+        // A pid is allocated a moment before its process shows in /proc: pids that could
+        // not be read are probed again on the next calls, for a short while.
+        let now = Instant::now();
+        let mut candidates: Vec<(Pid, Instant)> = range.rev().map(|pid| (pid, now)).collect();
+        candidates.extend(
+            self.unresolved
+                .drain(..)
+                .filter(|(_, since)| now.duration_since(*since) < UNRESOLVED_FOR),
+        );
+        let mut new = Vec::new();
+        for (pid, since) in candidates {
+            if self.holders.contains_key(&pid) {
+                continue;
+            }
+            match probe_pid(&self.proc_root, pid) {
+                PidKind::Process => new.push(pid),
+                PidKind::Thread => {}
+                PidKind::Absent => self.unresolved.push((pid, since)),
+            }
+        }
+        self.unresolved.truncate(MAX_PID_PROBES as usize);
+        new
+    }
+
+    /// Rescans every process, rebuilding the cache.
+    pub(crate) fn full_scan(&mut self) {
+        self.counters.full_scans += 1;
+        self.rebuild = false;
+        let started = Instant::now();
+        self.last_pid = read_last_pid(&self.proc_root);
+        self.owner_of.clear();
+        self.holders.clear();
+        let mut pids: Vec<Pid> = list_pids(&self.proc_root).into_iter().collect();
+        pids.sort_unstable();
+        for pid in pids {
+            self.scan(pid, false);
+        }
+        self.sweep_queue.clear();
+        self.last_sweep = Some(Instant::now());
+        self.last_sweep_took = started.elapsed();
+    }
+
+    /// Drops processes no longer in `/proc` (called once per interval).
+    pub(crate) fn forget_exited(&mut self) {
+        self.missed.clear();
+        let listed = list_pids(&self.proc_root);
+        self.forget_unlisted(&listed);
+    }
+
+    fn found(&mut self, inode: u64) -> Option<Pid> {
+        let pid = *self.owner_of.get(&inode)?;
+        if self.recent.front() != Some(&pid) {
+            self.recent.retain(|&p| p != pid);
+            self.recent.push_front(pid);
+            self.recent.truncate(RECENT);
+        }
+        Some(pid)
+    }
+
+    fn forget_unlisted(&mut self, listed: &HashSet<Pid>) {
+        let gone: Vec<Pid> = self
+            .holders
+            .keys()
+            .copied()
+            .filter(|p| !listed.contains(p))
+            .collect();
+        for pid in gone {
+            self.drop_holder(pid);
+        }
+        self.recent.retain(|p| listed.contains(p));
+    }
+
+    fn drop_holder(&mut self, pid: Pid) {
+        if let Some(old) = self.holders.remove(&pid) {
+            for (inode, _) in old.sockets() {
+                if self.owner_of.get(&inode) == Some(&pid) {
+                    self.owner_of.remove(&inode);
+                }
+            }
+        }
+    }
+
+    /// Reads one process's start time and descriptors, replacing what was known of it.
+    /// With `quick`, descriptor numbers already seen in the last scan of the same process
+    /// are assumed unchanged and only new numbers are read.
+    fn scan(&mut self, pid: Pid, quick: bool) {
+        let dir = self.proc_root.join(pid.to_string());
+        let Some(stat) = read_text(&dir.join("stat"), 4096)
+            .ok()
+            .and_then(|t| parse_stat(&t))
+        else {
+            self.drop_holder(pid);
+            return;
+        };
+        let same = self
+            .holders
+            .get(&pid)
+            .filter(|h| h.start_time == stat.start_time);
+        let previous = same
+            .filter(|_| quick)
+            .map(|h| h.fds.as_slice())
+            .unwrap_or_default();
+        let fds = read_fds(&dir.join("fd"), previous);
+        self.drop_holder(pid);
+        let holder = Holder {
+            start_time: stat.start_time,
+            name: stat.name,
+            ppid: stat.ppid,
+            fds,
+        };
+        let sockets: Vec<(u64, u32)> = holder.sockets().collect();
+        self.holders.insert(pid, holder);
+        for (inode, fd) in sockets {
+            self.claim(inode, pid, fd);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

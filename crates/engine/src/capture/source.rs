@@ -1,0 +1,49 @@
+//! Where frames come from: one pollable source per interface, and the list of interfaces.
+//! The live implementation ([`super::devices`]) wraps pcap; session tests use a fake, so
+//! the capture loop is specified without root.
+
+use crate::parse::LinkType;
+use std::os::fd::RawFd;
+
+/// One captured frame.
+pub struct Frame<'a> {
+    /// The captured bytes (at most the snaplen).
+    pub data: &'a [u8],
+    /// Length on the wire, in bytes.
+    pub wire_len: u32,
+}
+
+/// The outcome of reading a source that poll(2) reported readable.
+pub enum Read<'a> {
+    Frame(Frame<'a>),
+    /// Nothing more for now.
+    Empty,
+    /// The source failed (its interface went away): close it.
+    Failed,
+}
+
+/// A non-blocking frame source for one interface.
+pub trait FrameSource: Send {
+    /// Link layer of its frames.
+    fn link(&self) -> LinkType;
+    /// Descriptor that poll(2) reports readable when frames are waiting.
+    fn poll_fd(&self) -> RawFd;
+    fn read(&mut self) -> Read<'_>;
+    /// Frames dropped (kernel buffer full or by the interface) since it was opened.
+    fn dropped(&mut self) -> Option<u64>;
+}
+
+/// Why a source could not be opened.
+#[derive(Debug)]
+pub struct OpenError {
+    pub message: String,
+    /// The caller lacks the privilege to capture.
+    pub permission_denied: bool,
+}
+
+/// The interfaces of the machine.
+pub trait Devices: Send {
+    /// Names of the interfaces that are up and worth capturing on.
+    fn list_up(&mut self) -> Result<Vec<String>, String>;
+    fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError>;
+}

@@ -1,0 +1,12 @@
+//! Root integration tests: real traffic from processes the test starts, captured by the
+//! engine and checked against an independent count of the bytes on the wire.
+//!
+//! Run as root (CI does); as another user every scenario prints why it is skipped.
+//! `cargo test -p sockeye-engine --test root -- --nocapture` prints one SCENARIO line each.
+
+mod churn;
+mod lifecycle;
+mod loopback;
+mod namespace;
+mod support;
+mod traffic;

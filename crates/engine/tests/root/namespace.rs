@@ -1,0 +1,230 @@
+//! Traffic through a veth pair into a test network namespace: processes on both sides,
+//! attributed across namespaces; the veth appears while the engine runs (hot-plug).
+
+use crate::support::*;
+use crate::traffic::*;
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A namespace `sockeye-test-<pid>` joined to this one by a veth pair, with offloads off
+/// (MTU-sized frames, as on a real link). Removed on drop, also when the test fails.
+struct TestNetns {
+    name: String,
+    host_if: String,
+}
+
+const HOST_V4: &str = "10.213.0.1";
+const NS_V4: &str = "10.213.0.2";
+const HOST_V6: &str = "fd00:5ec:e::1";
+const NS_V6: &str = "fd00:5ec:e::2";
+
+fn run(args: &[&str]) {
+    let status = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(status.success(), "{args:?} failed: {status}");
+}
+
+impl TestNetns {
+    fn create() -> TestNetns {
+        let pid = std::process::id();
+        let netns = TestNetns {
+            name: format!("sockeye-test-{pid}"),
+            host_if: format!("skh{pid}"),
+        };
+        let ns_if = format!("skn{pid}");
+        let (ns, host_if) = (netns.name.as_str(), netns.host_if.as_str());
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip", "link", "add", host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        run(&["ip", "link", "set", &ns_if, "netns", ns]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{HOST_V4}/24"),
+            "dev",
+            host_if,
+        ]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{HOST_V6}/64"),
+            "dev",
+            host_if,
+            "nodad",
+        ]);
+        run(&["ip", "link", "set", host_if, "up"]);
+        let in_ns = |args: &[&str]| {
+            let mut full = vec!["ip", "netns", "exec", ns];
+            full.extend_from_slice(args);
+            run(&full);
+        };
+        in_ns(&["ip", "addr", "add", &format!("{NS_V4}/24"), "dev", &ns_if]);
+        in_ns(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{NS_V6}/64"),
+            "dev",
+            &ns_if,
+            "nodad",
+        ]);
+        in_ns(&["ip", "link", "set", &ns_if, "up"]);
+        in_ns(&["ip", "link", "set", "lo", "up"]);
+        run(&[
+            "ethtool", "-K", host_if, "tso", "off", "gso", "off", "gro", "off",
+        ]);
+        in_ns(&[
+            "ethtool", "-K", &ns_if, "tso", "off", "gso", "off", "gro", "off",
+        ]);
+        netns
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its end of the veth, and with it the pair.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Creates the namespace while `engine` runs and waits until the engine captures on its
+/// veth: interfaces that appear are picked up within 2 s.
+fn netns_seen_by(engine: &Engine) -> TestNetns {
+    let netns = TestNetns::create();
+    let created = Instant::now();
+    let deadline = created + Duration::from_millis(2500);
+    loop {
+        let snapshot = engine.settle(|_| true);
+        if snapshot.interfaces.iter().any(|i| i.name == netns.host_if) {
+            println!(
+                "HOT-PLUG {} captured {} ms after it came up",
+                netns.host_if,
+                created.elapsed().as_millis()
+            );
+            return netns;
+        }
+        assert!(Instant::now() < deadline, "veth not picked up within 2 s");
+    }
+}
+
+#[test]
+fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
+    let name = "veth TCP IPv4 host -> netns";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let outcome = run_tcp(
+        &engine,
+        &TcpExchange {
+            name,
+            interface: &netns.host_if,
+            server: Side {
+                netns: Some(&netns.name),
+                host: NS_V4,
+            },
+            client: here(NS_V4),
+            send: 200_000,
+            reply: 50_000,
+            clients: 1,
+            connections: 1,
+        },
+    );
+    assert_attributed(&outcome.measurement, &outcome.snapshot);
+    engine.capture.stop().expect("stop");
+}
+
+#[test]
+fn tcp_ipv6_from_a_namespace_to_here_credits_both() {
+    let name = "veth TCP IPv6 netns -> host";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let outcome = run_tcp(
+        &engine,
+        &TcpExchange {
+            name,
+            interface: &netns.host_if,
+            server: here(HOST_V6),
+            client: Side {
+                netns: Some(&netns.name),
+                host: HOST_V6,
+            },
+            send: 200_000,
+            reply: 50_000,
+            clients: 1,
+            connections: 1,
+        },
+    );
+    assert_attributed(&outcome.measurement, &outcome.snapshot);
+    engine.capture.stop().expect("stop");
+}
+
+#[test]
+fn udp_from_a_process_in_another_namespace_to_here_credits_both() {
+    let name = "veth UDP IPv4 netns -> host";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let (m, snapshot) = run_udp(
+        &engine,
+        &UdpExchange {
+            name,
+            interface: &netns.host_if,
+            server: here(HOST_V4),
+            client: Side {
+                netns: Some(&netns.name),
+                host: HOST_V4,
+            },
+            count: 200,
+            size: 1000,
+            connected: true,
+        },
+    );
+    assert_attributed(&m, &snapshot);
+    engine.capture.stop().expect("stop");
+}
+
+#[test]
+fn ping_into_a_namespace_is_credited_to_ping() {
+    let name = "ICMP ping into netns";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let counter = WireCounter::start(&netns.host_if, "icmp");
+    let mut ping = Command::new("ping")
+        .args(["-c", "3", "-i", "0.2", "-q", NS_V4])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run ping");
+    let pid = ping.id();
+    assert!(ping.wait().expect("ping exits").success());
+    let packets = counter.finish();
+    let truth = ping_truth(&packets, pid);
+    let (m, snapshot) = measure(&engine, name, &truth, &HashSet::new());
+    assert_attributed(&m, &snapshot);
+    drop(netns);
+    // The veth is gone: the engine drops its handle and keeps running.
+    let after = engine.settle(|_| true);
+    assert_nothing_lost(&after);
+    engine.capture.stop().expect("stop");
+}

@@ -1,0 +1,87 @@
+# Test peer for Sockeye's root integration tests: one role per invocation, prints
+# "ready PID PORT" once listening and "conn PID LOCALPORT" per connection it makes.
+import os, socket, sys, time
+
+def out(*words):
+    print(*words, flush=True)
+
+mode, host = sys.argv[1], sys.argv[2]
+args = [int(a) for a in sys.argv[3:]]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+deadline = time.monotonic() + 20
+
+if mode == "tcp-server":  # COUNT REPLY: accept COUNT connections, read to EOF, answer REPLY bytes
+    count, reply = args
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    s.listen(128)
+    s.settimeout(20)
+    out("ready", os.getpid(), s.getsockname()[1])
+    for _ in range(count):
+        c, _ = s.accept()
+        c.settimeout(20)
+        while c.recv(65536):
+            pass
+        if reply:
+            c.sendall(b"r" * reply)
+        c.close()
+elif mode == "tcp-client":  # PORT SEND CONNECTIONS: each sends SEND bytes, reads the answer
+    port, send, connections = args
+    for _ in range(connections):
+        c = socket.socket(family, socket.SOCK_STREAM)
+        c.settimeout(20)
+        c.connect((host, port))
+        out("conn", os.getpid(), c.getsockname()[1])
+        c.sendall(b"s" * send)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+        c.close()
+elif mode == "udp-server":  # COUNT: answer each of COUNT datagrams with half its size
+    (count,) = args
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    s.settimeout(20)
+    out("ready", os.getpid(), s.getsockname()[1])
+    for _ in range(count):
+        data, peer = s.recvfrom(65536)
+        s.sendto(b"a" * max(1, len(data) // 2), peer)
+elif mode == "udp-client":  # PORT COUNT SIZE CONNECTED: COUNT datagrams, waits for each answer
+    port, count, size, connected = args
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    if connected:
+        s.connect((host, port))
+    else:
+        s.bind((host, 0))
+    out("conn", os.getpid(), s.getsockname()[1])
+    for _ in range(count):
+        if connected:
+            s.send(b"u" * size)
+        else:
+            s.sendto(b"u" * size, (host, port))
+        s.recv(65536)
+elif mode == "udp-sink":  # reads until 1 s of silence
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind((host, 0))
+    out("ready", os.getpid(), s.getsockname()[1])
+    s.settimeout(5)
+    try:
+        s.recv(65536)
+        s.settimeout(1)
+        while True:
+            s.recv(65536)
+    except socket.timeout:
+        pass
+elif mode == "udp-flood":  # PORT COUNT SIZE: COUNT datagrams as fast as possible, no answers
+    port, count, size = args
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((host, port))
+    out("conn", os.getpid(), s.getsockname()[1])
+    payload = b"f" * size
+    for _ in range(count):
+        s.send(payload)
+else:
+    sys.exit("unknown mode " + mode)

@@ -1,0 +1,479 @@
+//! What the root scenarios share: a root check, child processes running `peer.py`, an
+//! independent wire counter (its own pcap handle), a test network namespace with a veth
+//! pair, and the measurement of how the engine credited a scenario's bytes.
+
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use sockeye_engine::{Capture, CaptureOptions, Snapshot};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Scenarios run one at a time: each measures all traffic on an interface.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the scenario lock; `None` (with the reason printed) when not root.
+pub fn root_scenario(name: &str) -> Option<MutexGuard<'static, ()>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping {name}: capturing needs root (CI runs these as root)");
+        return None;
+    }
+    Some(
+        SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
+const PEER: &str = include_str!("peer.py");
+
+/// The Python interpreter: the system one without site packages starts fastest.
+fn python() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// A running `peer.py` role, killed on drop.
+pub struct Peer {
+    pub child: Child,
+    lines: BufReader<ChildStdout>,
+    /// Pid the peer reported (the Python process itself, also under `ip netns exec`).
+    pub pid: u32,
+    /// Port it listens on (servers) or its first local port (clients).
+    pub port: u16,
+    /// Every local port it reported.
+    pub ports: Vec<u16>,
+}
+
+impl Peer {
+    /// Starts `peer.py MODE ARGS...`, inside `netns` when given, and waits for its first line.
+    pub fn start(netns: Option<&str>, args: &[String]) -> Peer {
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, python()]);
+                c
+            }
+            None => Command::new(python()),
+        };
+        let mut child = command
+            .args(["-S", "-c", PEER])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3 peer");
+        let stdout = child.stdout.take().expect("peer stdout");
+        let mut peer = Peer {
+            child,
+            lines: BufReader::new(stdout),
+            pid: 0,
+            port: 0,
+            ports: Vec::new(),
+        };
+        peer.read_line().expect("peer reports ready");
+        peer
+    }
+
+    /// Reads one `ready|conn PID PORT` line; `None` at end of output.
+    fn read_line(&mut self) -> Option<()> {
+        let mut line = String::new();
+        if self.lines.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.len(), 3, "peer line {line:?}");
+        self.pid = words[1].parse().expect("pid");
+        let port: u16 = words[2].parse().expect("port");
+        if self.ports.is_empty() {
+            self.port = port;
+        }
+        self.ports.push(port);
+        Some(())
+    }
+
+    /// Waits for the peer to exit successfully, collecting the ports it reported.
+    pub fn finish(mut self) -> Peer {
+        while self.read_line().is_some() {}
+        let status = self.child.wait().expect("wait for peer");
+        assert!(status.success(), "peer failed: {status}");
+        self
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn arg(value: impl ToString) -> String {
+    value.to_string()
+}
+
+/// One packet as the independent counter saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct WirePacket {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// ICMP echo: `Some(true)` for a request, `Some(false)` for a reply.
+    pub echo: Option<bool>,
+    pub len: u64,
+}
+
+/// Counts packets on one interface with its own pcap handle and BPF filter: the truth the
+/// engine is measured against.
+pub struct WireCounter {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<(Vec<WirePacket>, u32)>>,
+}
+
+impl WireCounter {
+    pub fn start(interface: &str, filter: &str) -> WireCounter {
+        let mut capture = pcap::Capture::from_device(interface)
+            .expect("device")
+            .snaplen(256)
+            .buffer_size(32 << 20)
+            .immediate_mode(true)
+            .open()
+            .expect("open truth handle")
+            .setnonblock()
+            .expect("nonblock");
+        capture.filter(filter, true).expect("BPF filter");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut packets = Vec::new();
+            loop {
+                let finishing = stopped.load(Ordering::SeqCst);
+                let mut fds = [libc::pollfd {
+                    fd: capture.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(fds.as_mut_ptr(), 1, 10) };
+                while let Ok(packet) = capture.next_packet() {
+                    if let Some(p) = wire_packet(packet.data, packet.header.len) {
+                        packets.push(p);
+                    }
+                }
+                if finishing {
+                    break;
+                }
+            }
+            let dropped = capture.stats().map(|s| s.dropped).unwrap_or(u32::MAX);
+            (packets, dropped)
+        });
+        WireCounter {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops counting (after the packets already queued) and returns them.
+    pub fn finish(mut self) -> Vec<WirePacket> {
+        // Packets sent just before reach the handle within microseconds on lo and veth.
+        std::thread::sleep(Duration::from_millis(50));
+        self.stop.store(true, Ordering::SeqCst);
+        let (packets, dropped) = self
+            .thread
+            .take()
+            .expect("counter thread")
+            .join()
+            .expect("counter thread ran");
+        assert_eq!(dropped, 0, "the truth counter itself dropped packets");
+        packets
+    }
+}
+
+fn wire_packet(frame: &[u8], len: u32) -> Option<WirePacket> {
+    let sliced = LaxSlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst): (IpAddr, IpAddr) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => (
+            ip.header().source_addr().into(),
+            ip.header().destination_addr().into(),
+        ),
+        Some(LaxNetSlice::Ipv6(ip)) => (
+            ip.header().source_addr().into(),
+            ip.header().destination_addr().into(),
+        ),
+        _ => return None,
+    };
+    let (sport, dport, echo) = match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port(), None),
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), None),
+        Some(TransportSlice::Icmpv4(i)) => (0, 0, echo_kind(i.type_u8(), 8, 0)),
+        Some(TransportSlice::Icmpv6(i)) => (0, 0, echo_kind(i.type_u8(), 128, 129)),
+        _ => return None,
+    };
+    Some(WirePacket {
+        src: SocketAddr::new(src, sport),
+        dst: SocketAddr::new(dst, dport),
+        echo,
+        len: u64::from(len),
+    })
+}
+
+fn echo_kind(icmp_type: u8, request: u8, reply: u8) -> Option<bool> {
+    match icmp_type {
+        t if t == request => Some(true),
+        t if t == reply => Some(false),
+        _ => None,
+    }
+}
+
+/// Truth for a pinging process: it sent the echo requests and received the replies.
+pub fn ping_truth(packets: &[WirePacket], pid: u32) -> HashMap<u32, (u64, u64)> {
+    let sum = |request: bool| {
+        packets
+            .iter()
+            .filter(|p| p.echo == Some(request))
+            .map(|p| p.len)
+            .sum::<u64>()
+    };
+    HashMap::from([(pid, (sum(true), sum(false)))])
+}
+
+/// The engine under test, keeping the latest snapshot.
+pub struct Engine {
+    pub capture: Capture,
+    latest: Arc<Mutex<Option<Snapshot>>>,
+}
+
+impl Engine {
+    /// Starts capturing on every interface with a short interval.
+    pub fn start() -> Engine {
+        let latest = Arc::new(Mutex::new(None));
+        let sink = Arc::clone(&latest);
+        let options = CaptureOptions {
+            interval: Duration::from_millis(100),
+            interfaces: Vec::new(),
+        };
+        let capture = Capture::start(options, move |update| {
+            if let Ok(snapshot) = update {
+                *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+            }
+        })
+        .expect("engine starts as root");
+        Engine { capture, latest }
+    }
+
+    /// The latest snapshot, waiting for the first one.
+    pub fn snapshot(&self) -> Snapshot {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            if let Some(s) = self
+                .latest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no snapshot within 3 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls until `done` holds for a snapshot taken after this call (or 3 s pass).
+    pub fn settle(&self, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        loop {
+            let snapshot = self.snapshot();
+            if done(&snapshot) || Instant::now() >= deadline {
+                return snapshot;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Whether a local endpoint belongs to a process.
+pub type Owns = Box<dyn Fn(&SocketAddr) -> bool>;
+
+/// Who owns which endpoints: (pid, local endpoint predicate), first match wins.
+pub struct Expectation {
+    pub owners: Vec<(u32, Owns)>,
+}
+
+/// How the engine did on one scenario, in wire bytes. A packet between two local
+/// processes is expected twice (once sent, once received).
+#[derive(Debug, Default)]
+pub struct Measurement {
+    pub expected: u64,
+    pub right: u64,
+    pub wrong: u64,
+    pub missing: u64,
+}
+
+impl Measurement {
+    pub fn right_share(&self) -> f64 {
+        if self.expected == 0 {
+            return 0.0;
+        }
+        self.right as f64 / self.expected as f64
+    }
+
+    pub fn wrong_share(&self) -> f64 {
+        if self.expected == 0 {
+            return 0.0;
+        }
+        self.wrong as f64 / self.expected as f64
+    }
+}
+
+/// Sent and received wire bytes per pid according to `packets`.
+pub fn truth(packets: &[WirePacket], expectation: &Expectation) -> HashMap<u32, (u64, u64)> {
+    let owner_of = |endpoint: &SocketAddr| {
+        expectation
+            .owners
+            .iter()
+            .find(|(_, owns)| owns(endpoint))
+            .map(|(pid, _)| *pid)
+    };
+    let mut per_pid: HashMap<u32, (u64, u64)> = HashMap::new();
+    for packet in packets {
+        if let Some(pid) = owner_of(&packet.src) {
+            per_pid.entry(pid).or_default().0 += packet.len;
+        }
+        if let Some(pid) = owner_of(&packet.dst) {
+            per_pid.entry(pid).or_default().1 += packet.len;
+        }
+    }
+    per_pid
+}
+
+/// Compares the engine's per-process totals with the truth. The scenario's processes do
+/// nothing else, so their totals are exactly their scenario traffic; bytes of the
+/// scenario's ports credited to any other pid are wrong.
+pub fn measure(
+    engine: &Engine,
+    name: &str,
+    truth: &HashMap<u32, (u64, u64)>,
+    scenario_ports: &HashSet<u16>,
+) -> (Measurement, Snapshot) {
+    let expected: u64 = truth.values().map(|(s, r)| s + r).sum();
+    let snapshot = engine.settle(|s| credited_right(s, truth) >= expected);
+    let right = credited_right(&snapshot, truth);
+    let mut wrong = 0;
+    for process in &snapshot.processes {
+        match truth.get(&process.pid) {
+            Some((sent, received)) => {
+                let excess = process.sent_bytes.saturating_sub(*sent)
+                    + process.received_bytes.saturating_sub(*received);
+                if excess > 0 {
+                    println!(
+                        "  pid {} credited {excess} bytes more than it put on the wire",
+                        process.pid
+                    );
+                }
+                wrong += excess;
+            }
+            None => {
+                for c in engine.capture.connections(process.pid).unwrap_or_default() {
+                    // A flow of the scenario has both ends on its ports (other
+                    // processes on this machine may use the same port numbers).
+                    if scenario_ports.contains(&c.local.port())
+                        && scenario_ports.contains(&c.remote.port())
+                    {
+                        println!("  wrong pid {} ({}): {c:?}", process.pid, process.name);
+                        wrong += c.sent_bytes + c.received_bytes;
+                    }
+                }
+            }
+        }
+    }
+    for (pid, (sent, received)) in truth {
+        let credited = snapshot.processes.iter().find(|p| p.pid == *pid);
+        let (credited_sent, credited_received) = credited
+            .map(|p| (p.sent_bytes, p.received_bytes))
+            .unwrap_or_default();
+        if credited_sent < *sent || credited_received < *received {
+            println!(
+                "  pid {pid}: sent {credited_sent} of {sent}, received {credited_received} of {received}"
+            );
+        }
+    }
+    let m = Measurement {
+        expected,
+        right,
+        wrong,
+        missing: expected.saturating_sub(right),
+    };
+    let t = snapshot.totals;
+    println!(
+        "  engine: {} lookups, {} misses, {} deferred by the budget; {} of {} bytes attributed",
+        t.owner_lookups, t.owner_misses, t.lookups_deferred, t.attributed_bytes, t.captured_bytes
+    );
+    println!(
+        "SCENARIO {:<40} expected {:>10} B  right {:>10} B ({:6.2}%)  wrong {:>8} B ({:5.2}%)  not credited {:>8} B",
+        name,
+        m.expected,
+        m.right,
+        m.right_share() * 100.0,
+        m.wrong,
+        m.wrong_share() * 100.0,
+        m.missing
+    );
+    (m, snapshot)
+}
+
+fn credited_right(snapshot: &Snapshot, truth: &HashMap<u32, (u64, u64)>) -> u64 {
+    truth
+        .iter()
+        .map(|(pid, (sent, received))| {
+            snapshot
+                .processes
+                .iter()
+                .find(|p| p.pid == *pid)
+                .map(|p| p.sent_bytes.min(*sent) + p.received_bytes.min(*received))
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The engine's invariant: attributed + unattributed == captured.
+pub fn assert_nothing_lost(snapshot: &Snapshot) {
+    let unattributed: u64 = snapshot
+        .unattributed
+        .iter()
+        .map(|b| b.sent_bytes + b.received_bytes)
+        .sum();
+    assert_eq!(
+        snapshot.totals.attributed_bytes + unattributed,
+        snapshot.totals.captured_bytes,
+        "attributed + unattributed == captured"
+    );
+}
+
+/// The acceptance bar: ≥ 99 % right, ≤ 1 % wrong, and the invariant.
+pub fn assert_attributed(measurement: &Measurement, snapshot: &Snapshot) {
+    assert!(measurement.expected > 0, "the scenario produced traffic");
+    assert_nothing_lost(snapshot);
+    assert!(
+        measurement.right_share() >= 0.99,
+        "only {:.2}% of wire bytes credited to the right pid: {measurement:?}",
+        measurement.right_share() * 100.0
+    );
+    assert!(
+        measurement.wrong_share() <= 0.01,
+        "{:.2}% credited to a wrong pid: {measurement:?}",
+        measurement.wrong_share() * 100.0
+    );
+}
+
+/// Endpoint predicate: any address, one of `ports`.
+pub fn port_in(ports: Vec<u16>) -> Owns {
+    Box::new(move |endpoint| ports.contains(&endpoint.port()))
+}

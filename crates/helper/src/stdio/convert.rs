@@ -1,0 +1,131 @@
+//! Engine snapshots → the D-Bus payload types of `sockeye-protocol` (D-Bus has no null and
+//! no socket address: `None` becomes `""`, addresses become `ip:port` text).
+
+use sockeye_engine::{
+    ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport, UnattributedStats,
+};
+use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
+use std::collections::HashMap;
+
+pub fn transport_name(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Tcp => "tcp",
+        Transport::Udp => "udp",
+        Transport::Icmp => "icmp",
+        Transport::Other => "other",
+    }
+}
+
+pub fn update(snapshot: &Snapshot) -> Update {
+    Update {
+        time: snapshot.time,
+        interval_ms: snapshot.interval_ms,
+        processes: snapshot.processes.iter().map(process).collect(),
+        unattributed: snapshot.unattributed.iter().map(unattributed).collect(),
+        interfaces: snapshot.interfaces.iter().map(interface).collect(),
+    }
+}
+
+/// The libgtop netstats shape: pid → (bytes sent, bytes received).
+pub fn stats(snapshot: &Snapshot) -> HashMap<u32, (u64, u64)> {
+    snapshot
+        .processes
+        .iter()
+        .map(|p| (p.pid, (p.sent_bytes, p.received_bytes)))
+        .collect()
+}
+
+pub fn process(p: &ProcessStats) -> Process {
+    Process {
+        pid: p.pid,
+        name: p.name.clone(),
+        cmdline: p.cmdline.clone(),
+        uid: p.uid,
+        user: p.user.clone(),
+        app_id: p.app_id.clone().unwrap_or_default(),
+        exited: p.exited,
+        sent_bytes: p.sent_bytes,
+        received_bytes: p.received_bytes,
+        sent_packets: p.sent_packets,
+        received_packets: p.received_packets,
+        sent_rate: p.sent_rate,
+        received_rate: p.received_rate,
+    }
+}
+
+pub fn unattributed(u: &UnattributedStats) -> Unattributed {
+    Unattributed {
+        protocol: transport_name(u.protocol).to_owned(),
+        sent_bytes: u.sent_bytes,
+        received_bytes: u.received_bytes,
+    }
+}
+
+pub fn interface(i: &InterfaceStats) -> Interface {
+    Interface {
+        name: i.name.clone(),
+        sent_bytes: i.sent_bytes,
+        received_bytes: i.received_bytes,
+        dropped: i.dropped,
+    }
+}
+
+pub fn connection(c: &ConnectionStats) -> Connection {
+    Connection {
+        protocol: transport_name(c.protocol).to_owned(),
+        local: c.local.to_string(),
+        remote: c.remote.to_string(),
+        sent_bytes: c.sent_bytes,
+        received_bytes: c.received_bytes,
+        sent_rate: c.sent_rate,
+        received_rate: c.received_rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn missing_app_id_becomes_an_empty_string() {
+        let p = ProcessStats {
+            pid: 7,
+            app_id: None,
+            ..Default::default()
+        };
+        assert_eq!(process(&p).app_id, "");
+    }
+
+    #[test]
+    fn ipv6_connection_addresses_are_bracketed() {
+        let local: SocketAddr = "[::1]:80".parse().unwrap();
+        let remote: SocketAddr = "[::1]:4242".parse().unwrap();
+        let c = ConnectionStats {
+            protocol: Transport::Tcp,
+            local,
+            remote,
+            sent_bytes: 1,
+            received_bytes: 2,
+            sent_rate: 0.0,
+            received_rate: 0.0,
+        };
+        let converted = connection(&c);
+        assert_eq!(converted.local, "[::1]:80");
+        assert_eq!(converted.protocol, "tcp");
+    }
+
+    #[test]
+    fn stats_map_pid_to_sent_and_received() {
+        let snapshot = Snapshot {
+            processes: vec![ProcessStats {
+                pid: 42,
+                sent_bytes: 10,
+                received_bytes: 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(stats(&snapshot).get(&42), Some(&(10, 20)));
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of `sockeye-helper --stdio`: the real binary, a real socketpair, a
+//! real zbus client. Run as root (CI is root): they start the privileged helper.
+
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod dbus;
+mod gdbus;
+mod lifecycle;
+mod privilege;
+mod reach;

@@ -1,0 +1,186 @@
+//! `sockeye-helper --json` / `--trace` end to end: the binary's lines, exit codes and
+//! signal handling. Capturing needs root; those tests print why they skip otherwise.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_sockeye-helper");
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn bad_arguments_exit_with_status_2_and_say_what_is_wrong() {
+    for (args, says) in [
+        (
+            vec!["--json", "--interval", "soon"],
+            "invalid value \"soon\" for --interval",
+        ),
+        (
+            vec!["--json", "--frobnicate"],
+            "unknown argument \"--frobnicate\"",
+        ),
+        (vec![], "no mode given"),
+    ] {
+        let out = Command::new(HELPER)
+            .args(&args)
+            .output()
+            .expect("run helper");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn json_mode_prints_one_line_per_interval_in_the_documented_shape() {
+    if !is_root() {
+        eprintln!("skipping: --json needs root to capture");
+        return;
+    }
+    let out = Command::new(HELPER)
+        .args([
+            "--json",
+            "--interval",
+            "200",
+            "--duration",
+            "1.1",
+            "--interface",
+            "lo",
+        ])
+        .output()
+        .expect("run helper");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    // Five intervals of 200 ms, then the final line.
+    assert!((5..=7).contains(&lines.len()), "{} lines", lines.len());
+    for line in &lines {
+        let keys: Vec<&str> = line
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "interfaces",
+                "interval_ms",
+                "processes",
+                "time",
+                "unattributed"
+            ]
+        );
+        assert_eq!(line["interval_ms"], 200);
+        let buckets: Vec<&str> = line["unattributed"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .filter_map(|b| b["protocol"].as_str())
+            .collect();
+        assert_eq!(buckets, ["tcp", "udp", "icmp", "other"]);
+        assert_eq!(line["interfaces"][0]["name"], "lo");
+    }
+}
+
+#[test]
+fn ctrl_c_ends_cleanly_with_a_final_line() {
+    if !is_root() {
+        eprintln!("skipping: --json needs root to capture");
+        return;
+    }
+    let mut child = Command::new(HELPER)
+        .args(["--json", "--interval", "60000", "--interface", "lo"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run helper");
+    // Wait until it captures (its packet socket shows up), then interrupt it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pid = child.id();
+    while !std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() > 4)
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "helper did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let status = child.wait().expect("helper exits");
+    assert!(status.success(), "{status}");
+    assert_eq!(lines.len(), 1, "only the final line: {lines:?}");
+    let last: serde_json::Value = serde_json::from_str(&lines[0]).expect("JSON");
+    assert_eq!(last["interval_ms"], 60000);
+}
+
+#[test]
+fn trace_mode_writes_a_plain_table_when_not_on_a_terminal() {
+    if !is_root() {
+        eprintln!("skipping: --trace needs root to capture");
+        return;
+    }
+    let out = Command::new(HELPER)
+        .args([
+            "--trace",
+            "--interval",
+            "100",
+            "--duration",
+            "0.35",
+            "--interface",
+            "lo",
+        ])
+        .output()
+        .expect("run helper");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains('\x1b'), "no escape sequences in a pipe");
+    assert!(stdout.contains("PID  PROCESS"));
+    assert!(stdout.contains("unknown UDP"));
+}
+
+#[test]
+fn an_unprivileged_user_is_told_capture_needs_root() {
+    if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipping: needs root (to drop to nobody) and setpriv");
+        return;
+    }
+    // A copy nobody can execute (the build directory may not be reachable for nobody).
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let helper = dir.path().join("sockeye-helper");
+    std::fs::copy(HELPER, &helper).expect("copy helper");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&helper)
+        .args(["--json", "--duration", "1"])
+        .output()
+        .expect("run helper as nobody");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(stderr.contains("Run it as root"), "{stderr}");
+}

@@ -1,0 +1,27 @@
+//! Sockeye's GUI crate as a library, so integration tests can drive the launcher and the
+//! models without a display. The binary (`main.rs`) only dispatches.
+//!
+//! ```text
+//! app ──► window ─┬─ overview   (/proc/net/dev, /proc/net/netstat; no privileges)
+//!                 └─ network    (helper via launcher; table, details, search)
+//!          ├─ preferences, about, settings (GSettings or in-memory)
+//!          └─ stats_export   (io.github.sockeye.Stats1 on the session bus)
+//! models   headless logic behind the pages, unit-tested without a display
+//! format   units and locale number formatting
+//! widgets  the rate chart
+//! ```
+
+pub mod about;
+pub mod app;
+pub mod config;
+pub mod format;
+pub mod launcher;
+pub mod models;
+pub mod network;
+pub mod overview;
+pub mod preferences;
+pub mod settings;
+pub mod stats_export;
+pub mod terminal;
+pub mod widgets;
+pub mod window;

@@ -1,0 +1,93 @@
+//! Where the Network tab's data comes from: the real helper (through the launcher) or, for
+//! the GUI cost benchmark only, a fake helper (`SOCKEYE_FAKE_HELPER=<processes>`).
+
+use sockeye_protocol::{Connection, Update};
+use std::sync::Arc;
+
+use super::fake_helper::FakeHelper;
+use super::helper_link::HelperLink;
+use crate::models::capture_state::LaunchFailure;
+
+/// A running source of updates; cheap to clone into async commands.
+#[derive(Clone)]
+pub enum Backend {
+    Helper(Arc<HelperLink>),
+    Fake(Arc<FakeHelper>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Helper(_) => "Backend::Helper",
+            Backend::Fake(_) => "Backend::Fake",
+        })
+    }
+}
+
+impl Backend {
+    /// Whether starting needs no password (then the page starts by itself when shown).
+    pub fn launches_without_prompt() -> bool {
+        FakeHelper::requested().is_some() || HelperLink::launches_without_prompt()
+    }
+
+    /// Starts the helper (asking for authorization) or the fake one.
+    pub async fn launch() -> Result<Backend, LaunchFailure> {
+        match FakeHelper::requested() {
+            Some(processes) => Ok(Backend::Fake(Arc::new(FakeHelper::new(processes)))),
+            None => HelperLink::launch()
+                .await
+                .map(|l| Backend::Helper(Arc::new(l))),
+        }
+    }
+
+    /// Starts capturing; `interval_ms` is the update period in milliseconds.
+    pub async fn start(&self, interval_ms: u32) -> Result<(), String> {
+        match self {
+            Backend::Helper(h) => h.start(interval_ms).await,
+            Backend::Fake(f) => {
+                f.start(interval_ms);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn stop(&self) -> Result<(), String> {
+        match self {
+            Backend::Helper(h) => h.stop().await,
+            Backend::Fake(f) => {
+                f.stop();
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn reset_totals(&self) -> Result<(), String> {
+        match self {
+            Backend::Helper(h) => h.reset_totals().await,
+            Backend::Fake(f) => {
+                f.reset_totals();
+                Ok(())
+            }
+        }
+    }
+
+    /// The connections of each of `pids`, concatenated.
+    pub async fn connections(&self, pids: Vec<u32>) -> Result<Vec<Connection>, String> {
+        let mut all = Vec::new();
+        for pid in pids {
+            match self {
+                Backend::Helper(h) => all.extend(h.connections(pid).await?),
+                Backend::Fake(f) => all.extend(f.connections(pid)),
+            }
+        }
+        Ok(all)
+    }
+
+    /// Calls `emit` with every update until the source ends; returns why it ended.
+    pub async fn run_updates(&self, emit: impl Fn(Update) + Send) -> String {
+        match self {
+            Backend::Helper(h) => h.run_updates(emit).await,
+            Backend::Fake(f) => f.run_updates(emit).await,
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! The Network tab: per-process and per-application traffic from the capture helper.
+//!
+//! ```text
+//! NetworkPage (relm4 component)
+//! ├─ CaptureMachine   (models::capture_state) decides: launch, Start, Stop, drop
+//! ├─ Backend          helper through the launcher (or the benchmark's fake helper)
+//! ├─ ProcessTable     (models::process_table) updates → rows, summary, stats
+//! └─ NetworkWidgets   status pages, error bar, summary line, search,
+//!    ├─ TableView     ColumnView over RowStore's GObject rows, updated in place
+//!    └─ DetailsPane   selected row: chart and connections
+//! ```
+
+mod app_info;
+mod backend;
+mod details;
+mod fake_helper;
+mod helper_link;
+mod row_object;
+mod row_store;
+mod table;
+mod view;
+
+use gtk::gio;
+use gtk::prelude::*;
+use relm4::prelude::*;
+use sockeye_protocol::{Connection, Update};
+use std::collections::HashMap;
+
+use crate::format::NumberFormat;
+use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
+use crate::models::process_table::{Changes, ProcessTable, RowKey};
+use crate::settings::Preferences;
+use backend::Backend;
+use view::NetworkWidgets;
+
+#[derive(Debug)]
+pub enum NetworkInput {
+    /// The tab became visible (true) or hidden (false, also when the window closes).
+    SetVisible(bool),
+    /// "Start Capture", "Try Again" or "Restart".
+    StartCapture,
+    PreferencesChanged(Preferences),
+    ToggleSearch,
+    Search(String),
+    TogglePause,
+    SetPaused(bool),
+    SetGrouping(bool),
+    ResetTotals,
+    ClearExited,
+    SelectionChanged,
+    CloseDetails,
+}
+
+#[derive(Debug)]
+pub enum NetworkOutput {
+    Toast(String),
+    /// The grouping toggle changed: remember it.
+    GroupingChanged(bool),
+    /// What the session-bus `Stats1` object serves: pid → (bytes sent, bytes received),
+    /// empty when not capturing.
+    Published {
+        capturing: bool,
+        stats: HashMap<u32, (u64, u64)>,
+    },
+}
+
+#[derive(Debug)]
+pub enum NetworkCommand {
+    Launched(Result<Backend, LaunchFailure>),
+    /// An update from the source of `generation`.
+    Updated(u64, Update),
+    /// The source of `generation` ended, with the reason.
+    HelperDied(u64, String),
+    Connections(RowKey, Vec<Connection>),
+    CallDone(Result<(), String>),
+}
+
+pub struct NetworkPage {
+    machine: CaptureMachine,
+    backend: Option<Backend>,
+    updates_task: Option<relm4::JoinHandle<()>>,
+    /// Counts launches, so updates from a dropped helper are ignored.
+    generation: u64,
+    table: ProcessTable,
+    prefs: Preferences,
+    numbers: NumberFormat,
+    paused: bool,
+    /// Changes held back while the display is paused.
+    pending: Changes,
+    selected: Option<RowKey>,
+    has_data: bool,
+}
+
+impl Component for NetworkPage {
+    type Init = Preferences;
+    type Input = NetworkInput;
+    type Output = NetworkOutput;
+    type CommandOutput = NetworkCommand;
+    type Root = gtk::Box;
+    type Widgets = NetworkWidgets;
+
+    fn init_root() -> Self::Root {
+        gtk::Box::new(gtk::Orientation::Vertical, 0)
+    }
+
+    fn init(
+        prefs: Preferences,
+        root: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let widgets =
+            NetworkWidgets::build(&root, &sender, prefs.group_by_application, prefs.show_idle);
+        install_actions(&root, &sender);
+        let model = NetworkPage {
+            machine: CaptureMachine::new(Backend::launches_without_prompt()),
+            backend: None,
+            updates_task: None,
+            generation: 0,
+            table: ProcessTable::default(),
+            prefs,
+            numbers: NumberFormat::from_locale(),
+            paused: false,
+            pending: Changes::default(),
+            selected: None,
+            has_data: false,
+        };
+        widgets.show_state(model.machine.state(), false);
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut Self::Widgets,
+        message: Self::Input,
+        sender: ComponentSender<Self>,
+        _root: &Self::Root,
+    ) {
+        match message {
+            NetworkInput::SetVisible(visible) => {
+                let event = if visible {
+                    CaptureEvent::Shown
+                } else {
+                    CaptureEvent::Hidden
+                };
+                self.handle(event, widgets, &sender);
+            }
+            NetworkInput::StartCapture => {
+                self.handle(CaptureEvent::StartRequested, widgets, &sender)
+            }
+            NetworkInput::PreferencesChanged(prefs) => {
+                self.apply_preferences(prefs, widgets, &sender)
+            }
+            NetworkInput::ToggleSearch => {
+                let on = !widgets.search_bar.is_search_mode();
+                widgets.search_bar.set_search_mode(on);
+                if on {
+                    widgets.search_entry.grab_focus();
+                }
+            }
+            NetworkInput::Search(query) => widgets.table.set_query(&query),
+            NetworkInput::TogglePause => {
+                let active = widgets.pause_button.is_active();
+                widgets.pause_button.set_active(!active);
+            }
+            NetworkInput::SetPaused(paused) => {
+                self.paused = paused;
+                widgets.paused.set_visible(paused);
+                if !paused {
+                    let pending = std::mem::take(&mut self.pending);
+                    self.show_changes(&pending, widgets, &sender);
+                }
+            }
+            NetworkInput::SetGrouping(group) => {
+                if group != self.prefs.group_by_application {
+                    self.prefs.group_by_application = group;
+                    widgets.table.set_rows(if group {
+                        &widgets.rows.grouped
+                    } else {
+                        &widgets.rows.flat
+                    });
+                    let _ = sender.output(NetworkOutput::GroupingChanged(group));
+                }
+            }
+            NetworkInput::ResetTotals => {
+                if let Some(backend) = self.backend.clone() {
+                    sender.oneshot_command(async move {
+                        NetworkCommand::CallDone(backend.reset_totals().await)
+                    });
+                }
+            }
+            NetworkInput::ClearExited => {
+                let removed = self.table.clear_exited();
+                widgets
+                    .rows
+                    .remove(&removed, &self.table, &self.numbers, self.prefs.units);
+                widgets.table.refresh();
+            }
+            NetworkInput::SelectionChanged => {
+                let row = widgets.table.selected_row();
+                self.selected = row.as_ref().map(|r| r.key());
+                match row {
+                    Some(row) => {
+                        widgets
+                            .details
+                            .show_row(&row, &self.numbers, self.prefs.units);
+                        widgets.flap.set_reveal_flap(true);
+                        self.fetch_connections(&sender);
+                    }
+                    None => widgets.flap.set_reveal_flap(false),
+                }
+            }
+            NetworkInput::CloseDetails => {
+                widgets
+                    .table
+                    .selection
+                    .set_selected(gtk::INVALID_LIST_POSITION);
+                widgets.flap.set_reveal_flap(false);
+            }
+        }
+    }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut Self::Widgets,
+        message: Self::CommandOutput,
+        sender: ComponentSender<Self>,
+        _root: &Self::Root,
+    ) {
+        match message {
+            NetworkCommand::Launched(Ok(backend)) => {
+                self.generation += 1;
+                let generation = self.generation;
+                let commands = sender.command_sender().clone();
+                let source = backend.clone();
+                self.updates_task = Some(relm4::spawn(async move {
+                    let reason = source
+                        .run_updates(|update| {
+                            commands.emit(NetworkCommand::Updated(generation, update))
+                        })
+                        .await;
+                    commands.emit(NetworkCommand::HelperDied(generation, reason));
+                }));
+                self.backend = Some(backend);
+                self.handle(CaptureEvent::Authorized, widgets, &sender);
+            }
+            NetworkCommand::Launched(Err(failure)) => {
+                self.handle(CaptureEvent::LaunchFailed(failure), widgets, &sender)
+            }
+            NetworkCommand::Updated(generation, update) if generation == self.generation => {
+                let changes = self.table.apply(&update);
+                self.has_data = true;
+                if self.paused {
+                    self.pending.added.extend(changes.added);
+                } else {
+                    self.show_changes(&changes, widgets, &sender);
+                }
+                self.publish(&sender);
+            }
+            NetworkCommand::HelperDied(generation, reason) if generation == self.generation => {
+                self.handle(CaptureEvent::HelperDied(reason), widgets, &sender)
+            }
+            NetworkCommand::Updated(..) | NetworkCommand::HelperDied(..) => {}
+            NetworkCommand::Connections(key, connections) => {
+                if self.selected.as_ref() == Some(&key) {
+                    widgets
+                        .details
+                        .show_connections(connections, &self.numbers, self.prefs.units);
+                }
+            }
+            NetworkCommand::CallDone(Ok(())) => {}
+            NetworkCommand::CallDone(Err(err)) => {
+                let _ = sender.output(NetworkOutput::Toast(err));
+            }
+        }
+    }
+}
+
+impl NetworkPage {
+    /// Feeds the state machine and carries out its effects.
+    fn handle(
+        &mut self,
+        event: CaptureEvent,
+        widgets: &mut NetworkWidgets,
+        sender: &ComponentSender<Self>,
+    ) {
+        for effect in self.machine.handle(event) {
+            match effect {
+                Effect::Launch => sender
+                    .oneshot_command(async { NetworkCommand::Launched(Backend::launch().await) }),
+                Effect::Start => {
+                    self.call(sender, |b, interval| async move { b.start(interval).await })
+                }
+                Effect::Stop => self.call(sender, |b, _| async move { b.stop().await }),
+                Effect::Disconnect => {
+                    if let Some(task) = self.updates_task.take() {
+                        task.abort();
+                    }
+                    // Dropping the last handle closes the socket: the helper exits.
+                    self.backend = None;
+                }
+            }
+        }
+        widgets.show_state(self.machine.state(), self.has_data);
+        self.publish(sender);
+    }
+
+    /// Runs one call on the backend in the background; errors become a toast.
+    fn call<F, Fut>(&self, sender: &ComponentSender<Self>, call: F)
+    where
+        F: FnOnce(Backend, u32) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        if let Some(backend) = self.backend.clone() {
+            let fut = call(backend, self.prefs.refresh_interval_ms);
+            sender.oneshot_command(async move { NetworkCommand::CallDone(fut.await) });
+        }
+    }
+
+    /// Brings the widgets up to date with `changes`.
+    fn show_changes(
+        &mut self,
+        changes: &Changes,
+        widgets: &mut NetworkWidgets,
+        sender: &ComponentSender<Self>,
+    ) {
+        // Everything but additions is refreshed from the table: updated = all known rows.
+        let all = Changes {
+            added: changes.added.clone(),
+            updated: self
+                .table
+                .processes()
+                .chain(self.table.unattributed())
+                .map(|r| r.key.clone())
+                .filter(|k| !changes.added.contains(k))
+                .collect(),
+        };
+        widgets
+            .rows
+            .sync(&self.table, &all, &self.numbers, self.prefs.units);
+        widgets.table.refresh();
+        widgets.show_summary(&self.table.summary(), &self.numbers, self.prefs.units);
+        if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
+            widgets
+                .details
+                .show_row(row, &self.numbers, self.prefs.units);
+            self.fetch_connections(sender);
+        }
+    }
+
+    /// Asks the helper for the selected row's connections.
+    fn fetch_connections(&self, sender: &ComponentSender<Self>) {
+        let (Some(key), Some(backend)) = (self.selected.clone(), self.backend.clone()) else {
+            return;
+        };
+        let pids: Vec<u32> = match &key {
+            RowKey::Process(pid) => vec![*pid],
+            RowKey::Application(app) => self
+                .table
+                .applications(&|_| None)
+                .get(app)
+                .map(|(_, pids)| pids.iter().take(20).copied().collect())
+                .unwrap_or_default(),
+            RowKey::Unattributed(_) => return,
+        };
+        sender.oneshot_command(async move {
+            match backend.connections(pids).await {
+                Ok(list) => NetworkCommand::Connections(key, list),
+                Err(err) => NetworkCommand::CallDone(Err(err)),
+            }
+        });
+    }
+
+    fn apply_preferences(
+        &mut self,
+        prefs: Preferences,
+        widgets: &mut NetworkWidgets,
+        sender: &ComponentSender<Self>,
+    ) {
+        let old = std::mem::replace(&mut self.prefs, prefs.clone());
+        if old.units != prefs.units {
+            widgets
+                .rows
+                .reformat(&self.table, &self.numbers, prefs.units);
+            widgets.show_summary(&self.table.summary(), &self.numbers, prefs.units);
+        }
+        if old.show_idle != prefs.show_idle {
+            widgets.table.set_show_idle(prefs.show_idle);
+        }
+        if old.group_by_application != prefs.group_by_application {
+            // The button's handler switches the table's rows.
+            self.prefs.group_by_application = old.group_by_application;
+            widgets.group_button.set_active(prefs.group_by_application);
+        }
+        if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
+            self.call(sender, |b, interval| async move { b.start(interval).await });
+        }
+    }
+
+    fn publish(&self, sender: &ComponentSender<Self>) {
+        let capturing = self.machine.is_capturing();
+        let stats = if capturing {
+            self.table.stats()
+        } else {
+            HashMap::new()
+        };
+        let _ = sender.output(NetworkOutput::Published { capturing, stats });
+    }
+}
+
+/// `network.reset-totals` and `network.clear-exited`, for the page's menu.
+fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) {
+    let group = gio::SimpleActionGroup::new();
+    for (name, input) in [("reset-totals", true), ("clear-exited", false)] {
+        let action = gio::SimpleAction::new(name, None);
+        let sender = sender.clone();
+        action.connect_activate(move |_, _| {
+            sender.input(if input {
+                NetworkInput::ResetTotals
+            } else {
+                NetworkInput::ClearExited
+            })
+        });
+        group.add_action(&action);
+    }
+    root.insert_action_group("network", Some(&group));
+}

@@ -1,0 +1,332 @@
+//! The process table widget: a `GtkColumnView` over
+//! root `ListStore` → `FilterListModel` (search, idle) → `TreeListModel` (applications and
+//! their processes) → `SortListModel` (column sorters, total rate by default) →
+//! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions, so an
+//! update changes properties only and no widget is rebuilt.
+
+use gettextrs::gettext;
+use gtk::prelude::*;
+use gtk::{gio, glib};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::row_object::TrafficRow;
+use crate::models::process_table::{compare, SortColumn, SPARKLINE_LEN};
+use crate::widgets::RateChart;
+
+/// What the filter keeps.
+#[derive(Debug, Default)]
+struct FilterState {
+    query: String,
+    show_idle: bool,
+}
+
+pub struct TableView {
+    pub scrolled: gtk::ScrolledWindow,
+    pub selection: gtk::SingleSelection,
+    filter_model: gtk::FilterListModel,
+    filter: gtk::CustomFilter,
+    filter_state: Rc<RefCell<FilterState>>,
+    sorters: Vec<gtk::CustomSorter>,
+}
+
+impl TableView {
+    pub fn new(show_idle: bool) -> Self {
+        let filter_state = Rc::new(RefCell::new(FilterState {
+            query: String::new(),
+            show_idle,
+        }));
+        let filter = {
+            let state = filter_state.clone();
+            gtk::CustomFilter::new(move |item| {
+                item.downcast_ref::<TrafficRow>()
+                    .is_some_and(|row| keeps(row, &state.borrow()))
+            })
+        };
+        let filter_model = gtk::FilterListModel::new(None::<gio::ListModel>, Some(filter.clone()));
+        let tree = gtk::TreeListModel::new(filter_model.clone(), false, false, |item| {
+            item.downcast_ref::<TrafficRow>()
+                .and_then(TrafficRow::children)
+                .map(|store| store.upcast())
+        });
+
+        let column_view = gtk::ColumnView::new(None::<gtk::SelectionModel>);
+        column_view.add_css_class("data-table");
+        column_view.set_reorderable(false);
+
+        let mut sorters = Vec::new();
+        let mut add =
+            |title: &str, factory: gtk::SignalListItemFactory, sort: SortColumn, expand: bool| {
+                let column = gtk::ColumnViewColumn::new(Some(title), Some(factory));
+                let sorter = row_sorter(sort);
+                column.set_sorter(Some(&sorter));
+                column.set_expand(expand);
+                column.set_resizable(true);
+                if !expand {
+                    column.set_fixed_width(if sort == SortColumn::TotalRate {
+                        110
+                    } else {
+                        104
+                    });
+                }
+                sorters.push(sorter);
+                column_view.append_column(&column);
+                column
+            };
+        add(&gettext("Name"), name_factory(), SortColumn::Name, true);
+        add(
+            &gettext("Download"),
+            text_factory("download"),
+            SortColumn::Download,
+            false,
+        );
+        add(
+            &gettext("Upload"),
+            text_factory("upload"),
+            SortColumn::Upload,
+            false,
+        );
+        add(
+            &gettext("Received"),
+            text_factory("received"),
+            SortColumn::Received,
+            false,
+        );
+        add(
+            &gettext("Sent"),
+            text_factory("sent"),
+            SortColumn::Sent,
+            false,
+        );
+        let activity = add(
+            &gettext("Activity"),
+            sparkline_factory(),
+            SortColumn::TotalRate,
+            false,
+        );
+
+        // With no column chosen, the busiest rows come first.
+        let fallback = row_sorter(SortColumn::TotalRate);
+        let descending_fallback = gtk::CustomSorter::new({
+            let fallback = fallback.clone();
+            move |a, b| fallback.compare(b, a)
+        });
+        let sorter = gtk::MultiSorter::new();
+        if let Some(view_sorter) = column_view.sorter() {
+            sorter.append(view_sorter);
+        }
+        sorter.append(descending_fallback.clone());
+        sorters.push(descending_fallback);
+        let sort_model =
+            gtk::SortListModel::new(Some(tree), Some(gtk::TreeListRowSorter::new(Some(sorter))));
+        let selection = gtk::SingleSelection::builder()
+            .model(&sort_model)
+            .autoselect(false)
+            .can_unselect(true)
+            .build();
+        column_view.set_model(Some(&selection));
+        column_view.sort_by_column(Some(&activity), gtk::SortType::Descending);
+
+        let scrolled = gtk::ScrolledWindow::builder()
+            .child(&column_view)
+            .vexpand(true)
+            .hexpand(true)
+            .build();
+        Self {
+            scrolled,
+            selection,
+            filter_model,
+            filter,
+            filter_state,
+            sorters,
+        }
+    }
+
+    /// Shows `store`'s rows (flat processes, or applications with children).
+    pub fn set_rows(&self, store: &gio::ListStore) {
+        self.filter_model.set_model(Some(store));
+    }
+
+    /// Re-sorts and re-filters after the rows' values changed (selection is kept).
+    pub fn refresh(&self) {
+        for sorter in &self.sorters {
+            sorter.changed(gtk::SorterChange::Different);
+        }
+        self.filter.changed(gtk::FilterChange::Different);
+    }
+
+    pub fn set_query(&self, query: &str) {
+        self.filter_state.borrow_mut().query = query.to_owned();
+        self.filter.changed(gtk::FilterChange::Different);
+    }
+
+    pub fn set_show_idle(&self, show: bool) {
+        self.filter_state.borrow_mut().show_idle = show;
+        self.filter.changed(gtk::FilterChange::Different);
+    }
+
+    /// The row behind the selected line, if any.
+    pub fn selected_row(&self) -> Option<TrafficRow> {
+        self.selection
+            .selected_item()
+            .and_downcast::<gtk::TreeListRow>()
+            .and_then(|r| r.item())
+            .and_downcast::<TrafficRow>()
+    }
+}
+
+/// Whether the filter keeps `row`: an application is kept when it or one of its
+/// processes matches.
+fn keeps(row: &TrafficRow, state: &FilterState) -> bool {
+    let matches = |r: &TrafficRow| {
+        r.data()
+            .as_ref()
+            .is_some_and(|d| d.matches(&state.query) && (state.show_idle || !d.is_idle()))
+    };
+    if matches(row) {
+        return true;
+    }
+    row.children().is_some_and(|children| {
+        children
+            .iter::<TrafficRow>()
+            .flatten()
+            .any(|child| matches(&child))
+    })
+}
+
+fn row_sorter(column: SortColumn) -> gtk::CustomSorter {
+    gtk::CustomSorter::new(move |a, b| {
+        let (Some(a), Some(b)) = (
+            a.downcast_ref::<TrafficRow>(),
+            b.downcast_ref::<TrafficRow>(),
+        ) else {
+            return gtk::Ordering::Equal;
+        };
+        match (a.data().as_ref(), b.data().as_ref()) {
+            (Some(a), Some(b)) => compare(a, b, column).into(),
+            _ => gtk::Ordering::Equal,
+        }
+    })
+}
+
+/// `list-item.item` (a `TreeListRow`) `.item` (our row) `.property`.
+fn row_property(list_item: &gtk::ListItem, property: &str) -> gtk::Expression {
+    list_item
+        .property_expression("item")
+        .chain_property::<gtk::TreeListRow>("item")
+        .chain_property::<TrafficRow>(property)
+        .upcast()
+}
+
+/// Icon, name and the pid · user · command line subtitle, under a tree expander.
+fn name_factory() -> gtk::SignalListItemFactory {
+    let factory = gtk::SignalListItemFactory::new();
+    factory.connect_setup(|_, item| {
+        let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+            return;
+        };
+        let icon = gtk::Image::builder().pixel_size(32).build();
+        let title = gtk::Label::builder()
+            .xalign(0.0)
+            .ellipsize(gtk::pango::EllipsizeMode::End)
+            .build();
+        let subtitle = gtk::Label::builder()
+            .xalign(0.0)
+            .ellipsize(gtk::pango::EllipsizeMode::Middle)
+            .css_classes(["caption", "dim-label"])
+            .build();
+        let text = gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .valign(gtk::Align::Center)
+            .build();
+        text.append(&title);
+        text.append(&subtitle);
+        let content = gtk::Box::builder()
+            .orientation(gtk::Orientation::Horizontal)
+            .spacing(10)
+            .margin_top(3)
+            .margin_bottom(3)
+            .build();
+        content.append(&icon);
+        content.append(&text);
+        let expander = gtk::TreeExpander::builder()
+            .child(&content)
+            .indent_for_icon(true)
+            .build();
+        item.set_child(Some(&expander));
+
+        item.property_expression("item")
+            .bind(&expander, "list-row", gtk::Widget::NONE);
+        row_property(item, "icon").bind(&icon, "gicon", gtk::Widget::NONE);
+        row_property(item, "title").bind(&title, "label", gtk::Widget::NONE);
+        row_property(item, "subtitle").bind(&subtitle, "label", gtk::Widget::NONE);
+        row_property(item, "subtitle").bind(&subtitle, "tooltip-text", gtk::Widget::NONE);
+        row_property(item, "opacity").bind(&content, "opacity", gtk::Widget::NONE);
+    });
+    factory
+}
+
+/// A right-aligned figure bound to one text property.
+fn text_factory(property: &'static str) -> gtk::SignalListItemFactory {
+    let factory = gtk::SignalListItemFactory::new();
+    factory.connect_setup(move |_, item| {
+        let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+            return;
+        };
+        let label = gtk::Label::builder()
+            .xalign(1.0)
+            .css_classes(["numeric"])
+            .build();
+        item.set_child(Some(&label));
+        row_property(item, property).bind(&label, "label", gtk::Widget::NONE);
+        row_property(item, "opacity").bind(&label, "opacity", gtk::Widget::NONE);
+    });
+    factory
+}
+
+/// The sparkline: redrawn when its row's `revision` moves on.
+fn sparkline_factory() -> gtk::SignalListItemFactory {
+    let factory = gtk::SignalListItemFactory::new();
+    factory.connect_setup(|_, item| {
+        if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
+            let chart = RateChart::new(SPARKLINE_LEN, true);
+            chart.set_valign(gtk::Align::Center);
+            chart.set_size_request(90, 24);
+            item.set_child(Some(&chart));
+        }
+    });
+    factory.connect_bind(|_, item| {
+        let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
+            return;
+        };
+        let Some(chart) = item.child().and_downcast::<RateChart>() else {
+            return;
+        };
+        let Some(row) = item
+            .item()
+            .and_downcast::<gtk::TreeListRow>()
+            .and_then(|r| r.item())
+            .and_downcast::<TrafficRow>()
+        else {
+            return;
+        };
+        chart.set_samples(row.history());
+        let weak = chart.downgrade();
+        let handler = row.connect_notify_local(Some("revision"), move |row, _| {
+            if let Some(chart) = weak.upgrade() {
+                chart.set_samples(row.history());
+            }
+        });
+        chart.set_source(Some((row.upcast::<glib::Object>(), handler)));
+    });
+    factory.connect_unbind(|_, item| {
+        if let Some(chart) = item
+            .downcast_ref::<gtk::ListItem>()
+            .and_then(|i| i.child())
+            .and_downcast::<RateChart>()
+        {
+            chart.set_source(None);
+        }
+    });
+    factory
+}

@@ -1,0 +1,107 @@
+//! Serves `io.github.sockeye.Stats1` at `/io/github/sockeye/Stats` on the application's
+//! own session-bus connection (so under its bus name `io.github.sockeye.Sockeye`): the
+//! seed-compatible `GetStats() → a{u(tt)}` (pid → (bytes sent, bytes received), what the
+//! Network tab shows; empty when not capturing) and the `Capturing` property.
+
+use gtk::gio;
+use gtk::glib;
+use gtk::prelude::*;
+use sockeye_protocol::{STATS_INTERFACE, STATS_PATH};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+const INTROSPECTION: &str = r#"<node>
+  <interface name="io.github.sockeye.Stats1">
+    <method name="GetStats">
+      <arg name="stats" type="a{u(tt)}" direction="out"/>
+    </method>
+    <property name="Capturing" type="b" access="read"/>
+  </interface>
+</node>"#;
+
+#[derive(Debug, Default)]
+struct Published {
+    capturing: bool,
+    stats: HashMap<u32, (u64, u64)>,
+}
+
+/// The exported object; unregistered when dropped.
+pub struct StatsExport {
+    connection: gio::DBusConnection,
+    registration: Option<gio::RegistrationId>,
+    published: Rc<RefCell<Published>>,
+}
+
+impl StatsExport {
+    /// Registers the object on `connection` (the `GApplication`'s).
+    pub fn register(connection: gio::DBusConnection) -> Result<Self, glib::Error> {
+        let node = gio::DBusNodeInfo::for_xml(INTROSPECTION)?;
+        let interface = node.lookup_interface(STATS_INTERFACE).ok_or_else(|| {
+            glib::Error::new(
+                gio::IOErrorEnum::InvalidData,
+                "Stats1 missing from the introspection data",
+            )
+        })?;
+        let published = Rc::new(RefCell::new(Published::default()));
+        let for_calls = published.clone();
+        let for_properties = published.clone();
+        let registration = connection
+            .register_object(STATS_PATH, &interface)
+            .method_call(move |_, _, _, _, method, _, invocation| match method {
+                "GetStats" => {
+                    let stats = for_calls.borrow().stats.clone();
+                    invocation.return_value(Some(&(stats,).to_variant()));
+                }
+                _ => invocation.return_error(
+                    gio::DBusError::UnknownMethod,
+                    &format!("No method {method}"),
+                ),
+            })
+            .property(move |_, _, _, _, property| match property {
+                "Capturing" => for_properties.borrow().capturing.to_variant(),
+                // GDBus checks property names against the introspection data first.
+                _ => false.to_variant(),
+            })
+            .build()?;
+        Ok(Self {
+            connection,
+            registration: Some(registration),
+            published,
+        })
+    }
+
+    /// Replaces what `GetStats` returns; emits `PropertiesChanged` when `Capturing` changes.
+    pub fn publish(&self, capturing: bool, stats: HashMap<u32, (u64, u64)>) {
+        let changed = {
+            let mut published = self.published.borrow_mut();
+            let changed = published.capturing != capturing;
+            published.capturing = capturing;
+            published.stats = stats;
+            changed
+        };
+        if changed {
+            let mut properties = HashMap::new();
+            properties.insert("Capturing".to_string(), capturing.to_variant());
+            let body = (STATS_INTERFACE, properties, Vec::<String>::new()).to_variant();
+            if let Err(err) = self.connection.emit_signal(
+                None,
+                STATS_PATH,
+                "org.freedesktop.DBus.Properties",
+                "PropertiesChanged",
+                Some(&body),
+            ) {
+                eprintln!("sockeye: could not announce Capturing on the session bus: {err}");
+            }
+        }
+    }
+}
+
+impl Drop for StatsExport {
+    fn drop(&mut self) {
+        if let Some(id) = self.registration.take() {
+            // Failing means the connection is already gone, and the object with it.
+            let _ = self.connection.unregister_object(id);
+        }
+    }
+}

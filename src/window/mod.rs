@@ -1,0 +1,222 @@
+//! The main window: header bar with the view switcher, the Overview and Network pages in an
+//! `AdwViewStack`, a bottom view switcher on narrow widths, and the primary menu.
+//!
+//! ```text
+//! AdwApplicationWindow
+//! └─ AdwToastOverlay
+//!    └─ GtkBox (vertical)
+//!       ├─ AdwHeaderBar ─ AdwViewSwitcherTitle, primary menu
+//!       ├─ AdwViewStack ─┬─ "overview" ─ OverviewPage (no privileges)
+//!       │                └─ "network"  ─ NetworkPage (helper; visible ⇒ capturing)
+//!       └─ AdwViewSwitcherBar (revealed when the title has no room for the switcher)
+//! ```
+
+mod actions;
+mod header;
+
+use adw::prelude::*;
+use gettextrs::gettext;
+use relm4::prelude::*;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::app::Page;
+use crate::network::{NetworkInput, NetworkOutput, NetworkPage};
+use crate::overview::{OverviewInput, OverviewPage};
+use crate::settings::{Preferences, Settings, WindowState};
+use crate::stats_export::StatsExport;
+
+/// Messages to the main window.
+#[derive(Debug)]
+pub enum WindowInput {
+    /// Switch to a tab (Ctrl+1/Ctrl+2, `--page`).
+    ShowPage(Page),
+    /// The stack's visible page changed (by any means).
+    PageShown,
+    ShowPreferences,
+    ShowAbout,
+    PreferencesChanged(Preferences),
+    /// Ctrl+F: show the Network tab with its search bar open.
+    Search,
+    TogglePause,
+    /// Show a short message at the bottom of the window.
+    Toast(String),
+    /// The window is closing: stop capturing, save the geometry.
+    Closing,
+    /// The Network tab's grouping toggle changed.
+    GroupingChanged(bool),
+    /// What the session-bus `Stats1` object should serve now.
+    Published {
+        capturing: bool,
+        stats: HashMap<u32, (u64, u64)>,
+    },
+}
+
+pub struct MainWindow {
+    settings: Rc<Settings>,
+    overview: Controller<OverviewPage>,
+    network: Controller<NetworkPage>,
+    /// `io.github.sockeye.Stats1` on the session bus (none without a session bus).
+    stats: Option<StatsExport>,
+}
+
+pub struct MainWindowWidgets {
+    stack: adw::ViewStack,
+    toasts: adw::ToastOverlay,
+}
+
+impl Component for MainWindow {
+    type Init = ();
+    type Input = WindowInput;
+    type Output = ();
+    type CommandOutput = ();
+    type Root = adw::ApplicationWindow;
+    type Widgets = MainWindowWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::ApplicationWindow::builder()
+            .title(gettext("Sockeye"))
+            .width_request(360)
+            .height_request(294)
+            .build()
+    }
+
+    fn init(_: (), root: Self::Root, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let settings = Rc::new(Settings::open());
+        let geometry = settings.window_state();
+        root.set_default_size(geometry.width, geometry.height);
+        if geometry.maximized {
+            root.maximize();
+        }
+        if crate::config::PROFILE == "development" {
+            root.add_css_class("devel");
+        }
+
+        let prefs = settings.preferences();
+        let overview = OverviewPage::builder().launch(prefs.clone()).detach();
+        let network = NetworkPage::builder()
+            .launch(prefs)
+            .forward(sender.input_sender(), |out| match out {
+                NetworkOutput::Toast(text) => WindowInput::Toast(text),
+                NetworkOutput::GroupingChanged(group) => WindowInput::GroupingChanged(group),
+                NetworkOutput::Published { capturing, stats } => {
+                    WindowInput::Published { capturing, stats }
+                }
+            });
+
+        let stack = adw::ViewStack::new();
+        stack.set_vexpand(true);
+        let overview_page = stack.add_titled(
+            overview.widget(),
+            Some(Page::Overview.name()),
+            &gettext("Overview"),
+        );
+        overview_page.set_icon_name(Some("view-grid-symbolic"));
+        let network_page = stack.add_titled(
+            network.widget(),
+            Some(Page::Network.name()),
+            &gettext("Network"),
+        );
+        network_page.set_icon_name(Some("network-transmit-receive-symbolic"));
+
+        let (header, switcher_title) = header::build(&stack);
+        let switcher_bar = adw::ViewSwitcherBar::builder().stack(&stack).build();
+        switcher_title
+            .bind_property("title-visible", &switcher_bar, "reveal")
+            .sync_create()
+            .build();
+
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&header);
+        content.append(&stack);
+        content.append(&switcher_bar);
+        let toasts = adw::ToastOverlay::new();
+        toasts.set_child(Some(&content));
+        root.set_content(Some(&toasts));
+
+        {
+            let sender = sender.clone();
+            stack.connect_visible_child_name_notify(move |_| sender.input(WindowInput::PageShown));
+        }
+        {
+            let sender = sender.clone();
+            root.connect_close_request(move |_| {
+                sender.input(WindowInput::Closing);
+                gtk::glib::Propagation::Proceed
+            });
+        }
+        actions::install(&root, &sender);
+
+        let stats = relm4::main_application()
+            .dbus_connection()
+            .and_then(|connection| match StatsExport::register(connection) {
+                Ok(export) => Some(export),
+                Err(err) => {
+                    eprintln!("sockeye: could not export Stats1 on the session bus: {err}");
+                    None
+                }
+            });
+        let model = MainWindow {
+            settings,
+            overview,
+            network,
+            stats,
+        };
+        let widgets = MainWindowWidgets { stack, toasts };
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut Self::Widgets,
+        message: Self::Input,
+        sender: ComponentSender<Self>,
+        root: &Self::Root,
+    ) {
+        match message {
+            WindowInput::ShowPage(page) => {
+                widgets.stack.set_visible_child_name(page.name());
+                // A forwarded `--page` should bring the window forward too.
+                root.present();
+            }
+            WindowInput::PageShown => {
+                let network_visible =
+                    widgets.stack.visible_child_name().as_deref() == Some(Page::Network.name());
+                self.network.emit(NetworkInput::SetVisible(network_visible));
+            }
+            WindowInput::ShowPreferences => {
+                let sender = sender.clone();
+                crate::preferences::present(root, self.settings.clone(), move |prefs| {
+                    sender.input(WindowInput::PreferencesChanged(prefs))
+                });
+            }
+            WindowInput::ShowAbout => crate::about::present(root),
+            WindowInput::PreferencesChanged(prefs) => {
+                self.overview
+                    .emit(OverviewInput::PreferencesChanged(prefs.clone()));
+                self.network.emit(NetworkInput::PreferencesChanged(prefs));
+            }
+            WindowInput::Search => {
+                widgets.stack.set_visible_child_name(Page::Network.name());
+                self.network.emit(NetworkInput::ToggleSearch);
+            }
+            WindowInput::TogglePause => self.network.emit(NetworkInput::TogglePause),
+            WindowInput::Toast(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
+            WindowInput::GroupingChanged(group) => self.settings.set_group_by_application(group),
+            WindowInput::Published { capturing, stats } => {
+                if let Some(export) = &self.stats {
+                    export.publish(capturing, stats);
+                }
+            }
+            WindowInput::Closing => {
+                self.network.emit(NetworkInput::SetVisible(false));
+                let (width, height) = root.default_size();
+                self.settings.set_window_state(WindowState {
+                    width,
+                    height,
+                    maximized: root.is_maximized(),
+                });
+            }
+        }
+    }
+}

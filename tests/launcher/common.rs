@@ -1,0 +1,87 @@
+//! The helper binary under test, fake programs for PATH, and polling with a deadline.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `sockeye-helper` from the same target directory as the `sockeye` binary under test,
+/// built (or found up to date) by cargo once per test binary: another package's binary
+/// is not built for these tests otherwise.
+pub fn helper_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let sockeye = Path::new(env!("CARGO_BIN_EXE_sockeye"));
+            let helper = sockeye.with_file_name("sockeye-helper");
+            // target/<profile>/sockeye → target
+            let target_dir = sockeye.parent().and_then(Path::parent).unwrap();
+            let profile = sockeye.parent().and_then(Path::file_name).unwrap();
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "--quiet", "-p", "sockeye-helper"])
+                .arg("--manifest-path")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", target_dir);
+            if profile == "release" {
+                build.arg("--release");
+            }
+            let status = build.status().unwrap();
+            assert!(status.success(), "cargo build -p sockeye-helper failed");
+            assert!(
+                helper.is_file(),
+                "{} missing after the build",
+                helper.display()
+            );
+            helper
+        })
+        .clone()
+}
+
+/// Writes an executable shell script.
+pub fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes.
+pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Pids of live processes (not zombies) whose executable is `exe`.
+pub fn processes_running(exe: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|target| target == exe)
+                && is_running(*pid)
+        })
+        .collect()
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,87 @@
+//! The Flatpak launch path end to end: a fixture `.flatpak-info`, a fake `flatpak-spawn`
+//! (drops its options and runs the rest, as `--host` would on the host) and a fake
+//! `pkexec` (we are root), both recording how they were called.
+
+use crate::common::{self, helper_binary};
+use crate::probe;
+
+#[test]
+fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let app_path = root.join("app-files");
+    std::fs::create_dir_all(app_path.join("libexec")).unwrap();
+    std::os::unix::fs::symlink(helper_binary(), app_path.join("libexec/sockeye-helper")).unwrap();
+    let info = root.join("flatpak-info");
+    std::fs::write(
+        &info,
+        format!(
+            "[Application]\nname=io.github.sockeye.Sockeye\nruntime=runtime/org.gnome.Platform/x86_64/47\n\n\
+             [Instance]\ninstance-id=1234\napp-path={}\nbranch=master\n",
+            app_path.display()
+        ),
+    )
+    .unwrap();
+    let bin = root.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = root.join("calls.log");
+    common::script(
+        &bin.join("flatpak-spawn"),
+        &format!(
+            "echo \"flatpak-spawn $*\" >> {log}\n\
+             while [ \"${{1#--}}\" != \"$1\" ]; do shift; done\n\
+             exec \"$@\"",
+            log = log.display()
+        ),
+    );
+    common::script(
+        &bin.join("pkexec"),
+        &format!("echo \"pkexec $*\" >> {}\nexec \"$@\"", log.display()),
+    );
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let line = probe::run(
+        &[
+            ("PATH", &path),
+            ("SOCKEYE_FLATPAK_INFO", info.to_str().unwrap()),
+        ],
+        &[],
+    );
+    assert!(line.starts_with("PROBE ok method=Flatpak"), "{line}");
+    assert!(line.contains("updated=true stats=Ok("), "{line}");
+    let helper = app_path.join("libexec/sockeye-helper");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls,
+        format!(
+            "flatpak-spawn --host pkexec {h} --stdio\npkexec {h} --stdio\n",
+            h = helper.display()
+        )
+    );
+}
+
+#[test]
+fn without_flatpak_spawn_the_error_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("files");
+    std::fs::create_dir_all(app_path.join("libexec")).unwrap();
+    std::os::unix::fs::symlink(helper_binary(), app_path.join("libexec/sockeye-helper")).unwrap();
+    let info = dir.path().join("flatpak-info");
+    std::fs::write(
+        &info,
+        format!("[Instance]\napp-path={}\n", app_path.display()),
+    )
+    .unwrap();
+    let empty = dir.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let line = probe::run(
+        &[
+            ("PATH", empty.to_str().unwrap()),
+            ("SOCKEYE_FLATPAK_INFO", info.to_str().unwrap()),
+        ],
+        &[],
+    );
+    assert!(
+        line.starts_with("PROBE err=HelperMissing flatpak-spawn is missing"),
+        "{line}"
+    );
+}
