@@ -6,7 +6,7 @@
 use sockeye_engine::attribution::SystemOwners;
 use sockeye_engine::owner::OwnerLookup;
 use sockeye_engine::Transport;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ const SOCKETS_PER_PROCESS: usize = 10;
 const ROUNDS: usize = 200;
 
 /// A forked child holding sockets; on each byte from `command` it opens one more UDP
-/// socket and writes its port to the shared answer pipe; on EOF it exits.
+/// socket (byte 2: after closing the one it opened last, so the new one reuses its
+/// descriptor number) and writes its port to the shared answer pipe; on EOF it exits.
 struct Worker {
     pid: libc::pid_t,
     command: RawFd,
@@ -65,8 +66,13 @@ fn spawn_worker(earlier: &[Worker], answer: RawFd) -> Worker {
                 udp_socket();
             }
             let mut byte = 0u8;
+            let mut last = -1;
             while libc::read(cmd_read, (&mut byte as *mut u8).cast(), 1) == 1 {
-                let (_, port) = udp_socket();
+                if byte == REUSE && last >= 0 {
+                    libc::close(last);
+                }
+                let (fd, port) = udp_socket();
+                last = fd;
                 let bytes = port.to_ne_bytes();
                 libc::write(answer, bytes.as_ptr().cast(), 2);
             }
@@ -81,12 +87,21 @@ fn spawn_worker(earlier: &[Worker], answer: RawFd) -> Worker {
     }
 }
 
+/// Command bytes to a worker: open one more socket; close the last one and open another.
+const OPEN: u8 = 1;
+const REUSE: u8 = 2;
+
 /// Asks `worker` to open a new socket and returns its port.
 fn new_socket_in(worker: &Worker, answer: RawFd) -> u16 {
+    socket_command(worker, answer, OPEN)
+}
+
+/// Sends `command` to `worker` and returns the port of the socket it opened.
+fn socket_command(worker: &Worker, answer: RawFd, command: u8) -> u16 {
     let mut port = [0u8; 2];
     // SAFETY: one-byte write and two-byte read on pipes this process owns.
     unsafe {
-        libc::write(worker.command, [1u8].as_ptr().cast(), 1);
+        libc::write(worker.command, [command].as_ptr().cast(), 1);
         libc::read(answer, port.as_mut_ptr().cast(), 2);
     }
     u16::from_ne_bytes(port)
@@ -140,46 +155,32 @@ fn main() {
         found,
     });
 
-    // 2. A new socket in this (recently active) process.
-    let mut kept = Vec::new();
-    let mut samples = Vec::new();
-    let mut found = 0;
-    for _ in 0..ROUNDS {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        let local = socket.local_addr().expect("local addr");
-        let t = Instant::now();
-        let pid = owners.owner(Transport::Udp, local, peer);
-        samples.push(t.elapsed());
-        found += usize::from(pid == Some(std::process::id()));
-        kept.push(socket);
+    // 2. A new socket in a recently active process (one whose socket was just looked up),
+    //    on a new descriptor number; 3. the same on a reused descriptor number.
+    let active = &workers[0];
+    let warm = new_socket_in(active, answer_read);
+    let warm = SocketAddr::from((Ipv4Addr::LOCALHOST, warm));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while owners.owner(Transport::Udp, warm, peer).is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
-    rows.push(Row {
-        path: "new socket, active process",
-        samples,
-        found,
-    });
-
-    // 3. A socket already looked up once (table, inode cache and details all hit).
-    let known: Vec<SocketAddr> = kept.iter().filter_map(|s| s.local_addr().ok()).collect();
-    rows.push(measure("cached socket", &known, &mut owners, peer));
-
-    // 4. A new socket in an idle process, back to back (full rescans rate-limited).
-    // 5. The same, spaced 150 ms apart (each lookup may run a full rescan).
-    for (label, gap, count) in [
-        ("new socket, idle process", Duration::ZERO, ROUNDS),
-        ("same, 150 ms apart", Duration::from_millis(150), 40),
+    let mut known = Vec::new();
+    for (label, command) in [
+        ("new socket, active process", OPEN),
+        ("same, reused fd number", REUSE),
     ] {
         let mut samples = Vec::new();
         let mut found = 0;
-        for i in 0..count {
-            std::thread::sleep(gap);
-            let w = &workers[(i * 37 + 11) % PROCESSES];
-            let port = new_socket_in(w, answer_read);
+        for _ in 0..ROUNDS {
+            let port = socket_command(active, answer_read, command);
             let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let t = Instant::now();
             let pid = owners.owner(Transport::Udp, local, peer);
             samples.push(t.elapsed());
-            found += usize::from(pid == Some(w.pid as u32));
+            found += usize::from(pid == Some(active.pid as u32));
+            if command == OPEN {
+                known.push(local);
+            }
         }
         rows.push(Row {
             path: label,
@@ -187,6 +188,49 @@ fn main() {
             found,
         });
     }
+
+    // 4. A socket already looked up once (table, inode cache and details all hit).
+    rows.push(measure("cached socket", &known, &mut owners, peer));
+
+    // 5. A new socket in an idle process: the first lookup (which misses and asks the
+    //    sweeper thread), and the time until a retry on accounting's back-off schedule
+    //    (2, 5, 10, 20, 50, 100, 200, 200… ms) finds it.
+    let mut first = Vec::new();
+    let mut until_found = Vec::new();
+    let mut found = 0;
+    for i in 0..40 {
+        let w = &workers[1 + (i * 37 + 11) % (PROCESSES - 1)];
+        let port = new_socket_in(w, answer_read);
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let started = Instant::now();
+        let mut pid = owners.owner(Transport::Udp, local, peer);
+        first.push(started.elapsed());
+        let retries = [2u64, 5, 10, 20, 50, 100].into_iter().chain([200; 10]);
+        let mut since = Instant::now();
+        for delay in retries {
+            if pid.is_some() {
+                break;
+            }
+            let wait = Duration::from_millis(delay).saturating_sub(since.elapsed());
+            std::thread::sleep(wait);
+            since = Instant::now();
+            pid = owners.owner(Transport::Udp, local, peer);
+        }
+        if pid == Some(w.pid as u32) {
+            found += 1;
+            until_found.push(started.elapsed());
+        }
+    }
+    rows.push(Row {
+        path: "idle process, 1st lookup",
+        samples: first,
+        found: 0,
+    });
+    rows.push(Row {
+        path: "idle process, until found",
+        samples: until_found,
+        found,
+    });
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(

@@ -66,6 +66,15 @@ struct Details {
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
 /// network namespace, `/proc/PID/fd` for inode → pid.
+///
+/// Privileges it relies on (the helper should keep these and may drop the rest):
+/// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
+/// to `setns` into other network namespaces (without it, other namespaces are read from
+/// their members' `/proc/PID/net` tables only). sock_diag dumps and `/proc/net` need none.
+///
+/// It owns one background thread (the sweeper, see `processes/sweeper.rs`) and a few
+/// netlink sockets per namespace; all end when it is dropped (the thread after its
+/// current sweep).
 pub struct SystemOwners {
     proc_root: PathBuf,
     namespaces: NamespaceSet,
@@ -106,6 +115,8 @@ impl SystemOwners {
         Ok(owners)
     }
 
+    /// The namespaces to ask about a socket on local address `ip`, after looking for the
+    /// namespace owning `ip` when it is not known yet (rate-limited).
     fn candidates(&mut self, ip: IpAddr) -> Candidates {
         let book = self.addresses.get_mut();
         if self.namespaces.misses_owner_of(ip, book) {
@@ -137,11 +148,14 @@ impl SystemOwners {
                 table.connected(proto, local, remote)
             });
         }
+        // Whether the kernel was asked and every namespace answered through sock_diag: then
+        // "no socket" is the truth and a bound socket from the cached table is stale.
+        let mut authoritative = false;
         if found.is_none() && self.may_ask_kernel(transport, local, remote) {
-            found = self.ask_kernel(proto, &candidates, local, remote);
+            (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             if found.is_none() && self.namespaces.discover(true, self.addresses.get_mut()) {
                 let candidates = self.candidates(local.ip());
-                found = self.ask_kernel(proto, &candidates, local, remote);
+                (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
             }
         }
         let candidates = self.candidates(local.ip());
@@ -156,7 +170,7 @@ impl SystemOwners {
                     _ => table.bound(proto, local),
                 }
             });
-        let found = found.or(bound)?;
+        let found = found.or(bound.filter(|_| !authoritative))?;
         let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
         Some((found, hint))
     }
@@ -186,15 +200,17 @@ impl SystemOwners {
         true
     }
 
-    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace.
+    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace;
+    /// also tells whether a miss is certain (every namespace answered through sock_diag).
     fn ask_kernel(
         &mut self,
         proto: SockProto,
         candidates: &Candidates,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Option<FoundSocket> {
+    ) -> (Option<FoundSocket>, bool) {
         let ipv6 = local.is_ipv6();
+        let mut certain = proto != SockProto::Ping;
         // Outside the namespaces owning the address only an exact binding counts.
         let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
         for &i in &candidates.indices {
@@ -206,7 +222,7 @@ impl SystemOwners {
                 let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
                 if (ping || raw) && candidates.owned {
                     if let Some(found) = ns.table.icmp(local) {
-                        return Some(found);
+                        return (Some(found), false);
                     }
                 }
                 continue;
@@ -224,15 +240,17 @@ impl SystemOwners {
                 match answer {
                     Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
                         ns.table.insert(&entry);
-                        return Some(FoundSocket {
+                        let found = FoundSocket {
                             inode: entry.inode,
                             uid: entry.uid,
-                        });
+                        };
+                        return (Some(found), true);
                     }
                     Ok(_) => continue,
                     Err(_) => ns.diag = None,
                 }
             }
+            certain = false;
             if ns.reload_from_proc(proto, ipv6) {
                 let found = ns.table.connected(proto, local, remote).or_else(|| {
                     candidates
@@ -241,11 +259,11 @@ impl SystemOwners {
                         .flatten()
                 });
                 if found.is_some() {
-                    return found;
+                    return (found, false);
                 }
             }
         }
-        None
+        (None, certain)
     }
 
     /// Reads the details of `pid` unless they are known for this very process.

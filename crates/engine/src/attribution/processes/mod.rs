@@ -5,9 +5,11 @@
 //! owner(inode)
 //!  ├─ cached                 inode → pid map
 //!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
+//!  ├─ recently active ones   new fd numbers only
+//!  ├─ last sweep's result    every process, read on the sweeper thread (sweeper.rs)
 //!  ├─ young processes        started in the last 2 s, read again     ┐ 3 ms budget
-//!  ├─ recently active ones   new fd numbers, then socket fds first   ┘
-//!  └─ sweep of all           resumable, 2 ms per lookup, paused between sweeps
+//!  ├─ recently active ones   every fd, those that held sockets first ┘
+//!  └─ miss                   asks the sweeper for a sweep; accounting retries later
 //! ```
 //!
 //! Which holder a shared socket is credited to is decided in `shared.rs`.
@@ -17,22 +19,19 @@ use super::fd_dir::FdDir;
 use super::process_info::parse_stat;
 use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pid, PidKind};
 pub(crate) use scan::{list_pids, parse_socket_link};
+use sweeper::Sweeper;
 
 mod scan;
 mod shared;
+mod sweeper;
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Bounds of the pause after a sweep of all processes (see [`SocketHolders::sweep`]).
-const MAX_SWEEP_PAUSE: Duration = Duration::from_millis(100);
-const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(5);
 /// Most time one lookup spends on young and recently active processes before the sweep
 /// (a single process's descriptors are read whole, except when probing).
 const SEARCH_BUDGET: Duration = Duration::from_millis(3);
-/// Most time one lookup spends sweeping; the sweep resumes on the next miss.
-const SWEEP_BUDGET: Duration = Duration::from_millis(2);
 /// How many recently active pids an unknown inode rechecks before a full rescan.
 const RECENT: usize = 8;
 /// Processes started this recently are rescanned on an unknown inode, in seconds.
@@ -88,6 +87,8 @@ pub(crate) struct ScanCounters {
     pub new_pids: u64,
     pub recent: u64,
     pub full_scans: u64,
+    /// Found through the sweeper thread's last result.
+    pub swept: u64,
     pub misses: u64,
     /// Listings of the whole `/proc` directory looking for new processes.
     pub listings: u64,
@@ -100,12 +101,8 @@ pub(crate) struct SocketHolders {
     owner_of: HashMap<u64, Pid>,
     holders: HashMap<Pid, Holder>,
     recent: VecDeque<Pid>,
-    /// When the last sweep of all processes finished.
-    last_sweep: Option<Instant>,
-    /// Processes the sweep in progress has still to read.
-    sweep_queue: Vec<Pid>,
-    /// Time spent so far on the sweep in progress.
-    sweep_busy: Duration,
+    /// Reads every process on its own thread when lookups miss.
+    sweeper: Sweeper,
     /// Clock ticks (`/proc/PID/stat` units) within which a process counts as young.
     young_ticks: u64,
     /// Fixed "now" in clock ticks since boot, for tests on fake trees.
@@ -119,22 +116,19 @@ pub(crate) struct SocketHolders {
     missed: HashMap<u64, u32>,
     /// The inode map is full (of stale entries): rebuild it on the next lookup.
     rebuild: bool,
-    /// Time the last complete sweep took.
-    last_sweep_took: Duration,
     pub(crate) counters: ScanCounters,
 }
 
 impl SocketHolders {
     /// An empty cache over `proc_root` (normally `/proc`); call [`Self::full_scan`] to fill.
     pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
+        let proc_root = proc_root.into();
         Self {
-            proc_root: proc_root.into(),
+            sweeper: Sweeper::start(proc_root.clone()),
+            proc_root,
             owner_of: HashMap::new(),
             holders: HashMap::new(),
             recent: VecDeque::new(),
-            last_sweep: None,
-            sweep_queue: Vec::new(),
-            sweep_busy: Duration::ZERO,
             young_ticks: YOUNG_SECONDS * clock_ticks_per_second(),
             #[cfg(test)]
             now_ticks: None,
@@ -142,7 +136,6 @@ impl SocketHolders {
             missed: HashMap::new(),
             unresolved: Vec::new(),
             rebuild: false,
-            last_sweep_took: Duration::ZERO,
             counters: ScanCounters::default(),
         }
     }
@@ -174,34 +167,15 @@ impl SocketHolders {
             self.counters.cached += 1;
             return Some(pid);
         }
-        // Processes started since the last look, then processes started in the last
-        // moments (they may have opened the socket after their first scan); newest first.
         let deadline = Instant::now() + SEARCH_BUDGET;
-        let new = self.new_pids();
-        let young_since = self
-            .ticks_since_boot()
-            .map(|now| now.saturating_sub(self.young_ticks));
-        let mut young: Vec<(u64, Pid)> = self
-            .holders
-            .iter()
-            .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
-            .map(|(&p, h)| (h.start_time, p))
-            .collect();
-        young.sort_unstable_by(|a, b| b.cmp(a));
         // An inode that already missed a few times (perhaps a kernel socket no process
-        // holds) does not make every young process be read again; sweeps still cover them.
+        // holds) no longer makes young and recent processes be read whole.
         let given_up = self.missed.get(&inode).is_some_and(|&n| n >= GIVE_UP_AFTER);
-        let young_rescans = if given_up { 0 } else { MAX_YOUNG_RESCANS };
-        young.truncate(young_rescans);
-        // Every new process is scanned (it would not count as new again), the young ones
-        // only until the socket is found.
+
+        // 1. Processes started since the last look, all of them (they would not count as
+        //    new again).
+        let new = self.new_pids();
         for &pid in &new {
-            self.scan(pid, false);
-        }
-        for (_, pid) in young {
-            if self.owner_of.contains_key(&inode) || Instant::now() > deadline {
-                break;
-            }
             self.scan(pid, false);
         }
         if self.owner_of.contains_key(&inode) {
@@ -209,37 +183,71 @@ impl SocketHolders {
             self.counters.new_pids += 1;
             return self.found(inode);
         }
-        // Recently active processes (and the listener's holder): first only descriptor
-        // numbers new since their last scan (cheap for processes with many fds), then all
-        // of them, as a new socket usually reuses the number of one closed before.
+        // 2. Recently active processes (and the listener's holder), descriptor numbers
+        //    new since their last scan only: cheap even for processes with many fds.
         let hinted = hint.and_then(|h| self.owner_of.get(&h).copied());
         let recent: Vec<Pid> = hinted
             .into_iter()
             .chain(self.recent.iter().copied())
             .collect();
-        // The exact pass is skipped for an inode that keeps missing: it is costly
-        // for processes with many descriptors, and the socket may belong to no process.
-        let passes: &[bool] = if given_up { &[false] } else { &[false, true] };
-        for &exact in passes {
+        for &pid in &recent {
+            self.scan(pid, true);
+            if let Some(pid) = self.found(inode) {
+                self.counters.recent += 1;
+                return Some(pid);
+            }
+        }
+        // 3. Every process, as the sweeper thread last read them: adopt the holder it
+        //    found, reading that one process again so the shared-socket rule applies.
+        if let Some(&(pid, _)) = self.sweeper.latest().holders.get(&inode) {
+            self.scan(pid, false);
+            if self.owner_of.contains_key(&inode) {
+                self.check_parent(inode);
+                self.counters.swept += 1;
+                return self.found(inode);
+            }
+        }
+        if !given_up {
+            // 4. Processes started in the last moments, read again (they may have opened
+            //    the socket after their first scan), newest first, within the budget.
+            let young_since = self
+                .ticks_since_boot()
+                .map(|now| now.saturating_sub(self.young_ticks));
+            let mut young: Vec<(u64, Pid)> = self
+                .holders
+                .iter()
+                .filter(|(p, h)| young_since.is_some_and(|t| h.start_time >= t) && !new.contains(p))
+                .map(|(&p, h)| (h.start_time, p))
+                .collect();
+            young.sort_unstable_by(|a, b| b.cmp(a));
+            young.truncate(MAX_YOUNG_RESCANS);
+            for (_, pid) in young {
+                if Instant::now() > deadline {
+                    break;
+                }
+                self.scan(pid, false);
+                if self.owner_of.contains_key(&inode) {
+                    self.check_parent(inode);
+                    self.counters.new_pids += 1;
+                    return self.found(inode);
+                }
+            }
+            // 5. Recently active processes again, every descriptor, those that held
+            //    sockets first: a new socket usually reuses the number of a closed one.
             for &pid in &recent {
                 if Instant::now() > deadline {
                     break;
                 }
-                if exact {
-                    self.probe(pid, inode, deadline);
-                } else {
-                    self.scan(pid, true);
-                }
+                self.probe(pid, inode, deadline);
                 if let Some(pid) = self.found(inode) {
                     self.counters.recent += 1;
                     return Some(pid);
                 }
             }
         }
-        if self.sweep(inode) {
-            self.check_parent(inode);
-            return self.found(inode);
-        }
+        // 6. Ask the sweeper to read every process, so that accounting's next retry finds
+        //    the socket.
+        self.sweeper.request();
         self.counters.misses += 1;
         if self.missed.len() >= MAX_MISSED {
             self.missed.clear();
@@ -284,44 +292,6 @@ impl SocketHolders {
             }
         }
         self.claim(inode, pid, fd);
-    }
-
-    /// Continues (or, when due, starts) the sweep that rereads every process, newest pid
-    /// first, for at most [`SWEEP_BUDGET`] per call, so that no lookup stalls the capture
-    /// for long; returns whether `inode` was found. A finished sweep is followed by a pause
-    /// of ten times the time it took (at most about a tenth of a core), between
-    /// [`MIN_SWEEP_PAUSE`] and [`MAX_SWEEP_PAUSE`].
-    fn sweep(&mut self, inode: u64) -> bool {
-        if self.sweep_queue.is_empty() {
-            let pause = (self.last_sweep_took * 10).clamp(MIN_SWEEP_PAUSE, MAX_SWEEP_PAUSE);
-            if self.last_sweep.is_some_and(|t| t.elapsed() < pause) {
-                return false;
-            }
-            self.counters.full_scans += 1;
-            let listed = list_pids(&self.proc_root);
-            self.forget_unlisted(&listed);
-            self.sweep_queue = listed.into_iter().collect();
-            self.sweep_queue.sort_unstable(); // popped from the end: newest pids first
-            self.sweep_busy = Duration::ZERO;
-        }
-        let started = Instant::now();
-        let mut found = false;
-        while let Some(pid) = self.sweep_queue.pop() {
-            self.scan(pid, false);
-            if self.owner_of.contains_key(&inode) {
-                found = true;
-                break;
-            }
-            if started.elapsed() >= SWEEP_BUDGET {
-                break;
-            }
-        }
-        self.sweep_busy += started.elapsed();
-        if self.sweep_queue.is_empty() {
-            self.last_sweep = Some(Instant::now());
-            self.last_sweep_took = self.sweep_busy;
-        }
-        found
     }
 
     /// Pids of processes started since the last call and not scanned yet, newest first.
@@ -374,7 +344,6 @@ impl SocketHolders {
     pub(crate) fn full_scan(&mut self) {
         self.counters.full_scans += 1;
         self.rebuild = false;
-        let started = Instant::now();
         self.last_pid = read_last_pid(&self.proc_root);
         self.owner_of.clear();
         self.holders.clear();
@@ -383,9 +352,6 @@ impl SocketHolders {
         for pid in pids {
             self.scan(pid, false);
         }
-        self.sweep_queue.clear();
-        self.last_sweep = Some(Instant::now());
-        self.last_sweep_took = started.elapsed();
     }
 
     /// Drops processes no longer in `/proc` (called once per interval).

@@ -128,7 +128,6 @@ fn new_processes_are_found_from_the_last_pid_without_listing_proc() {
     loadavg(15);
     assert_eq!(holders.owner_t(8), None);
     proc.process(15, 400, &[8]);
-    holders.last_sweep_took = Duration::from_secs(1); // no sweep
     assert_eq!(holders.owner_t(8), Some(15));
     assert_eq!(holders.counters.new_pids, 2);
     assert_eq!(holders.counters.listings, 0);
@@ -142,16 +141,13 @@ fn a_process_that_opens_its_socket_after_its_first_scan_is_rescanned_while_young
     let proc = FakeProc::new();
     let mut holders = SocketHolders::new(proc.0.path());
     holders.full_scan();
-    holders.last_sweep_took = Duration::from_secs(1); // no sweep in this test
     let hz = clock_ticks_per_second();
     holders.now_ticks = Some(10 * hz);
     proc.process(30, 9 * hz, &[]); // started a second ago
-    proc.process(31, hz, &[]); // started nine seconds ago
-    assert_eq!(holders.owner_t(1), None); // both scanned as new, still without sockets
+    assert_eq!(holders.owner_t(1), None); // scanned as new, still without sockets
     proc.process(30, 9 * hz, &[9]);
-    proc.process(31, hz, &[10]);
     assert_eq!(holders.owner_t(9), Some(30), "young: read again");
-    assert_eq!(holders.owner_t(10), None, "old: left to the sweep");
+    assert_eq!((holders.counters.new_pids, holders.counters.swept), (1, 0));
 }
 
 #[test]
@@ -178,22 +174,26 @@ fn a_reused_descriptor_number_in_a_recent_process_is_found_without_a_full_rescan
     assert_eq!(holders.owner_t(2), Some(20)); // 20 becomes recent
     proc.process(20, 200, &[6]); // fd 0 closed, and reused by a new socket
     holders.age();
-    holders.last_sweep_took = Duration::from_secs(1);
     assert_eq!(holders.owner_t(6), Some(20), "found by the exact rescan");
     assert_eq!(holders.counters.full_scans, 1);
 }
 
 #[test]
-fn full_rescans_are_rate_limited() {
+fn an_idle_process_s_new_socket_is_found_by_the_sweeper_on_a_later_retry() {
     let proc = FakeProc::new();
     proc.process(10, 100, &[1]);
     let mut holders = SocketHolders::new(proc.0.path());
     holders.full_scan();
-    holders.last_sweep_took = Duration::from_secs(1);
-    assert_eq!(holders.owner_t(404), None);
-    assert_eq!(holders.owner_t(405), None);
-    assert_eq!(holders.counters.full_scans, 1);
-    assert_eq!(holders.counters.misses, 2);
+    holders.age();
+    proc.process(10, 100, &[1, 5]); // old, not recently active
+    assert_eq!(holders.owner_t(5), None, "a miss asks for a sweep");
+    assert!(holders.sweeper.wait_for_result(Duration::from_secs(5)));
+    assert_eq!(holders.owner_t(5), Some(10));
+    assert_eq!(holders.counters.swept, 1);
+    assert_eq!(
+        holders.counters.full_scans, 1,
+        "no sweep on the lookup's own time"
+    );
 }
 
 #[test]
