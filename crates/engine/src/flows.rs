@@ -119,6 +119,8 @@ pub struct Flow {
     /// sender's locality may change while a namespace is being discovered).
     pub orphans: [[Traffic; 2]; 2],
     pub last_seen: Instant,
+    /// Queued for a lookup once the capture thread has caught up.
+    pub queued: bool,
 }
 
 impl Flow {
@@ -128,6 +130,7 @@ impl Flow {
             dirs: Default::default(),
             orphans: Default::default(),
             last_seen: now,
+            queued: false,
         }
     }
 
@@ -194,6 +197,10 @@ impl FlowTable {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.flows.len()
+    }
+
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
+        self.flows.get_mut(key)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow)> {

@@ -44,7 +44,8 @@ pub struct CaptureTotals {
     /// Owner lookups made, and those that found no owner (diagnostics).
     pub owner_lookups: u64,
     pub owner_misses: u64,
-    /// Lookups put off because the global lookup budget was spent.
+    /// Lookups put off because the global lookup budget was spent or the capture thread
+    /// was far behind.
     pub lookups_deferred: u64,
 }
 

@@ -453,6 +453,44 @@ wait()
         assert_eq!(found, Some(ping.id()));
         assert_eq!(owners.process(ping.id()).unwrap().name, "ping");
     }
+
+    #[test]
+    fn of_several_raw_icmp_sockets_the_ping_whose_pid_is_the_identifier_owns_the_echo() {
+        let ns = TestNamespace::new();
+        let mut owners = SystemOwners::new().unwrap();
+        let start_ping = || {
+            std::process::Command::new("ip")
+                .args([
+                    "netns", "exec", &ns.name, "ping", "-q", "-c", "50", "-i", "0.1",
+                ])
+                .arg(&ns.host_ip)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let mut pings = [start_ping(), start_ping()];
+        let ns_ip: IpAddr = ns.ns_ip.parse().unwrap();
+        let host_ip: IpAddr = ns.host_ip.parse().unwrap();
+        let mut found = Vec::new();
+        for ping in &pings {
+            // iputils ping on a raw socket uses its pid as the echo identifier.
+            let ident = (ping.id() & 0xffff) as u16;
+            let (local, remote) = (
+                SocketAddr::new(ns_ip, ident),
+                SocketAddr::new(host_ip, ident),
+            );
+            found.push(poll(|| {
+                owners
+                    .owner(Transport::Icmp, local, remote)
+                    .filter(|&pid| pid == ping.id())
+            }));
+        }
+        for ping in &mut pings {
+            let _ = ping.kill();
+            let _ = ping.wait();
+        }
+        assert_eq!(found, [Some(pings[0].id()), Some(pings[1].id())]);
+    }
 }
 
 mod details {

@@ -17,15 +17,23 @@
 //!   new TCP connection reuses the same addresses and ports.
 //! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
 //!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
+//! - While the capture thread is far behind (packets older than
+//!   [`AccountingConfig::lookup_max_age`]) lookups are queued and run once it has caught
+//!   up ([`Accounting::catch_up`]), so slow lookups never overflow the kernel buffer.
 //! - A socket shared by several processes (after fork) is credited to whichever pid
 //!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
 
-use crate::flows::{Dir, Endpoint, Flow, FlowKey, FlowTable, Traffic};
+mod credit;
+mod lookups;
+
+use crate::flows::{FlowKey, FlowTable, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::Transport;
-use std::collections::HashMap;
+use credit::{process_entry, settle_found};
+use lookups::LookupBudget;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Limits and timings of accounting.
@@ -36,10 +44,14 @@ pub struct AccountingConfig {
     /// connection of a few milliseconds must be caught while it lives), then longer; the
     /// last repeats.
     pub retry: Vec<Duration>,
-    /// Owner lookups allowed per second overall (a port scan must not cost a lookup per
-    /// packet); short bursts up to `lookup_burst` are allowed.
+    /// First lookups of new endpoints allowed per second overall (a port scan must not
+    /// cost a lookup per packet); short bursts up to `lookup_burst` are allowed.
     pub lookups_per_second: f64,
     pub lookup_burst: f64,
+    /// Retries of endpoints still unknown, budgeted apart so that endpoints that never
+    /// resolve (kernel sockets, traffic of vanished processes) cannot starve new ones.
+    pub retries_per_second: f64,
+    pub retry_burst: f64,
     /// Hard cap on the number of flows kept.
     pub flow_capacity: usize,
     /// Flows idle this long are pruned at the end of an interval.
@@ -55,6 +67,12 @@ pub struct AccountingConfig {
     /// tables and `/proc` (several milliseconds during which no packet is looked at), so
     /// short intervals do not refresh every time.
     pub refresh_period: Duration,
+    /// While packets are older than this when accounted, the capture thread is far
+    /// behind (a burst, or slow lookups): their lookups are queued until it has caught
+    /// up, so the kernel buffer does not overflow while slow lookups run.
+    pub lookup_max_age: Duration,
+    /// Most flows queued for a lookup after catching up.
+    pub deferred_capacity: usize,
 }
 
 impl Default for AccountingConfig {
@@ -65,11 +83,15 @@ impl Default for AccountingConfig {
                 .to_vec(),
             lookups_per_second: 2000.0,
             lookup_burst: 500.0,
+            retries_per_second: 500.0,
+            retry_burst: 100.0,
             flow_capacity: 65_536,
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
             max_exited_processes: 10_000,
             refresh_period: Duration::from_secs(1),
+            lookup_max_age: Duration::from_millis(100),
+            deferred_capacity: 4096,
         }
     }
 }
@@ -113,29 +135,6 @@ fn bucket_index(transport: Transport) -> usize {
     }
 }
 
-/// Token bucket limiting owner lookups.
-#[derive(Debug)]
-struct LookupBudget {
-    tokens: f64,
-    per_second: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl LookupBudget {
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// Per-flow and per-process counters, generic over the owner lookup so tests use a fake.
 pub struct Accounting<O: OwnerLookup> {
     owners: O,
@@ -145,8 +144,11 @@ pub struct Accounting<O: OwnerLookup> {
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
+    retry_budget: LookupBudget,
     /// When the owner lookup was last refreshed.
     last_refresh: Option<Instant>,
+    /// Flows whose lookups were put off while the thread was far behind.
+    deferred: VecDeque<FlowKey>,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -157,19 +159,21 @@ impl<O: OwnerLookup> Accounting<O> {
             processes: HashMap::new(),
             buckets: Default::default(),
             totals: CaptureTotals::default(),
-            budget: LookupBudget {
-                tokens: config.lookup_burst,
-                per_second: config.lookups_per_second,
-                burst: config.lookup_burst,
-                last: now,
-            },
+            budget: LookupBudget::new(config.lookups_per_second, config.lookup_burst, now),
+            retry_budget: LookupBudget::new(config.retries_per_second, config.retry_burst, now),
             last_refresh: None,
+            deferred: VecDeque::new(),
             config,
         }
     }
 
-    /// Counts one packet seen at `now`.
+    /// Counts one packet seen at `now`, fresh from the wire.
     pub fn record(&mut self, meta: &PacketMeta, now: Instant) -> Locality {
+        self.record_aged(meta, now, Duration::ZERO)
+    }
+
+    /// Counts one packet that the kernel captured `age` before `now`.
+    pub fn record_aged(&mut self, meta: &PacketMeta, now: Instant, age: Duration) -> Locality {
         let len = u64::from(meta.wire_len);
         self.totals.captured_bytes = self.totals.captured_bytes.saturating_add(len);
         self.totals.captured_packets = self.totals.captured_packets.saturating_add(1);
@@ -181,9 +185,9 @@ impl<O: OwnerLookup> Accounting<O> {
 
         let (key, dir) = FlowKey::of(meta);
         let owners = &mut self.owners;
-        let flow = self
-            .flows
-            .entry(key, now, || new_flow(&key, meta.kind, &*owners, now));
+        let flow = self.flows.entry(key, now, || {
+            lookups::new_flow(&key, meta.kind, &*owners, now)
+        });
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)
             && now.saturating_duration_since(flow.last_seen) >= self.config.syn_reuse_gap
@@ -194,50 +198,32 @@ impl<O: OwnerLookup> Accounting<O> {
         flow.dirs[dir].add(len, 1);
         let (src, dst) = (dir, 1 - dir);
 
-        let mut found = [false; 2];
-        for side in [src, dst] {
-            let end = &mut flow.ends[side];
-            if end.owner.is_some() || now < end.next_lookup || end.kernel {
-                continue;
-            }
-            let delay = self
-                .config
-                .retry
-                .get(usize::from(end.misses))
-                .or(self.config.retry.last());
-            let next = now + delay.copied().unwrap_or(Duration::from_millis(200));
-            if !end.local {
-                end.local = owners.is_local(key.addr(side).ip());
-                if !end.local {
-                    end.next_lookup = next;
-                    end.misses = end.misses.saturating_add(1);
-                    continue;
-                }
-                end.misses = 0;
-            }
-            if !self.budget.take(now) {
+        if age > self.config.lookup_max_age {
+            if lookups::any_due(flow, now) && !flow.queued {
+                flow.queued = true;
+                lookups::queue(&mut self.deferred, key, self.config.deferred_capacity);
                 self.totals.lookups_deferred += 1;
-                continue;
             }
-            self.totals.owner_lookups += 1;
-            end.owner = owners.owner(key.transport, key.addr(side), key.addr(1 - side));
-            end.next_lookup = next;
-            end.misses = end.misses.saturating_add(1);
-            match end.owner {
-                Some(pid) => {
-                    found[side] = true;
-                    process_entry(&mut self.processes, &*owners, pid);
-                }
-                None => self.totals.owner_misses += 1,
-            }
-        }
-        if found.contains(&true) {
-            adopt_orphans(
+        } else {
+            let found = lookups::look_up_due_ends(
+                flow,
+                &key,
+                [src, dst],
+                now,
+                &mut lookups::Context {
+                    owners,
+                    budget: &mut self.budget,
+                    retry_budget: &mut self.retry_budget,
+                    retry: &self.config.retry,
+                    totals: &mut self.totals,
+                },
+            );
+            settle_found(
                 flow,
                 key.transport,
                 found,
+                owners,
                 &mut self.processes,
-                &*owners,
                 &mut self.buckets,
                 &mut self.totals,
             );
@@ -271,6 +257,45 @@ impl<O: OwnerLookup> Accounting<O> {
             }
         }
         locality
+    }
+
+    /// Runs the lookups put off while the thread was behind, oldest first, for at most
+    /// `time`; returns whether some are still waiting.
+    pub fn catch_up(&mut self, now: Instant, time: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < time {
+            let Some(key) = self.deferred.pop_front() else {
+                break;
+            };
+            let Some(flow) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            flow.queued = false;
+            let owners = &mut self.owners;
+            let found = lookups::look_up_due_ends(
+                flow,
+                &key,
+                [0, 1],
+                now,
+                &mut lookups::Context {
+                    owners,
+                    budget: &mut self.budget,
+                    retry_budget: &mut self.retry_budget,
+                    retry: &self.config.retry,
+                    totals: &mut self.totals,
+                },
+            );
+            settle_found(
+                flow,
+                key.transport,
+                found,
+                owners,
+                &mut self.processes,
+                &mut self.buckets,
+                &mut self.totals,
+            );
+        }
+        !self.deferred.is_empty()
     }
 
     /// Closes an interval that lasted `elapsed`: computes rates, prunes idle flows,
@@ -435,78 +460,8 @@ impl<O: OwnerLookup> Accounting<O> {
     }
 }
 
-/// A new flow: which ends are local and which can have an owner.
-fn new_flow<O: OwnerLookup>(key: &FlowKey, kind: PacketKind, owners: &O, now: Instant) -> Flow {
-    let echo = matches!(kind, PacketKind::EchoRequest | PacketKind::EchoReply);
-    // ICMP other than echo (unreachable, neighbour discovery, MLD…) is the kernel's own:
-    // a raw ICMP socket receives copies of it but did not cause it.
-    let kernel_icmp = key.transport == Transport::Icmp && !echo;
-    let end = |side: usize| Endpoint {
-        local: owners.is_local(key.addr(side).ip()),
-        // The responder of an ICMP echo is the kernel, never a socket.
-        kernel: kernel_icmp || (echo && side == 1),
-        owner: None,
-        next_lookup: now,
-        misses: 0,
-    };
-    Flow::new([end(0), end(1)], now)
-}
-
-/// The entry of `pid`, created with the lookup's details (or a bare pid) when new.
-fn process_entry<'a, O: OwnerLookup>(
-    processes: &'a mut HashMap<Pid, ProcessEntry>,
-    owners: &O,
-    pid: Pid,
-) -> &'a mut ProcessEntry {
-    processes.entry(pid).or_insert_with(|| ProcessEntry {
-        info: owners.process(pid).cloned().unwrap_or(ProcessInfo {
-            pid,
-            name: pid.to_string(),
-            ..ProcessInfo::default()
-        }),
-        sent: Traffic::default(),
-        received: Traffic::default(),
-    })
-}
-
-/// An owner was just found for the ends marked in `found`: the flow's packets that went
-/// unattributed so far move from their bucket to the owners.
-fn adopt_orphans<O: OwnerLookup>(
-    flow: &mut Flow,
-    transport: Transport,
-    found: [bool; 2],
-    processes: &mut HashMap<Pid, ProcessEntry>,
-    owners: &O,
-    buckets: &mut [Bucket; 4],
-    totals: &mut CaptureTotals,
-) {
-    for dir in [0 as Dir, 1] {
-        let [as_sent, as_received] = flow.orphans[dir];
-        let mut orphans = as_sent;
-        orphans.add(as_received.bytes, as_received.packets);
-        if orphans.packets == 0 {
-            continue;
-        }
-        let (sender, receiver) = (dir, 1 - dir);
-        for (side, sent) in [(sender, true), (receiver, false)] {
-            if let (true, Some(pid)) = (found[side], flow.ends[side].owner) {
-                let entry = process_entry(processes, owners, pid);
-                let traffic = if sent {
-                    &mut entry.sent
-                } else {
-                    &mut entry.received
-                };
-                traffic.add(orphans.bytes, orphans.packets);
-            }
-        }
-        let bucket = &mut buckets[bucket_index(transport)];
-        bucket.sent.remove(&as_sent);
-        bucket.received.remove(&as_received);
-        totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);
-    }
-    flow.orphans = Default::default();
-}
-
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 

@@ -107,14 +107,13 @@ impl AddressBook {
         self.rebuild();
     }
 
-    /// Re-reads every namespace's addresses (once per interval, in case a notification
-    /// was lost).
-    pub(crate) fn reload_all(&mut self) {
+    /// Applies pending address changes (once per interval): namespaces whose watch
+    /// announced one (or lost some) are read again, and those without a watch always.
+    pub(crate) fn reload_changed(&mut self) {
         for space in self.spaces.values_mut() {
-            if let Some(watch) = space.watch.as_mut() {
-                watch.drain();
+            if space.watch.as_mut().is_none_or(NetlinkSocket::drain) {
+                space.reload();
             }
-            space.reload();
         }
         self.rebuild();
     }

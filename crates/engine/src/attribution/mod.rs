@@ -15,8 +15,8 @@
 //! SystemOwners::is_local(ip)
 //!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
 //!                  address notifications and a rate-limited search for new namespaces
-//! SystemOwners::refresh(): namespaces, addresses and socket tables re-read, exited
-//!                  processes marked, unreferenced ones forgotten
+//! SystemOwners::refresh(): new namespaces, address changes, cached sockets forgotten,
+//!                  exited processes marked, unreferenced ones forgotten
 //! ```
 
 mod address_book;
@@ -137,17 +137,13 @@ impl SystemOwners {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
-            Transport::Icmp => SockProto::Ping,
-            Transport::Other => return None,
+            Transport::Icmp | Transport::Other => return None,
         };
         let candidates = self.candidates(local.ip());
-        let mut found = None;
-        if proto != SockProto::Ping {
-            found = candidates.indices.iter().find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                table.connected(proto, local, remote)
-            });
-        }
+        let mut found = candidates.indices.iter().find_map(|&i| {
+            let table = &self.namespaces.list.get(i)?.table;
+            table.connected(proto, local, remote)
+        });
         // Whether the kernel was asked and every namespace answered through sock_diag: then
         // "no socket" is the truth and a bound socket from the cached table is stale.
         let mut authoritative = false;
@@ -163,13 +159,7 @@ impl SystemOwners {
             .indices
             .iter()
             .filter(|_| candidates.owned)
-            .find_map(|&i| {
-                let table = &self.namespaces.list.get(i)?.table;
-                match proto {
-                    SockProto::Ping => table.icmp(local),
-                    _ => table.bound(proto, local),
-                }
-            });
+            .find_map(|&i| self.namespaces.list.get(i)?.table.bound(proto, local));
         let found = found.or(bound.filter(|_| !authoritative))?;
         let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
         Some((found, hint))
@@ -210,23 +200,13 @@ impl SystemOwners {
         remote: SocketAddr,
     ) -> (Option<FoundSocket>, bool) {
         let ipv6 = local.is_ipv6();
-        let mut certain = proto != SockProto::Ping;
+        let mut certain = true;
         // Outside the namespaces owning the address only an exact binding counts.
         let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
         for &i in &candidates.indices {
             let Some(ns) = self.namespaces.list.get_mut(i) else {
                 continue;
             };
-            if proto == SockProto::Ping {
-                let ping = ns.reload_from_proc(SockProto::Ping, ipv6);
-                let raw = ns.reload_from_proc(SockProto::Raw, ipv6);
-                if (ping || raw) && candidates.owned {
-                    if let Some(found) = ns.table.icmp(local) {
-                        return (Some(found), false);
-                    }
-                }
-                continue;
-            }
             if let Some(diag) = ns.diag.as_mut() {
                 let mut answer = diag.find(proto, local, remote);
                 if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
@@ -264,6 +244,58 @@ impl SystemOwners {
             }
         }
         (None, certain)
+    }
+
+    /// The owner of ICMP echo traffic with identifier `local.port()`: the ping socket with
+    /// that identifier, else a raw ICMP socket on the address. Several raw sockets all
+    /// receive every echo; ping tools using raw sockets put their pid (its low 16 bits) in
+    /// the identifier, so the holder whose pid matches is preferred, else the first found.
+    /// Only namespaces owning `local` count (their wildcard sockets see its traffic).
+    fn icmp_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        let candidates = self.candidates(local.ip());
+        if !candidates.owned {
+            return None;
+        }
+        if self.may_ask_kernel(Transport::Icmp, local, remote) {
+            let memberless = candidates.indices.iter().any(|&i| {
+                self.namespaces
+                    .list
+                    .get(i)
+                    .is_some_and(|ns| ns.member.is_none())
+            });
+            if memberless {
+                // The tables are read from a member's /proc/PID/net: look for one.
+                self.namespaces.discover(true, self.addresses.get_mut());
+            }
+            for &i in &candidates.indices {
+                if let Some(ns) = self.namespaces.list.get_mut(i) {
+                    // Ping sockets are not in sock_diag; both tables are small.
+                    ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
+                    ns.reload_from_proc(SockProto::Raw, local.is_ipv6());
+                }
+            }
+        }
+        let sockets: Vec<FoundSocket> = candidates
+            .indices
+            .iter()
+            .filter_map(|&i| self.namespaces.list.get(i))
+            .flat_map(|ns| ns.table.icmp(local))
+            .collect();
+        let several = sockets.len() > 1;
+        let mut first = None;
+        for socket in sockets {
+            let Some(pid) = self.holders.owner(socket.inode, None) else {
+                continue;
+            };
+            if !several || pid & 0xffff == u32::from(local.port()) {
+                self.note_process(pid, socket.uid);
+                return Some(pid);
+            }
+            first.get_or_insert((pid, socket.uid));
+        }
+        let (pid, uid) = first?;
+        self.note_process(pid, uid);
+        Some(pid)
     }
 
     /// Reads the details of `pid` unless they are known for this very process.
@@ -311,6 +343,9 @@ impl OwnerLookup for SystemOwners {
         remote: SocketAddr,
     ) -> Option<Pid> {
         let (local, remote) = (canonical(local), canonical(remote));
+        if transport == Transport::Icmp {
+            return self.icmp_owner(local, remote);
+        }
         let (found, hint) = self.find_socket(transport, local, remote)?;
         let pid = self.holders.owner(found.inode, hint)?;
         self.note_process(pid, found.uid);
@@ -333,14 +368,23 @@ impl OwnerLookup for SystemOwners {
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
         let book = self.addresses.get_mut();
         self.namespaces.discover(false, book);
-        book.reload_all();
+        book.reload_changed();
         for ns in &mut self.namespaces.list {
-            ns.refresh();
+            ns.forget_sockets();
         }
-        self.holders.forget_exited();
-        let proc_root = &self.proc_root;
+        let listed = self.holders.forget_exited();
+        let (proc_root, holders) = (&self.proc_root, &self.holders);
         for (&pid, d) in self.details.iter_mut() {
-            if !d.info.exited && process_info::start_time(proc_root, pid) != Some(d.start_time) {
+            if d.info.exited {
+                continue;
+            }
+            // Gone from /proc, or the pid now names a later process (start time differs).
+            let start = match holders.scanned(pid) {
+                Some((start, _)) => Some(start),
+                None if listed.contains(&pid) => process_info::start_time(proc_root, pid),
+                None => None,
+            };
+            if !listed.contains(&pid) || start != Some(d.start_time) {
                 d.info.exited = true;
             }
         }
@@ -413,6 +457,58 @@ mod tests {
         drop(client);
         let me = Some(std::process::id());
         assert_eq!(poll_owner(&mut owners, Transport::Tcp, local, remote), me);
+    }
+
+    /// Every parser of kernel output, fed random bytes and random mutations of real
+    /// samples: none may panic (they are all fed untrusted input).
+    #[test]
+    fn random_and_mutated_input_never_panics_a_parser() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let samples: [&[u8]; 5] = [
+            b"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0",
+            b"42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 1000 50",
+            b"0::/user.slice/app-gnome-org.gnome.Maps\\x2dX-77.scope\n1:name=systemd:/app-x-1.scope",
+            b"[Application]\nname=org.example.App\n",
+            b"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        ];
+        for round in 0..20_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 200).map(|_| next() as u8).collect()
+            } else {
+                samples[round % samples.len()].to_vec()
+            };
+            for _ in 0..next() % 4 {
+                if !bytes.is_empty() {
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] = next() as u8;
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for m in netlink::messages(&bytes).take(64) {
+                let _ = m;
+            }
+            let _ = netlink::attributes(&bytes).count();
+            let _ = sock_diag::decode_message(SockProto::Tcp, &bytes);
+            let _ = local_addrs::parse_ifaddr(&bytes);
+            let _ = proc_net::parse_line(SockProto::Udp, &text);
+            let _ = process_info::parse_stat(&text);
+            let _ = process_info::parse_comm(&text);
+            let _ = process_info::parse_cmdline(&bytes);
+            let _ = process_info::parse_status_uid(&text);
+            let _ = app_id::cgroup_app_id(&text);
+            let _ = app_id::flatpak_app_id(&text);
+            let _ = users::parse_passwd(&text);
+            let _ = local_addrs::parse_fib_trie_local(&text);
+            let _ = local_addrs::parse_if_inet6(&text);
+            let _ = processes::parse_socket_link(&text);
+            let _ = namespaces::parse_ns_link(&text);
+        }
     }
 
     #[test]

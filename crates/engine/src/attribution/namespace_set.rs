@@ -48,7 +48,7 @@ impl NamespaceSet {
             .ok()
             .map(SockDiag::from_socket);
         let mut namespace = Namespace::new(own, Some(own_pid), diag);
-        namespace.refresh();
+        namespace.load_all();
         book.follow(own, None, Some(proc_root.join(format!("{own_pid}/net"))));
         Self {
             proc_root,
@@ -91,10 +91,10 @@ impl NamespaceSet {
             .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
     }
 
-    /// Looks for namespaces not known yet. On a lookup miss (`on_miss`) at most every
-    /// [`RESCAN`], reading only the links of pids first seen in the last [`YOUNG_PID`];
-    /// once per interval reading every pid's link and forgetting namespaces that are gone.
-    /// Returns whether any namespace was added.
+    /// Looks for namespaces not known yet, reading only the links of pids first seen in
+    /// the last [`YOUNG_PID`] (a process changes namespace, if ever, early in its life).
+    /// On a lookup miss (`on_miss`) at most every [`RESCAN`]; once per interval it also
+    /// forgets namespaces that are gone. Returns whether any namespace was added.
     pub(crate) fn discover(&mut self, on_miss: bool, book: &mut AddressBook) -> bool {
         let now = Instant::now();
         if on_miss
@@ -110,8 +110,7 @@ impl NamespaceSet {
         let mut members: HashMap<u64, Pid> = HashMap::new();
         for &pid in &listed {
             let known = self.namespace_of_pid.get(&pid).copied();
-            let trusted =
-                known.is_some_and(|(_, seen)| on_miss && now.duration_since(seen) >= YOUNG_PID);
+            let trusted = known.is_some_and(|(_, seen)| now.duration_since(seen) >= YOUNG_PID);
             let ns = match known {
                 Some((ns, _)) if trusted => ns,
                 _ => match namespace_of(&self.proc_root, pid) {
@@ -166,7 +165,7 @@ impl NamespaceSet {
                 .ok()
                 .map(SockDiag::from_socket);
             let mut ns = Namespace::new(inode, member, diag);
-            ns.refresh();
+            ns.load_all();
             let net_dir = member.map(|pid| self.proc_root.join(format!("{pid}/net")));
             book.follow(inode, Some(&path), net_dir);
             self.list.push(ns);

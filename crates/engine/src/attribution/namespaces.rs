@@ -104,8 +104,9 @@ impl Namespace {
             .map(|pid| PathBuf::from(format!("/proc/{pid}/net")))
     }
 
-    /// Re-reads every socket table.
-    pub(crate) fn refresh(&mut self) {
+    /// Reads every socket table (when the namespace is first seen: flows that exist
+    /// already are then found without asking the kernel one by one).
+    pub(crate) fn load_all(&mut self) {
         self.last_error = None;
         for proto in [
             SockProto::Tcp,
@@ -118,6 +119,14 @@ impl Namespace {
                 self.load(proto, ipv6);
             }
         }
+    }
+
+    /// Forgets the cached sockets (once per interval). They are not read again: a lookup
+    /// that misses asks the kernel for exactly the socket it needs, which is cheaper than
+    /// dumping thousands of sockets each interval, and stale entries (a socket closed, its
+    /// address reused) live at most one interval.
+    pub(crate) fn forget_sockets(&mut self) {
+        self.table = SocketTable::default();
     }
 
     /// Reads one table into the socket table (without clearing it first).

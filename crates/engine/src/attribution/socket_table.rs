@@ -64,20 +64,28 @@ pub(crate) const MAX_SOCKETS: usize = 1 << 20;
 pub(crate) struct SocketTable {
     /// Connected sockets by (kind, local, remote).
     exact: HashMap<(SockProto, SocketAddr, SocketAddr), FoundSocket>,
-    /// Listening/unconnected TCP and UDP sockets, and every ping and raw socket, by
-    /// (kind, local address and port).
+    /// Listening/unconnected TCP and UDP sockets, and every ping socket, by (kind, local
+    /// address and port).
     bound: HashMap<(SockProto, SocketAddr), FoundSocket>,
+    /// Raw sockets by (local address, protocol); several may share one.
+    raw: HashMap<SocketAddr, Vec<FoundSocket>>,
 }
+
+/// Most raw sockets kept for one address and protocol.
+const MAX_RAW_PER_ADDRESS: usize = 64;
 
 impl SocketTable {
     pub(crate) fn len(&self) -> usize {
-        self.exact.len() + self.bound.len()
+        self.exact.len() + self.bound.len() + self.raw.len()
     }
 
     /// Forgets every socket of `proto` (before it is read again).
     pub(crate) fn clear(&mut self, proto: SockProto) {
         self.exact.retain(|k, _| k.0 != proto);
         self.bound.retain(|k, _| k.0 != proto);
+        if proto == SockProto::Raw {
+            self.raw.clear();
+        }
     }
 
     /// Adds one socket; sockets no file holds (inode 0) are skipped.
@@ -94,6 +102,12 @@ impl SocketTable {
             SockProto::Tcp | SockProto::Udp if connected => {
                 self.exact
                     .insert((entry.proto, entry.local, entry.remote), found);
+            }
+            SockProto::Raw => {
+                let same = self.raw.entry(entry.local).or_default();
+                if same.len() < MAX_RAW_PER_ADDRESS && !same.contains(&found) {
+                    same.push(found);
+                }
             }
             _ => {
                 self.bound.insert((entry.proto, entry.local), found);
@@ -146,14 +160,34 @@ impl SocketTable {
             .or_else(|| self.bound(proto, local))
     }
 
-    /// The owner of ICMP echo traffic: the ping socket whose identifier is the port, else a
-    /// raw socket of the ICMP protocol of that family on the address or the wildcard.
-    pub(crate) fn icmp(&self, local: SocketAddr) -> Option<FoundSocket> {
+    /// The possible owners of ICMP echo traffic whose identifier is `local`'s port: the
+    /// ping socket with that identifier, else every raw socket of the ICMP protocol of
+    /// that family bound to the address or the wildcard (each receives the echo).
+    pub(crate) fn icmp(&self, local: SocketAddr) -> Vec<FoundSocket> {
         let local = canonical(local);
-        self.bound(SockProto::Ping, local).or_else(|| {
-            let protocol = if local.is_ipv4() { 1 } else { 58 };
-            self.bound(SockProto::Raw, SocketAddr::new(local.ip(), protocol))
-        })
+        if let Some(ping) = self.bound(SockProto::Ping, local) {
+            return vec![ping];
+        }
+        let protocol = if local.is_ipv4() { 1 } else { 58 };
+        let wildcard: IpAddr = if local.is_ipv4() {
+            Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
+        };
+        let mut out: Vec<FoundSocket> = Vec::new();
+        for ip in [local.ip(), wildcard] {
+            for found in self
+                .raw
+                .get(&SocketAddr::new(ip, protocol))
+                .into_iter()
+                .flatten()
+            {
+                if !out.contains(found) {
+                    out.push(*found);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -243,9 +277,22 @@ mod tests {
             (SockProto::Raw, "0.0.0.0:1", "0.0.0.0:0", 2),
             (SockProto::Raw, "[::]:58", "[::]:0", 3),
         ]);
-        assert_eq!(inode(t.icmp(sa("127.0.0.1:4242"))), Some(1));
-        assert_eq!(inode(t.icmp(sa("127.0.0.1:77"))), Some(2));
-        assert_eq!(inode(t.icmp(sa("[::1]:77"))), Some(3));
+        let inodes = |v: Vec<FoundSocket>| v.into_iter().map(|f| f.inode).collect::<Vec<_>>();
+        assert_eq!(inodes(t.icmp(sa("127.0.0.1:4242"))), [1]);
+        assert_eq!(inodes(t.icmp(sa("127.0.0.1:77"))), [2]);
+        assert_eq!(inodes(t.icmp(sa("[::1]:77"))), [3]);
+    }
+
+    #[test]
+    fn every_raw_icmp_socket_of_an_address_is_a_candidate() {
+        let t = table(&[
+            (SockProto::Raw, "0.0.0.0:1", "0.0.0.0:0", 2),
+            (SockProto::Raw, "0.0.0.0:1", "0.0.0.0:0", 5),
+            (SockProto::Raw, "10.0.0.1:1", "0.0.0.0:0", 7),
+            (SockProto::Raw, "0.0.0.0:17", "0.0.0.0:0", 9),
+        ]);
+        let got: Vec<u64> = t.icmp(sa("10.0.0.1:300")).iter().map(|f| f.inode).collect();
+        assert_eq!(got, [7, 2, 5]);
     }
 
     #[test]

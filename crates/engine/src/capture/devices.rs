@@ -5,12 +5,14 @@ use super::source::{Devices, Frame, FrameSource, OpenError, Read};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Bytes captured per packet: enough for Ethernet + two VLAN tags + IPv6 with extension
-/// headers + a TCP header with options. Wire length is counted, not this.
-pub const SNAPLEN: i32 = 256;
-/// Kernel ring buffer per handle, in bytes: holds a burst of some 60 000 small packets, so a
-/// 64-byte UDP flood on loopback is not dropped while the thread is busy.
+/// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
+/// some extension headers + the ports and flags of TCP. Wire length is counted, not this;
+/// a smaller snaplen fits more packets in the ring (each slot holds a whole snaplen).
+pub const SNAPLEN: i32 = 128;
+/// Kernel ring buffer per handle, in bytes: some 80 000 packet slots, so a 64-byte UDP
+/// flood on loopback is not dropped while the thread is busy.
 pub const BUFFER_SIZE: i32 = 16 << 20;
 
 /// Pseudo devices pcap lists that carry no IP traffic of this machine, or would duplicate it.
@@ -84,6 +86,7 @@ impl FrameSource for PcapSource {
     fn read(&mut self) -> Read<'_> {
         match self.capture.next_packet() {
             Ok(packet) => Read::Frame(Frame {
+                captured: timestamp(&packet.header.ts),
                 data: packet.data,
                 wire_len: packet.header.len,
             }),
@@ -96,6 +99,13 @@ impl FrameSource for PcapSource {
         let stat = self.capture.stats().ok()?;
         Some(u64::from(stat.dropped) + u64::from(stat.if_dropped))
     }
+}
+
+/// A pcap timestamp (microseconds, the default precision) as a time.
+fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
+    let seconds = u64::try_from(ts.tv_sec).ok()?;
+    let micros = u64::try_from(ts.tv_usec).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds) + Duration::from_micros(micros))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::parse::LinkType;
 use std::os::fd::RawFd;
+use std::time::SystemTime;
 
 /// One captured frame.
 pub struct Frame<'a> {
@@ -11,6 +12,8 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length on the wire, in bytes.
     pub wire_len: u32,
+    /// When the kernel captured it, if known.
+    pub captured: Option<SystemTime>,
 }
 
 /// The outcome of reading a source that poll(2) reported readable.

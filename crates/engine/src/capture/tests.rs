@@ -146,6 +146,7 @@ impl FrameSource for FakeSource {
                 Read::Frame(Frame {
                     data: &self.current,
                     wire_len,
+                    captured: Some(std::time::SystemTime::now()),
                 })
             }
         }

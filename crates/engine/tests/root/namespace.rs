@@ -88,15 +88,31 @@ impl TestNetns {
 
 impl Drop for TestNetns {
     fn drop(&mut self) {
-        // Deleting the namespace deletes its end of the veth, and with it the pair.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .stderr(std::process::Stdio::null())
-            .status();
+        // The host end first: deleting it removes the pair and its addresses at once,
+        // whereas a deleted namespace is torn down later by the kernel.
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("ip")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        quiet(&["link", "del", &self.host_if]);
+        quiet(&["netns", "del", &self.name]);
+        // The next scenario reuses the names: wait until the link is really gone.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && link_exists(&self.host_if) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Creates the namespace while `engine` runs and waits until the engine captures on its
@@ -227,4 +243,68 @@ fn ping_into_a_namespace_is_credited_to_ping() {
     let after = engine.settle(|_| true);
     assert_nothing_lost(&after);
     engine.capture.stop().expect("stop");
+}
+
+/// UDP datagrams over the 1500-byte MTU, sent from the namespace and answered: two or
+/// three fragments each way, only the first of which carries the ports.
+fn fragmented_udp(name: &str, host: &str, peer: &str, filter: &str) {
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let server = Peer::start(None, &[arg("udp-server"), arg(host), arg(50)]);
+    // Every UDP packet and every later fragment on the veth: only this exchange uses it.
+    let counter = WireCounter::start(&netns.host_if, filter);
+    let client = Peer::start(
+        Some(&netns.name),
+        &[
+            arg("udp-client"),
+            arg(host),
+            arg(server.port),
+            arg(50),
+            arg(3000),
+            arg(1),
+        ],
+    )
+    .finish();
+    let server = server.finish();
+    let packets = counter.finish();
+    let later_fragments = packets.iter().filter(|p| p.src.port() == 0).count();
+    assert!(
+        later_fragments >= 100,
+        "{later_fragments} later fragments seen"
+    );
+    let host: std::net::IpAddr = host.parse().expect("address");
+    let peer: std::net::IpAddr = peer.parse().expect("address");
+    let owners = vec![
+        (server.pid, address_is(host)),
+        (client.pid, address_is(peer)),
+    ];
+    let truth = truth(&packets, &Expectation { owners });
+    let ports = HashSet::from([server.port, client.port]);
+    let (m, snapshot) = measure(&engine, name, &truth, &ports);
+    assert_attributed(&m, &snapshot);
+    engine.capture.stop().expect("stop");
+}
+
+#[test]
+fn fragmented_udp_ipv4_is_credited_through_its_first_fragments() {
+    fragmented_udp(
+        "veth UDP IPv4 fragmented netns -> host",
+        HOST_V4,
+        NS_V4,
+        "udp or (ip[6:2] & 0x1fff != 0)",
+    );
+}
+
+#[test]
+fn fragmented_udp_ipv6_is_credited_through_its_first_fragments() {
+    // IPv6 fragments carry a fragment header (next header 44) after the fixed header.
+    fragmented_udp(
+        "veth UDP IPv6 fragmented netns -> host",
+        HOST_V6,
+        NS_V6,
+        "udp or (ip6 and ip6[6] == 44)",
+    );
 }

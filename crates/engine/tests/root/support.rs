@@ -214,6 +214,8 @@ fn wire_packet(frame: &[u8], len: u32) -> Option<WirePacket> {
         Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), None),
         Some(TransportSlice::Icmpv4(i)) => (0, 0, echo_kind(i.type_u8(), 8, 0)),
         Some(TransportSlice::Icmpv6(i)) => (0, 0, echo_kind(i.type_u8(), 128, 129)),
+        // An IP fragment after the first: addresses only.
+        None => (0, 0, None),
         _ => return None,
     };
     Some(WirePacket {
@@ -251,7 +253,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts capturing on every interface with a short interval.
+    /// Starts capturing on every interface with a short interval, and waits for the first
+    /// snapshot.
     pub fn start() -> Engine {
         let latest = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&latest);
@@ -265,7 +268,10 @@ impl Engine {
             }
         })
         .expect("engine starts as root");
-        Engine { capture, latest }
+        let engine = Engine { capture, latest };
+        // A capture runs before the traffic it measures: wait for its first interval.
+        let _ = engine.snapshot();
+        engine
     }
 
     /// The latest snapshot, waiting for the first one.
@@ -476,4 +482,9 @@ pub fn assert_attributed(measurement: &Measurement, snapshot: &Snapshot) {
 /// Endpoint predicate: any address, one of `ports`.
 pub fn port_in(ports: Vec<u16>) -> Owns {
     Box::new(move |endpoint| ports.contains(&endpoint.port()))
+}
+
+/// Endpoint predicate: any port of the address `ip`.
+pub fn address_is(ip: IpAddr) -> Owns {
+    Box::new(move |endpoint| endpoint.ip() == ip)
 }

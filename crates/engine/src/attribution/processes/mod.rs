@@ -7,8 +7,8 @@
 //!  ├─ new processes          pids allocated since the last look (/proc/loadavg), read whole
 //!  ├─ recently active ones   new fd numbers only
 //!  ├─ last sweep's result    every process, read on the sweeper thread (sweeper.rs)
-//!  ├─ young processes        started in the last 2 s, read again     ┐ 3 ms budget
-//!  ├─ recently active ones   every fd, those that held sockets first ┘
+//!  ├─ recently active ones   every fd, sockets and high numbers first ┐ 3 ms budget
+//!  ├─ young processes        started in the last 2 s, read again      ┘
 //!  └─ miss                   asks the sweeper for a sweep; accounting retries later
 //! ```
 //!
@@ -208,7 +208,26 @@ impl SocketHolders {
             }
         }
         if !given_up {
-            // 4. Processes started in the last moments, read again (they may have opened
+            // 4. Recently active processes again, every descriptor, those that held
+            //    sockets first: a new socket usually reuses the number of a closed one.
+            for (n, &pid) in recent.iter().enumerate() {
+                // The likeliest process gets a millisecond even if new processes took
+                // the whole budget.
+                let until = if n == 0 {
+                    deadline.max(Instant::now() + Duration::from_millis(1))
+                } else {
+                    deadline
+                };
+                if Instant::now() > until {
+                    break;
+                }
+                self.probe(pid, inode, until);
+                if let Some(pid) = self.found(inode) {
+                    self.counters.recent += 1;
+                    return Some(pid);
+                }
+            }
+            // 5. Processes started in the last moments, read again (they may have opened
             //    the socket after their first scan), newest first, within the budget.
             let young_since = self
                 .ticks_since_boot()
@@ -232,18 +251,6 @@ impl SocketHolders {
                     return self.found(inode);
                 }
             }
-            // 5. Recently active processes again, every descriptor, those that held
-            //    sockets first: a new socket usually reuses the number of a closed one.
-            for &pid in &recent {
-                if Instant::now() > deadline {
-                    break;
-                }
-                self.probe(pid, inode, deadline);
-                if let Some(pid) = self.found(inode) {
-                    self.counters.recent += 1;
-                    return Some(pid);
-                }
-            }
         }
         // 6. Ask the sweeper to read every process, so that accounting's next retry finds
         //    the socket.
@@ -258,16 +265,20 @@ impl SocketHolders {
 
     /// Looks for `inode` among the descriptors of known process `pid`, reading those that
     /// held sockets at its last scan first (a new socket usually takes the number of a
-    /// socket closed before it), then the others, and stopping at the match.
+    /// socket closed before it), then the others, highest numbers first, and stopping at
+    /// the match or the deadline.
     fn probe(&mut self, pid: Pid, inode: u64, deadline: Instant) {
         let Some(holder) = self.holders.get(&pid) else {
             return;
         };
+        // Highest numbers first within each group: a process's long-lived descriptors
+        // (standard streams, files opened at start) hold the low numbers.
         let order: Vec<u32> = holder
             .fds
             .iter()
+            .rev()
             .filter(|(_, i)| *i != 0)
-            .chain(holder.fds.iter().filter(|(_, i)| *i == 0))
+            .chain(holder.fds.iter().rev().filter(|(_, i)| *i == 0))
             .map(|&(fd, _)| fd)
             .collect();
         let Ok(dir) = FdDir::open(&self.proc_root.join(format!("{pid}/fd"))) else {
@@ -355,10 +366,12 @@ impl SocketHolders {
     }
 
     /// Drops processes no longer in `/proc` (called once per interval).
-    pub(crate) fn forget_exited(&mut self) {
+    /// Returns the pids listed in `/proc`.
+    pub(crate) fn forget_exited(&mut self) -> HashSet<Pid> {
         self.missed.clear();
         let listed = list_pids(&self.proc_root);
         self.forget_unlisted(&listed);
+        listed
     }
 
     fn found(&mut self, inode: u64) -> Option<Pid> {

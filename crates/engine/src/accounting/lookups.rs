@@ -1,0 +1,138 @@
+//! When to look up the owner of a flow's ends: due ends only (growing retry delays),
+//! within a global budget; locality checked again for ends not (yet) known as local.
+
+use crate::flows::{Endpoint, Flow, FlowKey};
+use crate::owner::OwnerLookup;
+use crate::parse::PacketKind;
+use crate::snapshot::CaptureTotals;
+use crate::Transport;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Token bucket limiting owner lookups.
+#[derive(Debug)]
+pub(super) struct LookupBudget {
+    pub tokens: f64,
+    pub per_second: f64,
+    pub burst: f64,
+    pub last: Instant,
+}
+
+impl LookupBudget {
+    pub fn new(per_second: f64, burst: f64, now: Instant) -> Self {
+        Self {
+            tokens: burst,
+            per_second,
+            burst,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What a lookup round needs besides the flow.
+pub(super) struct Context<'a, O: OwnerLookup> {
+    pub owners: &'a mut O,
+    /// For first lookups of an endpoint.
+    pub budget: &'a mut LookupBudget,
+    /// For retries.
+    pub retry_budget: &'a mut LookupBudget,
+    pub retry: &'a [Duration],
+    pub totals: &'a mut CaptureTotals,
+}
+
+/// Whether an end of `flow` waits for a lookup at `now`.
+pub(super) fn any_due(flow: &Flow, now: Instant) -> bool {
+    flow.ends
+        .iter()
+        .any(|end| end.owner.is_none() && !end.kernel && now >= end.next_lookup)
+}
+
+/// Queues `key` for a lookup after catching up, forgetting the oldest beyond `capacity`.
+pub(super) fn queue(deferred: &mut VecDeque<FlowKey>, key: FlowKey, capacity: usize) {
+    if deferred.len() >= capacity {
+        deferred.pop_front();
+    }
+    deferred.push_back(key);
+}
+
+/// Looks up the owners of the due ends among `sides`; returns which were found.
+pub(super) fn look_up_due_ends<O: OwnerLookup>(
+    flow: &mut Flow,
+    key: &FlowKey,
+    sides: [usize; 2],
+    now: Instant,
+    cx: &mut Context<'_, O>,
+) -> [bool; 2] {
+    let mut found = [false; 2];
+    for side in sides {
+        let end = &mut flow.ends[side];
+        if end.owner.is_some() || now < end.next_lookup || end.kernel {
+            continue;
+        }
+        let delay = cx.retry.get(usize::from(end.misses)).or(cx.retry.last());
+        let next = now + delay.copied().unwrap_or(Duration::from_millis(200));
+        if !end.local {
+            end.local = cx.owners.is_local(key.addr(side).ip());
+            if !end.local {
+                end.next_lookup = next;
+                end.misses = end.misses.saturating_add(1);
+                continue;
+            }
+            end.misses = 0;
+        }
+        let budget = if end.misses == 0 {
+            &mut *cx.budget
+        } else {
+            &mut *cx.retry_budget
+        };
+        if !budget.take(now) {
+            cx.totals.lookups_deferred += 1;
+            continue;
+        }
+        cx.totals.owner_lookups += 1;
+        end.owner = cx
+            .owners
+            .owner(key.transport, key.addr(side), key.addr(1 - side));
+        end.next_lookup = next;
+        end.misses = end.misses.saturating_add(1);
+        match end.owner {
+            Some(_) => found[side] = true,
+            None => cx.totals.owner_misses += 1,
+        }
+    }
+    found
+}
+
+/// A new flow: which ends are local and which can have an owner.
+pub(super) fn new_flow<O: OwnerLookup>(
+    key: &FlowKey,
+    kind: PacketKind,
+    owners: &O,
+    now: Instant,
+) -> Flow {
+    let echo = matches!(kind, PacketKind::EchoRequest | PacketKind::EchoReply);
+    // ICMP other than echo (unreachable, neighbour discovery, MLD…) is the kernel's own:
+    // a raw ICMP socket receives copies of it but did not cause it.
+    let kernel_icmp = key.transport == Transport::Icmp && !echo;
+    let end = |side: usize| Endpoint {
+        local: owners.is_local(key.addr(side).ip()),
+        // The responder of an ICMP echo is the kernel, never a socket.
+        kernel: kernel_icmp || (echo && side == 1),
+        owner: None,
+        next_lookup: now,
+        misses: 0,
+    };
+    Flow::new([end(0), end(1)], now)
+}
