@@ -43,6 +43,10 @@ pub enum PacketKind {
     /// A TCP SYN without ACK: a connection (re)starts, so owners cached for this 4-tuple
     /// may belong to a previous connection.
     TcpSyn,
+    /// A TCP FIN or RST: the connection is closing, so its flow is forgotten soon after it
+    /// falls silent instead of after the full idle timeout (a machine opening thousands of
+    /// short connections must not keep each in the flow table for a minute).
+    TcpFin,
     /// ICMP / ICMPv6 echo request: sent by a socket, answered by the kernel.
     EchoRequest,
     /// ICMP / ICMPv6 echo reply: sent by the kernel, received by the requesting socket.

@@ -204,6 +204,23 @@ fn ethernet_tcp_syn_gives_ports_and_marks_a_new_connection() {
 }
 
 #[test]
+fn tcp_fin_or_rst_marks_a_closing_connection() {
+    // The SYN fixture with its flags byte (Ethernet 14 + IPv4 20 + 13) rewritten.
+    for (flags, closing) in [(0x11, true), (0x04, true), (0x14, true), (0x10, false)] {
+        let mut frame = ETH_IPV4_TCP_SYN;
+        frame[14 + 20 + 13] = flags;
+        let got = parse(LinkType::Ethernet, &frame, 60);
+        let kind = if closing {
+            PacketKind::TcpFin
+        } else {
+            PacketKind::Plain
+        };
+        assert_eq!(got.kind, kind, "flags {flags:#04x}");
+        assert_eq!((got.src.port(), got.dst.port()), (40000, 80));
+    }
+}
+
+#[test]
 fn vlan_tagged_udp_is_parsed_through_the_tag() {
     let got = parse(LinkType::Ethernet, &ETH_VLAN_IPV4_UDP, 64);
     assert_eq!(got, meta(Transport::Udp, sa(A4, 5353), sa(B4, 53), 64));
@@ -392,6 +409,10 @@ mod never_panics {
     fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
         let fixtures: Vec<&'static [u8]> = vec![
             &ETH_IPV4_TCP_SYN,
+            &ETH_VLAN_IPV4_UDP,
+            &SLL_IPV4_UDP,
+            &RAW_IPV4_UDP,
+            &RAW_IPV6_TCP,
             &ETH_QINQ_IPV6_TCP,
             &SLL2_IPV6_UDP,
             &RAW_IPV6_EXT_UDP,
