@@ -10,6 +10,7 @@
 //! garbage still yields a `PacketMeta` (transport `Other`, unspecified addresses) carrying
 //! its wire length, so it is counted and never lost.
 
+mod fast;
 mod fragments;
 mod ip;
 mod link;
@@ -75,6 +76,20 @@ impl PacketMeta {
 /// Parses one frame captured on a handle of datalink `link`. `wire_len` is the length the
 /// packet had on the wire; `frame` may be shorter (snaplen). Never panics.
 pub fn parse_frame(
+    link: LinkType,
+    frame: &[u8],
+    wire_len: u32,
+    fragments: &mut FragmentTable,
+) -> PacketMeta {
+    match fast::parse(link, frame, wire_len) {
+        Some(meta) => meta,
+        None => parse_general(link, frame, wire_len, fragments),
+    }
+}
+
+/// Every frame the fast path leaves: link layers, tags, fragments and extension headers
+/// through etherparse.
+fn parse_general(
     link: LinkType,
     frame: &[u8],
     wire_len: u32,
