@@ -75,7 +75,18 @@ impl AddressBook {
     /// Starts following namespace `inode`, entered through `ns_path` (`None`: the calling
     /// thread's own namespace); `net_dir` is the fallback `/proc/PID/net`.
     pub(crate) fn follow(&mut self, inode: u64, ns_path: Option<&Path>, net_dir: Option<PathBuf>) {
-        if self.spaces.contains_key(&inode) || self.spaces.len() >= MAX_SPACES {
+        if let Some(space) = self.spaces.get_mut(&inode) {
+            // Found earlier by name alone, with no way in: without CAP_SYS_ADMIN (which the
+            // helper drops) netlink cannot be opened inside it, and it had no process whose
+            // `/proc/PID/net` could be read. A process in it now gives that way.
+            if space.route.is_none() && space.net_dir.is_none() && net_dir.is_some() {
+                space.net_dir = net_dir;
+                space.reload();
+                self.all.extend(space.addrs.iter().copied());
+            }
+            return;
+        }
+        if self.spaces.len() >= MAX_SPACES {
             return;
         }
         let open = || {
@@ -218,6 +229,20 @@ mod tests {
         fn drop(&mut self) {
             let _ = Command::new("ip").args(["link", "del", &self.0]).status();
         }
+    }
+
+    #[test]
+    fn a_namespace_known_by_name_only_gets_its_addresses_once_a_process_shows_the_way() {
+        let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
+        let mut book = AddressBook::new("/proc");
+        // As the helper sees a named namespace without CAP_SYS_ADMIN: no way in.
+        book.follow(own, Some(Path::new("/nonexistent/ns")), None);
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(book.spaces[&own].addrs.is_empty());
+        let me = PathBuf::from(format!("/proc/{}", std::process::id()));
+        book.follow(own, Some(&me.join("ns/net")), Some(me.join("net")));
+        assert!(book.spaces[&own].addrs.contains(&loopback));
+        assert!(book.all.contains(&loopback));
     }
 
     #[test]
