@@ -76,10 +76,11 @@ impl AddressBook {
     /// thread's own namespace); `net_dir` is the fallback `/proc/PID/net`.
     pub(crate) fn follow(&mut self, inode: u64, ns_path: Option<&Path>, net_dir: Option<PathBuf>) {
         if let Some(space) = self.spaces.get_mut(&inode) {
-            // Found earlier by name alone, with no way in: without CAP_SYS_ADMIN (which the
-            // helper drops) netlink cannot be opened inside it, and it had no process whose
-            // `/proc/PID/net` could be read. A process in it now gives that way.
-            if space.route.is_none() && space.net_dir.is_none() && net_dir.is_some() {
+            // Without CAP_SYS_ADMIN (which the helper drops) netlink cannot be opened inside
+            // another namespace: its addresses come from a member's `/proc/PID/net`. One
+            // found by name alone had none; a member that exited leaves a dead path. A
+            // (new) member gives the way in.
+            if space.route.is_none() && net_dir.is_some() && space.net_dir != net_dir {
                 space.net_dir = net_dir;
                 space.reload();
                 self.all.extend(space.addrs.iter().copied());

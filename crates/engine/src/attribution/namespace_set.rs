@@ -142,6 +142,9 @@ impl NamespaceSet {
             if let Some(&pid) = members.get(&ns.inode) {
                 if ns.member.is_none_or(|m| !listed.contains(&m)) {
                     ns.member = Some(pid);
+                    // Its addresses too may have had no way in until this member.
+                    let dir = self.proc_root.join(pid.to_string());
+                    book.follow(ns.inode, Some(&dir.join("ns/net")), Some(dir.join("net")));
                 }
             }
         }
