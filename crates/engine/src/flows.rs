@@ -6,12 +6,13 @@ use crate::owner::Pid;
 use crate::parse::{PacketKind, PacketMeta};
 use crate::Transport;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Identifies a flow. For TCP, UDP and other protocols `a <= b`; for ICMP echo `a` is the
 /// requester and `b` the responder, so the request is direction 0 and the reply direction 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     pub transport: Transport,
     pub a: SocketAddr,
@@ -32,10 +33,12 @@ impl FlowKey {
         match meta.kind {
             PacketKind::EchoRequest => (key(meta.src, meta.dst), 0),
             PacketKind::EchoReply => (key(meta.dst, meta.src), 1),
-            PacketKind::Plain | PacketKind::TcpSyn if meta.src <= meta.dst => {
+            PacketKind::Plain | PacketKind::TcpSyn | PacketKind::TcpFin if meta.src <= meta.dst => {
                 (key(meta.src, meta.dst), 0)
             }
-            PacketKind::Plain | PacketKind::TcpSyn => (key(meta.dst, meta.src), 1),
+            PacketKind::Plain | PacketKind::TcpSyn | PacketKind::TcpFin => {
+                (key(meta.dst, meta.src), 1)
+            }
         }
     }
 
@@ -46,6 +49,31 @@ impl FlowKey {
         } else {
             self.b
         }
+    }
+}
+
+/// Bytes of a flow key fed to the hasher: transport, then each address as 16 bytes
+/// (IPv4 mapped) and its port.
+const KEY_BYTES: usize = 1 + 2 * (16 + 2);
+
+/// Hashes the key in one `write` of its packed bytes. The derived hash fed SipHash a dozen
+/// small writes per key (enum tags, slice lengths, IPv6 flow info); it was the largest
+/// single cost after the table probe itself in the per-packet profile (build-aux/bench).
+/// Keys that are equal pack equally, so `Eq` and `Hash` agree; IPv6 flow info and scope
+/// are left out of the hash (they are compared by `Eq`).
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut bytes = [0u8; KEY_BYTES];
+        bytes[0] = self.transport as u8;
+        for (addr, at) in [(self.a, 1), (self.b, 1 + 18)] {
+            let ip = match addr.ip() {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                IpAddr::V6(v6) => v6.octets(),
+            };
+            bytes[at..at + 16].copy_from_slice(&ip);
+            bytes[at + 16..at + 18].copy_from_slice(&addr.port().to_be_bytes());
+        }
+        state.write(&bytes);
     }
 }
 
@@ -117,10 +145,16 @@ pub struct Flow {
     /// owner; moved to the owner found later (a lookup that raced the first packets).
     /// Indexed `[direction][bucket]`, bucket 0 being "sent" and 1 "received" (the
     /// sender's locality may change while a namespace is being discovered).
-    pub orphans: [[Traffic; 2]; 2],
+    ///
+    /// Boxed, and only while there are any: most flows find an owner at their first packet
+    /// and never have orphans, and inline they were 128 of the entry's 344 bytes (the flow
+    /// table is most of the helper's heap under churn; soak figures in build-aux/bench).
+    pub orphans: Option<Box<Orphans>>,
     pub last_seen: Instant,
     /// Queued for a lookup once the capture thread has caught up.
     pub queued: bool,
+    /// A TCP FIN or RST was seen (and no SYN since): pruned after [`CLOSED_IDLE_TIMEOUT`].
+    pub closing: bool,
 }
 
 impl Flow {
@@ -128,9 +162,10 @@ impl Flow {
         Self {
             ends,
             dirs: Default::default(),
-            orphans: Default::default(),
+            orphans: None,
             last_seen: now,
             queued: false,
+            closing: false,
         }
     }
 
@@ -142,9 +177,17 @@ impl Flow {
             end.next_lookup = now;
             end.misses = 0;
         }
-        self.orphans = Default::default();
+        self.orphans = None;
+        self.closing = false;
     }
 }
+
+/// Traffic of a flow counted in the unattributed buckets, `[direction][bucket]`.
+pub type Orphans = [[Traffic; 2]; 2];
+
+/// A closing TCP flow silent this long is pruned (retransmitted FINs and the last ACKs come
+/// within a few round trips); other flows wait for the table's idle timeout.
+pub const CLOSED_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The flows seen recently, bounded in number.
 #[derive(Debug)]
@@ -167,17 +210,23 @@ impl FlowTable {
 
     /// The flow for `key`, created by `make` when new (evicting old flows at the cap).
     pub fn entry(&mut self, key: FlowKey, now: Instant, make: impl FnOnce() -> Flow) -> &mut Flow {
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.capacity {
+        // Length first: below the cap (always, but under a flood) this costs one hash and
+        // one probe per packet instead of two.
+        if self.flows.len() >= self.capacity && !self.flows.contains_key(&key) {
             self.evict(now);
         }
         self.flows.entry(key).or_insert_with(make)
     }
 
-    /// Removes flows idle for longer than the idle timeout.
+    /// Removes flows idle for longer than the idle timeout (closing TCP flows: than
+    /// [`CLOSED_IDLE_TIMEOUT`]).
     pub fn prune_idle(&mut self, now: Instant) {
         let timeout = self.idle_timeout;
-        self.flows
-            .retain(|_, flow| now.saturating_duration_since(flow.last_seen) < timeout);
+        let closed = timeout.min(CLOSED_IDLE_TIMEOUT);
+        self.flows.retain(|_, flow| {
+            let limit = if flow.closing { closed } else { timeout };
+            now.saturating_duration_since(flow.last_seen) < limit
+        });
     }
 
     /// Makes room at the cap: idle flows go first, then the least recently active half.
@@ -194,7 +243,6 @@ impl FlowTable {
         self.flows.retain(|_, flow| flow.last_seen > cutoff);
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.flows.len()
     }

@@ -58,8 +58,11 @@ fn adopt_orphans<O: OwnerLookup>(
     buckets: &mut [Bucket; 4],
     totals: &mut CaptureTotals,
 ) {
+    let Some(all) = flow.orphans.take() else {
+        return;
+    };
     for dir in [0 as Dir, 1] {
-        let [as_sent, as_received] = flow.orphans[dir];
+        let [as_sent, as_received] = all[dir];
         let mut orphans = as_sent;
         orphans.add(as_received.bytes, as_received.packets);
         if orphans.packets == 0 {
@@ -82,5 +85,4 @@ fn adopt_orphans<O: OwnerLookup>(
         bucket.received.remove(&as_received);
         totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);
     }
-    flow.orphans = Default::default();
 }

@@ -195,6 +195,11 @@ impl<O: OwnerLookup> Accounting<O> {
             flow.forget_owners(now);
         }
         flow.last_seen = now;
+        match meta.kind {
+            PacketKind::TcpFin => flow.closing = true,
+            PacketKind::TcpSyn => flow.closing = false,
+            _ => {}
+        }
         flow.dirs[dir].add(len, 1);
         let (src, dst) = (dir, 1 - dir);
 
@@ -250,10 +255,10 @@ impl<O: OwnerLookup> Accounting<O> {
             let bucket = &mut self.buckets[bucket_index(key.transport)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
-                flow.orphans[dir][0].add(len, 1);
+                flow.orphans.get_or_insert_with(Box::default)[dir][0].add(len, 1);
             } else {
                 bucket.received.add(len, 1);
-                flow.orphans[dir][1].add(len, 1);
+                flow.orphans.get_or_insert_with(Box::default)[dir][1].add(len, 1);
             }
         }
         locality
@@ -317,7 +322,7 @@ impl<O: OwnerLookup> Accounting<O> {
             for traffic in flow
                 .dirs
                 .iter_mut()
-                .chain(flow.orphans.iter_mut().flatten())
+                .chain(flow.orphans.iter_mut().flat_map(|o| o.iter_mut().flatten()))
             {
                 traffic.end_interval(seconds);
             }
@@ -459,7 +464,6 @@ impl<O: OwnerLookup> Accounting<O> {
         self.totals
     }
 
-    #[cfg(test)]
     /// Number of flows in the table (bounded by [`AccountingConfig::flow_capacity`]).
     pub fn flow_count(&self) -> usize {
         self.flows.len()

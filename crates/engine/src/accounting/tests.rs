@@ -412,3 +412,65 @@ fn attributed_plus_unattributed_equals_captured_on_a_random_mix() {
     }
     assert!(acc.totals().attributed_bytes > 0);
 }
+
+#[test]
+fn a_closed_tcp_connection_leaves_the_flow_table_sooner_than_an_open_one() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 40001), 5);
+    owners.bind(Transport::Tcp, sa(LO, 40002), 5);
+    let mut acc = accounting(owners, t0);
+    let (closed, open) = (sa(LO, 40001), sa(LO, 40002));
+    acc.record(&packet(Transport::Tcp, closed, sa(LO, 80), 100), t0);
+    acc.record(&packet(Transport::Tcp, open, sa(LO, 80), 100), t0);
+    let fin = PacketMeta {
+        kind: PacketKind::TcpFin,
+        ..packet(Transport::Tcp, closed, sa(LO, 80), 66)
+    };
+    acc.record(&fin, t0);
+
+    let later = t0 + crate::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1);
+    acc.end_interval(Duration::from_secs(1), later);
+
+    assert_eq!(acc.flow_count(), 1, "only the open connection is left");
+    assert_eq!(
+        process(&acc, 5).sent_bytes,
+        266,
+        "bytes stay with the process"
+    );
+    let left = acc.connections(5).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].local, open);
+}
+
+#[test]
+fn a_new_syn_on_a_closed_four_tuple_keeps_the_flow_like_an_open_one() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 40003), 6);
+    let mut acc = accounting(owners, t0);
+    let client = sa(LO, 40003);
+    let with = |kind, at| {
+        (
+            PacketMeta {
+                kind,
+                ..packet(Transport::Tcp, client, sa(LO, 80), 60)
+            },
+            at,
+        )
+    };
+    let second = t0 + Duration::from_secs(2);
+    for (meta, at) in [
+        with(PacketKind::TcpFin, t0),
+        with(PacketKind::TcpSyn, second),
+    ] {
+        acc.record(&meta, at);
+    }
+
+    acc.end_interval(
+        Duration::from_secs(1),
+        second + crate::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1),
+    );
+
+    assert_eq!(acc.flow_count(), 1);
+}

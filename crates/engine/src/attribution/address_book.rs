@@ -287,6 +287,20 @@ mod tests {
     }
 
     #[test]
+    fn a_namespace_known_by_name_only_gets_its_addresses_once_a_process_shows_the_way() {
+        let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
+        let mut book = AddressBook::new("/proc");
+        // As the helper sees a named namespace without CAP_SYS_ADMIN: no way in.
+        book.follow(own, Some(Path::new("/nonexistent/ns")), None);
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(book.spaces[&own].addrs.is_empty());
+        let me = PathBuf::from(format!("/proc/{}", std::process::id()));
+        book.follow(own, Some(&me.join("ns/net")), Some(me.join("net")));
+        assert!(book.spaces[&own].addrs.contains(&loopback));
+        assert!(book.all.contains(&loopback));
+    }
+
+    #[test]
     fn an_address_added_after_start_is_local_at_once() {
         let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
         let mut book = AddressBook::new("/proc");

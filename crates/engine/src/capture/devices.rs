@@ -11,9 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// some extension headers + the ports and flags of TCP. Wire length is counted, not this;
 /// a smaller snaplen fits more packets in the ring (each slot holds a whole snaplen).
 pub const SNAPLEN: i32 = 128;
-/// Kernel ring buffer per handle, in bytes: some 80 000 packet slots, so a 64-byte UDP
-/// flood on loopback is not dropped while the thread is busy.
-pub const BUFFER_SIZE: i32 = 16 << 20;
+/// Kernel ring buffer per handle, in bytes: some 20,000 packet slots at this snaplen (a
+/// slot is about 200 bytes), 65 ms of a 300,000 packets/s flood, so a 64-byte UDP flood on
+/// loopback is not dropped while the thread is busy. The ring is mapped into the helper and
+/// counts in its RSS in full: 16 MiB per interface put the helper at 55–70 MB with three
+/// interfaces (profile in build-aux/bench).
+pub const BUFFER_SIZE: i32 = 4 << 20;
 
 /// Pseudo devices pcap lists that carry no IP traffic of this machine, or would duplicate it.
 pub fn is_capturable(name: &str) -> bool {

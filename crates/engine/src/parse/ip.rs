@@ -103,7 +103,9 @@ const ICMPV4_ECHO: (u8, u8) = (8, 0);
 const ICMPV6_ECHO: (u8, u8) = (128, 129);
 /// Offset of the TCP flags byte in the TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
+const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
 /// (source port, destination port) and the packet's kind. ICMP echo uses its identifier
@@ -122,14 +124,14 @@ fn read_ports(
     match transport {
         Transport::Tcp | Transport::Udp => {
             let ports = (be16(0).unwrap_or(0), be16(2).unwrap_or(0));
-            let syn = transport == Transport::Tcp
-                && payload
-                    .get(TCP_FLAGS_OFFSET)
-                    .is_some_and(|flags| flags & (TCP_SYN | TCP_ACK) == TCP_SYN);
-            let kind = if syn {
-                PacketKind::TcpSyn
-            } else {
-                PacketKind::Plain
+            let flags = match transport {
+                Transport::Tcp => payload.get(TCP_FLAGS_OFFSET).copied(),
+                _ => None,
+            };
+            let kind = match flags {
+                Some(flags) if flags & (TCP_SYN | TCP_ACK) == TCP_SYN => PacketKind::TcpSyn,
+                Some(flags) if flags & (TCP_FIN | TCP_RST) != 0 => PacketKind::TcpFin,
+                _ => PacketKind::Plain,
             };
             (ports, kind)
         }

@@ -10,6 +10,7 @@
 //! garbage still yields a `PacketMeta` (transport `Other`, unspecified addresses) carrying
 //! its wire length, so it is counted and never lost.
 
+mod fast;
 mod fragments;
 mod ip;
 mod link;
@@ -43,6 +44,10 @@ pub enum PacketKind {
     /// A TCP SYN without ACK: a connection (re)starts, so owners cached for this 4-tuple
     /// may belong to a previous connection.
     TcpSyn,
+    /// A TCP FIN or RST: the connection is closing, so its flow is forgotten soon after it
+    /// falls silent instead of after the full idle timeout (a machine opening thousands of
+    /// short connections must not keep each in the flow table for a minute).
+    TcpFin,
     /// ICMP / ICMPv6 echo request: sent by a socket, answered by the kernel.
     EchoRequest,
     /// ICMP / ICMPv6 echo reply: sent by the kernel, received by the requesting socket.
@@ -71,6 +76,20 @@ impl PacketMeta {
 /// Parses one frame captured on a handle of datalink `link`. `wire_len` is the length the
 /// packet had on the wire; `frame` may be shorter (snaplen). Never panics.
 pub fn parse_frame(
+    link: LinkType,
+    frame: &[u8],
+    wire_len: u32,
+    fragments: &mut FragmentTable,
+) -> PacketMeta {
+    match fast::parse(link, frame, wire_len) {
+        Some(meta) => meta,
+        None => parse_general(link, frame, wire_len, fragments),
+    }
+}
+
+/// Every frame the fast path leaves: link layers, tags, fragments and extension headers
+/// through etherparse.
+fn parse_general(
     link: LinkType,
     frame: &[u8],
     wire_len: u32,

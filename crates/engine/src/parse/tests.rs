@@ -204,6 +204,23 @@ fn ethernet_tcp_syn_gives_ports_and_marks_a_new_connection() {
 }
 
 #[test]
+fn tcp_fin_or_rst_marks_a_closing_connection() {
+    // The SYN fixture with its flags byte (Ethernet 14 + IPv4 20 + 13) rewritten.
+    for (flags, closing) in [(0x11, true), (0x04, true), (0x14, true), (0x10, false)] {
+        let mut frame = ETH_IPV4_TCP_SYN;
+        frame[14 + 20 + 13] = flags;
+        let got = parse(LinkType::Ethernet, &frame, 60);
+        let kind = if closing {
+            PacketKind::TcpFin
+        } else {
+            PacketKind::Plain
+        };
+        assert_eq!(got.kind, kind, "flags {flags:#04x}");
+        assert_eq!((got.src.port(), got.dst.port()), (40000, 80));
+    }
+}
+
+#[test]
 fn vlan_tagged_udp_is_parsed_through_the_tag() {
     let got = parse(LinkType::Ethernet, &ETH_VLAN_IPV4_UDP, 64);
     assert_eq!(got, meta(Transport::Udp, sa(A4, 5353), sa(B4, 53), 64));
@@ -370,6 +387,33 @@ fn empty_and_unsupported_frames_are_other() {
     }
 }
 
+#[test]
+fn common_frames_take_the_fast_path_and_the_rest_the_general_one() {
+    let fast = |link, frame: &[u8]| super::fast::parse(link, frame, 100).is_some();
+    assert!(fast(LinkType::Ethernet, &ETH_IPV4_TCP_SYN));
+    assert!(fast(LinkType::LinuxSll, &SLL_IPV4_UDP));
+    assert!(fast(LinkType::LinuxSll2, &SLL2_IPV6_UDP));
+    assert!(fast(LinkType::RawIp, &RAW_IPV4_UDP));
+    assert!(fast(LinkType::RawIp, &RAW_IPV6_TCP));
+    // Cut by the snaplen after the TCP header: still the common case.
+    assert!(fast(LinkType::Ethernet, &ETH_IPV4_TCP_TRUNCATED));
+    for (link, frame) in [
+        (LinkType::Ethernet, &ETH_VLAN_IPV4_UDP[..]),
+        (LinkType::Ethernet, &ETH_QINQ_IPV6_TCP[..]),
+        (LinkType::RawIp, &RAW_IPV6_EXT_UDP[..]),
+        (LinkType::RawIp, &RAW_IPV4_FRAG_FIRST[..]),
+        (LinkType::RawIp, &RAW_IPV4_FRAG_LAST[..]),
+        (LinkType::RawIp, &RAW_IPV6_FRAG_FIRST[..]),
+        (LinkType::Ethernet, &ETH_IPV4_HEADER_CUT[..]),
+        (LinkType::Ethernet, &ETH_ARP_REQUEST[..]),
+        (LinkType::Ethernet, &ETH_IPV4_ICMP_UNREACHABLE[..]),
+        (LinkType::Ethernet, &ETH_IPV4_GRE[..]),
+        (LinkType::Null, &NULL_IPV4_ICMP_ECHO[..]),
+    ] {
+        assert!(!fast(link, frame), "{link:?} {frame:02x?}");
+    }
+}
+
 mod never_panics {
     use super::*;
     use proptest::prelude::*;
@@ -392,6 +436,10 @@ mod never_panics {
     fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
         let fixtures: Vec<&'static [u8]> = vec![
             &ETH_IPV4_TCP_SYN,
+            &ETH_VLAN_IPV4_UDP,
+            &SLL_IPV4_UDP,
+            &RAW_IPV4_UDP,
+            &RAW_IPV6_TCP,
             &ETH_QINQ_IPV6_TCP,
             &SLL2_IPV6_UDP,
             &RAW_IPV6_EXT_UDP,
@@ -414,6 +462,16 @@ mod never_panics {
             })
     }
 
+    /// Whenever the fast path answers, the general path (etherparse) gives the same.
+    fn assert_fast_path_agrees(link: LinkType, frame: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(fast) = super::super::fast::parse(link, frame, 1234) {
+            let mut fragments = FragmentTable::with_capacity(8);
+            let general = super::super::parse_general(link, frame, 1234, &mut fragments);
+            prop_assert_eq!(fast, general);
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(
@@ -433,6 +491,26 @@ mod never_panics {
                 let got = parse_frame(link, &frame, 1500, &mut fragments);
                 prop_assert_eq!(got.wire_len, 1500);
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn the_fast_path_agrees_with_the_general_one_on_random_bytes(
+            link in any_link(),
+            frame in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            assert_fast_path_agrees(link, &frame)?;
+        }
+
+        #[test]
+        fn the_fast_path_agrees_with_the_general_one_on_mutated_frames(
+            link in any_link(),
+            frame in mutated_fixture(),
+        ) {
+            assert_fast_path_agrees(link, &frame)?;
         }
     }
 }
