@@ -48,6 +48,18 @@ fn app_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sockeye")))
 }
 
+/// The app's id, hence its session-bus name and object path: `$SOCKEYE_E2E_APP_ID` (the
+/// development profile's `.Devel` id when the meson-installed build is tested), else the
+/// release id.
+fn app_id() -> String {
+    std::env::var("SOCKEYE_E2E_APP_ID").unwrap_or_else(|_| "io.github.sockeye.Sockeye".into())
+}
+
+/// The GApplication's own object path, where its actions are exported.
+fn app_object_path() -> String {
+    format!("/{}", app_id().replace('.', "/"))
+}
+
 fn screenshot_dir() -> PathBuf {
     std::env::var_os("SOCKEYE_SCREENSHOT_DIR")
         .map(PathBuf::from)
@@ -155,7 +167,7 @@ impl Stats<'_> {
                 "call",
                 "--session",
                 "-d",
-                "io.github.sockeye.Sockeye",
+                &app_id(),
                 "-o",
                 "/io/github/sockeye/Stats",
                 "-m",
@@ -353,9 +365,9 @@ fn network_tab_exports_per_process_bytes_and_stops_when_hidden() {
             "call",
             "--session",
             "-d",
-            "io.github.sockeye.Sockeye",
+            &app_id(),
             "-o",
-            "/io/github/sockeye/Sockeye",
+            &app_object_path(),
             "-m",
             "org.gtk.Actions.Activate",
             "quit",
@@ -425,9 +437,9 @@ fn screenshot_session(desktop: &Desktop, env: &[(&str, &str)], suffix: &str) {
             "call",
             "--session",
             "-d",
-            "io.github.sockeye.Sockeye",
+            &app_id(),
             "-o",
-            "/io/github/sockeye/Sockeye",
+            &app_object_path(),
             "-m",
             "org.gtk.Actions.Activate",
             "quit",
