@@ -1,7 +1,6 @@
-//! The holder of a socket, and what a connection that closed before its holder was read is
-//! credited to: searching `/proc` further is vain then (no descriptor points at it any
-//! more), and an accepted connection goes, like its TIME_WAIT remains, to the holder of
-//! its listener.
+//! The holder of a socket, and what a connection whose holder cannot be read is credited
+//! to (closed already, or accepted but its descriptor not installed yet): an accepted
+//! connection goes, like its TIME_WAIT remains, to the holder of its listener.
 
 use super::socket_table::SockProto;
 use super::{unspecified, SystemOwners};
@@ -12,7 +11,15 @@ use std::net::SocketAddr;
 impl SystemOwners {
     /// The process holding socket `inode` of this connection (`hint`: its listener's
     /// inode, if known): the cheap passes first, then, while the kernel still has the
-    /// socket, the costly ones; once it is gone, the listener's holder (TCP).
+    /// socket, the costly ones; when it is gone, or no descriptor shows it yet, the
+    /// listener's holder (TCP).
+    ///
+    /// An accepted socket has its inode (in sock_diag) from inside `accept()`, a moment
+    /// before its descriptor is installed, and the search may not read the accepting
+    /// process in time; a connection over in a millisecond or two (loopback) gets no
+    /// retry, as accounting retries on the flow's next packets only. Its listener's
+    /// holder is the answer the same lookup gives a moment earlier (before `accept()`
+    /// the kernel answers with the listener).
     pub(super) fn holder(
         &mut self,
         transport: Transport,
@@ -24,14 +31,20 @@ impl SystemOwners {
         if let Some(pid) = self.holders.quick_owner(inode, hint) {
             return Some(pid);
         }
-        if self.still_open(transport, local, remote, inode) {
-            return self.holders.search_owner(inode, hint);
+        let searched = self.still_open(transport, local, remote, inode);
+        if searched {
+            if let Some(pid) = self.holders.search_owner(inode, hint) {
+                return Some(pid);
+            }
         }
         if transport != Transport::Tcp {
             return None;
         }
-        // A client's port has no listener: its closed connection stays unattributed.
+        // A client's port has no listener: its connection stays unattributed.
         let listener = hint.or_else(|| self.listener(local))?;
+        if searched && listener == inode {
+            return None; // just searched for in vain
+        }
         self.holders.owner(listener, None)
     }
 

@@ -196,7 +196,6 @@ fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
 }
 
 #[test]
-#[ignore = "flaky: about 1 run in 7 one endpoint is never credited (50%) (open on issue 3)"]
 fn tcp_ipv6_from_a_namespace_to_here_credits_both() {
     let name = "veth TCP IPv6 netns -> host";
     let Some(_serial) = root_scenario(name) else {
