@@ -150,6 +150,11 @@ pub struct Flow {
     /// and never have orphans, and inline they were 128 of the entry's 344 bytes (the flow
     /// table is most of the helper's heap under churn; soak figures in build-aux/bench).
     pub orphans: Option<Box<Orphans>>,
+    /// Traffic of each local end still without an owner, counted while the other end had
+    /// one (so it is attributed, not in a bucket): credited to that end's owner when it
+    /// is found later. Indexed `[side][0: sent, 1: received]`; boxed and only while there
+    /// are any, like `orphans`.
+    pub unclaimed: Option<Box<Unclaimed>>,
     pub last_seen: Instant,
     /// Queued for a lookup once the capture thread has caught up.
     pub queued: bool,
@@ -163,6 +168,7 @@ impl Flow {
             ends,
             dirs: Default::default(),
             orphans: None,
+            unclaimed: None,
             last_seen: now,
             queued: false,
             closing: false,
@@ -178,12 +184,16 @@ impl Flow {
             end.misses = 0;
         }
         self.orphans = None;
+        self.unclaimed = None;
         self.closing = false;
     }
 }
 
 /// Traffic of a flow counted in the unattributed buckets, `[direction][bucket]`.
 pub type Orphans = [[Traffic; 2]; 2];
+
+/// Traffic of a flow's unowned local ends, `[side][0: sent, 1: received]`.
+pub type Unclaimed = [[Traffic; 2]; 2];
 
 /// A closing TCP flow silent this long is pruned (retransmitted FINs and the last ACKs come
 /// within a few round trips); other flows wait for the table's idle timeout.

@@ -28,6 +28,42 @@ pub(super) fn settle_found<O: OwnerLookup>(
         }
     }
     adopt_orphans(flow, transport, found, processes, owners, buckets, totals);
+    claim_unclaimed(flow, found, processes, owners);
+}
+
+/// Counts traffic of the unowned local ends of a packet credited to its other end, for
+/// crediting them once their owner is found (it is attributed already: no bucket moves).
+pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
+    for (side, column) in [(src, 0), (1 - src, 1)] {
+        let end = &flow.ends[side];
+        if end.local && !end.kernel && end.owner.is_none() {
+            flow.unclaimed.get_or_insert_with(Box::default)[side][column].add(bytes, 1);
+        }
+    }
+}
+
+/// Credits the ends just found with the traffic set aside for them.
+fn claim_unclaimed<O: OwnerLookup>(
+    flow: &mut Flow,
+    found: [bool; 2],
+    processes: &mut HashMap<Pid, ProcessEntry>,
+    owners: &O,
+) {
+    let Some(unclaimed) = flow.unclaimed.as_mut() else {
+        return;
+    };
+    for side in 0..2 {
+        let (true, Some(pid)) = (found[side], flow.ends[side].owner) else {
+            continue;
+        };
+        let [sent, received] = std::mem::take(&mut unclaimed[side]);
+        let entry = process_entry(processes, owners, pid);
+        entry.sent.add(sent.bytes, sent.packets);
+        entry.received.add(received.bytes, received.packets);
+    }
+    if unclaimed.iter().flatten().all(|t| t.packets == 0) {
+        flow.unclaimed = None;
+    }
 }
 
 /// The entry of `pid`, created with the lookup's details (or a bare pid) when new.
@@ -70,6 +106,14 @@ fn adopt_orphans<O: OwnerLookup>(
         }
         let (sender, receiver) = (dir, 1 - dir);
         for (side, sent) in [(sender, true), (receiver, false)] {
+            let end = &flow.ends[side];
+            if !found[side] && end.local && !end.kernel && end.owner.is_none() {
+                // Attributed from now on, through the other end: this end's share waits
+                // for its own owner.
+                let column = if sent { 0 } else { 1 };
+                flow.unclaimed.get_or_insert_with(Box::default)[side][column]
+                    .add(orphans.bytes, orphans.packets);
+            }
             if let (true, Some(pid)) = (found[side], flow.ends[side].owner) {
                 let entry = process_entry(processes, owners, pid);
                 let traffic = if sent {

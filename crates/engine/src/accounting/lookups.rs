@@ -67,15 +67,22 @@ pub(super) fn queue(deferred: &mut VecDeque<FlowKey>, key: FlowKey, capacity: us
     deferred.push_back(key);
 }
 
-/// Looks up the owners of the due ends among `sides`; returns which were found.
+/// Which ends a lookup round found, and which it looked up in vain.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Round {
+    pub found: [bool; 2],
+    pub missed: [bool; 2],
+}
+
+/// Looks up the owners of the due ends among `sides`.
 pub(super) fn look_up_due_ends<O: OwnerLookup>(
     flow: &mut Flow,
     key: &FlowKey,
     sides: [usize; 2],
     now: Instant,
     cx: &mut Context<'_, O>,
-) -> [bool; 2] {
-    let mut found = [false; 2];
+) -> Round {
+    let mut round = Round::default();
     for side in sides {
         let end = &mut flow.ends[side];
         if end.owner.is_some() || now < end.next_lookup || end.kernel {
@@ -108,11 +115,75 @@ pub(super) fn look_up_due_ends<O: OwnerLookup>(
         end.next_lookup = next;
         end.misses = end.misses.saturating_add(1);
         match end.owner {
-            Some(_) => found[side] = true,
-            None => cx.totals.owner_misses += 1,
+            Some(_) => round.found[side] = true,
+            None => {
+                cx.totals.owner_misses += 1;
+                round.missed[side] = true;
+            }
         }
     }
-    found
+    round
+}
+
+/// Retries of unknown local ends due at a time, independent of packets (a connection of
+/// a millisecond has no later packet to trigger one). One FIFO per back-off step: all
+/// entries of a step wait the same delay, so each FIFO is in due order.
+#[derive(Debug, Default)]
+pub(super) struct RetryQueue {
+    steps: Vec<VecDeque<(Instant, FlowKey)>>,
+}
+
+impl RetryQueue {
+    /// After a round on `flow`, schedules a retry of each local end it missed at the time the
+    /// back-off allows (`next_lookup`), until the last step of `retry` has been tried;
+    /// each step holds at most `capacity` flows, the oldest dropped beyond.
+    pub fn schedule(
+        &mut self,
+        flow: &Flow,
+        key: FlowKey,
+        round: Round,
+        retry: &[Duration],
+        capacity: usize,
+    ) {
+        for (end, missed) in flow.ends.iter().zip(round.missed) {
+            let misses = usize::from(end.misses);
+            if !missed || !end.local || end.kernel || misses == 0 || misses > retry.len() {
+                continue;
+            }
+            if self.steps.len() < retry.len() {
+                self.steps.resize_with(retry.len(), VecDeque::new);
+            }
+            if let Some(fifo) = self.steps.get_mut(misses - 1) {
+                if fifo.len() >= capacity.max(1) {
+                    fifo.pop_front();
+                }
+                fifo.push_back((end.next_lookup, key));
+            }
+        }
+    }
+
+    /// The next retry due at `now`, taken off its queue.
+    pub fn pop_due(&mut self, now: Instant) -> Option<FlowKey> {
+        let fifo = self
+            .steps
+            .iter_mut()
+            .filter(|fifo| fifo.front().is_some_and(|(at, _)| *at <= now))
+            .min_by_key(|fifo| fifo.front().map(|(at, _)| *at))?;
+        fifo.pop_front().map(|(_, key)| key)
+    }
+
+    /// Whether a retry is due at `now`.
+    pub fn any_due(&self, now: Instant) -> bool {
+        self.steps
+            .iter()
+            .any(|fifo| fifo.front().is_some_and(|(at, _)| *at <= now))
+    }
+
+    /// Number of retries waiting.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.steps.iter().map(VecDeque::len).sum()
+    }
 }
 
 /// A new flow: which ends are local and which can have an owner.

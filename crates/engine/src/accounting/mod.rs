@@ -11,9 +11,13 @@
 //!   So attributed + unattributed bytes == captured bytes, always.
 //! - Owners are looked up once per new flow endpoint, then again while unknown after the
 //!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under a global
-//!   budget: never per packet.
+//!   budget: never per packet. A local end still unknown is also retried on that schedule
+//!   without waiting for a packet ([`Accounting::catch_up`]), up to the last delay, so a
+//!   connection of a millisecond, with no later packet, is still found.
 //!   When an owner turns up after a flow's first packets, those packets move from the
-//!   bucket to it. Once found, an owner is kept (even after the process exits) until a
+//!   bucket to it; when the other end had an owner already (the packets were attributed
+//!   through it), the packets are counted on the flow for the late end and credited to it
+//!   once found. Once found, an owner is kept (even after the process exits) until a
 //!   new TCP connection reuses the same addresses and ports.
 //! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
 //!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
@@ -31,7 +35,7 @@ use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::Transport;
-use credit::{process_entry, settle_found};
+use credit::{process_entry, set_aside, settle_found};
 use lookups::LookupBudget;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -149,6 +153,8 @@ pub struct Accounting<O: OwnerLookup> {
     last_refresh: Option<Instant>,
     /// Flows whose lookups were put off while the thread was far behind.
     deferred: VecDeque<FlowKey>,
+    /// Retries of unknown local ends, due on a timer rather than at a next packet.
+    retries: lookups::RetryQueue,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -163,6 +169,7 @@ impl<O: OwnerLookup> Accounting<O> {
             retry_budget: LookupBudget::new(config.retries_per_second, config.retry_burst, now),
             last_refresh: None,
             deferred: VecDeque::new(),
+            retries: lookups::RetryQueue::default(),
             config,
         }
     }
@@ -210,7 +217,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 self.totals.lookups_deferred += 1;
             }
         } else {
-            let found = lookups::look_up_due_ends(
+            let round = lookups::look_up_due_ends(
                 flow,
                 &key,
                 [src, dst],
@@ -223,10 +230,17 @@ impl<O: OwnerLookup> Accounting<O> {
                     totals: &mut self.totals,
                 },
             );
+            self.retries.schedule(
+                flow,
+                key,
+                round,
+                &self.config.retry,
+                self.config.deferred_capacity,
+            );
             settle_found(
                 flow,
                 key.transport,
-                found,
+                round.found,
                 owners,
                 &mut self.processes,
                 &mut self.buckets,
@@ -251,6 +265,7 @@ impl<O: OwnerLookup> Accounting<O> {
         };
         if src_owner.is_some() || dst_owner.is_some() {
             self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
+            set_aside(flow, src, len);
         } else {
             let bucket = &mut self.buckets[bucket_index(key.transport)];
             if locality.src_local {
@@ -264,12 +279,17 @@ impl<O: OwnerLookup> Accounting<O> {
         locality
     }
 
-    /// Runs the lookups put off while the thread was behind, oldest first, for at most
-    /// `time`; returns whether some are still waiting.
+    /// Runs the lookups put off while the thread was behind, oldest first, then the
+    /// retries of unknown ends due at `now`, for at most `time`; returns whether some are
+    /// still waiting (retries not yet due do not count).
     pub fn catch_up(&mut self, now: Instant, time: Duration) -> bool {
         let started = Instant::now();
         while started.elapsed() < time {
-            let Some(key) = self.deferred.pop_front() else {
+            let Some(key) = self
+                .deferred
+                .pop_front()
+                .or_else(|| self.retries.pop_due(now))
+            else {
                 break;
             };
             let Some(flow) = self.flows.get_mut(&key) else {
@@ -277,7 +297,7 @@ impl<O: OwnerLookup> Accounting<O> {
             };
             flow.queued = false;
             let owners = &mut self.owners;
-            let found = lookups::look_up_due_ends(
+            let round = lookups::look_up_due_ends(
                 flow,
                 &key,
                 [0, 1],
@@ -290,17 +310,24 @@ impl<O: OwnerLookup> Accounting<O> {
                     totals: &mut self.totals,
                 },
             );
+            self.retries.schedule(
+                flow,
+                key,
+                round,
+                &self.config.retry,
+                self.config.deferred_capacity,
+            );
             settle_found(
                 flow,
                 key.transport,
-                found,
+                round.found,
                 owners,
                 &mut self.processes,
                 &mut self.buckets,
                 &mut self.totals,
             );
         }
-        !self.deferred.is_empty()
+        !self.deferred.is_empty() || self.retries.any_due(now)
     }
 
     /// Lets the owner lookup prepare for coming lookups while the thread is idle (see
@@ -323,6 +350,11 @@ impl<O: OwnerLookup> Accounting<O> {
                 .dirs
                 .iter_mut()
                 .chain(flow.orphans.iter_mut().flat_map(|o| o.iter_mut().flatten()))
+                .chain(
+                    flow.unclaimed
+                        .iter_mut()
+                        .flat_map(|u| u.iter_mut().flatten()),
+                )
             {
                 traffic.end_interval(seconds);
             }
@@ -451,6 +483,7 @@ impl<O: OwnerLookup> Accounting<O> {
             }
             // Orphans already counted before the reset must not be taken out again.
             flow.orphans = Default::default();
+            flow.unclaimed = None;
         }
         for bucket in &mut self.buckets {
             bucket.sent.reset_totals();

@@ -474,3 +474,110 @@ fn a_new_syn_on_a_closed_four_tuple_keeps_the_flow_like_an_open_one() {
 
     assert_eq!(acc.flow_count(), 1);
 }
+
+#[test]
+fn a_lone_packet_whose_owner_appears_later_is_credited_by_a_timed_retry() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    let meta = packet(Transport::Udp, sa(LOCAL, 5000), sa(REMOTE, 53), 100);
+    acc.record(&meta, t0);
+    assert_eq!(unattributed_total(&acc), 100);
+
+    // The socket shows up in the tables after its only packet; no packet follows.
+    acc.owners_mut().bind(Transport::Udp, sa(LOCAL, 5000), 7);
+    assert!(!acc.catch_up(t0 + Duration::from_millis(1), Duration::from_millis(5)));
+    assert_eq!(acc.owners().lookups, 1, "not due yet");
+    acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
+
+    let p = process(&acc, 7);
+    assert_eq!((p.sent_bytes, p.sent_packets), (100, 1));
+    assert_eq!(unattributed_total(&acc), 0);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn an_end_found_after_the_other_gets_its_earlier_packets() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 8080), 200);
+    let mut acc = accounting(owners, t0);
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 1000),
+        t0,
+    );
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
+        t0,
+    );
+    assert_eq!(unattributed_total(&acc), 0, "the server's end is known");
+
+    acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 100);
+    acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
+
+    let client = process(&acc, 100);
+    let server = process(&acc, 200);
+    assert_eq!((client.sent_bytes, client.received_bytes), (1000, 300));
+    assert_eq!((client.sent_packets, client.received_packets), (1, 1));
+    assert_eq!((server.sent_bytes, server.received_bytes), (300, 1000));
+    assert_invariant(&acc);
+}
+
+#[test]
+fn ends_found_one_after_the_other_both_get_the_flows_orphans() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::default(), t0);
+    let request = packet(Transport::Udp, sa(LO, 40000), sa(LO, 9000), 100);
+    acc.record(&request, t0);
+    acc.record(&request, t0);
+    assert_eq!(unattributed_total(&acc), 200);
+
+    acc.owners_mut().bind(Transport::Udp, sa(LO, 9000), 2);
+    acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
+    assert_eq!(process(&acc, 2).received_bytes, 200);
+    assert_eq!(unattributed_total(&acc), 0);
+
+    acc.owners_mut().bind(Transport::Udp, sa(LO, 40000), 1);
+    acc.catch_up(t0 + Duration::from_millis(10), Duration::from_millis(5));
+    let client = process(&acc, 1);
+    assert_eq!((client.sent_bytes, client.sent_packets), (200, 2));
+    assert_eq!(process(&acc, 2).received_bytes, 200, "not credited twice");
+    assert_invariant(&acc);
+}
+
+#[test]
+fn timed_retries_stop_after_the_last_back_off_step() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    acc.record(
+        &packet(Transport::Udp, sa(LOCAL, 5000), sa(REMOTE, 53), 100),
+        t0,
+    );
+    for ms in 1..2000u64 {
+        acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
+    }
+    // The first lookup, then one per step: 2, 5, 10, 20, 50, 100, 200 ms.
+    assert_eq!(acc.owners().lookups, 8);
+    assert_eq!(acc.retries.len(), 0);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn the_retry_queue_is_bounded() {
+    let t0 = Instant::now();
+    let config = AccountingConfig {
+        deferred_capacity: 8,
+        ..AccountingConfig::default()
+    };
+    let steps = config.retry.len();
+    let mut acc = Accounting::new(FakeOwners::with_local(&[LOCAL]), config, t0);
+    for port in 0..1000u16 {
+        let meta = packet(Transport::Udp, sa(LOCAL, 10_000 + port), sa(REMOTE, 53), 60);
+        acc.record(&meta, t0 + Duration::from_micros(u64::from(port)));
+        assert!(acc.retries.len() <= 8 * steps);
+    }
+    for ms in 1..500u64 {
+        acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
+        assert!(acc.retries.len() <= 8 * steps);
+    }
+    assert_invariant(&acc);
+}
