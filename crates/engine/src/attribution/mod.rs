@@ -34,7 +34,9 @@ mod process_info;
 mod processes;
 mod sock_diag;
 mod socket_table;
+mod trace;
 mod users;
+pub use trace::trace_lookups;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::{EngineError, Transport};
@@ -354,8 +356,24 @@ impl OwnerLookup for SystemOwners {
         if transport == Transport::Icmp {
             return self.icmp_owner(local, remote);
         }
-        let (found, hint) = self.find_socket(transport, local, remote)?;
-        let pid = self.holder(transport, local, remote, found.inode, hint)?;
+        let Some((found, hint)) = self.find_socket(transport, local, remote) else {
+            trace::miss(
+                transport,
+                local,
+                remote,
+                "no open socket in any candidate namespace (never seen, or already closed)",
+            );
+            return None;
+        };
+        let Some(pid) = self.holder(transport, local, remote, found.inode, hint) else {
+            trace::miss(
+                transport,
+                local,
+                remote,
+                &format!("no holder of inode {}", found.inode),
+            );
+            return None;
+        };
         self.note_process(pid, found.uid);
         Some(pid)
     }

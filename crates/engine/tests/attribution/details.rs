@@ -1,7 +1,7 @@
 //! Process details: the app id of a process in a GNOME app scope, and thirty short-lived
 //! processes each found under its own pid.
 
-use super::support::{addr, Script};
+use super::support::{addr, recv_from, Script};
 use sockeye_engine::attribution::SystemOwners;
 use sockeye_engine::owner::OwnerLookup;
 use sockeye_engine::Transport;
@@ -101,7 +101,7 @@ time.sleep(0.05)
             ),
         );
         let mut buf = [0u8; 8];
-        let (_, from) = receiver.recv_from(&mut buf).unwrap();
+        let (_, from) = recv_from(&receiver, &mut buf);
         let got = owners.owner(Transport::Udp, from, to);
         child.wait_exit();
         credited.push((child.pid(), got));

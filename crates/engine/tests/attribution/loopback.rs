@@ -1,7 +1,7 @@
 //! TCP and UDP sockets of a child process on loopback, odd process names, and a process
 //! that lives 50 ms.
 
-use super::support::{addr, Script};
+use super::support::{addr, recv_from, Script};
 use sockeye_engine::attribution::SystemOwners;
 use sockeye_engine::owner::OwnerLookup;
 use sockeye_engine::Transport;
@@ -118,7 +118,7 @@ time.sleep(0.05)
         ),
     );
     let mut buf = [0u8; 16];
-    let (_, from) = receiver.recv_from(&mut buf).unwrap();
+    let (_, from) = recv_from(&receiver, &mut buf);
     let pid = child.pid();
     assert_eq!(owners.owner(Transport::Udp, from, to), Some(pid));
     child.wait_exit();

@@ -186,3 +186,14 @@ pub fn poll<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `socket.recv_from`, again when a signal interrupts it (CI saw an EINTR here once; std
+/// does not retry `recvfrom`).
+pub fn recv_from(socket: &std::net::UdpSocket, buf: &mut [u8]) -> (usize, std::net::SocketAddr) {
+    loop {
+        match socket.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other.expect("datagram within the read timeout"),
+        }
+    }
+}

@@ -24,6 +24,8 @@ pub fn root_scenario(name: &str) -> Option<MutexGuard<'static, ()>> {
         eprintln!("skipping {name}: capturing needs root (CI runs these as root)");
         return None;
     }
+    // Why each lookup missed, shown with the output of a failing scenario.
+    sockeye_engine::attribution::trace_lookups();
     Some(
         SERIAL
             .lock()
