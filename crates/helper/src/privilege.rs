@@ -25,6 +25,11 @@
 //! is cleared, the bounding set is emptied of everything but [`KEPT`], and the securebits
 //! are locked so that neither an `execve` nor a uid change can bring a capability back.
 //!
+//! Opened before the drop and kept as descriptors, not as a capability: the engine's
+//! connect tracepoint (perf ring buffers on `sock:inet_sock_set_state`, which need
+//! `CAP_PERFMON` or root to open and nothing to read), so connections over before their
+//! first lookup are still credited ([`drop_to_capture_set`] opens it first).
+//!
 //! Capabilities are per thread: [`drop_to_capture_set`] must run in `main` before the
 //! tokio runtime or the engine's capture thread starts (new threads copy the creator's sets).
 
@@ -167,6 +172,9 @@ const SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED: libc::c_ulong = 1 << 7;
 /// drop and no `CAP_SETPCAP` for the bounding set: then only no_new_privs is set and the
 /// engine reports `PermissionDenied` when capture starts.
 pub fn drop_to_capture_set() -> Result<(), PrivilegeError> {
+    // Without it (no tracefs, a container, an old kernel) attribution still works, minus
+    // client connections that end before their first lookup.
+    let _ = sockeye_engine::attribution::preopen_connect_log();
     let (_, permitted, _) = current_sets()?;
     let keep = kept_mask() & permitted;
     let can_setpcap = permitted & (1 << cap::SETPCAP) != 0;

@@ -31,6 +31,10 @@ impl SystemOwners {
         if let Some(pid) = self.holders.quick_owner(inode, hint) {
             return Some(pid);
         }
+        // A client connection whose connect() was seen: no /proc search needed.
+        if let Some(pid) = self.connector(transport, local, remote) {
+            return Some(pid);
+        }
         let searched = self.still_open(transport, local, remote, inode);
         if searched {
             if let Some(pid) = self.holders.search_owner(inode, hint) {

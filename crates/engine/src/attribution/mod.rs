@@ -24,6 +24,7 @@ mod address_book;
 mod app_id;
 mod bounded_read;
 mod closed;
+mod connect_log;
 mod fd_dir;
 mod local_addrs;
 mod namespace_set;
@@ -36,11 +37,13 @@ mod sock_diag;
 mod socket_table;
 mod trace;
 mod users;
+pub use connect_log::preopen as preopen_connect_log;
 pub use trace::trace_lookups;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::{EngineError, Transport};
 use address_book::AddressBook;
+use connect_log::ConnectLog;
 use namespace_set::{Candidates, NamespaceSet};
 use namespaces::namespace_of;
 use processes::SocketHolders;
@@ -69,7 +72,9 @@ struct Details {
 }
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
-/// network namespace, `/proc/PID/fd` for inode → pid.
+/// network namespace, `/proc/PID/fd` for inode → pid, and the connect tracepoint for TCP
+/// client connections over before their lookup (`connect_log.rs`; root or a preopened
+/// log only).
 ///
 /// Privileges it relies on (the helper should keep these and may drop the rest):
 /// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
@@ -90,6 +95,16 @@ pub struct SystemOwners {
     users: Users,
     /// Last kernel lookup per flow key (rate limit for keys that keep missing).
     tried: HashMap<(Transport, SocketAddr, SocketAddr), Instant>,
+    /// Who opened each TCP client connection, when the tracepoint can be read.
+    connects: Option<ConnectLog>,
+}
+
+impl Drop for SystemOwners {
+    fn drop(&mut self) {
+        if let Some(log) = self.connects.take() {
+            log.release();
+        }
+    }
 }
 
 impl SystemOwners {
@@ -111,6 +126,7 @@ impl SystemOwners {
             details: HashMap::new(),
             users: Users::new("/etc/passwd"),
             tried: HashMap::new(),
+            connects: ConnectLog::acquire(),
         };
         owners
             .namespaces
@@ -317,7 +333,11 @@ impl SystemOwners {
                 return;
             }
         }
-        let fallback_name = scanned.map(|(_, name)| name.to_owned()).unwrap_or_default();
+        let fallback_name = scanned
+            .map(|(_, name)| name)
+            .or_else(|| self.connects.as_ref()?.name(pid))
+            .unwrap_or_default()
+            .to_owned();
         let mut info =
             process_info::read_process_info(&self.proc_root, pid, &fallback_name, &mut self.users);
         if info.uid == u32::MAX {
@@ -334,6 +354,24 @@ impl SystemOwners {
                 start_time: start_time.unwrap_or(0),
             },
         );
+    }
+}
+
+impl SystemOwners {
+    /// The process that opened TCP connection `local` → `remote` (its client end), from
+    /// the connect tracepoint: for connections over before their holder could be read.
+    fn connector(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Pid> {
+        if transport != Transport::Tcp {
+            return None;
+        }
+        self.connects
+            .as_mut()?
+            .connector(local, remote, &self.proc_root)
     }
 }
 
@@ -357,6 +395,10 @@ impl OwnerLookup for SystemOwners {
             return self.icmp_owner(local, remote);
         }
         let Some((found, hint)) = self.find_socket(transport, local, remote) else {
+            if let Some(pid) = self.connector(transport, local, remote) {
+                self.note_process(pid, u32::MAX);
+                return Some(pid);
+            }
             trace::miss(
                 transport,
                 local,
@@ -380,6 +422,9 @@ impl OwnerLookup for SystemOwners {
 
     fn prepare(&mut self) {
         self.holders.prepare();
+        if let Some(log) = self.connects.as_mut() {
+            log.drain(&self.proc_root);
+        }
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

@@ -130,3 +130,54 @@ time.sleep(0.05)
     owners.refresh(&|_| false);
     assert!(owners.process(pid).is_none());
 }
+
+/// A client connection over and its process gone before anyone looked: no socket, no
+/// descriptor left to read. The connect tracepoint (root only) still names the process.
+fn a_connection_over_before_its_lookup_is_credited_to_its_connector(host: &str) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: the connect tracepoint needs root (CI runs this as root)");
+        return;
+    }
+    let mut owners = SystemOwners::new().unwrap();
+    let listener = std::net::TcpListener::bind((host, 0)).unwrap();
+    let to = listener.local_addr().unwrap();
+    let mut child = Script::start(
+        None,
+        &format!(
+            r#"
+c = socket.socket(socket.AF_INET6 if ":" in "{host}" else socket.AF_INET)
+c.connect(("{host}", {port}))
+c.sendall(b"x" * 100)
+out(client=a(c.getsockname()))
+c.close()
+wait()
+"#,
+            port = to.port()
+        ),
+    );
+    let (mut served, _) = listener.accept().unwrap();
+    let client = addr(&child.line()["client"]);
+    std::io::copy(&mut served, &mut std::io::sink()).unwrap();
+    drop(served);
+    // What the capture thread does between packets: the connect is read while the
+    // process still runs (its name with it).
+    owners.prepare();
+    child.close_stdin();
+    child.wait_exit();
+    let pid = child.pid();
+    assert_eq!(owners.owner(Transport::Tcp, client, to), Some(pid));
+    let info = owners.process(pid).unwrap();
+    assert_eq!(info.name, "python3", "the name read when it connected");
+    assert!(info.exited);
+}
+
+#[test]
+fn an_ipv4_connection_over_before_its_lookup_is_credited_to_its_connector() {
+    a_connection_over_before_its_lookup_is_credited_to_its_connector("127.0.0.1");
+}
+
+#[test]
+fn an_ipv6_connection_over_before_its_lookup_is_credited_to_its_connector() {
+    a_connection_over_before_its_lookup_is_credited_to_its_connector("::1");
+}

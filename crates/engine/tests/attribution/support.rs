@@ -64,6 +64,11 @@ impl Script {
         serde_json::from_str(&line).expect("child printed JSON")
     }
 
+    /// Closes the child's stdin: its `wait()` returns.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
     /// Waits (bounded) for the child to exit by itself.
     pub fn wait_exit(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);

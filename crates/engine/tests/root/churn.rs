@@ -5,7 +5,6 @@ use crate::support::*;
 use crate::traffic::*;
 
 #[test]
-#[ignore = "flaky: 91-100% credited, 1-2 of 30 processes sometimes missed (open on issue 3)"]
 fn thirty_short_lived_processes_are_each_credited_with_their_own_bytes() {
     let name = "30 short-lived processes (TCP)";
     let Some(_serial) = root_scenario(name) else {
@@ -57,7 +56,6 @@ fn thirty_short_lived_processes_are_each_credited_with_their_own_bytes() {
 }
 
 #[test]
-#[ignore = "flaky: 79-100% credited, the client end of some sub-millisecond connections is missed (open on issue 3)"]
 fn three_hundred_sequential_connections_from_one_process_are_credited() {
     let name = "300 sequential TCP connections";
     let Some(_serial) = root_scenario(name) else {

@@ -215,3 +215,14 @@ impl Drop for Sender {
         let _ = self.0.wait();
     }
 }
+
+/// Number of perf event descriptors `pid` holds (the engine's connect tracepoint, one per
+/// CPU, opened before the helper drops its capabilities).
+pub fn perf_event_count(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy() == "anon_inode:[perf_event]")
+        .count()
+}

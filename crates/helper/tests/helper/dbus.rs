@@ -253,6 +253,10 @@ async fn stop_releases_every_pcap_handle_and_start_works_again() {
         common::packet_socket_count(pid) > 0,
         "capturing holds handles"
     );
+    assert!(
+        common::perf_event_count(pid) > 0,
+        "the connect tracepoint, opened before the privilege drop, is in use"
+    );
 
     session.proxy.stop().await.unwrap();
     assert_eq!(
