@@ -1,6 +1,5 @@
 //! The helper binary under test, fake programs for PATH, and polling with a deadline.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -40,9 +39,22 @@ pub fn helper_binary() -> PathBuf {
 }
 
 /// Writes an executable shell script.
+///
+/// Through `install`, a child process: a file this multi-threaded test process wrote
+/// itself can be open for writing in a child another test forks meanwhile (between its
+/// fork and exec), and executing it then fails with ETXTBSY (seen in CI).
 pub fn script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = path.with_extension("source");
+    std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let status = std::process::Command::new("install")
+        .arg("-m")
+        .arg("0755")
+        .arg(&source)
+        .arg(path)
+        .status()
+        .expect("install runs");
+    assert!(status.success(), "install {source:?} {path:?}: {status}");
+    let _ = std::fs::remove_file(&source);
 }
 
 /// Polls `condition` every 10 ms until it holds or `limit` passes.

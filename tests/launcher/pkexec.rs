@@ -117,8 +117,15 @@ impl HelperCopy {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.join("sockeye-helper");
-        std::fs::copy(helper_binary(), &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // By a child process, for the reason `common::script` gives.
+        let status = std::process::Command::new("install")
+            .arg("-m")
+            .arg("0755")
+            .arg(helper_binary())
+            .arg(&path)
+            .status()
+            .expect("install runs");
+        assert!(status.success(), "install the helper copy: {status}");
         HelperCopy { dir, path }
     }
 }

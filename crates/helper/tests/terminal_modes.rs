@@ -167,7 +167,14 @@ fn an_unprivileged_user_is_told_capture_needs_root() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let helper = dir.path().join("sockeye-helper");
-    std::fs::copy(HELPER, &helper).expect("copy helper");
+    // Copied by a child process: a file written here may be open for writing in a child
+    // another test forks meanwhile, and executing it fails with ETXTBSY.
+    let copied = Command::new("install")
+        .args(["-m", "0755", HELPER])
+        .arg(&helper)
+        .status()
+        .expect("install runs");
+    assert!(copied.success(), "copy helper: {copied}");
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
