@@ -371,6 +371,62 @@ impl std::fmt::Debug for ConnectLog {
     }
 }
 
+/// The tracepoint's `id` and `format` texts under a tracefs mounted at `root`.
+fn event_files(root: &Path) -> Option<(String, String)> {
+    let dir = root.join(EVENT);
+    let id = std::fs::read_to_string(dir.join("id")).ok()?;
+    let format = std::fs::read_to_string(dir.join("format")).ok()?;
+    Some((id, format))
+}
+
+/// The tracepoint's files when no tracefs is mounted (a container or a minimal system;
+/// systemd mounts it at boot on desktops): read on a short-lived thread that gets a mount
+/// namespace of its own (`unshare(CLONE_NEWNS)` is per thread), makes every mount in it
+/// private so nothing propagates to the host, and mounts tracefs there. The host's mounts
+/// never change and the namespace goes away with the thread. Needs CAP_SYS_ADMIN, which
+/// the helper still has when it preopens the log.
+fn event_files_through_private_tracefs() -> io::Result<(String, String)> {
+    let no_tracefs = |why: io::Error| {
+        io::Error::new(
+            why.kind(),
+            format!("no tracefs with sock:inet_sock_set_state, and none could be mounted: {why}"),
+        )
+    };
+    let read = || -> io::Result<(String, String)> {
+        let check = |status: libc::c_int| {
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        // SAFETY: plain system calls on NUL-terminated constants; they change only this
+        // thread's mount namespace, which unshare gave it alone.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"tracefs".as_ptr(),
+                // TRACEFS[0], where systemd would have mounted it.
+                c"/sys/kernel/tracing".as_ptr(),
+                c"tracefs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ))?;
+        }
+        event_files(Path::new(TRACEFS[0])).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    };
+    std::thread::scope(|scope| scope.spawn(read).join())
+        .unwrap_or_else(|_| Err(io::Error::other("the tracefs reader panicked")))
+        .map_err(no_tracefs)
+}
+
 /// The log opened by [`preopen`] and not in use by a [`super::SystemOwners`].
 static PREOPENED: Mutex<Option<ConnectLog>> = Mutex::new(None);
 
@@ -409,20 +465,10 @@ impl ConnectLog {
     }
 
     fn open() -> io::Result<ConnectLog> {
-        let (id, format) = TRACEFS
-            .iter()
-            .find_map(|root| {
-                let dir = Path::new(root).join(EVENT);
-                let id = std::fs::read_to_string(dir.join("id")).ok()?;
-                let format = std::fs::read_to_string(dir.join("format")).ok()?;
-                Some((id, format))
-            })
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "no tracefs with sock:inet_sock_set_state",
-                )
-            })?;
+        let (id, format) = match TRACEFS.iter().find_map(|root| event_files(Path::new(root))) {
+            Some(files) => files,
+            None => event_files_through_private_tracefs()?,
+        };
         let id: u64 = id
             .trim()
             .parse()
@@ -580,6 +626,21 @@ format:
 
     fn layout() -> Layout {
         Layout::parse(FORMAT).expect("layout")
+    }
+
+    #[test]
+    fn a_private_tracefs_gives_the_tracepoint_and_leaves_the_host_mounts_alone() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting tracefs needs root (CI runs this as root)");
+            return;
+        }
+        let before = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let (id, format) = event_files_through_private_tracefs().expect("private tracefs");
+        assert!(id.trim().parse::<u64>().is_ok(), "id {id:?}");
+        assert!(Layout::parse(&format).is_some(), "format {format}");
+        let after = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert_eq!(before, after, "the host's mounts changed");
     }
 
     fn record(family: u16, old: i32, new: i32, sport: u16, dport: u16) -> Vec<u8> {
