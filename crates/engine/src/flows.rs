@@ -125,6 +125,12 @@ pub struct Endpoint {
     /// The address belongs to this machine (or one of its namespaces). Checked again
     /// while false: a namespace created moments ago may not be known yet.
     pub local: bool,
+    /// Not known as local, but may turn out to be: a namespace created moments ago is
+    /// learnt from its first process's `/proc/PID/net` a few milliseconds after that
+    /// process started sending. While set, locality is checked again on the retry
+    /// schedule without waiting for a packet, and the end's traffic is set aside as for
+    /// an unowned local end; cleared when the end turns out local or the schedule ends.
+    pub unsure: bool,
     /// The kernel's side of an ICMP echo: never a socket.
     pub kernel: bool,
     /// The owning process, once found; kept after it exits.

@@ -31,13 +31,23 @@ pub(super) fn settle_found<O: OwnerLookup>(
     claim_unclaimed(flow, found, processes, owners);
 }
 
-/// Counts traffic of the unowned local ends of a packet credited to its other end, for
+/// Counts traffic of the unowned local (or unsure) ends of a packet credited to its other end, for
 /// crediting them once their owner is found (it is attributed already: no bucket moves).
 pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
     for (side, column) in [(src, 0), (1 - src, 1)] {
         let end = &flow.ends[side];
-        if end.local && !end.kernel && end.owner.is_none() {
+        if (end.local || end.unsure) && !end.kernel && end.owner.is_none() {
             flow.unclaimed.get_or_insert_with(Box::default)[side][column].add(bytes, 1);
+        }
+    }
+}
+
+/// An unsure end turned out not to be local: what was set aside for it is dropped.
+pub(super) fn forget_set_aside(flow: &mut Flow, side: usize) {
+    if let Some(unclaimed) = flow.unclaimed.as_mut() {
+        unclaimed[side] = Default::default();
+        if unclaimed.iter().flatten().all(|t| t.packets == 0) {
+            flow.unclaimed = None;
         }
     }
 }
@@ -107,7 +117,7 @@ fn adopt_orphans<O: OwnerLookup>(
         let (sender, receiver) = (dir, 1 - dir);
         for (side, sent) in [(sender, true), (receiver, false)] {
             let end = &flow.ends[side];
-            if !found[side] && end.local && !end.kernel && end.owner.is_none() {
+            if !found[side] && (end.local || end.unsure) && !end.kernel && end.owner.is_none() {
                 // Attributed from now on, through the other end: this end's share waits
                 // for its own owner.
                 let column = if sent { 0 } else { 1 };

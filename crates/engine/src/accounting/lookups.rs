@@ -67,11 +67,13 @@ pub(super) fn queue(deferred: &mut VecDeque<FlowKey>, key: FlowKey, capacity: us
     deferred.push_back(key);
 }
 
-/// Which ends a lookup round found, and which it looked up in vain.
+/// Which ends a lookup round found, which local ends it looked up in vain, and which
+/// unsure ends it still did not find local.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Round {
     pub found: [bool; 2],
     pub missed: [bool; 2],
+    pub unsure: [bool; 2],
 }
 
 /// Looks up the owners of the due ends among `sides`.
@@ -95,8 +97,15 @@ pub(super) fn look_up_due_ends<O: OwnerLookup>(
             if !end.local {
                 end.next_lookup = next;
                 end.misses = end.misses.saturating_add(1);
+                if end.unsure && usize::from(end.misses) > cx.retry.len() {
+                    end.unsure = false;
+                    super::credit::forget_set_aside(flow, side);
+                } else if end.unsure {
+                    round.unsure[side] = true;
+                }
                 continue;
             }
+            end.unsure = false;
             end.misses = 0;
         }
         let budget = if end.misses == 0 {
@@ -134,20 +143,20 @@ pub(super) struct RetryQueue {
 }
 
 impl RetryQueue {
-    /// After a round on `flow`, schedules a retry of each local end it missed at the time the
-    /// back-off allows (`next_lookup`), until the last step of `retry` has been tried;
+    /// After a round on `flow`, schedules another try for each end marked in `ends` (local
+    /// ends it missed, or unsure ends it did not find local) at the time the back-off allows (`next_lookup`), until the last step of `retry` has been tried;
     /// each step holds at most `capacity` flows, the oldest dropped beyond.
     pub fn schedule(
         &mut self,
         flow: &Flow,
         key: FlowKey,
-        round: Round,
+        ends: [bool; 2],
         retry: &[Duration],
         capacity: usize,
     ) {
-        for (end, missed) in flow.ends.iter().zip(round.missed) {
+        for (end, due) in flow.ends.iter().zip(ends) {
             let misses = usize::from(end.misses);
-            if !missed || !end.local || end.kernel || misses == 0 || misses > retry.len() {
+            if !due || end.kernel || misses == 0 || misses > retry.len() {
                 continue;
             }
             if self.steps.len() < retry.len() {
@@ -186,6 +195,21 @@ impl RetryQueue {
     }
 }
 
+/// Queues what a round left to try again: owner lookups of the local ends it missed in
+/// `queues[0]`, locality checks of the unsure ends in `queues[1]`.
+pub(super) fn schedule_round(
+    queues: [&mut RetryQueue; 2],
+    flow: &Flow,
+    key: FlowKey,
+    round: Round,
+    config: &super::AccountingConfig,
+) {
+    let [retries, rechecks] = queues;
+    let (retry, capacity) = (&config.retry[..], config.deferred_capacity);
+    retries.schedule(flow, key, round.missed, retry, capacity);
+    rechecks.schedule(flow, key, round.unsure, retry, capacity);
+}
+
 /// A new flow: which ends are local and which can have an owner.
 pub(super) fn new_flow<O: OwnerLookup>(
     key: &FlowKey,
@@ -197,13 +221,18 @@ pub(super) fn new_flow<O: OwnerLookup>(
     // ICMP other than echo (unreachable, neighbour discovery, MLD…) is the kernel's own:
     // a raw ICMP socket receives copies of it but did not cause it.
     let kernel_icmp = key.transport == Transport::Icmp && !echo;
-    let end = |side: usize| Endpoint {
-        local: owners.is_local(key.addr(side).ip()),
+    let end = |side: usize| {
+        let local = owners.is_local(key.addr(side).ip());
         // The responder of an ICMP echo is the kernel, never a socket.
-        kernel: kernel_icmp || (echo && side == 1),
-        owner: None,
-        next_lookup: now,
-        misses: 0,
+        let kernel = kernel_icmp || (echo && side == 1);
+        Endpoint {
+            local,
+            unsure: !local && !kernel,
+            kernel,
+            owner: None,
+            next_lookup: now,
+            misses: 0,
+        }
     };
     Flow::new([end(0), end(1)], now)
 }

@@ -19,6 +19,11 @@
 //!   through it), the packets are counted on the flow for the late end and credited to it
 //!   once found. Once found, an owner is kept (even after the process exits) until a
 //!   new TCP connection reuses the same addresses and ports.
+//! - An end not known as local when its flow starts may still be: a namespace created
+//!   moments ago is learnt from its first process, after that process sent. Such an end
+//!   is *unsure*: its locality is checked again on the retry schedule (a queue apart from
+//!   the owner retries) and its traffic is set aside meanwhile, so a burst that left the
+//!   namespace before its addresses were known is still credited to its sender in full.
 //! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
 //!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
 //! - While the capture thread is far behind (packets older than
@@ -155,6 +160,9 @@ pub struct Accounting<O: OwnerLookup> {
     deferred: VecDeque<FlowKey>,
     /// Retries of unknown local ends, due on a timer rather than at a next packet.
     retries: lookups::RetryQueue,
+    /// Locality checks of unsure ends (a namespace being discovered), on the same timer;
+    /// a queue of their own, so the remote ends of busy traffic cannot crowd out retries.
+    rechecks: lookups::RetryQueue,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -170,6 +178,7 @@ impl<O: OwnerLookup> Accounting<O> {
             last_refresh: None,
             deferred: VecDeque::new(),
             retries: lookups::RetryQueue::default(),
+            rechecks: lookups::RetryQueue::default(),
             config,
         }
     }
@@ -230,12 +239,12 @@ impl<O: OwnerLookup> Accounting<O> {
                     totals: &mut self.totals,
                 },
             );
-            self.retries.schedule(
+            lookups::schedule_round(
+                [&mut self.retries, &mut self.rechecks],
                 flow,
                 key,
                 round,
-                &self.config.retry,
-                self.config.deferred_capacity,
+                &self.config,
             );
             settle_found(
                 flow,
@@ -280,7 +289,7 @@ impl<O: OwnerLookup> Accounting<O> {
     }
 
     /// Runs the lookups put off while the thread was behind, oldest first, then the
-    /// retries of unknown ends due at `now`, for at most `time`; returns whether some are
+    /// retries of unknown ends and the locality checks of unsure ends due at `now`, for at most `time`; returns whether some are
     /// still waiting (retries not yet due do not count).
     pub fn catch_up(&mut self, now: Instant, time: Duration) -> bool {
         let started = Instant::now();
@@ -289,6 +298,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 .deferred
                 .pop_front()
                 .or_else(|| self.retries.pop_due(now))
+                .or_else(|| self.rechecks.pop_due(now))
             else {
                 break;
             };
@@ -310,12 +320,12 @@ impl<O: OwnerLookup> Accounting<O> {
                     totals: &mut self.totals,
                 },
             );
-            self.retries.schedule(
+            lookups::schedule_round(
+                [&mut self.retries, &mut self.rechecks],
                 flow,
                 key,
                 round,
-                &self.config.retry,
-                self.config.deferred_capacity,
+                &self.config,
             );
             settle_found(
                 flow,
@@ -327,7 +337,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 &mut self.totals,
             );
         }
-        !self.deferred.is_empty() || self.retries.any_due(now)
+        !self.deferred.is_empty() || self.retries.any_due(now) || self.rechecks.any_due(now)
     }
 
     /// Lets the owner lookup prepare for coming lookups while the thread is idle (see

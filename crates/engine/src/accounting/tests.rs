@@ -574,10 +574,88 @@ fn the_retry_queue_is_bounded() {
         let meta = packet(Transport::Udp, sa(LOCAL, 10_000 + port), sa(REMOTE, 53), 60);
         acc.record(&meta, t0 + Duration::from_micros(u64::from(port)));
         assert!(acc.retries.len() <= 8 * steps);
+        assert!(acc.rechecks.len() <= 8 * steps);
     }
     for ms in 1..500u64 {
         acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
         assert!(acc.retries.len() <= 8 * steps);
+        assert!(acc.rechecks.len() <= 8 * steps);
     }
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_sender_whose_namespace_is_learnt_after_its_burst_gets_the_whole_burst() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.bind(Transport::Udp, sa(LOCAL, 9000), 2);
+    let mut acc = accounting(owners, t0);
+    // The burst leaves a namespace whose addresses are not known yet: only its receiver
+    // can be credited at first.
+    let datagram = packet(Transport::Udp, sa(REMOTE, 5000), sa(LOCAL, 9000), 1042);
+    for _ in 0..50 {
+        acc.record(&datagram, t0);
+    }
+    assert_eq!(process(&acc, 2).received_bytes, 50 * 1042);
+
+    // A few milliseconds later the namespace's first process shows its addresses; no
+    // packet follows the burst.
+    acc.owners_mut().local.push(REMOTE);
+    acc.owners_mut().bind(Transport::Udp, sa(REMOTE, 5000), 1);
+    for ms in 1..20u64 {
+        acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
+    }
+
+    let sender = process(&acc, 1);
+    assert_eq!((sender.sent_bytes, sender.sent_packets), (50 * 1042, 50));
+    assert_eq!(sender.received_bytes, 0);
+    assert_eq!(process(&acc, 2).received_bytes, 50 * 1042, "not twice");
+    assert_eq!(acc.totals().attributed_bytes, 50 * 1042);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_sender_learnt_local_after_both_ends_were_unknown_gets_its_orphans_as_sent() {
+    let t0 = Instant::now();
+    let mut acc = accounting(FakeOwners::with_local(&[LOCAL]), t0);
+    let datagram = packet(Transport::Udp, sa(REMOTE, 5000), sa(LOCAL, 9000), 100);
+    acc.record(&datagram, t0);
+    acc.record(&datagram, t0);
+    let udp = acc.unattributed_stats()[1].clone();
+    assert_eq!((udp.sent_bytes, udp.received_bytes), (0, 200));
+
+    acc.owners_mut().local.push(REMOTE);
+    acc.owners_mut().bind(Transport::Udp, sa(REMOTE, 5000), 1);
+    acc.owners_mut().bind(Transport::Udp, sa(LOCAL, 9000), 2);
+    for ms in 1..20u64 {
+        acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
+    }
+    assert_eq!(process(&acc, 1).sent_bytes, 200);
+    assert_eq!(process(&acc, 2).received_bytes, 200);
+    assert_eq!(unattributed_total(&acc), 0);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_remote_end_is_checked_again_only_until_the_schedule_ends_and_keeps_nothing_aside() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.bind(Transport::Tcp, sa(LOCAL, 40000), 3);
+    let mut acc = accounting(owners, t0);
+    acc.record(
+        &packet(Transport::Tcp, sa(REMOTE, 443), sa(LOCAL, 40000), 1500),
+        t0,
+    );
+    assert!(acc.flows.iter().all(|(_, flow)| flow.unclaimed.is_some()));
+    for ms in 1..2000u64 {
+        acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
+    }
+    assert_eq!(acc.rechecks.len(), 0);
+    for (_, flow) in acc.flows.iter() {
+        assert!(flow.unclaimed.is_none(), "a remote end keeps nothing aside");
+        assert!(flow.ends.iter().all(|end| !end.unsure));
+    }
+    assert_eq!(acc.owners().lookups, 1, "the remote end is never looked up");
+    assert_eq!(process(&acc, 3).received_bytes, 1500);
     assert_invariant(&acc);
 }

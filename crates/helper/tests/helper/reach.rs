@@ -197,18 +197,10 @@ async fn wait_for_interface(updates: &mut sockeye_protocol::UpdatedStream, name:
 
 /// A namespace created while capturing, with no process in it at first, so that under
 /// least privilege (no `setns`) its addresses and sockets are learnt only from its first
-/// member's `/proc/PID/net`.
-///
-/// Known engine gap: the sender's whole burst leaves within milliseconds of its start,
-/// before the address book (which looks at new pids at most every 50 ms, and skips them
-/// when more than 256 pids were allocated meanwhile) has read the namespace's addresses;
-/// a packet whose source is not known to be local when it is captured is counted as
-/// received only. The receiver's bytes are all counted (52100). With CAP_SYS_ADMIN the
-/// addresses are read through `setns` before any process is inside (the engine's test
-/// `a_namespace_created_after_start_is_followed_without_a_refresh`), but the helper must
-/// not keep it.
+/// member's `/proc/PID/net`, some milliseconds after that member sent its whole burst:
+/// the sender's end is unsure until then, its bytes set aside and credited once the
+/// namespace's addresses are known.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine gap under least privilege: the first burst from a new namespace is not counted as sent"]
 async fn a_network_namespace_created_while_capturing_is_attributed() {
     let session = common::connect().await;
     let mut updates = capture(&session).await;
