@@ -205,10 +205,16 @@ pub type Unclaimed = [[Traffic; 2]; 2];
 /// within a few round trips); other flows wait for the table's idle timeout.
 pub const CLOSED_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The hash maps of the per-packet path (flows by key, processes by pid). Their keys come
+/// from packets, so the hash is seeded at random per map; foldhash rather than the
+/// standard SipHash, which was a tenth of the capture thread's time on MTU-sized TCP
+/// (profiles in build-aux/bench).
+pub type PacketMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
 /// The flows seen recently, bounded in number.
 #[derive(Debug)]
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    flows: PacketMap<FlowKey, Flow>,
     /// Hard cap on the number of flows.
     capacity: usize,
     /// A flow with no packet for this long is pruned at the end of an interval.
@@ -218,7 +224,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(capacity: usize, idle_timeout: Duration) -> Self {
         Self {
-            flows: HashMap::new(),
+            flows: PacketMap::default(),
             capacity: capacity.max(2),
             idle_timeout,
         }

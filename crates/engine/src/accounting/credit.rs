@@ -2,11 +2,10 @@
 //! owners found after them.
 
 use super::{bucket_index, Bucket, ProcessEntry};
-use crate::flows::{Dir, Flow, Traffic};
+use crate::flows::{Dir, Flow, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::snapshot::CaptureTotals;
 use crate::Transport;
-use std::collections::HashMap;
 
 /// Owners were just found for the ends marked in `found`: their process entries exist
 /// and the flow's earlier unattributed packets move to them.
@@ -15,7 +14,7 @@ pub(super) fn settle_found<O: OwnerLookup>(
     transport: Transport,
     found: [bool; 2],
     owners: &O,
-    processes: &mut HashMap<Pid, ProcessEntry>,
+    processes: &mut PacketMap<Pid, ProcessEntry>,
     buckets: &mut [Bucket; 4],
     totals: &mut CaptureTotals,
 ) {
@@ -56,7 +55,7 @@ pub(super) fn forget_set_aside(flow: &mut Flow, side: usize) {
 fn claim_unclaimed<O: OwnerLookup>(
     flow: &mut Flow,
     found: [bool; 2],
-    processes: &mut HashMap<Pid, ProcessEntry>,
+    processes: &mut PacketMap<Pid, ProcessEntry>,
     owners: &O,
 ) {
     let Some(unclaimed) = flow.unclaimed.as_mut() else {
@@ -78,7 +77,7 @@ fn claim_unclaimed<O: OwnerLookup>(
 
 /// The entry of `pid`, created with the lookup's details (or a bare pid) when new.
 pub(super) fn process_entry<'a, O: OwnerLookup>(
-    processes: &'a mut HashMap<Pid, ProcessEntry>,
+    processes: &'a mut PacketMap<Pid, ProcessEntry>,
     owners: &O,
     pid: Pid,
 ) -> &'a mut ProcessEntry {
@@ -99,7 +98,7 @@ fn adopt_orphans<O: OwnerLookup>(
     flow: &mut Flow,
     transport: Transport,
     found: [bool; 2],
-    processes: &mut HashMap<Pid, ProcessEntry>,
+    processes: &mut PacketMap<Pid, ProcessEntry>,
     owners: &O,
     buckets: &mut [Bucket; 4],
     totals: &mut CaptureTotals,

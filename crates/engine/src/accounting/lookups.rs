@@ -188,6 +188,10 @@ impl RetryQueue {
             .any(|fifo| fifo.front().is_some_and(|(at, _)| *at <= now))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(VecDeque::is_empty)
+    }
+
     /// Number of retries waiting.
     #[cfg(test)]
     pub fn len(&self) -> usize {

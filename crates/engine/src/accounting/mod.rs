@@ -35,14 +35,14 @@
 mod credit;
 mod lookups;
 
-use crate::flows::{FlowKey, FlowTable, Traffic};
+use crate::flows::{FlowKey, FlowTable, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::Transport;
 use credit::{process_entry, set_aside, settle_found};
 use lookups::LookupBudget;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Limits and timings of accounting.
@@ -149,7 +149,7 @@ pub struct Accounting<O: OwnerLookup> {
     owners: O,
     config: AccountingConfig,
     flows: FlowTable,
-    processes: HashMap<Pid, ProcessEntry>,
+    processes: PacketMap<Pid, ProcessEntry>,
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
@@ -170,7 +170,7 @@ impl<O: OwnerLookup> Accounting<O> {
         Self {
             owners,
             flows: FlowTable::new(config.flow_capacity, config.idle_timeout),
-            processes: HashMap::new(),
+            processes: PacketMap::default(),
             buckets: Default::default(),
             totals: CaptureTotals::default(),
             budget: LookupBudget::new(config.lookups_per_second, config.lookup_burst, now),
@@ -338,6 +338,11 @@ impl<O: OwnerLookup> Accounting<O> {
             );
         }
         !self.deferred.is_empty() || self.retries.any_due(now) || self.rechecks.any_due(now)
+    }
+
+    /// Whether lookups wait to be retried or run after catching up, due now or later.
+    pub fn lookups_waiting(&self) -> bool {
+        !self.deferred.is_empty() || !self.retries.is_empty() || !self.rechecks.is_empty()
     }
 
     /// Lets the owner lookup prepare for coming lookups while the thread is idle (see

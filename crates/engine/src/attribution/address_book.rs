@@ -3,6 +3,7 @@
 //! when an address is not known, and new namespaces are looked for (rate-limited) too, so
 //! an address that appears (a VPN, a veth into a new container) counts as local at once.
 
+use super::last_pid::LastPid;
 use super::local_addrs::{netlink_addresses, proc_addresses};
 use super::namespaces::{in_namespace, named_namespaces, namespace_of};
 use super::netlink::{NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR};
@@ -62,12 +63,15 @@ pub(crate) struct AddressBook {
     last_unwatched_reload: Option<Instant>,
     /// The kernel's last allocated pid at the last search for new namespaces.
     last_pid: Option<Pid>,
+    last_pid_file: LastPid,
 }
 
 impl AddressBook {
     pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
+        let proc_root = proc_root.into();
         Self {
-            proc_root: proc_root.into(),
+            last_pid_file: LastPid::new(&proc_root),
+            proc_root,
             spaces: HashMap::new(),
             all: HashSet::new(),
             last_catch_up: None,
@@ -157,6 +161,11 @@ impl AddressBook {
     }
 
     /// The namespaces that have `ip`.
+    /// Inodes of the namespaces followed.
+    pub(crate) fn namespaces(&self) -> impl Iterator<Item = u64> + '_ {
+        self.spaces.keys().copied()
+    }
+
     pub(crate) fn owners(&self, ip: IpAddr) -> Vec<u64> {
         self.spaces
             .iter()
@@ -213,7 +222,7 @@ impl AddressBook {
         for (inode, path) in named_namespaces(Path::new("/run/netns")) {
             self.follow(inode, Some(&path), None);
         }
-        let last = read_last_pid(&self.proc_root);
+        let last = self.last_pid_file.read();
         if let (Some(previous), Some(last)) = (self.last_pid, last) {
             if last > previous && last - previous <= MAX_NEW_PIDS {
                 for pid in previous + 1..=last {
@@ -235,12 +244,6 @@ impl AddressBook {
             .flat_map(|s| s.addrs.iter().copied())
             .collect();
     }
-}
-
-/// The last pid the kernel allocated (the last field of `/proc/loadavg`).
-fn read_last_pid(proc_root: &Path) -> Option<Pid> {
-    let text = std::fs::read_to_string(proc_root.join("loadavg")).ok()?;
-    text.split_ascii_whitespace().nth(4)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod bounded_read;
 mod closed;
 mod connect_log;
 mod fd_dir;
+mod last_pid;
 mod local_addrs;
 mod namespace_set;
 mod namespaces;
@@ -252,12 +253,6 @@ impl SystemOwners {
                         };
                         return (Some(found), true);
                     }
-                    // sock_diag finds a UDP socket through the kernel's address-and-port
-                    // hash, and on this kernel (6.18) it answered "none" for the whole
-                    // life of some bound and connected sockets (about one run in ten of
-                    // the fragmented-UDP scenarios): the /proc table, listed from the port
-                    // hash, is read as well before a UDP end counts as ownerless.
-                    Ok(None) if proto == SockProto::Udp => {}
                     Ok(_) => continue,
                     Err(_) => ns.diag = None,
                 }
@@ -428,6 +423,16 @@ impl OwnerLookup for SystemOwners {
 
     fn prepare(&mut self) {
         self.holders.prepare();
+        // A namespace the address book follows (a name in /run/netns, or a new process's)
+        // but whose sockets are not looked at yet is set up now, while idle, rather than
+        // inside the first lookup of its traffic: setting one up takes some 5 ms here, long
+        // enough for a short exchange and its processes to be over before the other end of
+        // that first packet is looked up. Rate-limited like a lookup's search for a missing
+        // namespace.
+        let book = self.addresses.get_mut();
+        if self.namespaces.misses_any_of(book) {
+            self.namespaces.discover_missing(book);
+        }
         if let Some(log) = self.connects.as_mut() {
             log.drain(&self.proc_root);
         }

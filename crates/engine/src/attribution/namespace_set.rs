@@ -95,6 +95,12 @@ impl NamespaceSet {
             .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
     }
 
+    /// Whether the address book follows a namespace the set lacks.
+    pub(crate) fn misses_any_of(&self, book: &AddressBook) -> bool {
+        book.namespaces()
+            .any(|inode| !self.list.iter().any(|n| n.inode == inode))
+    }
+
     /// [`Self::discover`] on a miss for an address whose namespace the address book knows
     /// but the set lacks: rate-limited to [`MISSING_RESCAN`] only.
     pub(crate) fn discover_missing(&mut self, book: &mut AddressBook) -> bool {

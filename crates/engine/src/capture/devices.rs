@@ -4,7 +4,10 @@
 use super::source::{Devices, Frame, FrameSource, OpenError, Read};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
+use std::fs::File;
+use std::io::Read as _;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
@@ -28,17 +31,38 @@ pub fn is_capturable(name: &str) -> bool {
         || name.starts_with("bluetooth"))
 }
 
+/// Interface names with their `flags` text, as read from sysfs.
+type Links = Vec<(String, String)>;
+
 /// Interfaces and handles from libpcap.
-pub struct PcapDevices;
+#[derive(Default)]
+pub struct PcapDevices {
+    /// The interfaces and their flags when pcap last listed them, and what it listed.
+    last: Option<(Links, Vec<String>)>,
+}
 
 impl Devices for PcapDevices {
+    /// pcap's device list takes some 7 ms here (it asks every interface and reads sysfs),
+    /// once a second on the capture thread: the whole exchange of a short-lived process
+    /// could pass meanwhile, its sockets gone before its packets were looked at (the
+    /// fragmented-UDP root scenarios failed about one run in three). So pcap is asked only
+    /// when the interfaces or their flags in `/sys/class/net` changed (a few dozen
+    /// microseconds to read), and always when sysfs cannot be read.
     fn list_up(&mut self) -> Result<Vec<String>, String> {
-        Ok(Device::list()
+        let links = sys_class_net(Path::new(SYS_CLASS_NET));
+        if let (Some(links), Some((seen, listed))) = (&links, &self.last) {
+            if links == seen {
+                return Ok(listed.clone());
+            }
+        }
+        let listed: Vec<String> = Device::list()
             .map_err(|e| e.to_string())?
             .into_iter()
             .filter(|device| device.flags.is_up() && is_capturable(&device.name))
             .map(|device| device.name)
-            .collect())
+            .collect();
+        self.last = links.map(|links| (links, listed.clone()));
+        Ok(listed)
     }
 
     fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError> {
@@ -104,6 +128,34 @@ impl FrameSource for PcapSource {
     }
 }
 
+const SYS_CLASS_NET: &str = "/sys/class/net";
+/// More interfaces than this and the list is not cached (pcap is asked every time).
+const MAX_LINKS: usize = 4096;
+
+/// Every interface under `dir` with its `flags` text (IFF_UP among them), sorted; entries
+/// without flags are skipped; `None` when the directory cannot be read or holds too many. Untrusted like all of sysfs:
+/// names and flags are only compared, never parsed, and each read is bounded.
+fn sys_class_net(dir: &Path) -> Option<Links> {
+    let mut links = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let name = entry.ok()?.file_name().to_string_lossy().into_owned();
+        let mut flags = String::new();
+        // Not an interface (`bonding_masters`), or one that just went away.
+        if File::open(dir.join(&name).join("flags"))
+            .and_then(|file| file.take(64).read_to_string(&mut flags))
+            .is_err()
+        {
+            continue;
+        }
+        links.push((name, flags));
+        if links.len() > MAX_LINKS {
+            return None;
+        }
+    }
+    links.sort_unstable();
+    Some(links)
+}
+
 /// A pcap timestamp (microseconds, the default precision) as a time.
 fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
     let seconds = u64::try_from(ts.tv_sec).ok()?;
@@ -114,6 +166,39 @@ fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interface_signature_changes_with_a_new_interface_or_new_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = |name: &str, flags: &str| {
+            std::fs::create_dir_all(dir.path().join(name)).expect("mkdir");
+            std::fs::write(dir.path().join(name).join("flags"), flags).expect("flags");
+        };
+        link("lo", "0x9\n");
+        link("eth0", "0x1002\n");
+        let first = sys_class_net(dir.path()).expect("readable");
+        assert_eq!(first.len(), 2);
+        assert_eq!(sys_class_net(dir.path()), Some(first.clone()), "unchanged");
+        link("eth0", "0x1003\n");
+        let up = sys_class_net(dir.path()).expect("readable");
+        assert_ne!(up, first, "eth0 came up");
+        link("veth0", "0x1003\n");
+        let more = sys_class_net(dir.path()).expect("readable");
+        assert_ne!(more, up, "a new interface");
+        std::fs::write(dir.path().join("bonding_masters"), "").expect("file");
+        assert_eq!(
+            sys_class_net(dir.path()),
+            Some(more),
+            "not an interface: skipped"
+        );
+        assert_eq!(sys_class_net(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn the_real_sysfs_lists_loopback() {
+        let links = sys_class_net(Path::new(SYS_CLASS_NET)).expect("/sys/class/net");
+        assert!(links.iter().any(|(name, _)| name == "lo"), "{links:?}");
+    }
 
     #[test]
     fn pseudo_devices_are_not_captured_on() {

@@ -39,7 +39,7 @@ pub fn spawn<O: OwnerLookup + 'static>(
     spawn_on(
         options,
         owners,
-        Box::new(devices::PcapDevices),
+        Box::new(devices::PcapDevices::default()),
         session::RESCAN_PERIOD,
         on_update,
     )

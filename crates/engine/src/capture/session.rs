@@ -31,18 +31,25 @@ const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 /// Longest sleep while idle: the owner lookup prepares this often (reads processes
 /// started since, so their first connection is found at once; see `OwnerLookup::prepare`).
 const PREPARE_PERIOD: Duration = Duration::from_millis(5);
+/// The same once no packet came for [`QUIET_AFTER`] and no lookup waits for a retry: an
+/// idle machine wakes the thread 50 times a second instead of 200 (the wakeups were most
+/// of the idle helper's time; build-aux/bench). A process started meanwhile is still found at its first packet, by
+/// the lookup itself, a fraction of a millisecond later than when read ahead.
+const QUIET_PREPARE_PERIOD: Duration = Duration::from_millis(20);
+const QUIET_AFTER: Duration = Duration::from_millis(100);
 /// How long the thread naps after a poll round that read only a few packets, so packets
 /// arriving back to back are read in batches rather than one wakeup each: in immediate mode
 /// every packet makes poll(2) return, and the wakeup (a context switch, the poll call) cost
 /// ten times what parsing and accounting the packet does (profile in build-aux/bench).
-/// The first packet after a quiet spell is still read at once; the ring buffer holds far
-/// more than this many microseconds of traffic. A TCP connection that ends during a nap
-/// is still credited: its client end through the connect tracepoint, its server end
+/// The first packet after a quiet spell is still read at once; the ring buffer holds some
+/// 20,000 packets, 35 ms of MTU-sized TCP through a veth. 1 ms rather than 0.2 ms halved
+/// the wakeups and a third of the thread's time on that workload (build-aux/bench). A
+/// TCP connection that ends during a nap is still credited: its client end through the connect tracepoint, its server end
 /// through its listener's holder (the nap was taken out while neither existed: the
 /// churn scenarios fell to 79-98 %).
-const COALESCE: Duration = Duration::from_micros(200);
+const COALESCE: Duration = Duration::from_micros(1000);
 /// A poll round that read at least this many packets needs no nap.
-const COALESCE_BELOW: usize = 256;
+const COALESCE_BELOW: usize = 1024;
 
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
@@ -68,6 +75,7 @@ impl<O: OwnerLookup> Session<O> {
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
+        let mut last_packet = interval_start;
         loop {
             loop {
                 match self.control.try_recv() {
@@ -103,9 +111,16 @@ impl<O: OwnerLookup> Session<O> {
             let timeout = if busy {
                 0
             } else {
+                let quiet = now.saturating_duration_since(last_packet) >= QUIET_AFTER
+                    && !self.accounting.lookups_waiting();
+                let prepare = if quiet {
+                    QUIET_PREPARE_PERIOD
+                } else {
+                    PREPARE_PERIOD
+                };
                 let wait = deadline
                     .saturating_duration_since(Instant::now())
-                    .min(PREPARE_PERIOD);
+                    .min(prepare);
                 i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
             };
             pollfds.clear();
@@ -126,6 +141,9 @@ impl<O: OwnerLookup> Session<O> {
             ready.extend(pollfds[1..].iter().map(|p| p.revents != 0));
             let read;
             (busy, read) = self.read_ready(&ready);
+            if read > 0 {
+                last_packet = Instant::now();
+            }
             realtime.follow(busy);
             if !busy {
                 // Caught up with every handle: run the lookups put off meanwhile, a few
@@ -165,17 +183,18 @@ impl<O: OwnerLookup> Session<O> {
             };
             let link = handle.source.link();
             let mut read = 0;
+            let mut clock = BatchClock::new();
             while read < BATCH {
                 match handle.source.read() {
                     Read::Frame(frame) => {
                         read += 1;
                         let meta =
                             parse_frame(link, frame.data, frame.wire_len, &mut self.fragments);
-                        // Time per packet: a batch can take a while when lookups are
-                        // slow, and retry delays are a few milliseconds.
+                        let lookups = self.accounting.totals().owner_lookups;
+                        let now = clock.now(lookups);
                         let locality =
                             self.accounting
-                                .record_aged(&meta, Instant::now(), age(frame.captured));
+                                .record_aged(&meta, now.mono, now.age(frame.captured));
                         let len = u64::from(frame.wire_len);
                         if locality.src_local {
                             counters.sent_bytes = counters.sent_bytes.saturating_add(len);
@@ -257,10 +276,65 @@ fn raise_priority() -> libc::sched_attr {
 }
 
 /// How long ago the kernel captured a frame (0 when unknown or the clock went back).
-fn age(captured: Option<SystemTime>) -> Duration {
-    captured
-        .and_then(|at| SystemTime::now().duration_since(at).ok())
-        .unwrap_or_default()
+/// The time of the packets of a batch, read from the clocks once every
+/// [`BatchClock::EVERY`] packets and after every packet that made accounting look up an
+/// owner. Reading both clocks per packet was a sixth of the capture thread's time on MTU-sized
+/// TCP (profile in build-aux/bench); between lookups a packet takes well under a
+/// microsecond, so the time stays exact to a few microseconds, while a lookup (up to a
+/// millisecond) is never hidden from the retry delays after it.
+struct BatchClock {
+    read: Option<Now>,
+    /// Packets still to be timed with `read`.
+    left: u32,
+    /// Owner lookups accounting had run when the clocks were read.
+    lookups: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Now {
+    mono: Instant,
+    wall: SystemTime,
+}
+
+impl Now {
+    /// How long before this time the kernel captured a packet.
+    fn age(&self, captured: Option<SystemTime>) -> Duration {
+        captured
+            .and_then(|at| self.wall.duration_since(at).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl BatchClock {
+    const EVERY: u32 = 32;
+
+    fn new() -> Self {
+        Self {
+            read: None,
+            left: 0,
+            lookups: 0,
+        }
+    }
+
+    /// The time for the next packet, given the owner lookups accounting has run so far.
+    fn now(&mut self, lookups: u64) -> Now {
+        match self.read {
+            Some(now) if self.left > 0 && lookups == self.lookups => {
+                self.left -= 1;
+                now
+            }
+            _ => {
+                let now = Now {
+                    mono: Instant::now(),
+                    wall: SystemTime::now(),
+                };
+                self.read = Some(now);
+                self.left = Self::EVERY - 1;
+                self.lookups = lookups;
+                now
+            }
+        }
+    }
 }
 
 fn pollfd(fd: i32) -> libc::pollfd {

@@ -27,11 +27,12 @@ struct TestNetns {
 }
 
 impl TestNetns {
-    fn create() -> TestNetns {
+    /// `test` tells apart the namespaces of tests running at once in this process (0–3).
+    fn create(test: u32) -> TestNetns {
         let pid = std::process::id();
-        let name = format!("skh{pid}");
-        let (host_if, ns_if) = (format!("skh{pid}a"), format!("skh{pid}b"));
-        let subnet = format!("10.211.{}", pid % 250);
+        let name = format!("skh{pid}{test}");
+        let (host_if, ns_if) = (format!("skh{pid}{test}a"), format!("skh{pid}{test}b"));
+        let subnet = format!("10.{}.{}", 211 + test, pid % 250);
         let (host_ip, ns_ip) = (format!("{subnet}.1"), format!("{subnet}.2"));
         let netns = TestNetns {
             name: name.clone(),
@@ -154,7 +155,7 @@ async fn traffic_of_another_users_process_is_attributed_to_it() {
 /// `/proc/PID/net` tables instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_of_a_process_in_another_network_namespace_is_attributed_to_it() {
-    let netns = TestNetns::create();
+    let netns = TestNetns::create(0);
     let inside = ["ip", "netns", "exec", netns.name.as_str()];
     // A process already in the namespace, as in a running container.
     let resident = Sender::start(&inside, &netns.host_ip, 9, 0, 0);
@@ -204,7 +205,7 @@ async fn wait_for_interface(updates: &mut sockeye_protocol::UpdatedStream, name:
 async fn a_network_namespace_created_while_capturing_is_attributed() {
     let session = common::connect().await;
     let mut updates = capture(&session).await;
-    let netns = TestNetns::create();
+    let netns = TestNetns::create(1);
     wait_for_interface(&mut updates, &netns.host_if).await;
     let receiver = UdpSocket::bind(format!("{}:0", netns.host_ip)).unwrap();
     let port = receiver.local_addr().unwrap().port();

@@ -24,8 +24,9 @@
 
 use super::bounded_read::read_text;
 use super::fd_dir::FdDir;
+use super::last_pid::LastPid;
 use super::process_info::parse_stat;
-use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, read_last_pid, PidKind};
+use scan::{boot_ticks, clock_ticks_per_second, probe_pid, read_fds, PidKind};
 pub(crate) use scan::{list_pids, parse_socket_link};
 use sweeper::Sweeper;
 
@@ -124,6 +125,8 @@ pub(crate) struct SocketHolders {
     now_ticks: Option<u64>,
     /// The kernel's last allocated pid when new processes were last looked for.
     last_pid: Option<Pid>,
+    /// Where it is read.
+    last_pid_file: LastPid,
     /// Pids allocated but not readable in /proc yet, with when they were first probed.
     unresolved: Vec<(Pid, Instant)>,
     /// New pids a lookup did not read because it found its socket first, newest first.
@@ -145,6 +148,7 @@ impl SocketHolders {
         let proc_root = proc_root.into();
         Self {
             sweeper: Sweeper::start(proc_root.clone()),
+            last_pid_file: LastPid::new(&proc_root),
             proc_root,
             owner_of: HashMap::new(),
             holders: HashMap::new(),
@@ -394,7 +398,7 @@ impl SocketHolders {
     /// is unchanged nothing is read, when it moved a little only the pids in between are
     /// probed, and otherwise (wrap-around, bursts, no loadavg) `/proc` is listed.
     fn new_pids(&mut self) -> Vec<Pid> {
-        let last = read_last_pid(&self.proc_root);
+        let last = self.last_pid_file.read();
         let previous = std::mem::replace(&mut self.last_pid, last);
         let allocated: Vec<Pid> = match (previous, last) {
             // Nothing allocated since (not even at `Pid::MAX`, which no kernel hands out
@@ -443,7 +447,7 @@ impl SocketHolders {
     pub(crate) fn full_scan(&mut self) {
         self.counters.full_scans += 1;
         self.rebuild = false;
-        self.last_pid = read_last_pid(&self.proc_root);
+        self.last_pid = self.last_pid_file.read();
         self.owner_of.clear();
         self.holders.clear();
         self.pending_new.clear();

@@ -18,12 +18,6 @@ pub(crate) fn parse_fdinfo_flags(text: &str) -> Option<u32> {
     u32::from_str_radix(value.trim(), 8).ok()
 }
 
-/// The last pid the kernel allocated (the last field of `/proc/loadavg`).
-pub(super) fn read_last_pid(proc_root: &Path) -> Option<Pid> {
-    let text = read_text(&proc_root.join("loadavg"), 256).ok()?;
-    text.split_ascii_whitespace().nth(4)?.parse().ok()
-}
-
 /// What a pid in /proc is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PidKind {
