@@ -30,8 +30,8 @@ pub(super) fn settle_found<O: OwnerLookup>(
     claim_unclaimed(flow, found, processes, owners);
 }
 
-/// Counts traffic of the unowned local (or unsure) ends of a packet credited to its other end, for
-/// crediting them once their owner is found (it is attributed already: no bucket moves).
+/// Counts traffic of the unowned local (or unsure) ends of a packet credited to its other
+/// end, for crediting them once their owner is found (it is attributed already: no bucket moves).
 pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
     for (side, column) in [(src, 0), (1 - src, 1)] {
         let end = &flow.ends[side];
@@ -45,9 +45,18 @@ pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
 pub(super) fn forget_set_aside(flow: &mut Flow, side: usize) {
     if let Some(unclaimed) = flow.unclaimed.as_mut() {
         unclaimed[side] = Default::default();
-        if unclaimed.iter().flatten().all(|t| t.packets == 0) {
-            flow.unclaimed = None;
-        }
+    }
+    free_unclaimed_if_empty(flow);
+}
+
+/// Frees the set-aside counters once nothing waits in them.
+fn free_unclaimed_if_empty(flow: &mut Flow) {
+    if flow
+        .unclaimed
+        .as_ref()
+        .is_some_and(|u| u.iter().flatten().all(|t| t.packets == 0))
+    {
+        flow.unclaimed = None;
     }
 }
 
@@ -70,9 +79,7 @@ fn claim_unclaimed<O: OwnerLookup>(
         entry.sent.add(sent.bytes, sent.packets);
         entry.received.add(received.bytes, received.packets);
     }
-    if unclaimed.iter().flatten().all(|t| t.packets == 0) {
-        flow.unclaimed = None;
-    }
+    free_unclaimed_if_empty(flow);
 }
 
 /// The entry of `pid`, created with the lookup's details (or a bare pid) when new.

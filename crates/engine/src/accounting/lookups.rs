@@ -144,7 +144,8 @@ pub(super) struct RetryQueue {
 
 impl RetryQueue {
     /// After a round on `flow`, schedules another try for each end marked in `ends` (local
-    /// ends it missed, or unsure ends it did not find local) at the time the back-off allows (`next_lookup`), until the last step of `retry` has been tried;
+    /// ends it missed, or unsure ends it did not find local) at the time the back-off
+    /// allows (`next_lookup`), until the last step of `retry` has been tried;
     /// each step holds at most `capacity` flows, the oldest dropped beyond.
     pub fn schedule(
         &mut self,

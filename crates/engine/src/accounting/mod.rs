@@ -340,6 +340,12 @@ impl<O: OwnerLookup> Accounting<O> {
         !self.deferred.is_empty() || self.retries.any_due(now) || self.rechecks.any_due(now)
     }
 
+    /// Owner lookups run since start (or the last reset): the capture thread reads the
+    /// clock again after a packet that ran one.
+    pub fn lookups_run(&self) -> u64 {
+        self.totals.owner_lookups
+    }
+
     /// Whether lookups wait to be retried or run after catching up, due now or later.
     pub fn lookups_waiting(&self) -> bool {
         !self.deferred.is_empty() || !self.retries.is_empty() || !self.rechecks.is_empty()

@@ -95,10 +95,13 @@ impl NamespaceSet {
             .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
     }
 
-    /// Whether the address book follows a namespace the set lacks.
+    /// Whether the address book follows a namespace the set lacks and has room for (at
+    /// the cap the search would run on every call and add nothing).
     pub(crate) fn misses_any_of(&self, book: &AddressBook) -> bool {
-        book.namespaces()
-            .any(|inode| !self.list.iter().any(|n| n.inode == inode))
+        self.list.len() < MAX_NAMESPACES
+            && book
+                .namespaces()
+                .any(|inode| !self.list.iter().any(|n| n.inode == inode))
     }
 
     /// [`Self::discover`] on a miss for an address whose namespace the address book knows

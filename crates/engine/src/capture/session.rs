@@ -190,7 +190,7 @@ impl<O: OwnerLookup> Session<O> {
                         read += 1;
                         let meta =
                             parse_frame(link, frame.data, frame.wire_len, &mut self.fragments);
-                        let lookups = self.accounting.totals().owner_lookups;
+                        let lookups = self.accounting.lookups_run();
                         let now = clock.now(lookups);
                         let locality =
                             self.accounting
