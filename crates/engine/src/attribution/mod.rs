@@ -423,13 +423,13 @@ impl OwnerLookup for SystemOwners {
 
     fn prepare(&mut self) {
         self.holders.prepare();
-        // A namespace the address book follows (a name in /run/netns, or a new process's)
-        // but whose sockets are not looked at yet is set up now, while idle, rather than
-        // inside the first lookup of its traffic: setting one up takes some 5 ms here, long
-        // enough for a short exchange and its processes to be over before the other end of
-        // that first packet is looked up. Rate-limited like a lookup's search for a missing
-        // namespace.
+        // A new namespace (a name in /run/netns, or a new process's) is followed and its
+        // sockets set up now, while idle, rather than inside the first lookup of its
+        // traffic: setting one up takes some 5 ms here, long enough for a short exchange
+        // and its processes to be over before the other end of that first packet is
+        // looked up. Both searches are rate-limited.
         let book = self.addresses.get_mut();
+        book.look_for_new_namespaces();
         if self.namespaces.misses_any_of(book) {
             self.namespaces.discover_missing(book);
         }

@@ -323,7 +323,6 @@ fn fragmented_udp(name: &str, host: &str, peer: &str, filter: &str) {
 }
 
 #[test]
-#[ignore = "flaky on this machine: 4 of 15 runs (both) fail at 0 or 50 %, 7 of 15 on the engine before this session; the exchange (under 5 ms) is over before its first packet is looked up; run with --ignored"]
 fn fragmented_udp_ipv4_is_credited_through_its_first_fragments() {
     fragmented_udp(
         "veth UDP IPv4 fragmented netns -> host",
@@ -334,7 +333,6 @@ fn fragmented_udp_ipv4_is_credited_through_its_first_fragments() {
 }
 
 #[test]
-#[ignore = "flaky on this machine: 4 of 15 runs (both) fail at 0 or 50 %, 7 of 15 on the engine before this session; the exchange (under 5 ms) is over before its first packet is looked up; run with --ignored"]
 fn fragmented_udp_ipv6_is_credited_through_its_first_fragments() {
     // IPv6 fragments carry a fragment header (next header 44) after the fixed header.
     fragmented_udp(
