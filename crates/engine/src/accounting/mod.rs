@@ -54,7 +54,11 @@ pub struct AccountingConfig {
     /// last repeats.
     pub retry: Vec<Duration>,
     /// First lookups of new endpoints allowed per second overall (a port scan must not
-    /// cost a lookup per packet); short bursts up to `lookup_burst` are allowed.
+    /// cost a lookup per packet); short bursts up to `lookup_burst` are allowed. A lookup
+    /// costs some 20–100 µs here (a miss the least), so the default rate bounds a flood of
+    /// new flows to well under half a core. The burst covers 300 short connections (600
+    /// ends) handled at once after the capture thread fell behind by a few milliseconds:
+    /// at 500 the root churn scenario lost 1–5 % of its bytes in 1 run of 4.
     pub lookups_per_second: f64,
     pub lookup_burst: f64,
     /// Retries of endpoints still unknown, budgeted apart so that endpoints that never
@@ -90,8 +94,8 @@ impl Default for AccountingConfig {
             retry: [2, 5, 10, 20, 50, 100, 200]
                 .map(Duration::from_millis)
                 .to_vec(),
-            lookups_per_second: 2000.0,
-            lookup_burst: 500.0,
+            lookups_per_second: 4000.0,
+            lookup_burst: 2000.0,
             retries_per_second: 500.0,
             retry_burst: 100.0,
             flow_capacity: 65_536,

@@ -11,8 +11,14 @@
 //! whatever context the SYN-ACK arrives). Both carry the kernel socket's address, which
 //! joins them: socket → pid from the first, four-tuple → socket from the second.
 //!
-//! A kernel-side filter (`newstate == 2 || oldstate == 2`) keeps just these two events of
-//! the six or so a connection goes through. Reading the tracepoint needs `CAP_PERFMON`
+//! The same tracepoint fires in `listen()` (CLOSE → LISTEN, in the listening process, its
+//! address and port bound): the answer for the server end of a connection whose server
+//! closed its listener and exited before the first packet was looked up (a one-shot
+//! server, or a capture thread a few milliseconds behind). Only used when no socket is
+//! found.
+//!
+//! A kernel-side filter (`newstate == 2 || oldstate == 2 || newstate == 10`) keeps just
+//! these three events of the six or so a connection goes through. Reading the tracepoint needs `CAP_PERFMON`
 //! (or root) and tracefs to find its id; the helper opens it before dropping
 //! capabilities and keeps the descriptors (see [`preopen`]). Without it (a container, an
 //! old kernel, no tracefs) attribution works as before, minus these connections.
@@ -33,7 +39,9 @@ const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const EVENT: &str = "events/sock/inet_sock_set_state";
 /// `TCP_SYN_SENT` in `include/net/tcp_states.h`.
 const SYN_SENT: i32 = 2;
-const FILTER: &[u8] = b"newstate == 2 || oldstate == 2\0";
+/// `TCP_LISTEN`.
+const LISTEN: i32 = 10;
+const FILTER: &[u8] = b"newstate == 2 || oldstate == 2 || newstate == 10\0";
 /// Data pages per CPU ring (a power of two): 256 KiB, some 2,500 events between drains.
 const RING_PAGES: usize = 64;
 /// Most sockets and connections remembered per generation (two generations are kept).
@@ -354,7 +362,11 @@ pub(crate) struct ConnectLog {
     connector: Generations<u64, Pid>,
     /// (local, remote) of a client connection → its kernel socket address.
     socket_of: Generations<(SocketAddr, SocketAddr), u64>,
-    /// Names of connecting processes, read when their connect was seen (they may be gone
+    /// Listening address (the wildcard for any) → pid of the process that last called
+    /// `listen()` on it. The tracepoint does not say which network namespace: the same
+    /// address listened on in two namespaces gives the latest.
+    listener: Generations<SocketAddr, Pid>,
+    /// Names of connecting and listening processes, read when their connect was seen (they may be gone
     /// by the time their traffic is looked up).
     names: HashMap<Pid, String>,
     scratch: Vec<u8>,
@@ -493,6 +505,7 @@ impl ConnectLog {
             layout,
             connector: Generations::default(),
             socket_of: Generations::default(),
+            listener: Generations::default(),
             names: HashMap::new(),
             scratch: Vec::with_capacity(256),
             lost: 0,
@@ -539,23 +552,56 @@ impl ConnectLog {
         if change.newstate == SYN_SENT {
             // In connect(): the pid is the caller's.
             self.connector.insert(change.socket, change.pid);
-            if !self.names.contains_key(&change.pid) {
-                if self.names.len() >= MAX_NAMES {
-                    self.names.clear();
-                }
-                let comm = std::fs::read(proc_root.join(change.pid.to_string()).join("comm"))
-                    .map(|b| {
-                        String::from_utf8_lossy(&b[..b.len().min(64)])
-                            .trim_end()
-                            .to_owned()
-                    })
-                    .unwrap_or_default();
-                self.names.insert(change.pid, comm);
+            self.note_name(change.pid, proc_root);
+        } else if change.newstate == LISTEN {
+            // In listen(): the pid is the caller's, the port bound (0 only for a socket
+            // listening unbound, whose port is chosen after the event: not kept).
+            if change.local.port() != 0 {
+                self.listener.insert(canonical(change.local), change.pid);
+                self.note_name(change.pid, proc_root);
             }
         } else if change.oldstate == SYN_SENT && change.local.port() != 0 {
             let key = (canonical(change.local), canonical(change.remote));
             self.socket_of.insert(key, change.socket);
         }
+    }
+
+    /// Remembers the name of `pid` while it runs (it may be gone by the time its traffic
+    /// is looked up).
+    fn note_name(&mut self, pid: Pid, proc_root: &Path) {
+        if self.names.contains_key(&pid) {
+            return;
+        }
+        if self.names.len() >= MAX_NAMES {
+            self.names.clear();
+        }
+        let comm = std::fs::read(proc_root.join(pid.to_string()).join("comm"))
+            .map(|b| {
+                String::from_utf8_lossy(&b[..b.len().min(64)])
+                    .trim_end()
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        self.names.insert(pid, comm);
+    }
+
+    /// The process that last listened on `local` (exactly, else on its port at the
+    /// wildcard address), for the server end of a TCP connection whose sockets are gone.
+    pub(crate) fn listener(&mut self, local: SocketAddr, proc_root: &Path) -> Option<Pid> {
+        self.drain(proc_root);
+        let local = canonical(local);
+        let wildcard = match local.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        // An IPv6 wildcard listener also takes IPv4 connections (unless IPV6_V6ONLY).
+        [
+            local,
+            SocketAddr::new(wildcard, local.port()),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port()),
+        ]
+        .iter()
+        .find_map(|addr| self.listener.get(addr))
     }
 
     /// The process that opened the TCP connection from `local` to `remote`, if its
@@ -712,6 +758,7 @@ format:
             layout: layout(),
             connector: Generations::default(),
             socket_of: Generations::default(),
+            listener: Generations::default(),
             names: HashMap::new(),
             scratch: Vec::new(),
             lost: 0,
@@ -730,6 +777,45 @@ format:
             None,
             "the server end"
         );
+    }
+
+    #[test]
+    fn a_listen_names_the_server_of_its_port_after_it_is_gone() {
+        let mut log = ConnectLog {
+            rings: Vec::new(),
+            layout: layout(),
+            connector: Generations::default(),
+            socket_of: Generations::default(),
+            listener: Generations::default(),
+            names: HashMap::new(),
+            scratch: Vec::new(),
+            lost: 0,
+        };
+        let proc_root = Path::new("/nonexistent");
+        // listen() on 127.0.0.1:8080 by pid 77, then on the IPv4 wildcard of 9090 by 78.
+        log.note(
+            decode(&log.layout, 77, &record(2, 7, 10, 8080, 0)).unwrap(),
+            proc_root,
+        );
+        let mut wildcard = record(2, 7, 10, 9090, 0);
+        wildcard[32..36].copy_from_slice(&[0, 0, 0, 0]);
+        log.note(decode(&log.layout, 78, &wildcard).unwrap(), proc_root);
+        // An unbound socket's listen() has port 0: its port is not known, nothing kept.
+        log.note(
+            decode(&log.layout, 79, &record(2, 7, 10, 0, 0)).unwrap(),
+            proc_root,
+        );
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(log.listener(at("127.0.0.1:8080"), proc_root), Some(77));
+        assert_eq!(log.listener(at("10.1.2.3:9090"), proc_root), Some(78));
+        assert_eq!(log.listener(at("127.0.0.1:8081"), proc_root), None);
+        assert_eq!(log.listener(at("127.0.0.1:0"), proc_root), None);
+        // A later listen() on the same address wins.
+        log.note(
+            decode(&log.layout, 80, &record(2, 7, 10, 8080, 0)).unwrap(),
+            proc_root,
+        );
+        assert_eq!(log.listener(at("127.0.0.1:8080"), proc_root), Some(80));
     }
 
     #[test]

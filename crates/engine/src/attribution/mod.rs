@@ -131,7 +131,7 @@ impl SystemOwners {
         };
         owners
             .namespaces
-            .discover(false, owners.addresses.get_mut());
+            .discover_at_start(owners.addresses.get_mut());
         owners.holders.full_scan();
         Ok(owners)
     }
@@ -359,8 +359,11 @@ impl SystemOwners {
 }
 
 impl SystemOwners {
-    /// The process that opened TCP connection `local` → `remote` (its client end), from
-    /// the connect tracepoint: for connections over before their holder could be read.
+    /// The process at the `local` end of TCP connection `local` ↔ `remote`, from the
+    /// connect tracepoint, for connections over before their holder could be read: the
+    /// one that opened it (its client end), else the one that last listened on `local`
+    /// (its server end; the connection's own sockets are gone, so the listener is the
+    /// best witness left).
     fn connector(
         &mut self,
         transport: Transport,
@@ -370,9 +373,9 @@ impl SystemOwners {
         if transport != Transport::Tcp {
             return None;
         }
-        self.connects
-            .as_mut()?
-            .connector(local, remote, &self.proc_root)
+        let log = self.connects.as_mut()?;
+        log.connector(local, remote, &self.proc_root)
+            .or_else(|| log.listener(local, &self.proc_root))
     }
 }
 
@@ -425,14 +428,12 @@ impl OwnerLookup for SystemOwners {
         self.holders.prepare();
         // A new namespace (a name in /run/netns, or a new process's) is followed and its
         // sockets set up now, while idle, rather than inside the first lookup of its
-        // traffic: setting one up takes some 5 ms here, long enough for a short exchange
-        // and its processes to be over before the other end of that first packet is
-        // looked up. Both searches are rate-limited.
+        // traffic: found there, its set-up took some 5 ms, long enough for a short
+        // exchange and its processes to be over before the other end of that first packet
+        // was looked up. Both searches are rate-limited.
         let book = self.addresses.get_mut();
         book.look_for_new_namespaces();
-        if self.namespaces.misses_any_of(book) {
-            self.namespaces.discover_missing(book);
-        }
+        self.namespaces.set_up_followed(book);
         if let Some(log) = self.connects.as_mut() {
             log.drain(&self.proc_root);
         }

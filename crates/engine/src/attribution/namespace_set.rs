@@ -33,6 +33,10 @@ pub(crate) struct NamespaceSet {
     /// Namespace of each pid seen, and when it was first seen.
     namespace_of_pid: HashMap<Pid, (u64, Instant)>,
     last_scan: Option<Instant>,
+    /// Namespaces the address book follows that an idle search did not find (their
+    /// processes exited and they have no name): not searched for again while idle until
+    /// the next refresh forgets them, or every idle moment would search.
+    unfound: HashSet<u64>,
 }
 
 /// Where a lookup for a local address should look.
@@ -59,6 +63,7 @@ impl NamespaceSet {
             list: vec![namespace],
             namespace_of_pid: HashMap::new(),
             last_scan: None,
+            unfound: HashSet::new(),
         }
     }
 
@@ -95,13 +100,27 @@ impl NamespaceSet {
             .any(|inode| !self.list.iter().any(|n| n.inode == *inode))
     }
 
-    /// Whether the address book follows a namespace the set lacks and has room for (at
-    /// the cap the search would run on every call and add nothing).
-    pub(crate) fn misses_any_of(&self, book: &AddressBook) -> bool {
-        self.list.len() < MAX_NAMESPACES
-            && book
-                .namespaces()
-                .any(|inode| !self.list.iter().any(|n| n.inode == inode))
+    /// Sets up the namespaces the address book follows but the set lacks, for idle
+    /// moments (rate-limited like [`Self::discover_missing`]). Those the search does not
+    /// find are left alone until the next refresh; at the cap nothing is searched (the
+    /// search would run on every call and add nothing).
+    pub(crate) fn set_up_followed(&mut self, book: &mut AddressBook) {
+        let missing = |set: &Self, book: &AddressBook| -> Vec<u64> {
+            book.namespaces()
+                .filter(|inode| !set.unfound.contains(inode))
+                .filter(|inode| !set.list.iter().any(|n| n.inode == *inode))
+                .collect()
+        };
+        if self.list.len() >= MAX_NAMESPACES
+            || missing(self, book).is_empty()
+            || self.last_scan.is_some_and(|t| t.elapsed() < MISSING_RESCAN)
+        {
+            return;
+        }
+        self.last_scan = None;
+        self.discover(true, book);
+        let unfound = missing(self, book);
+        self.unfound.extend(unfound);
     }
 
     /// [`Self::discover`] on a miss for an address whose namespace the address book knows
@@ -112,6 +131,18 @@ impl NamespaceSet {
         }
         self.last_scan = None;
         self.discover(true, book)
+    }
+
+    /// The first search, at start: the tables of every namespace are read whole, so that
+    /// flows that exist already are found without asking the kernel one by one. Those
+    /// found later are not: a dump walks the kernel's socket hash tables, which all
+    /// namespaces share, and took 2–3 ms here even for an empty namespace, on the capture
+    /// thread, long enough for a short exchange to end before its other end is looked up.
+    pub(crate) fn discover_at_start(&mut self, book: &mut AddressBook) {
+        self.discover(false, book);
+        for ns in &mut self.list[1..] {
+            ns.load_all();
+        }
     }
 
     /// Looks for namespaces not known yet, reading only the links of pids first seen in
@@ -160,6 +191,7 @@ impl NamespaceSet {
                 .collect();
             self.list.retain(|ns| alive.contains(&ns.inode));
             book.retain(&alive);
+            self.unfound.clear();
         }
         for ns in &mut self.list[1..] {
             if let Some(&pid) = members.get(&ns.inode) {
@@ -189,12 +221,44 @@ impl NamespaceSet {
             let diag = in_namespace(&path, || NetlinkSocket::open(NETLINK_SOCK_DIAG))
                 .ok()
                 .map(SockDiag::from_socket);
-            let mut ns = Namespace::new(inode, member, diag);
-            ns.load_all();
+            // Its tables are not read whole (see `discover_at_start`): its sockets are
+            // asked for one by one as its traffic comes.
+            let ns = Namespace::new(inode, member, diag);
             let net_dir = member.map(|pid| self.proc_root.join(format!("{pid}/net")));
             book.follow(inode, Some(&path), net_dir);
             self.list.push(ns);
         }
         added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_followed_namespace_that_is_gone_is_searched_for_once_until_the_refresh() {
+        let proc_root = PathBuf::from("/proc");
+        let pid = std::process::id();
+        let own = namespace_of(&proc_root, pid).unwrap();
+        let mut book = AddressBook::new(&proc_root);
+        let mut set = NamespaceSet::new(proc_root, own, pid, &mut book);
+        // As a namespace whose only process exited after the address book read it.
+        let gone = 4_242;
+        book.follow(gone, Some(Path::new("/nonexistent/ns/net")), None);
+        set.set_up_followed(&mut book);
+        let searched = set.last_scan;
+        assert!(searched.is_some());
+        assert!(set.unfound.contains(&gone));
+        std::thread::sleep(MISSING_RESCAN * 2);
+        set.set_up_followed(&mut book);
+        assert_eq!(
+            set.last_scan, searched,
+            "searched again for a namespace not found"
+        );
+        // The refresh forgets it everywhere.
+        set.discover(false, &mut book);
+        assert!(set.unfound.is_empty());
+        assert!(!book.namespaces().any(|inode| inode == gone));
     }
 }

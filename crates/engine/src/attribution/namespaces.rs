@@ -109,7 +109,7 @@ impl Namespace {
             .map(|pid| PathBuf::from(format!("/proc/{pid}/net")))
     }
 
-    /// Reads every socket table (when the namespace is first seen: flows that exist
+    /// Reads every socket table (for the namespaces there at start: flows that exist
     /// already are then found without asking the kernel one by one).
     pub(crate) fn load_all(&mut self) {
         self.last_error = None;

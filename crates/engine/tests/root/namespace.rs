@@ -168,7 +168,6 @@ fn netns_seen_by(engine: &Engine) -> TestNetns {
 }
 
 #[test]
-#[ignore = "flaky on this machine: failed 1 of 3 full runs today (the host end at 0 %: the exchange was over before its first packet was looked up, as in the fragmented scenarios); run with --ignored"]
 fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
     let name = "veth TCP IPv4 host -> netns";
     let Some(_serial) = root_scenario(name) else {
@@ -197,7 +196,6 @@ fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
 }
 
 #[test]
-#[ignore = "flaky on this machine: failed 1 of 3 full runs today (the host end at 0 %: the exchange was over before its first packet was looked up, as in the fragmented scenarios); run with --ignored"]
 fn tcp_ipv6_from_a_namespace_to_here_credits_both() {
     let name = "veth TCP IPv6 netns -> host";
     let Some(_serial) = root_scenario(name) else {
