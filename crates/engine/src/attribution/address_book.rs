@@ -275,12 +275,16 @@ mod tests {
         assert!(Command::new("ip").args(args).status().unwrap().success());
     }
 
-    /// A veth pair in this namespace (no dummy driver here), deleted on drop.
-    struct Dummy(String);
+    /// What a test made with `ip`, and the `ip` arguments that remove it, run on drop
+    /// (also when the test fails).
+    struct Made {
+        name: String,
+        undo: [&'static str; 2],
+    }
 
-    impl Drop for Dummy {
+    impl Drop for Made {
         fn drop(&mut self) {
-            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+            let _ = Command::new("ip").args(self.undo).arg(&self.name).status();
         }
     }
 
@@ -329,14 +333,25 @@ mod tests {
         let mut book = AddressBook::new("/proc");
         book.follow(own, None, None);
         assert!(book.contains("127.0.0.1".parse().unwrap()));
-        let dummy = Dummy(format!("sad{}", std::process::id()));
-        let peer = format!("{}p", dummy.0);
+        // A veth pair in this namespace (no dummy driver here).
+        let dummy = Made {
+            name: format!("sad{}", std::process::id()),
+            undo: ["link", "del"],
+        };
+        let peer = format!("{}p", dummy.name);
         ip(&[
-            "link", "add", &dummy.0, "type", "veth", "peer", "name", &peer,
+            "link",
+            "add",
+            &dummy.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
         ]);
         let subnet = 100 + std::process::id() % 100;
         let added: IpAddr = format!("10.{subnet}.77.1").parse().unwrap();
-        ip(&["addr", "add", &format!("{added}/32"), "dev", &dummy.0]);
+        ip(&["addr", "add", &format!("{added}/32"), "dev", &dummy.name]);
         // The notification may take a moment to arrive; poll within a bound.
         let deadline = Instant::now() + Duration::from_secs(2);
         while !book.contains(added) && Instant::now() < deadline {
@@ -356,24 +371,18 @@ mod tests {
         );
     }
 
-    /// `ip netns add` in this test, deleted on drop.
-    struct NamedNetns(String);
-
-    impl Drop for NamedNetns {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-
     #[test]
     fn a_namespace_named_after_start_is_followed_by_the_idle_search() {
         let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
         let mut book = AddressBook::new("/proc");
         book.follow(own, None, None);
         book.look_for_new_namespaces();
-        let netns = NamedNetns(format!("sockeye-book-{}", std::process::id()));
-        ip(&["netns", "add", &netns.0]);
-        let path = PathBuf::from("/run/netns").join(&netns.0);
+        let netns = Made {
+            name: format!("sockeye-book-{}", std::process::id()),
+            undo: ["netns", "del"],
+        };
+        ip(&["netns", "add", &netns.name]);
+        let path = PathBuf::from("/run/netns").join(&netns.name);
         let inode = std::fs::metadata(&path).map(|m| m.ino()).unwrap();
         // Rate-limited: a search right after the last one does nothing.
         assert!(!book.look_for_new_namespaces());

@@ -674,6 +674,20 @@ format:
         Layout::parse(FORMAT).expect("layout")
     }
 
+    /// A log with no rings, fed through `note`.
+    fn empty_log() -> ConnectLog {
+        ConnectLog {
+            rings: Vec::new(),
+            layout: layout(),
+            connector: Generations::default(),
+            socket_of: Generations::default(),
+            listener: Generations::default(),
+            names: HashMap::new(),
+            scratch: Vec::new(),
+            lost: 0,
+        }
+    }
+
     #[test]
     fn a_private_tracefs_gives_the_tracepoint_and_leaves_the_host_mounts_alone() {
         // SAFETY: geteuid has no preconditions.
@@ -753,16 +767,7 @@ format:
 
     #[test]
     fn the_two_events_of_a_handshake_name_the_connecting_process() {
-        let mut log = ConnectLog {
-            rings: Vec::new(),
-            layout: layout(),
-            connector: Generations::default(),
-            socket_of: Generations::default(),
-            listener: Generations::default(),
-            names: HashMap::new(),
-            scratch: Vec::new(),
-            lost: 0,
-        };
+        let mut log = empty_log();
         let proc_root = Path::new("/nonexistent");
         let connect = decode(&log.layout, 4242, &record(2, 7, 2, 0, 80)).unwrap();
         // The handshake ends in softirq: whatever pid was running.
@@ -781,16 +786,7 @@ format:
 
     #[test]
     fn a_listen_names_the_server_of_its_port_after_it_is_gone() {
-        let mut log = ConnectLog {
-            rings: Vec::new(),
-            layout: layout(),
-            connector: Generations::default(),
-            socket_of: Generations::default(),
-            listener: Generations::default(),
-            names: HashMap::new(),
-            scratch: Vec::new(),
-            lost: 0,
-        };
+        let mut log = empty_log();
         let proc_root = Path::new("/nonexistent");
         // listen() on 127.0.0.1:8080 by pid 77, then on the IPv4 wildcard of 9090 by 78.
         log.note(

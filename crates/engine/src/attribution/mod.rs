@@ -74,8 +74,8 @@ struct Details {
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
 /// network namespace, `/proc/PID/fd` for inode → pid, and the connect tracepoint for TCP
-/// client connections over before their lookup (`connect_log.rs`; root or a preopened
-/// log only).
+/// connections over before their lookup: `connect()` names the client end, `listen()` the
+/// server end (`connect_log.rs`; root or a preopened log only).
 ///
 /// Privileges it relies on (the helper should keep these and may drop the rest):
 /// `CAP_SYS_PTRACE` to read other users' `/proc/PID/{fd,ns,root}`, and `CAP_SYS_ADMIN`
