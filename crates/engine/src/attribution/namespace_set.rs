@@ -105,21 +105,22 @@ impl NamespaceSet {
     /// find are left alone until the next refresh; at the cap nothing is searched (the
     /// search would run on every call and add nothing).
     pub(crate) fn set_up_followed(&mut self, book: &mut AddressBook) {
-        let missing = |set: &Self, book: &AddressBook| -> Vec<u64> {
-            book.namespaces()
-                .filter(|inode| !set.unfound.contains(inode))
-                .filter(|inode| !set.list.iter().any(|n| n.inode == *inode))
-                .collect()
+        // Called every few milliseconds: the check allocates nothing.
+        let wanted = |set: &Self, inode: &u64| {
+            !set.unfound.contains(inode) && !set.list.iter().any(|n| n.inode == *inode)
         };
         if self.list.len() >= MAX_NAMESPACES
-            || missing(self, book).is_empty()
+            || !book.namespaces().any(|inode| wanted(self, &inode))
             || self.last_scan.is_some_and(|t| t.elapsed() < MISSING_RESCAN)
         {
             return;
         }
         self.last_scan = None;
         self.discover(true, book);
-        let unfound = missing(self, book);
+        let unfound: Vec<u64> = book
+            .namespaces()
+            .filter(|inode| wanted(self, inode))
+            .collect();
         self.unfound.extend(unfound);
     }
 
