@@ -54,8 +54,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Connections per simulated second, unless given as the second argument. Accounting allows
-/// 2,000 owner lookups a second (a port scan must not cost one per packet), so rates above
-/// that leave flows unattributed by design.
+/// 4,000 first owner lookups a second (a port scan must not cost one per packet), so rates
+/// above 2,000 connections a second (two ends each) leave flows unattributed by design.
 const RATE: u64 = 1_000;
 /// Connections each short-lived process makes before it exits.
 const PER_PROCESS: u64 = 100;
