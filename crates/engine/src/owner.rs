@@ -49,8 +49,10 @@ pub trait OwnerLookup: Send {
 
     /// Called when the capture thread has caught up with every packet, at least every few
     /// milliseconds: a moment to learn cheaply, ahead of their first packet, what the
-    /// next lookups will need (the real lookup reads the processes started since). Must
-    /// return within about a millisecond.
+    /// next lookups will need (the real lookup reads the processes started since). Should
+    /// return within about a millisecond (setting up a network namespace that just
+    /// appeared takes a little longer, once, and is why it is done here and not inside a
+    /// lookup).
     fn prepare(&mut self) {}
 
     /// Called once per interval: follow address changes, mark exited processes, and forget

@@ -55,8 +55,9 @@ pub struct AccountingConfig {
     pub retry: Vec<Duration>,
     /// First lookups of new endpoints allowed per second overall (a port scan must not
     /// cost a lookup per packet); short bursts up to `lookup_burst` are allowed. A lookup
-    /// costs some 20–100 µs here (a miss the least), so the default rate bounds a flood of
-    /// new flows to well under half a core. The burst covers 300 short connections (600
+    /// costs some 20–100 µs here, a miss the least (a port scan: no socket to find), a few
+    /// milliseconds at most when a holder must be searched for in /proc (real sockets,
+    /// so bounded by what processes open). The burst covers 300 short connections (600
     /// ends) handled at once after the capture thread fell behind by a few milliseconds:
     /// at 500 the root churn scenario lost 1–5 % of its bytes in 1 run of 4.
     pub lookups_per_second: f64,

@@ -63,6 +63,8 @@ pub(crate) struct AddressBook {
     last_unwatched_reload: Option<Instant>,
     /// The kernel's last allocated pid at the last search for new namespaces.
     last_pid: Option<Pid>,
+    /// Changes whenever a namespace is followed or forgotten (see [`Self::generation`]).
+    generation: u64,
     last_pid_file: LastPid,
 }
 
@@ -78,6 +80,7 @@ impl AddressBook {
             last_discovery: None,
             last_unwatched_reload: None,
             last_pid: None,
+            generation: 0,
         }
     }
 
@@ -113,6 +116,7 @@ impl AddressBook {
         space.reload();
         self.all.extend(space.addrs.iter().copied());
         self.spaces.insert(inode, space);
+        self.generation = self.generation.wrapping_add(1);
     }
 
     /// Gives followed namespace `inode` the `/proc/PID/net` of a process inside it, when it
@@ -137,6 +141,7 @@ impl AddressBook {
     /// from being freed).
     pub(crate) fn retain(&mut self, alive: &HashSet<u64>) {
         self.spaces.retain(|inode, _| alive.contains(inode));
+        self.generation = self.generation.wrapping_add(1);
         self.rebuild();
     }
 
@@ -163,6 +168,12 @@ impl AddressBook {
     /// Inodes of the namespaces followed.
     pub(crate) fn namespaces(&self) -> impl Iterator<Item = u64> + '_ {
         self.spaces.keys().copied()
+    }
+
+    /// A value that changes whenever the set of namespaces followed may have: whoever
+    /// compares it with the set needs to look again only then.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Looks for new namespaces without waiting for an unknown address (at most every
@@ -384,7 +395,9 @@ mod tests {
         ip(&["netns", "add", &netns.name]);
         let path = PathBuf::from("/run/netns").join(&netns.name);
         let inode = std::fs::metadata(&path).map(|m| m.ino()).unwrap();
-        // Rate-limited: a search right after the last one does nothing.
+        // Rate-limited: a search right after the last one does nothing (timed from here:
+        // `ip netns add` may take longer than the interval on a loaded machine).
+        book.last_discovery = Some(Instant::now());
         assert!(!book.look_for_new_namespaces());
         assert!(!book.namespaces().any(|i| i == inode));
         std::thread::sleep(DISCOVERY_INTERVAL);

@@ -45,7 +45,10 @@ impl SystemOwners {
             return None;
         }
         // A client's port has no listener: its connection stays unattributed.
-        let listener = hint.or_else(|| self.listener(local))?;
+        let Some(listener) = hint.or_else(|| self.listener(local)) else {
+            // The listener is gone too: whoever the tracepoint saw listen there.
+            return self.listened_on(transport, local);
+        };
         if searched && listener == inode {
             return None; // just searched for in vain
         }

@@ -1,6 +1,6 @@
-//! Who opened each TCP client connection, from the kernel's `sock:inet_sock_set_state`
-//! tracepoint read through perf ring buffers (no eBPF): the one answer for a connection
-//! that is over before its first packet is looked up.
+//! Who opened, or listened for, each TCP connection, from the kernel's
+//! `sock:inet_sock_set_state` tracepoint read through perf ring buffers (no eBPF): the one
+//! answer for a connection that is over before its first packet is looked up.
 //!
 //! A loopback connection of a few kilobytes lives for about a hundred microseconds; by the
 //! time the capture thread looks up its SYN, the client socket may already be in
@@ -12,13 +12,15 @@
 //! joins them: socket → pid from the first, four-tuple → socket from the second.
 //!
 //! The same tracepoint fires in `listen()` (CLOSE → LISTEN, in the listening process, its
-//! address and port bound): the answer for the server end of a connection whose server
-//! closed its listener and exited before the first packet was looked up (a one-shot
-//! server, or a capture thread a few milliseconds behind). Only used when no socket is
-//! found.
+//! address and port bound) and when the listener closes: the last answer for the server
+//! end of a connection whose server closed its listener and exited before the first
+//! packet was looked up (a one-shot server, or a capture thread a few milliseconds
+//! behind). It is used only when no socket and no live listener are found, for a listener
+//! still open or closed in the last [`LISTENER_GRACE`], in a namespace that may own the
+//! address.
 //!
-//! A kernel-side filter (`newstate == 2 || oldstate == 2 || newstate == 10`) keeps just
-//! these three events of the six or so a connection goes through. Reading the tracepoint needs `CAP_PERFMON`
+//! A kernel-side filter keeps just these events of the six or so a connection goes
+//! through (TCP only for the listener's: SCTP and MPTCP report their own listens there). Reading the tracepoint needs `CAP_PERFMON`
 //! (or root) and tracefs to find its id; the helper opens it before dropping
 //! capabilities and keeps the descriptors (see [`preopen`]). Without it (a container, an
 //! old kernel, no tracefs) attribution works as before, minus these connections.
@@ -33,6 +35,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Where tracefs may be mounted.
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -41,7 +44,14 @@ const EVENT: &str = "events/sock/inet_sock_set_state";
 const SYN_SENT: i32 = 2;
 /// `TCP_LISTEN`.
 const LISTEN: i32 = 10;
-const FILTER: &[u8] = b"newstate == 2 || oldstate == 2 || newstate == 10\0";
+const FILTER: &[u8] =
+    b"newstate == 2 || oldstate == 2 || ((newstate == 10 || oldstate == 10) && protocol == 6)\0";
+/// `IPPROTO_TCP`.
+const TCP: u16 = 6;
+/// How long a closed listener still names the server of its port: longer than
+/// accounting's retry schedule (~0.4 s), short enough that a later process reusing the
+/// port, or the listener's pid, is not taken for it.
+const LISTENER_GRACE: Duration = Duration::from_secs(2);
 /// Data pages per CPU ring (a power of two): 256 KiB, some 2,500 events between drains.
 const RING_PAGES: usize = 64;
 /// Most sockets and connections remembered per generation (two generations are kept).
@@ -89,6 +99,7 @@ struct Layout {
     sport: usize,
     dport: usize,
     family: usize,
+    protocol: usize,
     saddr: usize,
     daddr: usize,
     saddr_v6: usize,
@@ -125,6 +136,7 @@ impl Layout {
             sport: field("sport", 2)?,
             dport: field("dport", 2)?,
             family: field("family", 2)?,
+            protocol: field("protocol", 2)?,
             saddr: field("saddr", 4)?,
             daddr: field("daddr", 4)?,
             saddr_v6: field("saddr_v6", 16)?,
@@ -138,6 +150,7 @@ impl Layout {
 struct Change {
     pid: Pid,
     socket: u64,
+    protocol: u16,
     oldstate: i32,
     newstate: i32,
     local: SocketAddr,
@@ -171,6 +184,7 @@ fn decode(layout: &Layout, pid: Pid, raw: &[u8]) -> Option<Change> {
     Some(Change {
         pid,
         socket,
+        protocol: u16_at(layout.protocol)?,
         oldstate: i32_at(layout.oldstate)?,
         newstate: i32_at(layout.newstate)?,
         // The tracepoint stores ports in host order.
@@ -362,16 +376,26 @@ pub(crate) struct ConnectLog {
     connector: Generations<u64, Pid>,
     /// (local, remote) of a client connection → its kernel socket address.
     socket_of: Generations<(SocketAddr, SocketAddr), u64>,
-    /// Listening address (the wildcard for any) → pid of the process that last called
-    /// `listen()` on it. The tracepoint does not say which network namespace: the same
-    /// address listened on in two namespaces gives the latest.
-    listener: Generations<SocketAddr, Pid>,
+    /// Listening address (the wildcard for any) → the listener last opened on it.
+    listener: Generations<SocketAddr, Listener>,
     /// Names of connecting and listening processes, read when their connect was seen (they may be gone
     /// by the time their traffic is looked up).
     names: HashMap<Pid, String>,
     scratch: Vec<u8>,
     /// Events the kernel dropped because a ring was full (diagnostics).
     pub(crate) lost: u64,
+}
+
+/// A TCP listener seen in `listen()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Listener {
+    pub pid: Pid,
+    /// The listener's network namespace (inode), read at once; `None` when the process
+    /// was already gone. The tracepoint itself does not say.
+    pub namespace: Option<u64>,
+    socket: u64,
+    /// When it closed, if it has.
+    closed: Option<Instant>,
 }
 
 impl std::fmt::Debug for ConnectLog {
@@ -553,12 +577,28 @@ impl ConnectLog {
             // In connect(): the pid is the caller's.
             self.connector.insert(change.socket, change.pid);
             self.note_name(change.pid, proc_root);
-        } else if change.newstate == LISTEN {
+        } else if change.newstate == LISTEN && change.protocol == TCP {
             // In listen(): the pid is the caller's, the port bound (0 only for a socket
             // listening unbound, whose port is chosen after the event: not kept).
             if change.local.port() != 0 {
-                self.listener.insert(canonical(change.local), change.pid);
+                let listener = Listener {
+                    pid: change.pid,
+                    namespace: super::namespaces::namespace_of(proc_root, change.pid),
+                    socket: change.socket,
+                    closed: None,
+                };
+                self.listener.insert(canonical(change.local), listener);
                 self.note_name(change.pid, proc_root);
+            }
+        } else if change.oldstate == LISTEN && change.protocol == TCP {
+            // Closed (or its listen() failed: the state is set before the port is
+            // checked). Kept for a grace period, for the connections it served.
+            let key = canonical(change.local);
+            if let Some(mut listener) = self.listener.get(&key) {
+                if listener.socket == change.socket && listener.closed.is_none() {
+                    listener.closed = Some(Instant::now());
+                    self.listener.insert(key, listener);
+                }
             }
         } else if change.oldstate == SYN_SENT && change.local.port() != 0 {
             let key = (canonical(change.local), canonical(change.remote));
@@ -585,10 +625,12 @@ impl ConnectLog {
         self.names.insert(pid, comm);
     }
 
-    /// The process that last listened on `local` (exactly, else on its port at the
-    /// wildcard address), for the server end of a TCP connection whose sockets are gone.
-    pub(crate) fn listener(&mut self, local: SocketAddr, proc_root: &Path) -> Option<Pid> {
+    /// The listener last opened on `local` (exactly, else on its port at the wildcard
+    /// address) that is still open or closed within [`LISTENER_GRACE`], for the server end
+    /// of a TCP connection whose sockets are gone.
+    pub(crate) fn listener(&mut self, local: SocketAddr, proc_root: &Path) -> Option<Listener> {
         self.drain(proc_root);
+        let recent = |l: &Listener| l.closed.is_none_or(|at| at.elapsed() < LISTENER_GRACE);
         let local = canonical(local);
         let wildcard = match local.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -601,7 +643,7 @@ impl ConnectLog {
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port()),
         ]
         .iter()
-        .find_map(|addr| self.listener.get(addr))
+        .find_map(|addr| self.listener.get(addr).filter(recent))
     }
 
     /// The process that opened the TCP connection from `local` to `remote`, if its
@@ -711,6 +753,7 @@ format:
         raw[24..26].copy_from_slice(&sport.to_ne_bytes());
         raw[26..28].copy_from_slice(&dport.to_ne_bytes());
         raw[28..30].copy_from_slice(&family.to_ne_bytes());
+        raw[30..32].copy_from_slice(&TCP.to_ne_bytes());
         raw[32..36].copy_from_slice(&[127, 0, 0, 1]);
         raw[36..40].copy_from_slice(&[127, 0, 0, 2]);
         raw[40..56].copy_from_slice(&Ipv6Addr::LOCALHOST.octets());
@@ -785,33 +828,46 @@ format:
     }
 
     #[test]
-    fn a_listen_names_the_server_of_its_port_after_it_is_gone() {
+    fn a_listen_names_the_server_of_its_port_for_a_while_after_it_closed() {
         let mut log = empty_log();
         let proc_root = Path::new("/nonexistent");
+        let note = |log: &mut ConnectLog, pid, raw: &[u8]| {
+            let change = decode(&log.layout, pid, raw).unwrap();
+            log.note(change, proc_root);
+        };
+        let pid_at = |log: &mut ConnectLog, at: &str| {
+            log.listener(at.parse().unwrap(), proc_root).map(|l| l.pid)
+        };
         // listen() on 127.0.0.1:8080 by pid 77, then on the IPv4 wildcard of 9090 by 78.
-        log.note(
-            decode(&log.layout, 77, &record(2, 7, 10, 8080, 0)).unwrap(),
-            proc_root,
-        );
+        note(&mut log, 77, &record(2, 7, 10, 8080, 0));
         let mut wildcard = record(2, 7, 10, 9090, 0);
         wildcard[32..36].copy_from_slice(&[0, 0, 0, 0]);
-        log.note(decode(&log.layout, 78, &wildcard).unwrap(), proc_root);
+        note(&mut log, 78, &wildcard);
         // An unbound socket's listen() has port 0: its port is not known, nothing kept.
-        log.note(
-            decode(&log.layout, 79, &record(2, 7, 10, 0, 0)).unwrap(),
-            proc_root,
-        );
-        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert_eq!(log.listener(at("127.0.0.1:8080"), proc_root), Some(77));
-        assert_eq!(log.listener(at("10.1.2.3:9090"), proc_root), Some(78));
-        assert_eq!(log.listener(at("127.0.0.1:8081"), proc_root), None);
-        assert_eq!(log.listener(at("127.0.0.1:0"), proc_root), None);
+        note(&mut log, 79, &record(2, 7, 10, 0, 0));
+        // SCTP reports its listens on the same tracepoint: not TCP's.
+        let mut sctp = record(2, 7, 10, 7070, 0);
+        sctp[30..32].copy_from_slice(&132u16.to_ne_bytes());
+        note(&mut log, 81, &sctp);
+        assert_eq!(pid_at(&mut log, "127.0.0.1:8080"), Some(77));
+        assert_eq!(pid_at(&mut log, "10.1.2.3:9090"), Some(78));
+        assert_eq!(pid_at(&mut log, "127.0.0.1:8081"), None);
+        assert_eq!(pid_at(&mut log, "127.0.0.1:0"), None);
+        assert_eq!(pid_at(&mut log, "127.0.0.1:7070"), None);
+        // Its process is gone (no /proc here): the namespace is not known.
+        let listener = log.listener("127.0.0.1:8080".parse().unwrap(), proc_root);
+        assert_eq!(listener.and_then(|l| l.namespace), None);
+        // Closed (LISTEN -> CLOSE): still the answer during the grace period, not after.
+        note(&mut log, 1, &record(2, 10, 7, 8080, 0));
+        assert_eq!(pid_at(&mut log, "127.0.0.1:8080"), Some(77));
+        let key: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut closed = log.listener.get(&key).unwrap();
+        closed.closed = Instant::now().checked_sub(LISTENER_GRACE * 2);
+        log.listener.insert(key, closed);
+        assert_eq!(pid_at(&mut log, "127.0.0.1:8080"), None);
         // A later listen() on the same address wins.
-        log.note(
-            decode(&log.layout, 80, &record(2, 7, 10, 8080, 0)).unwrap(),
-            proc_root,
-        );
-        assert_eq!(log.listener(at("127.0.0.1:8080"), proc_root), Some(80));
+        note(&mut log, 80, &record(2, 7, 10, 8080, 0));
+        assert_eq!(pid_at(&mut log, "127.0.0.1:8080"), Some(80));
     }
 
     #[test]

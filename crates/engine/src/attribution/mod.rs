@@ -96,7 +96,7 @@ pub struct SystemOwners {
     users: Users,
     /// Last kernel lookup per flow key (rate limit for keys that keep missing).
     tried: HashMap<(Transport, SocketAddr, SocketAddr), Instant>,
-    /// Who opened each TCP client connection, when the tracepoint can be read.
+    /// Who opened or listened for each TCP connection, when the tracepoint can be read.
     connects: Option<ConnectLog>,
 }
 
@@ -359,11 +359,8 @@ impl SystemOwners {
 }
 
 impl SystemOwners {
-    /// The process at the `local` end of TCP connection `local` ↔ `remote`, from the
-    /// connect tracepoint, for connections over before their holder could be read: the
-    /// one that opened it (its client end), else the one that last listened on `local`
-    /// (its server end; the connection's own sockets are gone, so the listener is the
-    /// best witness left).
+    /// The process that opened TCP connection `local` → `remote` (its client end), from
+    /// the connect tracepoint: for connections over before their holder could be read.
     fn connector(
         &mut self,
         transport: Transport,
@@ -373,9 +370,29 @@ impl SystemOwners {
         if transport != Transport::Tcp {
             return None;
         }
-        let log = self.connects.as_mut()?;
-        log.connector(local, remote, &self.proc_root)
-            .or_else(|| log.listener(local, &self.proc_root))
+        self.connects
+            .as_mut()?
+            .connector(local, remote, &self.proc_root)
+    }
+
+    /// The process that listened on `local` (TCP), from the tracepoint: the last answer
+    /// for a server end when neither the connection's socket nor a live listener is left.
+    /// Only a listener still open or closed moments ago, in a namespace that may own
+    /// `local` (when its namespace is known), counts.
+    fn listened_on(&mut self, transport: Transport, local: SocketAddr) -> Option<Pid> {
+        if transport != Transport::Tcp {
+            return None;
+        }
+        let listener = self.connects.as_mut()?.listener(local, &self.proc_root)?;
+        let candidates = self.candidates(local.ip());
+        let fits = listener.namespace.is_none_or(|inode| {
+            candidates
+                .indices
+                .iter()
+                .filter_map(|&i| self.namespaces.list.get(i))
+                .any(|ns| ns.inode == inode)
+        });
+        fits.then_some(listener.pid)
     }
 }
 
@@ -399,7 +416,10 @@ impl OwnerLookup for SystemOwners {
             return self.icmp_owner(local, remote);
         }
         let Some((found, hint)) = self.find_socket(transport, local, remote) else {
-            if let Some(pid) = self.connector(transport, local, remote) {
+            let witness = self
+                .connector(transport, local, remote)
+                .or_else(|| self.listened_on(transport, local));
+            if let Some(pid) = witness {
                 self.note_process(pid, u32::MAX);
                 return Some(pid);
             }

@@ -37,6 +37,9 @@ pub(crate) struct NamespaceSet {
     /// processes exited and they have no name): not searched for again while idle until
     /// the next refresh forgets them, or every idle moment would search.
     unfound: HashSet<u64>,
+    /// The address book's generation when [`Self::set_up_followed`] last found nothing to
+    /// set up; `None` once the set changed since.
+    settled: Option<u64>,
 }
 
 /// Where a lookup for a local address should look.
@@ -64,6 +67,7 @@ impl NamespaceSet {
             namespace_of_pid: HashMap::new(),
             last_scan: None,
             unfound: HashSet::new(),
+            settled: None,
         }
     }
 
@@ -105,12 +109,19 @@ impl NamespaceSet {
     /// find are left alone until the next refresh; at the cap nothing is searched (the
     /// search would run on every call and add nothing).
     pub(crate) fn set_up_followed(&mut self, book: &mut AddressBook) {
-        // Called every few milliseconds: the check allocates nothing.
+        // Called every few milliseconds: nothing to compare unless the book or the set
+        // changed since the last check found nothing missing.
+        if self.settled == Some(book.generation()) {
+            return;
+        }
         let wanted = |set: &Self, inode: &u64| {
             !set.unfound.contains(inode) && !set.list.iter().any(|n| n.inode == *inode)
         };
+        if !book.namespaces().any(|inode| wanted(self, &inode)) {
+            self.settled = Some(book.generation());
+            return;
+        }
         if self.list.len() >= MAX_NAMESPACES
-            || !book.namespaces().any(|inode| wanted(self, &inode))
             || self.last_scan.is_some_and(|t| t.elapsed() < MISSING_RESCAN)
         {
             return;
@@ -152,6 +163,7 @@ impl NamespaceSet {
     /// forgets namespaces that are gone. Returns whether any namespace was added.
     pub(crate) fn discover(&mut self, on_miss: bool, book: &mut AddressBook) -> bool {
         let now = Instant::now();
+        self.settled = None;
         if on_miss
             && self
                 .last_scan
