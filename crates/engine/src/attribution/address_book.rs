@@ -176,8 +176,8 @@ impl AddressBook {
         self.generation
     }
 
-    /// Looks for new namespaces without waiting for an unknown address (at most every
-    /// [`DISCOVERY_INTERVAL`]), for the capture thread's idle moments: a namespace created
+    /// Looks for new namespaces (at most every [`DISCOVERY_INTERVAL`]): on an unknown
+    /// address, and in the capture thread's idle moments, so that a namespace created
     /// meanwhile (`ip netns add`, a container starting) is then known, and its sockets can
     /// be set up, before its first packet. Found only on that packet, its set-up (some
     /// 5 ms) came inside the first lookup, and a short exchange was over before the other
@@ -233,13 +233,7 @@ impl AddressBook {
                 changed = true;
             }
         }
-        let discover = self
-            .last_discovery
-            .is_none_or(|t| now.duration_since(t) >= DISCOVERY_INTERVAL);
-        if discover {
-            self.last_discovery = Some(now);
-            changed |= self.discover();
-        }
+        changed |= self.look_for_new_namespaces();
         if changed {
             self.rebuild();
         }

@@ -20,10 +20,11 @@
 //! address.
 //!
 //! A kernel-side filter keeps just these events of the six or so a connection goes
-//! through (TCP only for the listener's: SCTP and MPTCP report their own listens there). Reading the tracepoint needs `CAP_PERFMON`
-//! (or root) and tracefs to find its id; the helper opens it before dropping
-//! capabilities and keeps the descriptors (see [`preopen`]). Without it (a container, an
-//! old kernel, no tracefs) attribution works as before, minus these connections.
+//! through (TCP only for the listener's: SCTP and MPTCP report their own listens there).
+//! Reading the tracepoint needs `CAP_PERFMON` (or root) and tracefs to find its id; the
+//! helper opens it before dropping capabilities and keeps the descriptors (see
+//! [`preopen`]). Without it (a container, an old kernel, no tracefs) attribution works as
+//! before, minus these connections.
 //!
 //! Everything in the ring is parsed as untrusted: bounded records, bounded maps.
 
@@ -378,8 +379,8 @@ pub(crate) struct ConnectLog {
     socket_of: Generations<(SocketAddr, SocketAddr), u64>,
     /// Listening address (the wildcard for any) → the listener last opened on it.
     listener: Generations<SocketAddr, Listener>,
-    /// Names of connecting and listening processes, read when their connect was seen (they may be gone
-    /// by the time their traffic is looked up).
+    /// Names of connecting and listening processes, read when their event was seen (they
+    /// may be gone by the time their traffic is looked up).
     names: HashMap<Pid, String>,
     scratch: Vec<u8>,
     /// Events the kernel dropped because a ring was full (diagnostics).
@@ -632,14 +633,10 @@ impl ConnectLog {
         self.drain(proc_root);
         let recent = |l: &Listener| l.closed.is_none_or(|at| at.elapsed() < LISTENER_GRACE);
         let local = canonical(local);
-        let wildcard = match local.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
         // An IPv6 wildcard listener also takes IPv4 connections (unless IPV6_V6ONLY).
         [
             local,
-            SocketAddr::new(wildcard, local.port()),
+            SocketAddr::new(super::unspecified(local.ip()), local.port()),
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port()),
         ]
         .iter()
