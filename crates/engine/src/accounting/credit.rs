@@ -82,6 +82,33 @@ fn claim_unclaimed<O: OwnerLookup>(
     free_unclaimed_if_empty(flow);
 }
 
+/// Adds the traffic the flow's owners were credited with since the last flush to their
+/// process entries. Called once per interval and before the owners change (a lookup may
+/// find one, a reused 4-tuple forgets them) or the flow is evicted, so each packet goes
+/// to the owners it had when it was counted.
+pub(super) fn flush<O: OwnerLookup>(
+    flow: &mut Flow,
+    processes: &mut PacketMap<Pid, ProcessEntry>,
+    owners: &O,
+) {
+    for dir in [0 as Dir, 1] {
+        let tally = std::mem::take(&mut flow.uncredited[dir]);
+        if tally.packets == 0 {
+            continue;
+        }
+        if let Some(pid) = flow.ends[dir].owner {
+            process_entry(processes, owners, pid)
+                .sent
+                .add(tally.bytes, tally.packets);
+        }
+        if let Some(pid) = flow.ends[1 - dir].owner {
+            process_entry(processes, owners, pid)
+                .received
+                .add(tally.bytes, tally.packets);
+        }
+    }
+}
+
 /// The entry of `pid`, created with the lookup's details (or a bare pid) when new.
 pub(super) fn process_entry<'a, O: OwnerLookup>(
     processes: &'a mut PacketMap<Pid, ProcessEntry>,

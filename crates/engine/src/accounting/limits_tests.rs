@@ -17,7 +17,7 @@ fn idle_flows_are_pruned_but_their_bytes_stay_with_the_process() {
     acc.end_interval(Duration::from_secs(1), t0 + Duration::from_secs(61));
 
     assert_eq!(acc.flow_count(), 0);
-    assert_eq!(process(&acc, 3).sent_bytes, 700);
+    assert_eq!(process(&mut acc, 3).sent_bytes, 700);
     assert_eq!(acc.connections(3), Some(vec![]));
 }
 
@@ -38,7 +38,7 @@ fn a_million_short_connections_keep_the_flow_table_under_its_cap() {
         acc.record(&packet(Transport::Tcp, client, sa(LO, 443), 100), now);
         assert!(acc.flow_count() <= 10_000);
     }
-    assert_eq!(process(&acc, 1).received_bytes, 100_000_000);
+    assert_eq!(process(&mut acc, 1).received_bytes, 100_000_000);
     assert_invariant(&acc);
 }
 
@@ -136,6 +136,6 @@ fn endpoints_that_never_resolve_cannot_starve_new_ones_of_lookups() {
     // A new connection still gets its first lookup at once.
     let syn = packet(Transport::Tcp, sa(REMOTE, 40000), sa(LOCAL, 443), 60);
     acc.record(&syn, t0 + Duration::from_millis(100));
-    assert_eq!(process(&acc, 9).received_bytes, 60);
+    assert_eq!(process(&mut acc, 9).received_bytes, 60);
     assert_invariant(&acc);
 }

@@ -40,7 +40,7 @@ use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::Transport;
-use credit::{process_entry, set_aside, settle_found};
+use credit::{flush, set_aside, settle_found};
 use lookups::LookupBudget;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -206,13 +206,22 @@ impl<O: OwnerLookup> Accounting<O> {
 
         let (key, dir) = FlowKey::of(meta);
         let owners = &mut self.owners;
-        let flow = self.flows.entry(key, now, || {
-            lookups::new_flow(&key, meta.kind, &*owners, now)
-        });
+        let processes = &mut self.processes;
+        let flow = self.flows.entry(
+            key,
+            now,
+            || lookups::new_flow(&key, meta.kind, &*owners, now),
+            |flows| {
+                flows
+                    .values_mut()
+                    .for_each(|f| flush(f, processes, &*owners))
+            },
+        );
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)
             && now.saturating_duration_since(flow.last_seen) >= self.config.syn_reuse_gap
         {
+            flush(flow, processes, &*owners);
             flow.forget_owners(now);
         }
         flow.last_seen = now;
@@ -230,7 +239,10 @@ impl<O: OwnerLookup> Accounting<O> {
                 lookups::queue(&mut self.deferred, key, self.config.deferred_capacity);
                 self.totals.lookups_deferred += 1;
             }
-        } else {
+        } else if lookups::any_due(flow, now) {
+            // Most packets belong to flows with nothing to look up and skip all this.
+            // An owner may be found: what the present owners are owed is theirs alone.
+            flush(flow, processes, &*owners);
             let round = lookups::look_up_due_ends(
                 flow,
                 &key,
@@ -256,30 +268,24 @@ impl<O: OwnerLookup> Accounting<O> {
                 key.transport,
                 round.found,
                 owners,
-                &mut self.processes,
+                processes,
                 &mut self.buckets,
                 &mut self.totals,
             );
         }
 
         let (src_owner, dst_owner) = (flow.ends[src].owner, flow.ends[dst].owner);
-        if let Some(pid) = src_owner {
-            process_entry(&mut self.processes, &*owners, pid)
-                .sent
-                .add(len, 1);
-        }
-        if let Some(pid) = dst_owner {
-            process_entry(&mut self.processes, &*owners, pid)
-                .received
-                .add(len, 1);
-        }
         let locality = Locality {
             src_local: flow.ends[src].local,
             dst_local: flow.ends[dst].local,
         };
         if src_owner.is_some() || dst_owner.is_some() {
+            // The owners' process entries get it at the interval's end (see `flush`).
+            flow.uncredited[dir].add(len);
             self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
-            set_aside(flow, src, len);
+            if src_owner.is_none() || dst_owner.is_none() {
+                set_aside(flow, src, len);
+            }
         } else {
             let bucket = &mut self.buckets[bucket_index(key.transport)];
             if locality.src_local {
@@ -312,6 +318,9 @@ impl<O: OwnerLookup> Accounting<O> {
             };
             flow.queued = false;
             let owners = &mut self.owners;
+            if lookups::any_due(flow, now) {
+                flush(flow, &mut self.processes, &*owners);
+            }
             let round = lookups::look_up_due_ends(
                 flow,
                 &key,
@@ -372,6 +381,7 @@ impl<O: OwnerLookup> Accounting<O> {
     ) -> (Vec<ProcessStats>, Vec<UnattributedStats>) {
         let seconds = elapsed.as_secs_f64();
         for flow in self.flows.values_mut() {
+            flush(flow, &mut self.processes, &self.owners);
             for traffic in flow
                 .dirs
                 .iter_mut()
@@ -431,7 +441,8 @@ impl<O: OwnerLookup> Accounting<O> {
     }
 
     /// Every process credited since start (or the last reset), by pid.
-    pub fn process_stats(&self) -> Vec<ProcessStats> {
+    pub fn process_stats(&mut self) -> Vec<ProcessStats> {
+        self.flush_all();
         let mut stats: Vec<ProcessStats> = self
             .processes
             .values()
@@ -496,8 +507,17 @@ impl<O: OwnerLookup> Accounting<O> {
         Some(connections)
     }
 
+    /// Adds what every flow's owners are owed to their process entries.
+    fn flush_all(&mut self) {
+        for flow in self.flows.values_mut() {
+            flush(flow, &mut self.processes, &self.owners);
+        }
+    }
+
     /// Sets every total to zero; exited processes are forgotten, rates are kept.
     pub fn reset_totals(&mut self) {
+        // Counted before the reset: into the interval's rates, then zeroed with the totals.
+        self.flush_all();
         self.processes.retain(|_, entry| !entry.info.exited);
         for entry in self.processes.values_mut() {
             entry.sent.reset_totals();

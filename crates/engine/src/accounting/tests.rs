@@ -32,7 +32,7 @@ pub(super) fn accounting(owners: FakeOwners, t0: Instant) -> Accounting<FakeOwne
     Accounting::new(owners, AccountingConfig::default(), t0)
 }
 
-pub(super) fn process(acc: &Accounting<FakeOwners>, pid: Pid) -> ProcessStats {
+pub(super) fn process(acc: &mut Accounting<FakeOwners>, pid: Pid) -> ProcessStats {
     acc.process_stats()
         .into_iter()
         .find(|p| p.pid == pid)
@@ -72,8 +72,8 @@ fn loopback_packet_counts_for_sender_and_receiver() {
         t0,
     );
 
-    let client = process(&acc, 100);
-    let server = process(&acc, 200);
+    let client = process(&mut acc, 100);
+    let server = process(&mut acc, 200);
     assert_eq!((client.sent_bytes, client.received_bytes), (1000, 300));
     assert_eq!((server.sent_bytes, server.received_bytes), (300, 1000));
     assert_eq!((client.sent_packets, client.received_packets), (1, 1));
@@ -112,7 +112,7 @@ fn traffic_with_a_remote_host_counts_once_for_the_local_process() {
             dst_local: true
         }
     );
-    let p = process(&acc, 7);
+    let p = process(&mut acc, 7);
     assert_eq!((p.sent_bytes, p.received_bytes), (80, 120));
     assert_eq!(acc.owners().lookups, 1, "the remote end is never looked up");
     assert_invariant(&acc);
@@ -164,7 +164,7 @@ fn an_address_that_becomes_local_later_is_then_looked_up() {
     acc.owners_mut().bind(Transport::Tcp, sa(LOCAL, 40000), 12);
     acc.record(&meta, t0 + Duration::from_millis(5));
 
-    let p = process(&acc, 12);
+    let p = process(&mut acc, 12);
     assert_eq!(p.received_bytes, 1000, "the first packet is adopted too");
     assert_invariant(&acc);
 }
@@ -187,9 +187,13 @@ fn lookups_wait_while_the_capture_is_far_behind_then_run_once_caught_up() {
     let waiting = acc.catch_up(t0 + Duration::from_millis(11), Duration::from_millis(5));
     assert!(!waiting);
     assert_eq!(acc.owners().lookups, 1);
-    assert_eq!(process(&acc, 70).sent_bytes, 1000, "the backlog is adopted");
+    assert_eq!(
+        process(&mut acc, 70).sent_bytes,
+        1000,
+        "the backlog is adopted"
+    );
     acc.record(&meta, t0 + Duration::from_millis(12));
-    assert_eq!(process(&acc, 70).sent_bytes, 1100);
+    assert_eq!(process(&mut acc, 70).sent_bytes, 1100);
     assert_invariant(&acc);
 }
 
@@ -205,7 +209,7 @@ fn an_owner_found_late_takes_over_the_flows_earlier_packets() {
     acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 42);
     acc.record(&request, t0 + Duration::from_millis(300));
 
-    let p = process(&acc, 42);
+    let p = process(&mut acc, 42);
     assert_eq!((p.sent_bytes, p.sent_packets), (300, 3));
     assert_eq!(unattributed_total(&acc), 0);
     assert_invariant(&acc);
@@ -247,7 +251,7 @@ fn ping_request_counts_for_the_pinger_and_the_reply_too_never_for_the_kernel() {
     acc.record(&request, t0);
     acc.record(&reply, t0);
 
-    let p = process(&acc, 5);
+    let p = process(&mut acc, 5);
     assert_eq!((p.sent_bytes, p.received_bytes), (98, 98));
     assert_eq!(acc.owners().lookups, 1);
     assert_invariant(&acc);
@@ -282,8 +286,8 @@ fn a_new_tcp_connection_on_a_reused_four_tuple_is_looked_up_again() {
     acc.owners_mut().bind(Transport::Tcp, sa(LO, 50000), 2);
     acc.record(&syn, t0 + Duration::from_secs(2));
 
-    assert_eq!(process(&acc, 1).sent_bytes, 60);
-    assert_eq!(process(&acc, 2).sent_bytes, 60);
+    assert_eq!(process(&mut acc, 1).sent_bytes, 60);
+    assert_eq!(process(&mut acc, 2).sent_bytes, 60);
 }
 
 #[test]
@@ -348,7 +352,7 @@ fn reset_sets_totals_to_zero_and_forgets_exited_processes() {
     assert_eq!(unattributed_total(&acc), 0);
     assert_eq!(acc.totals(), CaptureTotals::default());
     acc.record(&packet(Transport::Udp, sa(LO, 1), sa(LO, 2), 10), t0);
-    assert_eq!(process(&acc, 3).sent_bytes, 10);
+    assert_eq!(process(&mut acc, 3).sent_bytes, 10);
     assert_invariant(&acc);
 }
 
@@ -434,7 +438,7 @@ fn a_closed_tcp_connection_leaves_the_flow_table_sooner_than_an_open_one() {
 
     assert_eq!(acc.flow_count(), 1, "only the open connection is left");
     assert_eq!(
-        process(&acc, 5).sent_bytes,
+        process(&mut acc, 5).sent_bytes,
         266,
         "bytes stay with the process"
     );
@@ -489,7 +493,7 @@ fn a_lone_packet_whose_owner_appears_later_is_credited_by_a_timed_retry() {
     assert_eq!(acc.owners().lookups, 1, "not due yet");
     acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
 
-    let p = process(&acc, 7);
+    let p = process(&mut acc, 7);
     assert_eq!((p.sent_bytes, p.sent_packets), (100, 1));
     assert_eq!(unattributed_total(&acc), 0);
     assert_invariant(&acc);
@@ -514,11 +518,43 @@ fn an_end_found_after_the_other_gets_its_earlier_packets() {
     acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 100);
     acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
 
-    let client = process(&acc, 100);
-    let server = process(&acc, 200);
+    let client = process(&mut acc, 100);
+    let server = process(&mut acc, 200);
     assert_eq!((client.sent_bytes, client.received_bytes), (1000, 300));
     assert_eq!((client.sent_packets, client.received_packets), (1, 1));
     assert_eq!((server.sent_bytes, server.received_bytes), (300, 1000));
+    assert_invariant(&acc);
+}
+
+#[test]
+fn an_end_found_at_a_later_packet_is_credited_once_with_each_packet() {
+    // The server's packets wait in the flow to be credited while the client is unknown;
+    // finding the client at a later packet must not hand it those again.
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Tcp, sa(LO, 8080), 200);
+    let mut acc = accounting(owners, t0);
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 1000),
+        t0,
+    );
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
+        t0,
+    );
+
+    acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 100);
+    acc.record(
+        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 50),
+        t0 + Duration::from_millis(3),
+    );
+
+    let client = process(&mut acc, 100);
+    let server = process(&mut acc, 200);
+    assert_eq!((client.sent_bytes, client.received_bytes), (1050, 300));
+    assert_eq!((client.sent_packets, client.received_packets), (2, 1));
+    assert_eq!((server.sent_bytes, server.received_bytes), (300, 1050));
+    assert_eq!((server.sent_packets, server.received_packets), (1, 2));
     assert_invariant(&acc);
 }
 
@@ -533,14 +569,18 @@ fn ends_found_one_after_the_other_both_get_the_flows_orphans() {
 
     acc.owners_mut().bind(Transport::Udp, sa(LO, 9000), 2);
     acc.catch_up(t0 + Duration::from_millis(3), Duration::from_millis(5));
-    assert_eq!(process(&acc, 2).received_bytes, 200);
+    assert_eq!(process(&mut acc, 2).received_bytes, 200);
     assert_eq!(unattributed_total(&acc), 0);
 
     acc.owners_mut().bind(Transport::Udp, sa(LO, 40000), 1);
     acc.catch_up(t0 + Duration::from_millis(10), Duration::from_millis(5));
-    let client = process(&acc, 1);
+    let client = process(&mut acc, 1);
     assert_eq!((client.sent_bytes, client.sent_packets), (200, 2));
-    assert_eq!(process(&acc, 2).received_bytes, 200, "not credited twice");
+    assert_eq!(
+        process(&mut acc, 2).received_bytes,
+        200,
+        "not credited twice"
+    );
     assert_invariant(&acc);
 }
 
@@ -596,7 +636,7 @@ fn a_sender_whose_namespace_is_learnt_after_its_burst_gets_the_whole_burst() {
     for _ in 0..50 {
         acc.record(&datagram, t0);
     }
-    assert_eq!(process(&acc, 2).received_bytes, 50 * 1042);
+    assert_eq!(process(&mut acc, 2).received_bytes, 50 * 1042);
 
     // A few milliseconds later the namespace's first process shows its addresses; no
     // packet follows the burst.
@@ -606,10 +646,10 @@ fn a_sender_whose_namespace_is_learnt_after_its_burst_gets_the_whole_burst() {
         acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
     }
 
-    let sender = process(&acc, 1);
+    let sender = process(&mut acc, 1);
     assert_eq!((sender.sent_bytes, sender.sent_packets), (50 * 1042, 50));
     assert_eq!(sender.received_bytes, 0);
-    assert_eq!(process(&acc, 2).received_bytes, 50 * 1042, "not twice");
+    assert_eq!(process(&mut acc, 2).received_bytes, 50 * 1042, "not twice");
     assert_eq!(acc.totals().attributed_bytes, 50 * 1042);
     assert_invariant(&acc);
 }
@@ -630,8 +670,8 @@ fn a_sender_learnt_local_after_both_ends_were_unknown_gets_its_orphans_as_sent()
     for ms in 1..20u64 {
         acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));
     }
-    assert_eq!(process(&acc, 1).sent_bytes, 200);
-    assert_eq!(process(&acc, 2).received_bytes, 200);
+    assert_eq!(process(&mut acc, 1).sent_bytes, 200);
+    assert_eq!(process(&mut acc, 2).received_bytes, 200);
     assert_eq!(unattributed_total(&acc), 0);
     assert_invariant(&acc);
 }
@@ -656,6 +696,6 @@ fn a_remote_end_is_checked_again_only_until_the_schedule_ends_and_keeps_nothing_
         assert!(flow.ends.iter().all(|end| !end.unsure));
     }
     assert_eq!(acc.owners().lookups, 1, "the remote end is never looked up");
-    assert_eq!(process(&acc, 3).received_bytes, 1500);
+    assert_eq!(process(&mut acc, 3).received_bytes, 1500);
     assert_invariant(&acc);
 }

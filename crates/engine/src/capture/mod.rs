@@ -3,6 +3,7 @@
 
 mod devices;
 mod interfaces;
+mod nap;
 mod realtime;
 mod session;
 mod source;

@@ -3,6 +3,7 @@
 //! and follows interfaces as they come and go.
 
 use super::interfaces::Interfaces;
+use super::nap::Nap;
 use super::realtime::{set_attr, RealTime};
 use super::source::Read;
 use super::waker::Waker;
@@ -37,20 +38,6 @@ const PREPARE_PERIOD: Duration = Duration::from_millis(5);
 /// the lookup itself, a fraction of a millisecond later than when read ahead.
 const QUIET_PREPARE_PERIOD: Duration = Duration::from_millis(20);
 const QUIET_AFTER: Duration = Duration::from_millis(100);
-/// How long the thread naps after a poll round that read only a few packets, so packets
-/// arriving back to back are read in batches rather than one wakeup each: in immediate mode
-/// every packet makes poll(2) return, and the wakeup (a context switch, the poll call) cost
-/// ten times what parsing and accounting the packet does (profile in build-aux/bench).
-/// The first packet after a quiet spell is still read at once; the ring buffer holds some
-/// 20,000 packets, 35 ms of MTU-sized TCP through a veth. 1 ms rather than 0.2 ms halved
-/// the wakeups and a third of the thread's time on that workload (build-aux/bench). A
-/// TCP connection that ends during a nap is still credited: its client end through the connect tracepoint, its server end
-/// through its listener's holder (the nap was taken out while neither existed: the
-/// churn scenarios fell to 79-98 %).
-const COALESCE: Duration = Duration::from_micros(1000);
-/// A poll round that read at least this many packets needs no nap.
-const COALESCE_BELOW: usize = 1024;
-
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
 /// Everything the capture thread owns.
@@ -76,6 +63,7 @@ impl<O: OwnerLookup> Session<O> {
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
         let mut last_packet = interval_start;
+        let mut nap = Nap::default();
         loop {
             loop {
                 match self.control.try_recv() {
@@ -139,6 +127,7 @@ impl<O: OwnerLookup> Session<O> {
             }
             ready.clear();
             ready.extend(pollfds[1..].iter().map(|p| p.revents != 0));
+            let lookups_before = self.accounting.lookups_run();
             let read;
             (busy, read) = self.read_ready(&ready);
             if read > 0 {
@@ -153,8 +142,9 @@ impl<O: OwnerLookup> Session<O> {
             if !busy {
                 self.accounting.prepare();
             }
-            if !busy && (1..COALESCE_BELOW).contains(&read) {
-                std::thread::sleep(COALESCE);
+            let looked_up = self.accounting.lookups_run() != lookups_before;
+            if let Some(time) = nap.after_round(read, busy, looked_up) {
+                std::thread::sleep(time);
             }
         }
     }
