@@ -1,14 +1,14 @@
 //! The live [`Devices`]: pcap's device list and one pcap handle per interface, tuned for
 //! header-only, lossless, low-latency capture.
 
-use super::source::{Devices, Frame, FrameSource, OpenError, Read};
+use super::dispatch::{dispatch, timestamp};
+use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError, Read};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
 use std::fs::File;
 use std::io::Read as _;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
 /// some extension headers + the ports and flags of TCP. Wire length is counted, not this;
@@ -122,6 +122,10 @@ impl FrameSource for PcapSource {
         }
     }
 
+    fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {
+        dispatch(&mut self.capture, max, each)
+    }
+
     fn dropped(&mut self) -> Option<u64> {
         let stat = self.capture.stats().ok()?;
         Some(u64::from(stat.dropped) + u64::from(stat.if_dropped))
@@ -154,13 +158,6 @@ fn sys_class_net(dir: &Path) -> Option<Links> {
     }
     links.sort_unstable();
     Some(links)
-}
-
-/// A pcap timestamp (microseconds, the default precision) as a time.
-fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
-    let seconds = u64::try_from(ts.tv_sec).ok()?;
-    let micros = u64::try_from(ts.tv_usec).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(seconds) + Duration::from_micros(micros))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! [`crate::Capture`] and woken by an eventfd.
 
 mod devices;
+mod dispatch;
 mod interfaces;
 mod nap;
 mod realtime;

@@ -5,7 +5,7 @@
 use super::interfaces::Interfaces;
 use super::nap::Nap;
 use super::realtime::{set_attr, RealTime};
-use super::source::Read;
+use super::source::BatchEnd;
 use super::waker::Waker;
 use crate::accounting::Accounting;
 use crate::owner::{OwnerLookup, Pid};
@@ -26,7 +26,7 @@ pub enum Control {
 /// How often the device list is read again to follow interfaces that appear or vanish.
 pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 /// Packets read from one handle before the others get their turn.
-const BATCH: usize = 4096;
+const BATCH: usize = 8192;
 /// Longest run of put-off lookups between two reads of the handles.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 /// Longest sleep while idle: the owner lookup prepares this often (reads processes
@@ -172,37 +172,26 @@ impl<O: OwnerLookup> Session<O> {
                 continue;
             };
             let link = handle.source.link();
-            let mut read = 0;
             let mut clock = BatchClock::new();
-            while read < BATCH {
-                match handle.source.read() {
-                    Read::Frame(frame) => {
-                        read += 1;
-                        let meta =
-                            parse_frame(link, frame.data, frame.wire_len, &mut self.fragments);
-                        let lookups = self.accounting.lookups_run();
-                        let now = clock.now(lookups);
-                        let locality =
-                            self.accounting
-                                .record_aged(&meta, now.mono, now.age(frame.captured));
-                        let len = u64::from(frame.wire_len);
-                        if locality.src_local {
-                            counters.sent_bytes = counters.sent_bytes.saturating_add(len);
-                        }
-                        if locality.dst_local || !locality.src_local {
-                            counters.received_bytes = counters.received_bytes.saturating_add(len);
-                        }
-                    }
-                    Read::Empty => break,
-                    Read::Failed => {
-                        // The interface went away (or broke): close it; the next scan
-                        // reopens it if it comes back.
-                        failed.push(handle.name.clone());
-                        break;
-                    }
+            let (accounting, fragments) = (&mut self.accounting, &mut self.fragments);
+            let (read, end) = handle.source.read_batch(BATCH, &mut |frame| {
+                let meta = parse_frame(link, frame.data, frame.wire_len, fragments);
+                let now = clock.now(accounting.lookups_run());
+                let locality = accounting.record_aged(&meta, now.mono, now.age(frame.captured));
+                let len = u64::from(frame.wire_len);
+                if locality.src_local {
+                    counters.sent_bytes = counters.sent_bytes.saturating_add(len);
                 }
+                if locality.dst_local || !locality.src_local {
+                    counters.received_bytes = counters.received_bytes.saturating_add(len);
+                }
+            });
+            if end == BatchEnd::Failed {
+                // The interface went away (or broke): close it; the next scan reopens it
+                // if it comes back.
+                failed.push(handle.name.clone());
             }
-            more |= read == BATCH;
+            more |= end == BatchEnd::Full;
             total += read;
         }
         for name in failed {

@@ -25,6 +25,17 @@ pub enum Read<'a> {
     Failed,
 }
 
+/// How a batch read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchEnd {
+    /// Nothing more for now.
+    Drained,
+    /// The batch is full; more may be waiting.
+    Full,
+    /// The source failed (its interface went away): close it.
+    Failed,
+}
+
 /// A non-blocking frame source for one interface.
 pub trait FrameSource: Send {
     /// Link layer of its frames.
@@ -32,6 +43,23 @@ pub trait FrameSource: Send {
     /// Descriptor that poll(2) reports readable when frames are waiting.
     fn poll_fd(&self) -> RawFd;
     fn read(&mut self) -> Read<'_>;
+    /// Hands up to `max` waiting frames to `each`, in order; returns how many and why it
+    /// stopped. The live source overrides it to read the kernel ring in place: one frame
+    /// at a time, libpcap copies every frame out of the ring first.
+    fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {
+        let mut read = 0;
+        while read < max {
+            match self.read() {
+                Read::Frame(frame) => {
+                    read += 1;
+                    each(frame);
+                }
+                Read::Empty => return (read, BatchEnd::Drained),
+                Read::Failed => return (read, BatchEnd::Failed),
+            }
+        }
+        (read, BatchEnd::Full)
+    }
     /// Frames dropped (kernel buffer full or by the interface) since it was opened.
     fn dropped(&mut self) -> Option<u64>;
 }
