@@ -5,7 +5,7 @@
 
 use super::last_pid::LastPid;
 use super::local_addrs::{netlink_addresses, proc_addresses};
-use super::namespaces::{in_namespace, named_namespaces, namespace_of};
+use super::namespaces::{in_namespace, namespace_of, NamedWatch};
 use super::netlink::{NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR};
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet};
@@ -66,6 +66,8 @@ pub(crate) struct AddressBook {
     /// Changes whenever a namespace is followed or forgotten (see [`Self::generation`]).
     generation: u64,
     last_pid_file: LastPid,
+    /// `/run/netns`, listed when it changed.
+    named: NamedWatch,
 }
 
 impl AddressBook {
@@ -81,6 +83,7 @@ impl AddressBook {
             last_unwatched_reload: None,
             last_pid: None,
             generation: 0,
+            named: NamedWatch::new("/run/netns"),
         }
     }
 
@@ -243,7 +246,7 @@ impl AddressBook {
     /// last search. Returns whether any was added.
     fn discover(&mut self) -> bool {
         let before = self.spaces.len();
-        for (inode, path) in named_namespaces(Path::new("/run/netns")) {
+        for (inode, path) in self.named.changed().unwrap_or_default() {
             self.follow(inode, Some(&path), None);
         }
         let last = self.last_pid_file.read();

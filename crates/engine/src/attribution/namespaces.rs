@@ -37,18 +37,69 @@ pub(crate) fn namespace_of(proc_root: &Path, pid: Pid) -> Option<u64> {
 /// name on the directory's own file system is not mounted yet and is skipped (its inode
 /// is the file's, not the namespace's).
 pub(crate) fn named_namespaces(dir: &Path) -> Vec<(u64, PathBuf)> {
+    list_named(dir).0
+}
+
+/// [`named_namespaces`], and whether a name was skipped as not mounted yet.
+fn list_named(dir: &Path) -> (Vec<(u64, PathBuf)>, bool) {
     let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let dir_dev = fs::metadata(dir).map(|m| m.dev()).ok();
-    entries
+    let mut unmounted = false;
+    let names = entries
         .filter_map(|e| {
             let path = e.ok()?.path();
             let meta = fs::metadata(&path).ok()?;
-            (Some(meta.dev()) != dir_dev).then_some((meta.ino(), path))
+            let mounted = Some(meta.dev()) != dir_dev;
+            unmounted |= !mounted;
+            mounted.then_some((meta.ino(), path))
         })
         .take(4096)
-        .collect()
+        .collect();
+    (names, unmounted)
+}
+
+/// A directory of namespace names (`/run/netns`) listed again only when it may hold new
+/// ones: its modification time changed, it changed in the last [`RECENT`] (file times are
+/// as coarse as a scheduler tick, so a name added just after a listing may not move it),
+/// or the last listing found a name not mounted yet (mounting moves no time). One `stat`
+/// instead of a listing and a `stat` per name, 50 times a second on an idle machine.
+pub(crate) struct NamedWatch {
+    dir: PathBuf,
+    stamp: Option<(i64, i64, u64, u64)>,
+    settled: bool,
+}
+
+/// How long after a change the directory is listed every time.
+const RECENT: Duration = Duration::from_secs(2);
+
+impl NamedWatch {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            stamp: None,
+            settled: false,
+        }
+    }
+
+    /// The names in the directory when it may have changed since the last call.
+    pub(crate) fn changed(&mut self) -> Option<Vec<(u64, PathBuf)>> {
+        let meta = fs::metadata(&self.dir).ok();
+        let stamp = meta
+            .as_ref()
+            .map(|m| (m.mtime(), m.mtime_nsec(), m.ino(), m.dev()));
+        let recent = meta
+            .and_then(|m| m.modified().ok())
+            .is_none_or(|at| at.elapsed().map_or(true, |age| age < RECENT));
+        if self.settled && stamp == self.stamp && !recent {
+            return None;
+        }
+        let (names, unmounted) = list_named(&self.dir);
+        self.stamp = stamp;
+        self.settled = !unmounted;
+        Some(names)
+    }
 }
 
 /// Runs `f` on a short-lived thread inside the network namespace at `ns_path`: `setns`
@@ -195,6 +246,44 @@ impl Namespace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sets the modification time of `dir` to an hour ago.
+    fn age(dir: &Path) {
+        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        let hour_ago = libc::timespec {
+            tv_sec: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as libc::time_t
+                - 3600,
+            tv_nsec: 0,
+        };
+        let times = [hour_ago, hour_ago];
+        // SAFETY: a NUL-terminated path and two valid timespecs.
+        let done = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
+        assert_eq!(done, 0, "utimensat: {}", io::Error::last_os_error());
+    }
+
+    #[test]
+    fn a_names_directory_is_listed_again_only_once_it_may_have_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut watch = NamedWatch::new(dir.path());
+        age(dir.path());
+        assert_eq!(watch.changed(), Some(vec![]), "the first call lists");
+        assert_eq!(watch.changed(), None, "nothing changed");
+
+        // A name not mounted yet (a plain file) is skipped, and keeps the listing going
+        // until it is mounted, even once the directory's time is old.
+        fs::write(dir.path().join("soon"), b"").unwrap();
+        assert_eq!(watch.changed(), Some(vec![]), "changed just now");
+        age(dir.path());
+        assert_eq!(watch.changed(), Some(vec![]), "a name is not mounted yet");
+        fs::remove_file(dir.path().join("soon")).unwrap();
+        assert_eq!(watch.changed(), Some(vec![]));
+        age(dir.path());
+        assert_eq!(watch.changed(), Some(vec![]), "its time changed");
+        assert_eq!(watch.changed(), None);
+    }
 
     #[test]
     fn namespace_links_parse_and_others_do_not() {

@@ -29,15 +29,17 @@ pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 const BATCH: usize = 8192;
 /// Longest run of put-off lookups between two reads of the handles.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
-/// Longest sleep while idle: the owner lookup prepares this often (reads processes
-/// started since, so their first connection is found at once; see `OwnerLookup::prepare`).
-const PREPARE_PERIOD: Duration = Duration::from_millis(5);
-/// The same once no packet came for [`QUIET_AFTER`] and no lookup waits for a retry: an
-/// idle machine wakes the thread 50 times a second instead of 200 (the wakeups were most
-/// of the idle helper's time; build-aux/bench). A process started meanwhile is still found at its first packet, by
-/// the lookup itself, a fraction of a millisecond later than when read ahead.
-const QUIET_PREPARE_PERIOD: Duration = Duration::from_millis(20);
-const QUIET_AFTER: Duration = Duration::from_millis(100);
+/// Longest sleep while lookups wait for a retry (their delays start at 2 ms).
+const RETRY_PERIOD: Duration = Duration::from_millis(5);
+/// Longest sleep otherwise: the owner lookup prepares this often (reads processes started
+/// since, so their first connection is found with one guess; see `OwnerLookup::prepare`).
+/// 20 ms rather than 5 took three quarters of the wakeups off an idle machine, and off a
+/// machine with sparse traffic (the wakeups, each with its reads of `/proc`, were most of
+/// the helper's time there; build-aux/bench). A process started meanwhile is still found
+/// at its first packet, by the lookup itself, a fraction of a millisecond later than when
+/// read ahead.
+const PREPARE_PERIOD: Duration = Duration::from_millis(20);
+
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
 /// Everything the capture thread owns.
@@ -62,7 +64,6 @@ impl<O: OwnerLookup> Session<O> {
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
-        let mut last_packet = interval_start;
         let mut nap = Nap::default();
         loop {
             loop {
@@ -99,10 +100,8 @@ impl<O: OwnerLookup> Session<O> {
             let timeout = if busy {
                 0
             } else {
-                let quiet = now.saturating_duration_since(last_packet) >= QUIET_AFTER
-                    && !self.accounting.lookups_waiting();
-                let prepare = if quiet {
-                    QUIET_PREPARE_PERIOD
+                let prepare = if self.accounting.lookups_waiting() {
+                    RETRY_PERIOD
                 } else {
                     PREPARE_PERIOD
                 };
@@ -130,9 +129,6 @@ impl<O: OwnerLookup> Session<O> {
             let lookups_before = self.accounting.lookups_run();
             let read;
             (busy, read) = self.read_ready(&ready);
-            if read > 0 {
-                last_packet = Instant::now();
-            }
             realtime.follow(busy);
             if !busy {
                 // Caught up with every handle: run the lookups put off meanwhile, a few
