@@ -33,12 +33,13 @@ const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 const RETRY_PERIOD: Duration = Duration::from_millis(5);
 /// Longest sleep otherwise: the owner lookup prepares this often (reads processes started
 /// since, so their first connection is found with one guess; see `OwnerLookup::prepare`).
-/// 20 ms rather than 5 took three quarters of the wakeups off an idle machine, and off a
+/// 50 ms rather than 5 took nine tenths of the wakeups off an idle machine, and off a
 /// machine with sparse traffic (the wakeups, each with its reads of `/proc`, were most of
-/// the helper's time there; build-aux/bench). A process started meanwhile is still found
+/// the helper's time there; build-aux/bench). New namespaces are looked for as often
+/// (`AddressBook::look_for_new_namespaces`). A process started meanwhile is still found
 /// at its first packet, by the lookup itself, a fraction of a millisecond later than when
 /// read ahead.
-const PREPARE_PERIOD: Duration = Duration::from_millis(20);
+const PREPARE_PERIOD: Duration = Duration::from_millis(50);
 
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
