@@ -1,13 +1,23 @@
 //! Frames for the benchmarks, built with etherparse's packet builder: one per link type, and
 //! a deterministic traffic mix shaped like a busy desktop (bulk TCP and its ACKs, small
-//! UDP, IPv6, loopback, ICMP echo, ARP). Frames are cut to the capture snaplen (256 bytes)
-//! as the capture edge hands them over; the wire length is kept apart.
+//! UDP, IPv6, loopback, ICMP echo, ARP). Frames are cut to the capture snaplen (128 bytes)
+//! as the capture edge hands them over, and take no more memory than that (the capture
+//! ring packs them in slots of about 200 bytes); the wire length is kept apart.
 
 use etherparse::{PacketBuilder, VlanId};
 use sockeye_engine::parse::LinkType;
 
-/// What the capture keeps of each packet, in bytes (the engine's snaplen).
-pub const SNAPLEN: usize = 256;
+/// What the capture keeps of each packet, in bytes (the engine's snaplen,
+/// `capture/devices.rs`).
+pub const SNAPLEN: usize = 128;
+
+/// `full` cut to the snaplen, its buffer shrunk to fit (a truncated `Vec` keeps the whole
+/// allocation: a mix of MTU-sized frames spread over several times the memory of a ring).
+pub fn captured(mut full: Vec<u8>) -> Vec<u8> {
+    full.truncate(SNAPLEN);
+    full.shrink_to_fit();
+    full
+}
 
 /// One captured frame: link type, the captured bytes and the length on the wire.
 #[derive(Clone)]
@@ -20,8 +30,7 @@ pub struct Frame {
 impl Frame {
     fn new(link: LinkType, full: Vec<u8>) -> Self {
         let wire_len = u32::try_from(full.len()).unwrap_or(u32::MAX);
-        let mut data = full;
-        data.truncate(SNAPLEN);
+        let data = captured(full);
         Self {
             link,
             data,
