@@ -9,12 +9,14 @@ use std::time::Duration;
 /// The first nap after a round that read packets: 1 ms halved the wakeups and a third of
 /// the thread's time on MTU-sized TCP through a veth, against 0.2 ms (build-aux/bench).
 pub const FIRST: Duration = Duration::from_millis(1);
-/// The longest nap: 8 ms of a 1 M packets/s flow is some 8,000 packets, under half the
-/// ring of [`super::devices`]; against 4 ms it took another third of the wakeups off
-/// MTU-sized TCP through a veth (build-aux/bench). A connection that starts and ends within a nap is still
+/// The longest nap: 4 ms of a 1 M packets/s flow is some 4,000 packets, a fifth of the
+/// ring of [`super::devices`]. 8 ms halved the wakeups again but saved only a tenth of the
+/// thread's time on MTU-sized TCP through a veth (36 against 40 ms; build-aux/bench), and
+/// every millisecond here is one a new flow's first packet may wait for its lookup during
+/// a steady transfer. A TCP connection that starts and ends within a nap is still
 /// credited: its client end through the connect tracepoint, its server end through its
-/// listener.
-pub const LONGEST: Duration = Duration::from_millis(8);
+/// listener; a UDP exchange shorter than the nap may not be.
+pub const LONGEST: Duration = Duration::from_millis(4);
 
 /// The nap schedule of one capture thread.
 #[derive(Debug, Default)]
