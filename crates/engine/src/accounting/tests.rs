@@ -499,9 +499,9 @@ fn a_lone_packet_whose_owner_appears_later_is_credited_by_a_timed_retry() {
     assert_invariant(&acc);
 }
 
-#[test]
-fn an_end_found_after_the_other_gets_its_earlier_packets() {
-    let t0 = Instant::now();
+/// A loopback exchange whose server (pid 200, port 8080) is known and whose client (port
+/// 40000) is not yet: 1000 bytes up, 300 down, at `t0`.
+fn exchange_with_an_unknown_client(t0: Instant) -> Accounting<FakeOwners> {
     let mut owners = FakeOwners::default();
     owners.bind(Transport::Tcp, sa(LO, 8080), 200);
     let mut acc = accounting(owners, t0);
@@ -513,6 +513,13 @@ fn an_end_found_after_the_other_gets_its_earlier_packets() {
         &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
         t0,
     );
+    acc
+}
+
+#[test]
+fn an_end_found_after_the_other_gets_its_earlier_packets() {
+    let t0 = Instant::now();
+    let mut acc = exchange_with_an_unknown_client(t0);
     assert_eq!(unattributed_total(&acc), 0, "the server's end is known");
 
     acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 100);
@@ -531,17 +538,7 @@ fn an_end_found_at_a_later_packet_is_credited_once_with_each_packet() {
     // The server's packets wait in the flow to be credited while the client is unknown;
     // finding the client at a later packet must not hand it those again.
     let t0 = Instant::now();
-    let mut owners = FakeOwners::default();
-    owners.bind(Transport::Tcp, sa(LO, 8080), 200);
-    let mut acc = accounting(owners, t0);
-    acc.record(
-        &packet(Transport::Tcp, sa(LO, 40000), sa(LO, 8080), 1000),
-        t0,
-    );
-    acc.record(
-        &packet(Transport::Tcp, sa(LO, 8080), sa(LO, 40000), 300),
-        t0,
-    );
+    let mut acc = exchange_with_an_unknown_client(t0);
 
     acc.owners_mut().bind(Transport::Tcp, sa(LO, 40000), 100);
     acc.record(
