@@ -36,28 +36,14 @@ pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
     for (side, column) in [(src, 0), (1 - src, 1)] {
         let end = &flow.ends[side];
         if (end.local || end.unsure) && !end.kernel && end.owner.is_none() {
-            flow.unclaimed.get_or_insert_with(Box::default)[side][column].add(bytes, 1);
+            flow.unclaimed[side][column].add(bytes, 1);
         }
     }
 }
 
 /// An unsure end turned out not to be local: what was set aside for it is dropped.
 pub(super) fn forget_set_aside(flow: &mut Flow, side: usize) {
-    if let Some(unclaimed) = flow.unclaimed.as_mut() {
-        unclaimed[side] = Default::default();
-    }
-    free_unclaimed_if_empty(flow);
-}
-
-/// Frees the set-aside counters once nothing waits in them.
-fn free_unclaimed_if_empty(flow: &mut Flow) {
-    if flow
-        .unclaimed
-        .as_ref()
-        .is_some_and(|u| u.iter().flatten().all(|t| t.packets == 0))
-    {
-        flow.unclaimed = None;
-    }
+    flow.unclaimed[side] = Default::default();
 }
 
 /// Credits the ends just found with the traffic set aside for them.
@@ -67,19 +53,18 @@ fn claim_unclaimed<O: OwnerLookup>(
     processes: &mut PacketMap<Pid, ProcessEntry>,
     owners: &O,
 ) {
-    let Some(unclaimed) = flow.unclaimed.as_mut() else {
-        return;
-    };
-    for side in 0..2 {
+    for (side, unclaimed) in flow.unclaimed.iter_mut().enumerate() {
         let (true, Some(pid)) = (found[side], flow.ends[side].owner) else {
             continue;
         };
-        let [sent, received] = std::mem::take(&mut unclaimed[side]);
+        let [sent, received] = std::mem::take(unclaimed);
+        if sent.packets == 0 && received.packets == 0 {
+            continue;
+        }
         let entry = process_entry(processes, owners, pid);
         entry.sent.add(sent.bytes, sent.packets);
         entry.received.add(received.bytes, received.packets);
     }
-    free_unclaimed_if_empty(flow);
 }
 
 /// Adds the traffic the flow's owners were credited with since the last flush to their
@@ -154,8 +139,7 @@ fn adopt_orphans<O: OwnerLookup>(
                 // Attributed from now on, through the other end: this end's share waits
                 // for its own owner.
                 let column = if sent { 0 } else { 1 };
-                flow.unclaimed.get_or_insert_with(Box::default)[side][column]
-                    .add(orphans.bytes, orphans.packets);
+                flow.unclaimed[side][column].add(orphans.bytes, orphans.packets);
             }
             if let (true, Some(pid)) = (found[side], flow.ends[side].owner) {
                 let entry = process_entry(processes, owners, pid);

@@ -281,7 +281,7 @@ impl<O: OwnerLookup> Accounting<O> {
         };
         if src_owner.is_some() || dst_owner.is_some() {
             // The owners' process entries get it at the interval's end (see `flush`).
-            flow.uncredited[dir].add(len);
+            flow.uncredited[dir].add(len, 1);
             self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
             if src_owner.is_none() || dst_owner.is_none() {
                 set_aside(flow, src, len);
@@ -386,11 +386,6 @@ impl<O: OwnerLookup> Accounting<O> {
                 .dirs
                 .iter_mut()
                 .chain(flow.orphans.iter_mut().flat_map(|o| o.iter_mut().flatten()))
-                .chain(
-                    flow.unclaimed
-                        .iter_mut()
-                        .flat_map(|u| u.iter_mut().flatten()),
-                )
             {
                 traffic.end_interval(seconds);
             }
@@ -529,7 +524,7 @@ impl<O: OwnerLookup> Accounting<O> {
             }
             // Orphans already counted before the reset must not be taken out again.
             flow.orphans = Default::default();
-            flow.unclaimed = None;
+            flow.unclaimed = Default::default();
         }
         for bucket in &mut self.buckets {
             bucket.sent.reset_totals();
