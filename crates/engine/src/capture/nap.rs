@@ -1,10 +1,10 @@
 //! How long the capture thread naps between poll rounds while packets flow: each wakeup
 //! (a context switch, a poll over every handle, and the softirq work that runs as the poll
 //! re-enables bottom halves) costs far more than reading a packet, so back-to-back packets
-//! are read in batches. The nap doubles while traffic is steady and starts again short as
-//! soon as a round looks owners up, so a new flow's first packets wait little.
+//! are read in batches. The nap doubles while traffic is steady and stays short while
+//! rounds look owners up, so the first packets of new flows wait little.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first nap after a round that read packets: 1 ms halved the wakeups and a third of
 /// the thread's time on MTU-sized TCP through a veth, against 0.2 ms (build-aux/bench).
@@ -18,18 +18,37 @@ pub const FIRST: Duration = Duration::from_millis(1);
 /// listener; a UDP exchange shorter than the nap may not be.
 pub const LONGEST: Duration = Duration::from_millis(4);
 
+/// How long after a round that looked owners up the nap stays at [`FIRST`]: new flows come
+/// in bursts (a page load, a build fetching, a script's processes one after another), and
+/// the next one's first packet should not wait for a long nap. With 30 short-lived
+/// processes each sending one UDP datagram 70 ms apart during a steady loopback transfer,
+/// 7-9 of 30 were credited with the nap growing to 4 ms regardless, 24-26 with it held at
+/// 1 ms (build-aux/bench, profile 8).
+pub const CHURN_WINDOW: Duration = Duration::from_millis(250);
+
 /// The nap schedule of one capture thread.
 #[derive(Debug, Default)]
 pub struct Nap {
     current: Duration,
+    /// When a round last looked owners up.
+    last_lookup: Option<Instant>,
 }
 
 impl Nap {
-    /// After a poll round that read `read` packets: how long to nap, if at all. `behind`
-    /// says a handle still had packets after its batch or lookups wait to catch up (no
-    /// nap: read on at once); `looked_up` says the round ran owner lookups (new flows are
-    /// starting: the nap starts short again).
-    pub fn after_round(&mut self, read: usize, behind: bool, looked_up: bool) -> Option<Duration> {
+    /// After a poll round at `now` that read `read` packets: how long to nap, if at all.
+    /// `behind` says a handle still had packets after its batch or lookups wait to catch
+    /// up (no nap: read on at once); `looked_up` says the round ran owner lookups (new
+    /// flows are starting: the nap stays short for [`CHURN_WINDOW`]).
+    pub fn after_round(
+        &mut self,
+        read: usize,
+        behind: bool,
+        looked_up: bool,
+        now: Instant,
+    ) -> Option<Duration> {
+        if looked_up {
+            self.last_lookup = Some(now);
+        }
         if behind {
             return None;
         }
@@ -38,7 +57,10 @@ impl Nap {
             self.current = Duration::ZERO;
             return None;
         }
-        self.current = if looked_up || self.current.is_zero() {
+        let churn = self
+            .last_lookup
+            .is_some_and(|at| now.saturating_duration_since(at) < CHURN_WINDOW);
+        self.current = if churn || self.current.is_zero() {
             FIRST
         } else {
             (self.current * 2).min(LONGEST)
@@ -53,9 +75,9 @@ mod tests {
 
     #[test]
     fn steady_traffic_naps_longer_up_to_the_longest() {
-        let mut nap = Nap::default();
-        let naps: Vec<_> = (0..8)
-            .filter_map(|_| nap.after_round(500, false, false))
+        let (mut nap, t0) = (Nap::default(), Instant::now());
+        let naps: Vec<_> = (0..8u64)
+            .filter_map(|i| nap.after_round(500, false, false, t0 + Duration::from_millis(i)))
             .collect();
         assert_eq!(naps.len(), 8);
         assert_eq!(naps[0], FIRST);
@@ -66,20 +88,29 @@ mod tests {
     }
 
     #[test]
-    fn a_round_with_lookups_or_without_packets_starts_over() {
-        let mut nap = Nap::default();
-        nap.after_round(500, false, false);
-        nap.after_round(500, false, false);
-        assert_eq!(nap.after_round(500, false, true), Some(FIRST));
-        nap.after_round(500, false, false);
-        assert_eq!(nap.after_round(0, false, false), None);
-        assert_eq!(nap.after_round(1, false, false), Some(FIRST));
+    fn naps_stay_short_for_a_while_after_a_round_with_lookups() {
+        let (mut nap, t0) = (Nap::default(), Instant::now());
+        let at = |ms| t0 + Duration::from_millis(ms);
+        nap.after_round(500, false, false, at(0));
+        nap.after_round(500, false, false, at(1));
+        assert_eq!(nap.after_round(500, false, true, at(2)), Some(FIRST));
+        let within = CHURN_WINDOW.as_millis() as u64;
+        assert_eq!(nap.after_round(500, false, false, at(within)), Some(FIRST));
+        assert_eq!(
+            nap.after_round(500, false, false, at(within + 2)),
+            Some(FIRST * 2),
+            "past the window the nap grows again"
+        );
     }
 
     #[test]
-    fn a_thread_behind_does_not_nap() {
-        let mut nap = Nap::default();
-        assert_eq!(nap.after_round(4096, true, false), None);
-        assert_eq!(nap.after_round(10, false, false), Some(FIRST));
+    fn a_round_without_packets_starts_over_and_one_behind_does_not_nap() {
+        let (mut nap, t0) = (Nap::default(), Instant::now());
+        nap.after_round(500, false, false, t0);
+        nap.after_round(500, false, false, t0);
+        assert_eq!(nap.after_round(0, false, false, t0), None);
+        assert_eq!(nap.after_round(1, false, false, t0), Some(FIRST));
+        assert_eq!(nap.after_round(8192, true, false, t0), None);
+        assert_eq!(nap.after_round(10, false, false, t0), Some(FIRST * 2));
     }
 }

@@ -140,7 +140,7 @@ impl<O: OwnerLookup> Session<O> {
                 self.accounting.prepare();
             }
             let looked_up = self.accounting.lookups_run() != lookups_before;
-            if let Some(time) = nap.after_round(read, busy, looked_up) {
+            if let Some(time) = nap.after_round(read, busy, looked_up, Instant::now()) {
                 std::thread::sleep(time);
             }
         }
