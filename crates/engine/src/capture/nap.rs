@@ -22,8 +22,8 @@ pub const LONGEST: Duration = Duration::from_millis(4);
 /// in bursts (a page load, a build fetching, a script's processes one after another), and
 /// the next one's first packet should not wait for a long nap. With 30 short-lived
 /// processes each sending one UDP datagram 70 ms apart during a steady loopback transfer,
-/// 7-9 of 30 were credited with the nap growing to 4 ms regardless, 24-26 with it held at
-/// 1 ms (build-aux/bench, profile 8).
+/// 5-9 of 30 were credited with the nap growing to 4 ms regardless, 24-26 with it held at
+/// 1 ms, 20-26 with this window (`build-aux/bench/udp-during-transfer`, profile 8).
 pub const CHURN_WINDOW: Duration = Duration::from_millis(250);
 
 /// The nap schedule of one capture thread.
