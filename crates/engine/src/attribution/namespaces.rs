@@ -37,15 +37,15 @@ pub(crate) fn namespace_of(proc_root: &Path, pid: Pid) -> Option<u64> {
 /// name on the directory's own file system is not mounted yet and is skipped (its inode
 /// is the file's, not the namespace's).
 pub(crate) fn named_namespaces(dir: &Path) -> Vec<(u64, PathBuf)> {
-    list_named(dir).0
+    list_named(dir, fs::metadata(dir).map(|m| m.dev()).ok()).0
 }
 
-/// [`named_namespaces`], and whether a name was skipped as not mounted yet.
-fn list_named(dir: &Path) -> (Vec<(u64, PathBuf)>, bool) {
+/// [`named_namespaces`] given the device of `dir`, and whether a name was skipped as not
+/// mounted yet.
+fn list_named(dir: &Path, dir_dev: Option<u64>) -> (Vec<(u64, PathBuf)>, bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return (Vec::new(), false);
     };
-    let dir_dev = fs::metadata(dir).map(|m| m.dev()).ok();
     let mut unmounted = false;
     let names = entries
         .filter_map(|e| {
@@ -95,7 +95,7 @@ impl NamedWatch {
         if self.settled && stamp == self.stamp && !recent {
             return None;
         }
-        let (names, unmounted) = list_named(&self.dir);
+        let (names, unmounted) = list_named(&self.dir, stamp.map(|(_, _, _, dev)| dev));
         self.stamp = stamp;
         self.settled = !unmounted;
         Some(names)

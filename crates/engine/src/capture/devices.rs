@@ -1,8 +1,8 @@
 //! The live [`Devices`]: pcap's device list and one pcap handle per interface, tuned for
 //! header-only, lossless, low-latency capture.
 
-use super::dispatch::{dispatch, timestamp};
-use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError, Read};
+use super::dispatch::dispatch;
+use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
 use std::fs::File;
@@ -108,18 +108,6 @@ impl FrameSource for PcapSource {
 
     fn poll_fd(&self) -> RawFd {
         self.capture.as_raw_fd()
-    }
-
-    fn read(&mut self) -> Read<'_> {
-        match self.capture.next_packet() {
-            Ok(packet) => Read::Frame(Frame {
-                captured: timestamp(&packet.header.ts),
-                data: packet.data,
-                wire_len: packet.header.len,
-            }),
-            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Read::Empty,
-            Err(_) => Read::Failed,
-        }
     }
 
     fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {

@@ -84,7 +84,7 @@ unsafe extern "C" fn on_frame(user: *mut c_uchar, header: *const PacketHeader, d
 }
 
 /// A pcap timestamp (microseconds, the default precision) as a time.
-pub fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
+fn timestamp(ts: &libc::timeval) -> Option<SystemTime> {
     let seconds = u64::try_from(ts.tv_sec).ok()?;
     let micros = u64::try_from(ts.tv_usec).ok()?;
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds) + Duration::from_micros(micros))

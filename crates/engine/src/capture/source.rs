@@ -16,15 +16,6 @@ pub struct Frame<'a> {
     pub captured: Option<SystemTime>,
 }
 
-/// The outcome of reading a source that poll(2) reported readable.
-pub enum Read<'a> {
-    Frame(Frame<'a>),
-    /// Nothing more for now.
-    Empty,
-    /// The source failed (its interface went away): close it.
-    Failed,
-}
-
 /// How a batch read ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchEnd {
@@ -42,24 +33,10 @@ pub trait FrameSource: Send {
     fn link(&self) -> LinkType;
     /// Descriptor that poll(2) reports readable when frames are waiting.
     fn poll_fd(&self) -> RawFd;
-    fn read(&mut self) -> Read<'_>;
     /// Hands up to `max` waiting frames to `each`, in order; returns how many and why it
-    /// stopped. The live source overrides it to read the kernel ring in place: one frame
+    /// stopped. The live source reads the kernel ring in place (`dispatch.rs`): one frame
     /// at a time, libpcap copies every frame out of the ring first.
-    fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {
-        let mut read = 0;
-        while read < max {
-            match self.read() {
-                Read::Frame(frame) => {
-                    read += 1;
-                    each(frame);
-                }
-                Read::Empty => return (read, BatchEnd::Drained),
-                Read::Failed => return (read, BatchEnd::Failed),
-            }
-        }
-        (read, BatchEnd::Full)
-    }
+    fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd);
     /// Frames dropped (kernel buffer full or by the interface) since it was opened.
     fn dropped(&mut self) -> Option<u64>;
 }

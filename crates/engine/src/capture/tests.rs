@@ -1,7 +1,7 @@
 //! The capture loop specified without root: a fake wire feeds frames to fake interfaces
 //! that come and go, fail and drop, and the loop's snapshots and control are checked.
 
-use super::source::{Devices, Frame, FrameSource, OpenError, Read};
+use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError};
 use super::waker::Waker;
 use super::{spawn_on, Control};
 use crate::owner::Pid;
@@ -105,7 +105,6 @@ impl Devices for Wire {
             name: name.into(),
             link: port.link,
             fd: port.waker.raw_fd(),
-            current: Vec::new(),
         }))
     }
 }
@@ -115,7 +114,6 @@ struct FakeSource {
     name: String,
     link: LinkType,
     fd: RawFd,
-    current: Vec<u8>,
 }
 
 impl FrameSource for FakeSource {
@@ -127,29 +125,33 @@ impl FrameSource for FakeSource {
         self.fd
     }
 
-    fn read(&mut self) -> Read<'_> {
-        let next = self.wire.port(&self.name, |port| {
-            if port.fail {
-                return Err(());
-            }
-            let next = port.frames.pop_front();
-            if next.is_none() {
-                port.waker.drain();
-            }
-            Ok(next)
-        });
-        match next {
-            Err(()) => Read::Failed,
-            Ok(None) => Read::Empty,
-            Ok(Some((frame, wire_len))) => {
-                self.current = frame;
-                Read::Frame(Frame {
-                    data: &self.current,
-                    wire_len,
-                    captured: Some(std::time::SystemTime::now()),
-                })
+    fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {
+        let mut read = 0;
+        while read < max {
+            let next = self.wire.port(&self.name, |port| {
+                if port.fail {
+                    return Err(());
+                }
+                let next = port.frames.pop_front();
+                if next.is_none() {
+                    port.waker.drain();
+                }
+                Ok(next)
+            });
+            match next {
+                Err(()) => return (read, BatchEnd::Failed),
+                Ok(None) => return (read, BatchEnd::Drained),
+                Ok(Some((frame, wire_len))) => {
+                    read += 1;
+                    each(Frame {
+                        data: &frame,
+                        wire_len,
+                        captured: Some(std::time::SystemTime::now()),
+                    });
+                }
             }
         }
+        (read, BatchEnd::Full)
     }
 
     fn dropped(&mut self) -> Option<u64> {
