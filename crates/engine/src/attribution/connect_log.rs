@@ -28,6 +28,8 @@
 //!
 //! Everything in the ring is parsed as untrusted: bounded records, bounded maps.
 
+use super::bounded_read::read_text;
+use super::process_info::parse_comm;
 use crate::owner::Pid;
 use std::collections::HashMap;
 use std::io;
@@ -616,12 +618,10 @@ impl ConnectLog {
         if self.names.len() >= MAX_NAMES {
             self.names.clear();
         }
-        let comm = std::fs::read(proc_root.join(pid.to_string()).join("comm"))
-            .map(|b| {
-                String::from_utf8_lossy(&b[..b.len().min(64)])
-                    .trim_end()
-                    .to_owned()
-            })
+        // Read and cleaned as every other process name (`process_info`): this one stands
+        // in for the name once the process is gone.
+        let comm = read_text(&proc_root.join(pid.to_string()).join("comm"), 256)
+            .map(|text| parse_comm(&text))
             .unwrap_or_default();
         self.names.insert(pid, comm);
     }
