@@ -26,6 +26,7 @@ mod flows;
 pub mod owner;
 pub mod parse;
 mod snapshot;
+pub mod system_paths;
 #[cfg(test)]
 mod testing;
 
@@ -33,6 +34,7 @@ pub use snapshot::{
     CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,
     UnattributedStats,
 };
+pub use system_paths::SystemPaths;
 
 use capture::Control;
 use owner::OwnerLookup;
