@@ -22,7 +22,6 @@
 pub mod accounting;
 pub mod attribution;
 mod capture;
-mod flows;
 pub mod owner;
 pub mod parse;
 mod snapshot;

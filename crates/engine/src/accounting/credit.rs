@@ -2,7 +2,7 @@
 //! owners found after them.
 
 use super::{bucket_index, Bucket, ProcessEntry};
-use crate::flows::{Dir, Flow, PacketMap, Traffic};
+use crate::accounting::flows::{Dir, Flow, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::snapshot::CaptureTotals;
 use crate::Transport;

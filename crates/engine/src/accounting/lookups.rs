@@ -1,7 +1,7 @@
 //! When to look up the owner of a flow's ends: due ends only (growing retry delays),
 //! within a global budget; locality checked again for ends not (yet) known as local.
 
-use crate::flows::{Endpoint, Flow, FlowKey};
+use crate::accounting::flows::{Endpoint, Flow, FlowKey};
 use crate::owner::OwnerLookup;
 use crate::parse::PacketKind;
 use crate::snapshot::CaptureTotals;

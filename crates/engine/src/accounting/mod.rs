@@ -33,14 +33,15 @@
 //!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
 
 mod credit;
+pub(crate) mod flows;
 mod lookups;
 
-use crate::flows::{FlowKey, FlowTable, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::Transport;
 use credit::{flush, set_aside, settle_found};
+use flows::{Flow, FlowKey, FlowTable, PacketMap, Traffic};
 use lookups::LookupBudget;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -149,6 +150,63 @@ fn bucket_index(transport: Transport) -> usize {
     }
 }
 
+/// Everything of [`Accounting`] but its flow table, borrowed apart from it so that a flow
+/// of the table and the counters it credits can be changed together.
+struct Books<'a, O: OwnerLookup> {
+    owners: &'a mut O,
+    config: &'a AccountingConfig,
+    processes: &'a mut PacketMap<Pid, ProcessEntry>,
+    buckets: &'a mut [Bucket; 4],
+    totals: &'a mut CaptureTotals,
+    budget: &'a mut LookupBudget,
+    retry_budget: &'a mut LookupBudget,
+    deferred: &'a mut VecDeque<FlowKey>,
+    retries: &'a mut lookups::RetryQueue,
+    rechecks: &'a mut lookups::RetryQueue,
+}
+
+impl<O: OwnerLookup> Books<'_, O> {
+    /// One lookup round for `flow`, whether a packet or a retry brought it: looks up its
+    /// due ends (`order`: the source first, for a packet), schedules what it missed, and
+    /// moves what the flow was owed to the owners found. Nothing when no end is due.
+    fn lookup_round(&mut self, flow: &mut Flow, key: FlowKey, order: [usize; 2], now: Instant) {
+        if !lookups::any_due(flow, now) {
+            return;
+        }
+        // An owner may be found: what the present owners are owed is theirs alone.
+        flush(flow, self.processes, &*self.owners);
+        let round = lookups::look_up_due_ends(
+            flow,
+            &key,
+            order,
+            now,
+            &mut lookups::Context {
+                owners: self.owners,
+                budget: self.budget,
+                retry_budget: self.retry_budget,
+                retry: &self.config.retry,
+                totals: self.totals,
+            },
+        );
+        lookups::schedule_round(
+            [&mut *self.retries, &mut *self.rechecks],
+            flow,
+            key,
+            round,
+            self.config,
+        );
+        settle_found(
+            flow,
+            key.transport,
+            round.found,
+            &*self.owners,
+            self.processes,
+            self.buckets,
+            self.totals,
+        );
+    }
+}
+
 /// Per-flow and per-process counters, generic over the owner lookup so tests use a fake.
 pub struct Accounting<O: OwnerLookup> {
     owners: O,
@@ -188,6 +246,23 @@ impl<O: OwnerLookup> Accounting<O> {
         }
     }
 
+    /// The flow table and everything else, borrowed apart.
+    fn split(&mut self) -> (&mut FlowTable, Books<'_, O>) {
+        let books = Books {
+            owners: &mut self.owners,
+            config: &self.config,
+            processes: &mut self.processes,
+            buckets: &mut self.buckets,
+            totals: &mut self.totals,
+            budget: &mut self.budget,
+            retry_budget: &mut self.retry_budget,
+            deferred: &mut self.deferred,
+            retries: &mut self.retries,
+            rechecks: &mut self.rechecks,
+        };
+        (&mut self.flows, books)
+    }
+
     /// Counts one packet seen at `now`, fresh from the wire.
     pub fn record(&mut self, meta: &PacketMeta, now: Instant) -> Locality {
         self.record_aged(meta, now, Duration::ZERO)
@@ -205,9 +280,9 @@ impl<O: OwnerLookup> Accounting<O> {
         }
 
         let (key, dir) = FlowKey::of(meta);
-        let owners = &mut self.owners;
-        let processes = &mut self.processes;
-        let flow = self.flows.entry(
+        let (flows, mut books) = self.split();
+        let (owners, processes) = (&mut *books.owners, &mut *books.processes);
+        let flow = flows.entry(
             key,
             now,
             || lookups::new_flow(&key, meta.kind, &*owners, now),
@@ -219,7 +294,7 @@ impl<O: OwnerLookup> Accounting<O> {
         );
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)
-            && now.saturating_duration_since(flow.last_seen) >= self.config.syn_reuse_gap
+            && now.saturating_duration_since(flow.last_seen) >= books.config.syn_reuse_gap
         {
             flush(flow, processes, &*owners);
             flow.forget_owners(now);
@@ -233,45 +308,15 @@ impl<O: OwnerLookup> Accounting<O> {
         flow.dirs[dir].add(len, 1);
         let (src, dst) = (dir, 1 - dir);
 
-        if age > self.config.lookup_max_age {
+        if age > books.config.lookup_max_age {
             if lookups::any_due(flow, now) && !flow.queued {
                 flow.queued = true;
-                lookups::queue(&mut self.deferred, key, self.config.deferred_capacity);
-                self.totals.lookups_deferred += 1;
+                lookups::queue(books.deferred, key, books.config.deferred_capacity);
+                books.totals.lookups_deferred += 1;
             }
-        } else if lookups::any_due(flow, now) {
-            // Most packets belong to flows with nothing to look up and skip all this.
-            // An owner may be found: what the present owners are owed is theirs alone.
-            flush(flow, processes, &*owners);
-            let round = lookups::look_up_due_ends(
-                flow,
-                &key,
-                [src, dst],
-                now,
-                &mut lookups::Context {
-                    owners,
-                    budget: &mut self.budget,
-                    retry_budget: &mut self.retry_budget,
-                    retry: &self.config.retry,
-                    totals: &mut self.totals,
-                },
-            );
-            lookups::schedule_round(
-                [&mut self.retries, &mut self.rechecks],
-                flow,
-                key,
-                round,
-                &self.config,
-            );
-            settle_found(
-                flow,
-                key.transport,
-                round.found,
-                owners,
-                processes,
-                &mut self.buckets,
-                &mut self.totals,
-            );
+        } else {
+            // Most packets belong to flows with nothing to look up and skip the round.
+            books.lookup_round(flow, key, [src, dst], now);
         }
 
         let (src_owner, dst_owner) = (flow.ends[src].owner, flow.ends[dst].owner);
@@ -282,12 +327,12 @@ impl<O: OwnerLookup> Accounting<O> {
         if src_owner.is_some() || dst_owner.is_some() {
             // The owners' process entries get it at the interval's end (see `flush`).
             flow.uncredited[dir].add(len, 1);
-            self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
+            books.totals.attributed_bytes = books.totals.attributed_bytes.saturating_add(len);
             if src_owner.is_none() || dst_owner.is_none() {
                 set_aside(flow, src, len);
             }
         } else {
-            let bucket = &mut self.buckets[bucket_index(key.transport)];
+            let bucket = &mut books.buckets[bucket_index(key.transport)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
                 flow.orphans.get_or_insert_with(Box::default)[dir][0].add(len, 1);
@@ -313,43 +358,12 @@ impl<O: OwnerLookup> Accounting<O> {
             else {
                 break;
             };
-            let Some(flow) = self.flows.get_mut(&key) else {
+            let (flows, mut books) = self.split();
+            let Some(flow) = flows.get_mut(&key) else {
                 continue;
             };
             flow.queued = false;
-            let owners = &mut self.owners;
-            if lookups::any_due(flow, now) {
-                flush(flow, &mut self.processes, &*owners);
-            }
-            let round = lookups::look_up_due_ends(
-                flow,
-                &key,
-                [0, 1],
-                now,
-                &mut lookups::Context {
-                    owners,
-                    budget: &mut self.budget,
-                    retry_budget: &mut self.retry_budget,
-                    retry: &self.config.retry,
-                    totals: &mut self.totals,
-                },
-            );
-            lookups::schedule_round(
-                [&mut self.retries, &mut self.rechecks],
-                flow,
-                key,
-                round,
-                &self.config,
-            );
-            settle_found(
-                flow,
-                key.transport,
-                round.found,
-                owners,
-                &mut self.processes,
-                &mut self.buckets,
-                &mut self.totals,
-            );
+            books.lookup_round(flow, key, [0, 1], now);
         }
         !self.deferred.is_empty() || self.retries.any_due(now) || self.rechecks.any_due(now)
     }

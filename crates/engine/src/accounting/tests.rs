@@ -433,7 +433,7 @@ fn a_closed_tcp_connection_leaves_the_flow_table_sooner_than_an_open_one() {
     };
     acc.record(&fin, t0);
 
-    let later = t0 + crate::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1);
+    let later = t0 + crate::accounting::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1);
     acc.end_interval(Duration::from_secs(1), later);
 
     assert_eq!(acc.flow_count(), 1, "only the open connection is left");
@@ -473,7 +473,7 @@ fn a_new_syn_on_a_closed_four_tuple_keeps_the_flow_like_an_open_one() {
 
     acc.end_interval(
         Duration::from_secs(1),
-        second + crate::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1),
+        second + crate::accounting::flows::CLOSED_IDLE_TIMEOUT + Duration::from_secs(1),
     );
 
     assert_eq!(acc.flow_count(), 1);
@@ -683,8 +683,9 @@ fn a_remote_end_is_checked_again_only_until_the_schedule_ends_and_keeps_nothing_
         &packet(Transport::Tcp, sa(REMOTE, 443), sa(LOCAL, 40000), 1500),
         t0,
     );
-    let set_aside =
-        |flow: &crate::flows::Flow| flow.unclaimed.iter().flatten().any(|t| t.packets > 0);
+    let set_aside = |flow: &crate::accounting::flows::Flow| {
+        flow.unclaimed.iter().flatten().any(|t| t.packets > 0)
+    };
     assert!(acc.flows.iter().all(|(_, flow)| set_aside(flow)));
     for ms in 1..2000u64 {
         acc.catch_up(t0 + Duration::from_millis(ms), Duration::from_millis(5));

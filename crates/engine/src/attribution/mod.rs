@@ -1,60 +1,58 @@
 //! Socket → inode → process attribution from the kernel's own tables, in every network
-//! namespace of the machine.
+//! namespace of the machine. Each question has its own room:
 //!
 //! ```text
-//! SystemOwners::owner(transport, local, remote)
-//!  ├─ namespaces   which namespaces may hold the socket: the ones owning `local` (this
-//!  │               one for loopback); wildcard sockets count only there (namespace_set.rs,
-//!  │               namespaces.rs: found from /proc/*/ns/net and /run/netns)
-//!  ├─ socket       cached table (socket_table.rs) ─ miss ─► sock_diag exact lookup in
-//!  │               that namespace (sock_diag.rs over netlink.rs); /proc/PID/net/* when
-//!  │               netlink fails and for ping/raw sockets (proc_net.rs)  ─► inode, uid
-//!  ├─ holder       inode → pid from /proc/PID/fd, incremental (processes/); a socket
-//!  │               closed before its holder was read: closed.rs
-//!  └─ details      name, cmdline, user, app id, read at once (process_info.rs, users.rs,
-//!                  app_id.rs) and kept after the process exits
-//! SystemOwners::is_local(ip)
-//!  └─ address_book.rs: addresses per namespace (local_addrs.rs), kept current by netlink
-//!                  address notifications and a rate-limited search for new namespaces
-//! SystemOwners::refresh(): new namespaces, address changes, cached sockets forgotten,
-//!                  exited processes marked, unreferenced ones forgotten
+//! SystemOwners::owner(transport, local, remote)          (this file: the order of questions)
+//!  ├─ namespaces/  which namespaces may hold the socket: the ones owning `local` (this
+//!  │               one for loopback); wildcard sockets count only there (namespace_set.rs;
+//!  │               namespace.rs finds them from /proc/*/ns/net and /run/netns;
+//!  │               address_book.rs keeps each one's addresses, read by local_addrs.rs,
+//!  │               current through netlink notifications)
+//!  ├─ sockets/     the socket: cached table (socket_table.rs) ─ miss ─► the kernel of
+//!  │               each candidate namespace, rate-limited per key (mod.rs); ICMP by its
+//!  │               ping or raw socket
+//!  ├─ kernel/      how the kernel is asked: netlink.rs, sock_diag.rs, proc_net.rs
+//!  │               (/proc/PID/net/*), bounded_read.rs (untrusted /proc files),
+//!  │               last_pid.rs (did any process start?)
+//!  ├─ processes/   inode → pid from /proc/PID/fd, incremental (holders/, fd_dir.rs); a
+//!  │               socket closed before its holder was read (closed.rs); name, cmdline,
+//!  │               user, app id read at once (process_info.rs, users.rs, app_id.rs) and
+//!  │               kept after the process exits
+//!  └─ connect_log/ who connected or listened, from the sock:inet_sock_set_state
+//!                  tracepoint: for TCP connections over before their lookup
+//! SystemOwners::is_local(ip)      namespaces/address_book.rs
+//! SystemOwners::refresh()         new namespaces, address changes, cached sockets
+//!                                 forgotten, exited processes marked, unreferenced forgotten
 //! ```
+//!
+//! The fixed paths (`/proc`, `/etc/passwd`, `/run/netns`, tracefs) come from one
+//! [`SystemPaths`] value.
 
-mod address_book;
-mod app_id;
-mod bounded_read;
-mod closed;
 mod connect_log;
-mod fd_dir;
-mod last_pid;
-mod local_addrs;
-mod namespace_set;
+mod kernel;
 mod namespaces;
-mod netlink;
-mod proc_net;
-mod process_info;
 mod processes;
-mod sock_diag;
-mod socket_table;
+mod sockets;
 mod trace;
-mod users;
 pub use connect_log::preopen as preopen_connect_log;
 pub use trace::trace_lookups;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::{EngineError, Transport};
-use address_book::AddressBook;
 use connect_log::ConnectLog;
-use namespace_set::{Candidates, NamespaceSet};
-use namespaces::namespace_of;
-use processes::SocketHolders;
-use socket_table::{canonical, FoundSocket, SockProto};
+use namespaces::address_book::AddressBook;
+use namespaces::namespace::namespace_of;
+use namespaces::namespace_set::NamespaceSet;
+use processes::holders::SocketHolders;
+use processes::process_info;
+use processes::users::Users;
+use sockets::socket_table::canonical;
+use sockets::unspecified;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use users::Users;
 
 /// Least time between two lookups in the kernel for the same flow key: only a guard
 /// against a caller asking in a loop (accounting backs off by itself, from 2 ms on).
@@ -136,195 +134,6 @@ impl SystemOwners {
         Ok(owners)
     }
 
-    /// The namespaces to ask about a socket on local address `ip`, after looking for the
-    /// namespace owning `ip` when it is not known yet (rate-limited). Loopback traffic is
-    /// always this namespace's (pcap sees only its `lo`), though every namespace has
-    /// 127.0.0.1: no search for it.
-    fn candidates(&mut self, ip: IpAddr) -> Candidates {
-        let book = self.addresses.get_mut();
-        if !ip.is_loopback() && self.namespaces.misses_owner_of(ip, book) {
-            self.namespaces.discover_missing(book);
-        }
-        self.namespaces.candidates(ip, self.addresses.get_mut())
-    }
-
-    /// The socket a packet of `transport` between `local` and `remote` belongs to, and the
-    /// inode of the listening or unconnected socket bound to `local` (a hint: an accepted
-    /// connection usually belongs to the process holding its listener).
-    fn find_socket(
-        &mut self,
-        transport: Transport,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<(FoundSocket, Option<u64>)> {
-        let proto = match transport {
-            Transport::Tcp => SockProto::Tcp,
-            Transport::Udp => SockProto::Udp,
-            Transport::Icmp | Transport::Other => return None,
-        };
-        let candidates = self.candidates(local.ip());
-        let mut found = candidates.indices.iter().find_map(|&i| {
-            let table = &self.namespaces.list.get(i)?.table;
-            table.connected(proto, local, remote)
-        });
-        // Whether the kernel was asked and every namespace answered through sock_diag: then
-        // "no socket" is the truth and a bound socket from the cached table is stale.
-        let mut authoritative = false;
-        if found.is_none() && self.may_ask_kernel(transport, local, remote) {
-            (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
-            // A namespace found late may hold it; never for loopback (see `candidates`).
-            if found.is_none()
-                && !local.ip().is_loopback()
-                && self.namespaces.discover(true, self.addresses.get_mut())
-            {
-                let candidates = self.candidates(local.ip());
-                (found, authoritative) = self.ask_kernel(proto, &candidates, local, remote);
-            }
-        }
-        let candidates = self.candidates(local.ip());
-        let bound = candidates
-            .indices
-            .iter()
-            .filter(|_| candidates.owned)
-            .find_map(|&i| self.namespaces.list.get(i)?.table.bound(proto, local));
-        let found = found.or(bound.filter(|_| !authoritative))?;
-        let hint = bound.map(|b| b.inode).filter(|&i| i != found.inode);
-        Some((found, hint))
-    }
-
-    /// Rate-limits kernel lookups per flow key.
-    fn may_ask_kernel(
-        &mut self,
-        transport: Transport,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> bool {
-        let now = Instant::now();
-        let key = (transport, local, remote);
-        if let Some(at) = self.tried.get(&key) {
-            if now.duration_since(*at) < KEY_RETRY {
-                return false;
-            }
-        }
-        if self.tried.len() >= MAX_KEYS {
-            self.tried
-                .retain(|_, at| now.duration_since(*at) < KEY_RETRY);
-            if self.tried.len() >= MAX_KEYS {
-                self.tried.clear();
-            }
-        }
-        self.tried.insert(key, now);
-        true
-    }
-
-    /// Asks the kernel (sock_diag, or `/proc/PID/net` tables) of each candidate namespace;
-    /// also tells whether a miss is certain (every namespace answered through sock_diag).
-    fn ask_kernel(
-        &mut self,
-        proto: SockProto,
-        candidates: &Candidates,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> (Option<FoundSocket>, bool) {
-        let ipv6 = local.is_ipv6();
-        let mut certain = true;
-        // Outside the namespaces owning the address only an exact binding counts.
-        let fits = |bound: SocketAddr| candidates.owned || bound.ip() == local.ip();
-        for &i in &candidates.indices {
-            let Some(ns) = self.namespaces.list.get_mut(i) else {
-                continue;
-            };
-            if let Some(diag) = ns.diag.as_mut() {
-                let mut answer = diag.find(proto, local, remote);
-                if proto == SockProto::Tcp && matches!(answer, Ok(Some(e)) if e.inode == 0) {
-                    // Only a TIME_WAIT remains: the connection is over. Its server side
-                    // belongs to whoever holds the listener on that port (if this end
-                    // is a server's: the kernel answers with the listener for a peer
-                    // that has no connection).
-                    let nobody = SocketAddr::new(unspecified(local.ip()), 0);
-                    answer = diag.find(proto, local, nobody);
-                }
-                match answer {
-                    Ok(Some(entry)) if entry.inode != 0 && fits(entry.local) => {
-                        ns.table.insert(&entry);
-                        let found = FoundSocket {
-                            inode: entry.inode,
-                            uid: entry.uid,
-                        };
-                        return (Some(found), true);
-                    }
-                    Ok(_) => continue,
-                    Err(_) => ns.diag = None,
-                }
-            }
-            certain = false;
-            if ns.reload_from_proc(proto, ipv6) {
-                let found = ns.table.connected(proto, local, remote).or_else(|| {
-                    candidates
-                        .owned
-                        .then(|| ns.table.bound(proto, local))
-                        .flatten()
-                });
-                if found.is_some() {
-                    return (found, false);
-                }
-            }
-        }
-        (None, certain)
-    }
-
-    /// The owner of ICMP echo traffic with identifier `local.port()`: the ping socket with
-    /// that identifier, else a raw ICMP socket on the address. Several raw sockets all
-    /// receive every echo; ping tools using raw sockets put their pid (its low 16 bits) in
-    /// the identifier, so the holder whose pid matches is preferred, else the first found.
-    /// Only namespaces owning `local` count (their wildcard sockets see its traffic).
-    fn icmp_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
-        let candidates = self.candidates(local.ip());
-        if !candidates.owned {
-            return None;
-        }
-        if self.may_ask_kernel(Transport::Icmp, local, remote) {
-            let memberless = candidates.indices.iter().any(|&i| {
-                self.namespaces
-                    .list
-                    .get(i)
-                    .is_some_and(|ns| ns.member.is_none())
-            });
-            if memberless {
-                // The tables are read from a member's /proc/PID/net: look for one.
-                self.namespaces.discover(true, self.addresses.get_mut());
-            }
-            for &i in &candidates.indices {
-                if let Some(ns) = self.namespaces.list.get_mut(i) {
-                    // Ping sockets are not in sock_diag; both tables are small.
-                    ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
-                    ns.reload_from_proc(SockProto::Raw, local.is_ipv6());
-                }
-            }
-        }
-        let sockets: Vec<FoundSocket> = candidates
-            .indices
-            .iter()
-            .filter_map(|&i| self.namespaces.list.get(i))
-            .flat_map(|ns| ns.table.icmp(local))
-            .collect();
-        let several = sockets.len() > 1;
-        let mut first = None;
-        for socket in sockets {
-            let Some(pid) = self.holders.owner(socket.inode, None) else {
-                continue;
-            };
-            if !several || pid & 0xffff == u32::from(local.port()) {
-                self.note_process(pid, socket.uid);
-                return Some(pid);
-            }
-            first.get_or_insert((pid, socket.uid));
-        }
-        let (pid, uid) = first?;
-        self.note_process(pid, uid);
-        Some(pid)
-    }
-
     /// Reads the details of `pid` unless they are known for this very process.
     fn note_process(&mut self, pid: Pid, socket_uid: u32) {
         let scanned = self.holders.scanned(pid);
@@ -393,14 +202,6 @@ impl SystemOwners {
                 .any(|ns| ns.inode == inode)
         });
         fits.then_some(listener.pid)
-    }
-}
-
-/// The wildcard address of `ip`'s family.
-fn unspecified(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
     }
 }
 

@@ -2,6 +2,10 @@
 //! `/proc/net` fallback without netlink, and random or mutated input for every parser.
 
 use super::*;
+use kernel::{netlink, proc_net, sock_diag};
+use namespaces::local_addrs;
+use processes::{app_id, holders, process_info, users};
+use sockets::socket_table::SockProto;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
@@ -157,8 +161,8 @@ fn random_and_mutated_input_never_panics_a_parser() {
         let _ = users::parse_passwd(&text);
         let _ = local_addrs::parse_fib_trie_local(&text);
         let _ = local_addrs::parse_if_inet6(&text);
-        let _ = processes::parse_socket_link(&text);
-        let _ = namespaces::parse_ns_link(&text);
+        let _ = holders::parse_socket_link(&text);
+        let _ = namespaces::namespace::parse_ns_link(&text);
     }
 }
 

@@ -1,9 +1,9 @@
 //! Network namespaces of this machine: found from `/proc/*/ns/net` (and `/run/netns`),
 //! each with netlink sockets opened inside it and its own socket table and addresses.
 
-use super::proc_net;
-use super::sock_diag::SockDiag;
-use super::socket_table::{SockProto, SocketTable};
+use crate::attribution::kernel::proc_net;
+use crate::attribution::kernel::sock_diag::SockDiag;
+use crate::attribution::sockets::socket_table::{SockProto, SocketTable};
 use crate::owner::Pid;
 use std::fs::{self, File};
 use std::io;

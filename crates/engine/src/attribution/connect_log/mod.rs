@@ -28,8 +28,8 @@
 //!
 //! Everything in the ring is parsed as untrusted: bounded records, bounded maps.
 
-use super::bounded_read::read_text;
-use super::process_info::parse_comm;
+use crate::attribution::kernel::bounded_read::read_text;
+use crate::attribution::processes::process_info::parse_comm;
 use crate::owner::Pid;
 use std::collections::HashMap;
 use std::io;
@@ -586,7 +586,9 @@ impl ConnectLog {
             if change.local.port() != 0 {
                 let listener = Listener {
                     pid: change.pid,
-                    namespace: super::namespaces::namespace_of(proc_root, change.pid),
+                    namespace: crate::attribution::namespaces::namespace::namespace_of(
+                        proc_root, change.pid,
+                    ),
                     socket: change.socket,
                     closed: None,
                 };

@@ -2,8 +2,8 @@
 //! when sock_diag is unavailable, and the only source for ping sockets (which sock_diag
 //! cannot dump). Each file shows the namespace of the process whose `/proc` entry it is in.
 
-use super::bounded_read::for_each_line;
-use super::socket_table::{SockProto, SocketEntry, MAX_SOCKETS};
+use crate::attribution::kernel::bounded_read::for_each_line;
+use crate::attribution::sockets::socket_table::{SockProto, SocketEntry, MAX_SOCKETS};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;

@@ -2,8 +2,8 @@
 //! kernel allocated, descriptor links and flags. Every file is untrusted input.
 
 use super::MAX_FDS_PER_PROCESS;
-use crate::attribution::bounded_read::read_text;
-use crate::attribution::fd_dir::FdDir;
+use crate::attribution::kernel::bounded_read::read_text;
+use crate::attribution::processes::fd_dir::FdDir;
 use crate::owner::Pid;
 use std::collections::HashSet;
 use std::fs;

@@ -1,6 +1,6 @@
 //! User names for uids from `/etc/passwd`, cached and re-read when the file changes.
 
-use super::bounded_read::read_text;
+use crate::attribution::kernel::bounded_read::read_text;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};

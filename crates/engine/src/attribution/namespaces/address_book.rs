@@ -3,10 +3,12 @@
 //! when an address is not known, and new namespaces are looked for (rate-limited) too, so
 //! an address that appears (a VPN, a veth into a new container) counts as local at once.
 
-use super::last_pid::LastPid;
-use super::local_addrs::{netlink_addresses, proc_addresses};
-use super::namespaces::{in_namespace, namespace_of, NamedWatch};
-use super::netlink::{NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR};
+use crate::attribution::kernel::last_pid::LastPid;
+use crate::attribution::kernel::netlink::{
+    NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR,
+};
+use crate::attribution::namespaces::local_addrs::{netlink_addresses, proc_addresses};
+use crate::attribution::namespaces::namespace::{in_namespace, namespace_of, NamedWatch};
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet};
 use std::io;

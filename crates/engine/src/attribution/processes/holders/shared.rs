@@ -9,7 +9,7 @@
 
 use super::scan::{parse_fdinfo_flags, O_CLOEXEC};
 use super::{Holder, SocketHolders, MAX_INODES};
-use crate::attribution::bounded_read::read_text;
+use crate::attribution::kernel::bounded_read::read_text;
 use crate::owner::Pid;
 
 impl SocketHolders {

@@ -2,9 +2,9 @@
 //! `/proc/PID/{stat,comm,cmdline,status}` as untrusted text (names may hold spaces,
 //! parentheses and newlines; files may vanish between two reads).
 
-use super::app_id::app_id;
-use super::bounded_read::{read_capped, read_text};
-use super::users::Users;
+use crate::attribution::kernel::bounded_read::{read_capped, read_text};
+use crate::attribution::processes::app_id::app_id;
+use crate::attribution::processes::users::Users;
 use crate::owner::{Pid, ProcessInfo};
 use std::path::Path;
 

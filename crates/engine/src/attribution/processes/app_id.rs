@@ -4,7 +4,7 @@
 //! `app-flatpak-<id>-<n>.scope`, `app-<launcher>-<id>@<random>.service`) or a snap name
 //! (`snap.<name>.<app>….scope`).
 
-use super::bounded_read::{read_plain_file_of, read_text};
+use crate::attribution::kernel::bounded_read::{read_plain_file_of, read_text};
 use std::path::Path;
 
 /// Most bytes read of `.flatpak-info` and of a cgroup file.

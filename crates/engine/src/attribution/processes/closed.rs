@@ -2,8 +2,9 @@
 //! to (closed already, or accepted but its descriptor not installed yet): an accepted
 //! connection goes, like its TIME_WAIT remains, to the holder of its listener.
 
-use super::socket_table::SockProto;
-use super::{unspecified, SystemOwners};
+use crate::attribution::sockets::socket_table::SockProto;
+use crate::attribution::sockets::unspecified;
+use crate::attribution::SystemOwners;
 use crate::owner::Pid;
 use crate::Transport;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ impl SystemOwners {
     /// retry, as accounting retries on the flow's next packets only. Its listener's
     /// holder is the answer the same lookup gives a moment earlier (before `accept()`
     /// the kernel answers with the listener).
-    pub(super) fn holder(
+    pub(in crate::attribution) fn holder(
         &mut self,
         transport: Transport,
         local: SocketAddr,

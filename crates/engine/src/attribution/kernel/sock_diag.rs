@@ -1,8 +1,8 @@
 //! TCP and UDP socket tables from netlink sock_diag (`SOCK_DIAG_BY_FAMILY` with
 //! `inet_diag_req_v2`): whole-table dumps, and exact lookups of one socket by its 4-tuple.
 
-use super::netlink::NetlinkSocket;
-use super::socket_table::{SockProto, SocketEntry};
+use crate::attribution::kernel::netlink::NetlinkSocket;
+use crate::attribution::sockets::socket_table::{SockProto, SocketEntry};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -27,7 +27,8 @@ impl SockDiag {
     /// Opens sock_diag in the calling thread's network namespace.
     #[cfg(test)]
     pub(crate) fn open() -> io::Result<Self> {
-        NetlinkSocket::open(super::netlink::NETLINK_SOCK_DIAG).map(Self::from_socket)
+        NetlinkSocket::open(crate::attribution::kernel::netlink::NETLINK_SOCK_DIAG)
+            .map(Self::from_socket)
     }
 
     /// Wraps a `NETLINK_SOCK_DIAG` socket (opened in another namespace).
@@ -229,7 +230,7 @@ mod tests {
     /// The inode of an fd of this process.
     fn inode_of(fd: &impl std::os::fd::AsRawFd) -> u64 {
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
-        super::super::processes::parse_socket_link(link.to_str().unwrap()).unwrap()
+        crate::attribution::processes::holders::parse_socket_link(link.to_str().unwrap()).unwrap()
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! inode was found. Nothing runs while no lookup misses.
 
 use super::scan::{list_pids, read_fds};
-use crate::attribution::bounded_read::read_text;
-use crate::attribution::process_info::parse_stat;
+use crate::attribution::kernel::bounded_read::read_text;
+use crate::attribution::processes::process_info::parse_stat;
 use crate::owner::Pid;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -60,7 +60,7 @@ impl FdDir {
         };
         let len = usize::try_from(len).ok()?;
         let target = std::str::from_utf8(buf.get(..len)?).ok()?;
-        super::processes::parse_socket_link(target)
+        crate::attribution::processes::holders::parse_socket_link(target)
     }
 }
 
@@ -84,7 +84,8 @@ mod tests {
         let fd = socket.as_raw_fd() as u32;
         assert!(fds.contains(&fd));
         let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
-        let want = super::super::processes::parse_socket_link(link.to_str().unwrap());
+        let want =
+            crate::attribution::processes::holders::parse_socket_link(link.to_str().unwrap());
         assert_eq!(dir.socket_inode(fd), want);
         assert_eq!(dir.socket_inode(0).filter(|_| false), None);
         assert!(FdDir::open(Path::new("/nonexistent/fd")).is_err());

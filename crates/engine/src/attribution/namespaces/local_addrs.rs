@@ -1,8 +1,8 @@
 //! The addresses of one network namespace: from netlink RTM_GETADDR on a socket opened in
 //! that namespace, or from its `/proc/PID/net/{fib_trie,if_inet6}` when netlink fails.
 
-use super::bounded_read::read_text;
-use super::netlink::{attributes, NetlinkSocket};
+use crate::attribution::kernel::bounded_read::read_text;
+use crate::attribution::kernel::netlink::{attributes, NetlinkSocket};
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -179,7 +179,8 @@ Local:
     fn the_running_namespace_has_loopback() {
         let got = proc_addresses(Path::new("/proc/self/net")).unwrap();
         assert!(got.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        let mut route = NetlinkSocket::open(super::super::netlink::NETLINK_ROUTE).unwrap();
+        let mut route =
+            NetlinkSocket::open(crate::attribution::kernel::netlink::NETLINK_ROUTE).unwrap();
         let got = netlink_addresses(&mut route).unwrap();
         assert!(got.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
     }

@@ -2,11 +2,13 @@
 //! `/proc` and the names in `/run/netns`, forgotten when gone, and the candidates asked
 //! for a local address.
 
-use super::address_book::AddressBook;
-use super::namespaces::{in_namespace, named_namespaces, namespace_of, Namespace};
-use super::netlink::{NetlinkSocket, NETLINK_SOCK_DIAG};
-use super::processes::list_pids;
-use super::sock_diag::SockDiag;
+use crate::attribution::kernel::netlink::{NetlinkSocket, NETLINK_SOCK_DIAG};
+use crate::attribution::kernel::sock_diag::SockDiag;
+use crate::attribution::namespaces::address_book::AddressBook;
+use crate::attribution::namespaces::namespace::{
+    in_namespace, named_namespaces, namespace_of, Namespace,
+};
+use crate::attribution::processes::holders::list_pids;
 use crate::owner::Pid;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
