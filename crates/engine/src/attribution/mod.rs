@@ -38,7 +38,7 @@ pub use connect_log::preopen as preopen_connect_log;
 pub use trace::trace_lookups;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
-use crate::{EngineError, Transport};
+use crate::{EngineError, SystemPaths, Transport};
 use connect_log::ConnectLog;
 use namespaces::address_book::AddressBook;
 use namespaces::namespace::namespace_of;
@@ -47,7 +47,6 @@ use processes::holders::SocketHolders;
 use processes::process_info;
 use processes::users::Users;
 use sockets::socket_table::canonical;
-use sockets::unspecified;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -107,25 +106,30 @@ impl Drop for SystemOwners {
 }
 
 impl SystemOwners {
-    /// Reads the initial socket and process tables of every namespace.
+    /// Reads the initial socket and process tables of every namespace of the real system.
     pub fn new() -> Result<Self, EngineError> {
-        let proc_root = PathBuf::from("/proc");
+        Self::with_paths(&SystemPaths::default())
+    }
+
+    /// Like [`SystemOwners::new`], reading the system's tables from `paths`.
+    pub fn with_paths(paths: &SystemPaths) -> Result<Self, EngineError> {
+        let proc_root = paths.proc.clone();
         let own_pid = std::process::id();
         let own_inode = namespace_of(&proc_root, own_pid).ok_or_else(|| EngineError::Io {
-            what: "/proc/self/ns/net".into(),
+            what: proc_root.join("self/ns/net").display().to_string(),
             source: std::io::Error::last_os_error(),
         })?;
-        let mut book = AddressBook::new(&proc_root);
-        let namespaces = NamespaceSet::new(proc_root.clone(), own_inode, own_pid, &mut book);
+        let mut book = AddressBook::new(paths);
+        let namespaces = NamespaceSet::new(paths, own_inode, own_pid, &mut book);
         let mut owners = Self {
             holders: SocketHolders::new(&proc_root),
             proc_root,
             namespaces,
             addresses: RefCell::new(book),
             details: HashMap::new(),
-            users: Users::new("/etc/passwd"),
+            users: Users::new(paths.passwd.clone()),
             tried: HashMap::new(),
-            connects: ConnectLog::acquire(),
+            connects: ConnectLog::acquire(paths),
         };
         owners
             .namespaces

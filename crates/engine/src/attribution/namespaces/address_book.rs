@@ -10,6 +10,7 @@ use crate::attribution::kernel::netlink::{
 use crate::attribution::namespaces::local_addrs::{netlink_addresses, proc_addresses};
 use crate::attribution::namespaces::namespace::{in_namespace, namespace_of, NamedWatch};
 use crate::owner::Pid;
+use crate::SystemPaths;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
@@ -73,8 +74,8 @@ pub(crate) struct AddressBook {
 }
 
 impl AddressBook {
-    pub(crate) fn new(proc_root: impl Into<PathBuf>) -> Self {
-        let proc_root = proc_root.into();
+    pub(crate) fn new(paths: &SystemPaths) -> Self {
+        let proc_root = paths.proc.clone();
         Self {
             last_pid_file: LastPid::new(&proc_root),
             proc_root,
@@ -85,7 +86,7 @@ impl AddressBook {
             last_unwatched_reload: None,
             last_pid: None,
             generation: 0,
-            named: NamedWatch::new("/run/netns"),
+            named: NamedWatch::new(&paths.run_netns),
         }
     }
 
@@ -302,7 +303,7 @@ mod tests {
     fn a_namespace_followed_before_it_had_a_member_adopts_its_first_member() {
         // As for a name in /run/netns without CAP_SYS_ADMIN: netlink inside it cannot be
         // opened, and no process is in it yet.
-        let mut book = AddressBook::new("/proc");
+        let mut book = AddressBook::new(&SystemPaths::default());
         let inode = 4_242;
         book.follow(inode, Some(Path::new("/nonexistent/ns/net")), None);
         let ip: IpAddr = "10.211.7.2".parse().unwrap();
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn a_namespace_known_by_name_only_gets_its_addresses_once_a_process_shows_the_way() {
         let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
-        let mut book = AddressBook::new("/proc");
+        let mut book = AddressBook::new(&SystemPaths::default());
         // As the helper sees a named namespace without CAP_SYS_ADMIN: no way in.
         book.follow(own, Some(Path::new("/nonexistent/ns")), None);
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
@@ -340,7 +341,7 @@ mod tests {
     #[test]
     fn an_address_added_after_start_is_local_at_once() {
         let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
-        let mut book = AddressBook::new("/proc");
+        let mut book = AddressBook::new(&SystemPaths::default());
         book.follow(own, None, None);
         assert!(book.contains("127.0.0.1".parse().unwrap()));
         // A veth pair in this namespace (no dummy driver here).
@@ -384,7 +385,7 @@ mod tests {
     #[test]
     fn a_namespace_named_after_start_is_followed_by_the_idle_search() {
         let own = namespace_of(Path::new("/proc"), std::process::id()).unwrap();
-        let mut book = AddressBook::new("/proc");
+        let mut book = AddressBook::new(&SystemPaths::default());
         book.follow(own, None, None);
         book.look_for_new_namespaces();
         let netns = Made {

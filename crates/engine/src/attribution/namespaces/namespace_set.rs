@@ -10,9 +10,10 @@ use crate::attribution::namespaces::namespace::{
 };
 use crate::attribution::processes::holders::list_pids;
 use crate::owner::Pid;
+use crate::SystemPaths;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Least time between two searches for new namespaces on a lookup miss.
@@ -30,6 +31,8 @@ const MAX_NAMESPACES: usize = 4096;
 /// The namespaces whose sockets may own traffic.
 pub(crate) struct NamespaceSet {
     proc_root: PathBuf,
+    /// Where named namespaces are mounted (`/run/netns`).
+    run_netns: PathBuf,
     /// Index 0 is the namespace this process runs in (the one pcap captures in).
     pub list: Vec<Namespace>,
     /// Namespace of each pid seen, and when it was first seen.
@@ -56,7 +59,8 @@ pub(crate) struct Candidates {
 
 impl NamespaceSet {
     /// The set holding this process's own namespace `own` (member `own_pid`).
-    pub(crate) fn new(proc_root: PathBuf, own: u64, own_pid: Pid, book: &mut AddressBook) -> Self {
+    pub(crate) fn new(paths: &SystemPaths, own: u64, own_pid: Pid, book: &mut AddressBook) -> Self {
+        let proc_root = paths.proc.clone();
         let diag = NetlinkSocket::open(NETLINK_SOCK_DIAG)
             .ok()
             .map(SockDiag::from_socket);
@@ -65,6 +69,7 @@ impl NamespaceSet {
         book.follow(own, None, Some(proc_root.join(format!("{own_pid}/net"))));
         Self {
             proc_root,
+            run_netns: paths.run_netns.clone(),
             list: vec![namespace],
             namespace_of_pid: HashMap::new(),
             last_scan: None,
@@ -194,7 +199,7 @@ impl NamespaceSet {
             let lowest = members.entry(ns).or_insert(pid);
             *lowest = (*lowest).min(pid);
         }
-        let named = named_namespaces(Path::new("/run/netns"));
+        let named = named_namespaces(&self.run_netns);
         let own = self.list[0].inode;
         if !on_miss {
             // Forget namespaces that are gone (holding their sockets would keep them alive).
@@ -250,14 +255,15 @@ impl NamespaceSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn a_followed_namespace_that_is_gone_is_searched_for_once_until_the_refresh() {
-        let proc_root = PathBuf::from("/proc");
+        let paths = SystemPaths::default();
         let pid = std::process::id();
-        let own = namespace_of(&proc_root, pid).unwrap();
-        let mut book = AddressBook::new(&proc_root);
-        let mut set = NamespaceSet::new(proc_root, own, pid, &mut book);
+        let own = namespace_of(&paths.proc, pid).unwrap();
+        let mut book = AddressBook::new(&paths);
+        let mut set = NamespaceSet::new(&paths, own, pid, &mut book);
         // As a namespace whose only process exited after the address book read it.
         let gone = 4_242;
         book.follow(gone, Some(Path::new("/nonexistent/ns/net")), None);
