@@ -10,9 +10,18 @@
 //!                     ├─ parse/       frame ─► PacketMeta (link layer by datalink, IP, ports,
 //!                     │               fragments); nothing deeper sees raw bytes
 //!                     ├─ accounting/  PacketMeta ─► flows.rs (owner cached per endpoint) ─►
-//!                     │               per-process / per-flow counters, unattributed buckets
-//!                     │   └─ owner.rs  OwnerLookup: attribution/ (sock_diag, /proc) or a fake
+//!                     │               per-process / per-flow counters, unattributed buckets;
+//!                     │               lookups.rs (when to ask), credit.rs (who is owed)
+//!                     │   └─ owner.rs  OwnerLookup: attribution/ or a fake (testing.rs)
 //!                     └─ snapshot.rs  what on_update receives each interval (the --json shape)
+//!
+//! attribution/ (SystemOwners: the real OwnerLookup), one room per question
+//!   ├─ namespaces/   which network namespaces may hold a socket, whose addresses are local
+//!   ├─ sockets/      which socket a packet belongs to (cached tables, then the kernel)
+//!   ├─ kernel/       netlink, sock_diag, /proc/PID/net, bounded /proc reads, last pid
+//!   ├─ processes/    which process holds a socket, and what that process is
+//!   └─ connect_log/  who connected or listened: the sock:inet_sock_set_state tracepoint
+//! system_paths.rs    /proc, /etc/passwd, /run/netns, tracefs: one value, for tests to move
 //! ```
 //!
 //! Threading: `on_update` runs on the capture thread, so it must not block for long; the
