@@ -87,8 +87,11 @@ async fn a_descriptor_leaked_by_whoever_started_the_helper_is_closed_before_serv
         .arg("--stdio")
         .stdin(theirs.try_clone().unwrap())
         .stdout(theirs);
-    // SAFETY: dup2 is async-signal-safe; the new fd 7 is not close-on-exec, as a careless
-    // starter's would be.
+    // SAFETY: the closure runs in the forked child before exec and only calls dup2, which
+    // is async-signal-safe and allocates nothing; `leaked_fd` stays open in the parent (and
+    // so in the child) until `spawn` returns. The new fd 7 is not close-on-exec, as a
+    // careless starter's would be. (libc, not rustix: rustix's dup2 wants an `OwnedFd` for
+    // fd 7, which the child does not have.)
     unsafe {
         command.pre_exec(move || {
             if libc::dup2(leaked_fd, 7) < 0 {
