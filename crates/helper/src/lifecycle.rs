@@ -2,7 +2,10 @@
 //! end of its socket is closed, however the GUI went away (quit, crash, SIGKILL).
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::Signal;
 
 /// Asks the kernel to send SIGTERM when the parent dies, and exits when the parent died
 /// while the request was being made (the parent pid changed between the two reads).
@@ -16,19 +19,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 /// capability drop that follows keeps the signal armed (it shrinks the permitted set,
 /// which the kernel does not treat as a credential gain).
 pub fn die_with_parent() {
-    // SAFETY: getppid and prctl with integer arguments only.
-    unsafe {
-        let parent = libc::getppid();
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGTERM as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        );
-        if libc::getppid() != parent {
-            libc::_exit(0);
-        }
+    let parent = rustix::process::getppid();
+    // It fails only for an invalid signal number; SIGTERM is valid. The hangup watch of
+    // `--stdio` still ends the helper if it ever did fail.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+    if rustix::process::getppid() != parent {
+        // Nothing has been written or started yet: no buffer to flush, no thread to stop.
+        std::process::exit(0);
     }
 }
 
@@ -37,23 +34,16 @@ pub fn die_with_parent() {
 ///
 /// Runs on a plain thread; returns an error only when `poll` itself fails.
 pub fn wait_for_hangup(socket: &OwnedFd) -> io::Result<()> {
+    let hangup = PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR | PollFlags::NVAL;
     loop {
-        let mut pollfd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; -1 waits without a timeout.
-        let rc = unsafe { libc::poll(&mut pollfd, 1, -1) };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(error);
+        let mut fds = [PollFd::new(socket, PollFlags::RDHUP)];
+        // No timeout: wait for as long as the connection lasts.
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
         }
-        if pollfd.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
-        {
+        if fds[0].revents().intersects(hangup) {
             return Ok(());
         }
     }

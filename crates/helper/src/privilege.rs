@@ -35,21 +35,13 @@
 
 use std::io;
 
-/// Capability numbers from `<linux/capability.h>`.
-pub mod cap {
-    pub const DAC_READ_SEARCH: u32 = 2;
-    pub const SETPCAP: u32 = 8;
-    pub const NET_RAW: u32 = 13;
-    pub const SYS_PTRACE: u32 = 19;
-}
+use rustix::thread::{CapabilitiesSecureBits, CapabilitySet, CapabilitySets};
 
-/// The capabilities the helper keeps after start-up; see the module documentation.
-pub const KEPT: &[u32] = &[cap::NET_RAW, cap::SYS_PTRACE, cap::DAC_READ_SEARCH];
-
-/// Bit mask of [`KEPT`], as shown in `/proc/PID/status` (`CapEff`, `CapPrm`, `CapBnd`).
-pub fn kept_mask() -> u64 {
-    KEPT.iter().fold(0, |mask, cap| mask | (1u64 << cap))
-}
+/// The capabilities the helper keeps after start-up; see the module documentation. Its
+/// bits are the mask `/proc/PID/status` shows (`CapEff`, `CapPrm`, `CapBnd`).
+pub const KEPT: CapabilitySet = CapabilitySet::NET_RAW
+    .union(CapabilitySet::SYS_PTRACE)
+    .union(CapabilitySet::DAC_READ_SEARCH);
 
 /// Why dropping privileges failed; the helper refuses to serve when it does.
 #[derive(Debug, thiserror::Error)]
@@ -72,78 +64,17 @@ pub enum PrivilegeError {
     NoNewPrivs(#[source] io::Error),
 }
 
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// The calling thread's (effective, permitted, inheritable) sets as 64-bit masks.
-fn current_sets() -> Result<(u64, u64, u64), PrivilegeError> {
-    let mut header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as capget(2) requires for version 3.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(PrivilegeError::Read(io::Error::last_os_error()));
-    }
-    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
-    Ok((
-        join(data[0].effective, data[1].effective),
-        join(data[0].permitted, data[1].permitted),
-        join(data[0].inheritable, data[1].inheritable),
-    ))
-}
-
-fn set_sets(effective: u64, permitted: u64, inheritable: u64) -> Result<(), PrivilegeError> {
-    let mut header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let split = |mask: u64| (mask as u32, (mask >> 32) as u32);
-    let (e0, e1) = split(effective);
-    let (p0, p1) = split(permitted);
-    let (i0, i1) = split(inheritable);
-    let data = [
-        CapData {
-            effective: e0,
-            permitted: p0,
-            inheritable: i0,
+/// Sets the calling thread's effective and permitted sets and empties its inheritable set.
+fn set_sets(effective: CapabilitySet, permitted: CapabilitySet) -> Result<(), PrivilegeError> {
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective,
+            permitted,
+            inheritable: CapabilitySet::empty(),
         },
-        CapData {
-            effective: e1,
-            permitted: p1,
-            inheritable: i1,
-        },
-    ];
-    // SAFETY: header and a two-element data array, as capset(2) requires for version 3.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-    if rc != 0 {
-        return Err(PrivilegeError::Set(io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    let rc = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    )
+    .map_err(|errno| PrivilegeError::Set(errno.into()))
 }
 
 /// Highest capability number this kernel knows, or 63 (the most a 64-bit set can hold)
@@ -157,14 +88,16 @@ fn last_cap() -> u32 {
         .min(63)
 }
 
-// Securebits from <linux/securebits.h>.
-const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
-const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
-const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
-const SECBIT_NO_SETUID_FIXUP_LOCKED: libc::c_ulong = 1 << 3;
-const SECBIT_KEEP_CAPS_LOCKED: libc::c_ulong = 1 << 5;
-const SECBIT_NO_CAP_AMBIENT_RAISE: libc::c_ulong = 1 << 6;
-const SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED: libc::c_ulong = 1 << 7;
+/// Securebits locked once the helper has `CAP_SETPCAP`: no root privilege on `execve`, no
+/// capability fix-up on a uid change, no ambient raise, and none of it can be undone.
+/// `KEEP_CAPS` itself stays off (and locked so).
+const LOCKED_SECUREBITS: CapabilitiesSecureBits = CapabilitiesSecureBits::NO_ROOT
+    .union(CapabilitiesSecureBits::NO_ROOT_LOCKED)
+    .union(CapabilitiesSecureBits::NO_SETUID_FIXUP)
+    .union(CapabilitiesSecureBits::NO_SETUID_FIXUP_LOCKED)
+    .union(CapabilitiesSecureBits::KEEP_CAPS_LOCKED)
+    .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE)
+    .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE_LOCKED);
 
 /// Keeps only [`KEPT`] (those of them the process has) and sets no_new_privs.
 ///
@@ -175,44 +108,41 @@ pub fn drop_to_capture_set() -> Result<(), PrivilegeError> {
     // Without it (no tracefs, a container, an old kernel) attribution still works, minus
     // client connections that end before their first lookup.
     let _ = sockeye_engine::attribution::preopen_connect_log();
-    let (_, permitted, _) = current_sets()?;
-    let keep = kept_mask() & permitted;
-    let can_setpcap = permitted & (1 << cap::SETPCAP) != 0;
+    let permitted = rustix::thread::capabilities(None)
+        .map_err(|errno| PrivilegeError::Read(errno.into()))?
+        .permitted;
+    let keep = KEPT & permitted;
+    let can_setpcap = permitted.contains(CapabilitySet::SETPCAP);
     if can_setpcap {
         // Make sure CAP_SETPCAP is effective for the bounding-set and securebits changes.
-        set_sets(permitted, permitted, 0)?;
-        prctl(
-            libc::PR_SET_SECUREBITS,
-            SECBIT_NOROOT
-                | SECBIT_NOROOT_LOCKED
-                | SECBIT_NO_SETUID_FIXUP
-                | SECBIT_NO_SETUID_FIXUP_LOCKED
-                | SECBIT_KEEP_CAPS_LOCKED
-                | SECBIT_NO_CAP_AMBIENT_RAISE
-                | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
-        )
-        .map_err(PrivilegeError::Securebits)?;
+        set_sets(permitted, permitted)?;
+        rustix::thread::set_capabilities_secure_bits(LOCKED_SECUREBITS)
+            .map_err(|errno| PrivilegeError::Securebits(errno.into()))?;
     }
-    prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-    )
-    .map_err(PrivilegeError::Ambient)?;
+    rustix::thread::clear_ambient_capability_set()
+        .map_err(|errno| PrivilegeError::Ambient(errno.into()))?;
     if can_setpcap {
         for cap in 0..=last_cap() {
-            if KEPT.contains(&cap) {
+            let capability = CapabilitySet::from_bits_retain(1 << cap);
+            if KEPT.contains(capability) {
                 continue;
             }
-            match prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap)) {
+            match rustix::thread::remove_capability_from_bounding_set(capability) {
                 Ok(()) => {}
                 // A number past the kernel's last capability: nothing above it exists.
-                Err(source) if source.raw_os_error() == Some(libc::EINVAL) && cap > 0 => break,
-                Err(source) => return Err(PrivilegeError::Bounding { cap, source }),
+                Err(rustix::io::Errno::INVAL) if cap > 0 => break,
+                Err(errno) => {
+                    return Err(PrivilegeError::Bounding {
+                        cap,
+                        source: errno.into(),
+                    })
+                }
             }
         }
     }
-    set_sets(keep, keep, 0)?;
-    prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(PrivilegeError::NoNewPrivs)?;
+    set_sets(keep, keep)?;
+    rustix::thread::set_no_new_privs(true)
+        .map_err(|errno| PrivilegeError::NoNewPrivs(errno.into()))?;
     Ok(())
 }
 
@@ -223,6 +153,6 @@ mod tests {
     #[test]
     fn kept_mask_matches_the_documented_capabilities() {
         // CAP_DAC_READ_SEARCH (2), CAP_NET_RAW (13), CAP_SYS_PTRACE (19).
-        assert_eq!(kept_mask(), 0x0000_0000_0008_2004);
+        assert_eq!(KEPT.bits(), 0x0000_0000_0008_2004);
     }
 }

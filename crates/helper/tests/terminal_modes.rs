@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 const HELPER: &str = env!("CARGO_BIN_EXE_sockeye-helper");
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 #[test]
@@ -110,6 +109,7 @@ fn ctrl_c_ends_cleanly_with_a_final_line() {
     // Wait until it captures (its packet socket shows up), then interrupt it.
     let deadline = Instant::now() + Duration::from_secs(5);
     let pid = child.id();
+    let helper = rustix::process::Pid::from_child(&child);
     while !std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count() > 4)
         .unwrap_or(false)
@@ -118,8 +118,7 @@ fn ctrl_c_ends_cleanly_with_a_final_line() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    rustix::process::kill_process(helper, rustix::process::Signal::INT).expect("signal sent");
     let stdout = child.stdout.take().expect("stdout");
     let lines: Vec<String> = BufReader::new(stdout)
         .lines()

@@ -2,7 +2,10 @@
 //! socket (one end of the socketpair the GUI made), and nothing else.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::fs::FileType;
+use rustix::net::{AddressFamily, SocketType};
 
 /// Why fd 0 cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -19,44 +22,22 @@ pub enum SocketError {
     Setup(#[source] io::Error),
 }
 
-fn socket_option(fd: BorrowedFd<'_>, option: libc::c_int) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: value and len describe a c_int buffer, as getsockopt expects for these options.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value)
-}
-
 /// Checks that `fd` is a connected Unix stream socket (`fstat` says socket, `SO_DOMAIN` is
 /// `AF_UNIX`, `SO_TYPE` is `SOCK_STREAM`, and it is not listening: a listening socket would
 /// let others connect).
 pub fn check_unix_stream(fd: BorrowedFd<'_>) -> Result<(), SocketError> {
-    // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a borrowed fd into a stat buffer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
-        return Err(SocketError::NotOpen(io::Error::last_os_error()));
-    }
-    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    let stat = rustix::fs::fstat(fd).map_err(|errno| SocketError::NotOpen(errno.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Socket {
         return Err(SocketError::NotASocket);
     }
-    let domain = socket_option(fd, libc::SO_DOMAIN).map_err(|_| SocketError::NotASocket)?;
-    let kind = socket_option(fd, libc::SO_TYPE).map_err(|_| SocketError::NotASocket)?;
-    if domain != libc::AF_UNIX || kind != libc::SOCK_STREAM {
+    let domain = rustix::net::sockopt::socket_domain(fd).map_err(|_| SocketError::NotASocket)?;
+    let kind = rustix::net::sockopt::socket_type(fd).map_err(|_| SocketError::NotASocket)?;
+    if domain != AddressFamily::UNIX || kind != SocketType::STREAM {
         return Err(SocketError::WrongSocketType);
     }
-    if socket_option(fd, libc::SO_ACCEPTCONN).map_err(SocketError::Setup)? != 0 {
+    if rustix::net::sockopt::socket_acceptconn(fd)
+        .map_err(|errno| SocketError::Setup(errno.into()))?
+    {
         return Err(SocketError::Listening);
     }
     Ok(())
@@ -73,12 +54,12 @@ pub struct StdioSocket {
 /// socket as stdout: a stray print must never corrupt the D-Bus stream) and closes every fd
 /// above 2 that was inherited by accident.
 pub fn take_stdin() -> Result<StdioSocket, SocketError> {
-    // SAFETY: fd 0 stays open for the whole process; the borrow ends before it is moved.
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    // Fd 0 stays open for the whole process: it is only ever replaced by /dev/null.
+    let stdin = rustix::stdio::stdin();
     check_unix_stream(stdin)?;
     close_inherited_fds();
-    let connection = dup_cloexec(stdin).map_err(SocketError::Setup)?;
-    let hangup_watch = dup_cloexec(stdin).map_err(SocketError::Setup)?;
+    let connection = dup_cloexec(stdin)?;
+    let hangup_watch = dup_cloexec(stdin)?;
     silence_stdin_and_stdout().map_err(SocketError::Setup)?;
     let connection = std::os::unix::net::UnixStream::from(connection);
     connection
@@ -90,21 +71,20 @@ pub fn take_stdin() -> Result<StdioSocket, SocketError> {
     })
 }
 
-fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we own, or -1.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+/// A close-on-exec duplicate of `fd` numbered 3 or above, so that it never takes the place
+/// of a standard fd.
+fn dup_cloexec(fd: BorrowedFd<'_>) -> Result<OwnedFd, SocketError> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|errno| SocketError::Setup(errno.into()))
 }
 
 /// Closes fds 3 and up (the launcher's CLOEXEC should have done so; pkexec does), so that
 /// a root helper holds nothing its starter leaked: with `close_range`, or on kernels before
 /// 5.9 (no `close_range`) each fd that `/proc/self/fd` lists.
 fn close_inherited_fds() {
-    // SAFETY: close_range on fds nobody in this single-threaded process uses yet.
+    // rustix has no close_range.
+    // SAFETY: close_range(2) takes integer arguments only. Closing fds 3 and up cannot break
+    // Rust's ownership in this process: it is still single-threaded, and nothing in it has
+    // opened an fd of its own above 2 yet.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     if rc == 0 {
         return;
@@ -114,15 +94,14 @@ fn close_inherited_fds() {
     };
     // The listing's own fd is closed when the iterator is dropped, at the end of this
     // statement; closing its number again below fails harmlessly (nothing opens in between).
-    let inherited: Vec<libc::c_int> = listing
+    let inherited: Vec<std::os::fd::RawFd> = listing
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd > 2)
         .collect();
     for fd in inherited {
-        // SAFETY: as above; an fd already closed only yields EBADF.
-        unsafe {
-            libc::close(fd);
-        }
+        // SAFETY: as for close_range above, no owner of these fds exists in this process;
+        // one already closed (the listing's own) only yields EBADF, which close ignores.
+        unsafe { rustix::io::close(fd) };
     }
 }
 
@@ -132,11 +111,7 @@ fn silence_stdin_and_stdout() -> io::Result<()> {
         .read(true)
         .write(true)
         .open("/dev/null")?;
-    for target in [0, 1] {
-        // SAFETY: dup2 onto the standard fds, which we own.
-        if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    rustix::stdio::dup2_stdin(&null)?;
+    rustix::stdio::dup2_stdout(&null)?;
     Ok(())
 }

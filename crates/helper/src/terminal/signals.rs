@@ -1,5 +1,8 @@
 //! Ctrl-C and SIGTERM as a message: both signals are blocked in every thread and a
 //! dedicated thread waits for them with sigwait(2), so no handler runs in signal context.
+//!
+//! Through libc: rustix offers signal masks and sigwait only in its unstable `runtime`
+//! feature, meant for implementing a libc, not for use beside one.
 
 use std::io;
 use std::sync::mpsc::Sender;
@@ -9,7 +12,8 @@ use std::sync::mpsc::Sender;
 /// Call before starting any other thread.
 pub fn forward_termination(on_signal: Sender<i32>) -> io::Result<()> {
     let set = termination_set()?;
-    // SAFETY: `set` is an initialised sigset_t; the old mask is not requested.
+    // SAFETY: pthread_sigmask only reads `set`, an initialised sigset_t that outlives the
+    // call; a null old-mask pointer is allowed (the old mask is not requested).
     let result = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if result != 0 {
         return Err(io::Error::from_raw_os_error(result));
@@ -18,7 +22,8 @@ pub fn forward_termination(on_signal: Sender<i32>) -> io::Result<()> {
         .name("signals".into())
         .spawn(move || loop {
             let mut signal: libc::c_int = 0;
-            // SAFETY: `set` is initialised and `signal` is a valid place for the result.
+            // SAFETY: sigwait only reads `set` (initialised, moved into this thread) and
+            // writes one c_int to `signal`, a live local.
             if unsafe { libc::sigwait(&set, &mut signal) } == 0 && on_signal.send(signal).is_err() {
                 break;
             }
@@ -27,7 +32,9 @@ pub fn forward_termination(on_signal: Sender<i32>) -> io::Result<()> {
 }
 
 fn termination_set() -> io::Result<libc::sigset_t> {
-    // SAFETY: sigemptyset/sigaddset initialise and fill a sigset_t we own.
+    // SAFETY: an all-zero sigset_t is a valid value of this plain C struct; sigemptyset
+    // and sigaddset write only into `set`, a local we own, and SIGINT and SIGTERM are
+    // valid signal numbers.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         if libc::sigemptyset(&mut set) != 0

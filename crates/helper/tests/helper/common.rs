@@ -138,7 +138,7 @@ pub fn handles_sigterm(pid: u32) -> bool {
         .lines()
         .find_map(|line| line.strip_prefix("SigCgt:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+        .is_some_and(|mask| mask & (1 << (rustix::process::Signal::TERM.as_raw() - 1)) != 0)
 }
 
 /// Packet sockets (pcap handles) process `pid` holds: its socket inodes that appear in

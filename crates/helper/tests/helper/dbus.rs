@@ -64,12 +64,13 @@ async fn connections_while_stopped_is_a_not_capturing_error() {
 }
 
 /// A socketpair made with the effective uid `uid` (only this short-lived thread changes
-/// its credentials, through the raw syscall; the kernel records them in the pair).
+/// its credentials, through the raw per-thread syscall; the kernel records them in the pair).
 fn socketpair_made_by(uid: u32) -> (UnixStream, UnixStream) {
-    std::thread::spawn(move || unsafe {
-        assert_eq!(libc::syscall(libc::SYS_setresuid, -1, uid, -1), 0);
+    use rustix::process::Uid;
+    std::thread::spawn(move || {
+        rustix::thread::set_thread_res_uid(None, Uid::from_raw(uid), None).unwrap();
         let pair = UnixStream::pair();
-        assert_eq!(libc::syscall(libc::SYS_setresuid, -1, 0, -1), 0);
+        rustix::thread::set_thread_res_uid(None, Uid::ROOT, None).unwrap();
         pair.unwrap()
     })
     .join()

@@ -1,6 +1,7 @@
 //! The helper never outlives its client: socket hang-up, SIGTERM/SIGINT, parent death.
 
 use crate::common::{self, connect, spawn_helper};
+use rustix::process::{Pid, Signal, WaitOptions};
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::{Command, Stdio};
@@ -42,7 +43,7 @@ async fn helper_exits_within_one_second_after_the_client_closes_the_connection()
     eprintln!("helper exit after connection close: {took:?}");
 }
 
-fn exits_cleanly_on(signal: libc::c_int) -> Duration {
+fn exits_cleanly_on(signal: Signal) -> Duration {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -53,9 +54,8 @@ fn exits_cleanly_on(signal: libc::c_int) -> Duration {
         let _ = session.proxy.start(200).await;
         session
     });
-    let pid = session.helper.pid();
-    // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    let pid = Pid::from_raw(session.helper.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
     let (status, took) = session
         .helper
         .wait_exit(ONE_SECOND)
@@ -67,13 +67,13 @@ fn exits_cleanly_on(signal: libc::c_int) -> Duration {
 
 #[test]
 fn sigterm_stops_the_capture_and_exits_with_status_zero() {
-    let took = exits_cleanly_on(libc::SIGTERM);
+    let took = exits_cleanly_on(Signal::TERM);
     eprintln!("helper exit after SIGTERM: {took:?}");
 }
 
 #[test]
 fn sigint_exits_with_status_zero() {
-    exits_cleanly_on(libc::SIGINT);
+    exits_cleanly_on(Signal::INT);
 }
 
 /// The parent (a shell that started the helper) is SIGKILLed while the client still holds
@@ -81,8 +81,7 @@ fn sigint_exits_with_status_zero() {
 #[test]
 fn helper_dies_with_its_parent() {
     // Orphans are re-parented to us, so we can reap the helper and see how it ended.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
     let (_client_end, helper_end) = UnixStream::pair().unwrap();
     let mut shell = Command::new("bash")
         .arg("-c")
@@ -97,23 +96,28 @@ fn helper_dies_with_its_parent() {
     BufReader::new(shell.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let helper_pid: libc::pid_t = line.trim().parse().unwrap();
+    let helper_pid: u32 = line.trim().parse().unwrap();
     assert!(common::poll_until(ONE_SECOND, || common::handles_sigterm(
-        helper_pid as u32
+        helper_pid
     )));
     shell.kill().unwrap();
     shell.wait().unwrap();
 
     let started = std::time::Instant::now();
-    let mut status = 0;
+    let helper = Pid::from_raw(helper_pid as i32).unwrap();
+    let mut status = None;
     let reaped = common::poll_until(ONE_SECOND, || {
-        // SAFETY: waitpid on a process re-parented to us.
-        unsafe { libc::waitpid(helper_pid, &mut status, libc::WNOHANG) == helper_pid }
+        status = rustix::process::waitpid(Some(helper), WaitOptions::NOHANG)
+            .unwrap()
+            .map(|(_, status)| status);
+        status.is_some()
     });
     assert!(reaped, "helper gone within 1 s of its parent's death");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "clean exit, wait status {status:#x}"
+    let status = status.unwrap();
+    assert_eq!(
+        status.exit_status(),
+        Some(0),
+        "clean exit, wait status {status:?}"
     );
     eprintln!("helper exit after parent death: {:?}", started.elapsed());
 }
@@ -151,5 +155,5 @@ fn stdio_refuses_a_listening_socket() {
 
 #[test]
 fn sighup_exits_with_status_zero() {
-    exits_cleanly_on(libc::SIGHUP);
+    exits_cleanly_on(Signal::HUP);
 }
