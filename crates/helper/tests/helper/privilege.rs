@@ -19,40 +19,7 @@ fn mask(status: &str, name: &str) -> u64 {
     u64::from_str_radix(&field(status, name), 16).unwrap()
 }
 
-/// `PF_EXITING` in a task's `/proc/PID/task/TID/stat` flags: the thread is in the kernel's
-/// exit path and never runs user code again.
-const PF_EXITING: u64 = 0x4;
-
-/// Threads of `pid` still on their way out. The engine's tracefs reader (a scoped thread
-/// that unshares its mount namespace, started before the drop) is joined as soon as its exit
-/// begins, but tearing its namespace down keeps it listed, with the sets it started with, for
-/// a few more milliseconds.
-fn exiting_threads(pid: u32) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
-            // Fields after the parenthesised name: state, ppid, pgrp, session, tty, tpgid,
-            // flags.
-            let flags = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(6));
-            flags
-                .and_then(|flags| flags.parse::<u64>().ok())
-                .is_some_and(|flags| flags & PF_EXITING != 0)
-        })
-        .count()
-}
-
-/// Every thread of `pid` holds only [`KEPT`], with no_new_privs set. Threads that are
-/// exiting are waited for (a second at most), not skipped.
 fn assert_least_privilege(pid: u32) {
-    assert!(
-        crate::common::poll_until(Duration::from_secs(1), || exiting_threads(pid) == 0),
-        "threads of the helper still exiting after 1 s"
-    );
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
     let mut threads = 0;
     for task in tasks {
