@@ -12,8 +12,6 @@ use std::process::ExitCode;
 use crate::config;
 use crate::window::{MainWindow, WindowInput};
 
-pub use command_line::Page;
-
 /// Lets the application (actions, forwarded command lines) talk to the main window.
 pub(crate) static WINDOW_BROKER: MessageBroker<WindowInput> = MessageBroker::new();
 

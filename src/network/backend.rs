@@ -1,20 +1,13 @@
 //! Where the Network tab's data comes from: the real helper (through the launcher) or, for
 //! the GUI cost benchmark only, a fake helper (`SOCKEYE_FAKE_HELPER=<processes>`).
 
-use sockeye_protocol::{Connection, Update};
+use sockeye_protocol::Connection;
 use std::sync::Arc;
 
 use super::fake_helper::FakeHelper;
 use super::helper_link::HelperLink;
+use super::SourceEvent;
 use crate::models::capture_state::LaunchFailure;
-
-/// What a running source reports.
-#[derive(Debug)]
-pub enum SourceEvent {
-    Update(Update),
-    /// The capture stopped on an error; the sentence says which.
-    CaptureFailed(String),
-}
 
 /// A running source of updates; cheap to clone into async commands.
 #[derive(Clone)]

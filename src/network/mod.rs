@@ -30,8 +30,17 @@ use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
 use crate::models::process_table::{Changes, ProcessTable, RowKey};
 use crate::settings::Preferences;
-use backend::{Backend, SourceEvent};
+use backend::Backend;
 use view::NetworkWidgets;
+
+/// What a running source of updates (the helper or the fake one) reports; shared by
+/// `backend` and `helper_link`.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Update(Update),
+    /// The capture stopped on an error; the sentence says which.
+    CaptureFailed(String),
+}
 
 #[derive(Debug)]
 pub enum NetworkInput {
