@@ -3,7 +3,8 @@
 //! ```text
 //! NetworkPage (relm4 component)
 //! ├─ CaptureMachine   (models::capture_state) decides: launch, Start, Stop, drop
-//! ├─ Backend          helper through the launcher (or the benchmark's fake helper)
+//! ├─ Backend          helper through the launcher (or, with the `fake-helper` feature,
+//! │                  the benchmark's fake helper)
 //! ├─ ProcessTable     (models::process_table) updates → rows, summary, stats
 //! └─ NetworkWidgets   status pages, error bar, summary line, search,
 //!    ├─ TableView     ColumnView over RowStore's GObject rows, updated in place
@@ -13,6 +14,7 @@
 mod app_info;
 mod backend;
 mod details;
+#[cfg(feature = "fake-helper")]
 mod fake_helper;
 mod helper_link;
 mod row_object;
