@@ -188,11 +188,7 @@ impl Component for NetworkPage {
             NetworkInput::SetGrouping(group) => {
                 if group != self.prefs.group_by_application {
                     self.prefs.group_by_application = group;
-                    widgets.table.set_rows(if group {
-                        &widgets.rows.grouped
-                    } else {
-                        &widgets.rows.flat
-                    });
+                    widgets.show_grouping(group);
                     let _ = sender.output(NetworkOutput::GroupingChanged(group));
                 }
             }
@@ -270,7 +266,7 @@ impl Component for NetworkPage {
                 let changes = self.table.apply(&update);
                 self.has_data = true;
                 if self.paused {
-                    self.pending.added.extend(changes.added);
+                    self.pending.absorb(changes);
                 } else {
                     self.show_changes(&changes, widgets, &sender);
                 }
@@ -348,20 +344,9 @@ impl NetworkPage {
         widgets: &mut NetworkWidgets,
         sender: &ComponentSender<Self>,
     ) {
-        // Everything but additions is refreshed from the table: updated = all known rows.
-        let all = Changes {
-            added: changes.added.clone(),
-            updated: self
-                .table
-                .processes()
-                .chain(self.table.unattributed())
-                .map(|r| r.key.clone())
-                .filter(|k| !changes.added.contains(k))
-                .collect(),
-        };
         widgets
             .rows
-            .sync(&self.table, &all, &self.numbers, self.prefs.units);
+            .sync(&self.table, changes, &self.numbers, self.prefs.units);
         widgets.table.refresh();
         widgets.show_summary(&self.table.summary(), &self.numbers, self.prefs.units);
         if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
@@ -409,9 +394,8 @@ impl NetworkPage {
             widgets.table.set_show_idle(prefs.show_idle);
         }
         if old.group_by_application != prefs.group_by_application {
-            // The button's handler switches the table's rows.
-            self.prefs.group_by_application = old.group_by_application;
-            widgets.group_button.set_active(prefs.group_by_application);
+            // Already saved by the preferences window: no GroupingChanged.
+            widgets.show_grouping(prefs.group_by_application);
         }
         if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
             // Restart so the helper takes the new period (Start alone may keep the old one).

@@ -32,6 +32,8 @@ pub struct NetworkWidgets {
     pub(super) dropped: gtk::Label,
     pub(super) paused: gtk::Label,
     pub(super) group_button: gtk::ToggleButton,
+    /// The grouping button's `toggled` handler, blocked while the model sets the button.
+    group_toggled: gtk::glib::SignalHandlerId,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
     pub(super) details_revealer: gtk::Revealer,
@@ -134,11 +136,11 @@ impl NetworkWidgets {
             .active(group)
             .css_classes(["flat"])
             .build();
-        {
+        let group_toggled = {
             let sender = sender.clone();
             group_button
-                .connect_toggled(move |b| sender.input(NetworkInput::SetGrouping(b.is_active())));
-        }
+                .connect_toggled(move |b| sender.input(NetworkInput::SetGrouping(b.is_active())))
+        };
         let menu = gio::Menu::new();
         // A check item (stateful action); in the menu rather than a button so the line
         // fits a 360 px window.
@@ -212,6 +214,7 @@ impl NetworkWidgets {
             dropped,
             paused,
             group_button,
+            group_toggled,
             search_bar,
             search_entry,
             details_revealer,
@@ -219,6 +222,19 @@ impl NetworkWidgets {
             details,
             rows,
         }
+    }
+
+    /// Shows the flat or the grouped rows, and the grouping button to match (without it
+    /// reporting the change back as the user's).
+    pub(super) fn show_grouping(&self, group: bool) {
+        self.table.set_rows(if group {
+            &self.rows.grouped
+        } else {
+            &self.rows.flat
+        });
+        self.group_button.block_signal(&self.group_toggled);
+        self.group_button.set_active(group);
+        self.group_button.unblock_signal(&self.group_toggled);
     }
 
     /// Shows the page that goes with `state`.
