@@ -23,5 +23,6 @@ pub mod preferences;
 pub mod settings;
 pub mod stats_export;
 pub mod terminal;
+pub mod ui;
 pub mod widgets;
 pub mod window;

@@ -33,6 +33,7 @@ use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchF
 use crate::models::process_table::{Changes, ProcessTable, RowKey};
 use crate::settings::Preferences;
 use backend::Backend;
+use details::{DetailsInput, DetailsOutput, DetailsPane};
 use view::NetworkWidgets;
 
 /// What a running source of updates (the helper or the fake one) reports; shared by
@@ -102,6 +103,7 @@ pub struct NetworkPage {
     pending: Changes,
     selected: Option<RowKey>,
     has_data: bool,
+    details: Controller<DetailsPane>,
 }
 
 impl Component for NetworkPage {
@@ -121,8 +123,20 @@ impl Component for NetworkPage {
         root: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
-        let widgets =
-            NetworkWidgets::build(&root, &sender, prefs.group_by_application, prefs.show_idle);
+        let numbers = NumberFormat::from_locale();
+        let details =
+            DetailsPane::builder()
+                .launch(numbers.clone())
+                .forward(sender.input_sender(), |out| match out {
+                    DetailsOutput::CloseRequested => NetworkInput::CloseDetails,
+                });
+        let widgets = NetworkWidgets::build(
+            &root,
+            details.widget(),
+            &sender,
+            prefs.group_by_application,
+            prefs.show_idle,
+        );
         install_actions(&root, &sender);
         let model = NetworkPage {
             machine: CaptureMachine::new(Backend::launches_without_prompt()),
@@ -131,11 +145,12 @@ impl Component for NetworkPage {
             generation: 0,
             table: ProcessTable::default(),
             prefs,
-            numbers: NumberFormat::from_locale(),
+            numbers,
             paused: false,
             pending: Changes::default(),
             selected: None,
             has_data: false,
+            details,
         };
         widgets.show_state(model.machine.state(), false);
         ComponentParts { model, widgets }
@@ -211,9 +226,8 @@ impl Component for NetworkPage {
                 self.selected = row.as_ref().map(|r| r.key());
                 match row {
                     Some(row) => {
-                        widgets
-                            .details
-                            .show_row(&row, &self.numbers, self.prefs.units);
+                        self.details
+                            .emit(DetailsInput::ShowRow(row, self.prefs.units));
                         widgets.details_revealer.set_reveal_child(true);
                         self.fetch_connections(&sender);
                     }
@@ -283,9 +297,8 @@ impl Component for NetworkPage {
             | NetworkCommand::CaptureFailed(..) => {}
             NetworkCommand::Connections(key, connections) => {
                 if self.selected.as_ref() == Some(&key) {
-                    widgets
-                        .details
-                        .show_connections(connections, &self.numbers, self.prefs.units);
+                    self.details
+                        .emit(DetailsInput::ShowConnections(connections));
                 }
             }
             NetworkCommand::CallDone(Ok(())) => {}
@@ -350,9 +363,8 @@ impl NetworkPage {
         widgets.table.refresh();
         widgets.show_summary(&self.table.summary(), &self.numbers, self.prefs.units);
         if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
-            widgets
-                .details
-                .show_row(row, &self.numbers, self.prefs.units);
+            self.details
+                .emit(DetailsInput::ShowRow(row.clone(), self.prefs.units));
             self.fetch_connections(sender);
         }
     }

@@ -1,10 +1,9 @@
-//! The process table widget: a `GtkColumnView` over
+//! The process table widget: the `GtkColumnView` of `ui/table.ui` over
 //! root `ListStore` → `FilterListModel` (search, idle) → `TreeListModel` (applications and
 //! their processes) → `SortListModel` (column sorters, total rate by default) →
 //! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions, so an
 //! update changes properties only and no widget is rebuilt.
 
-use gettextrs::gettext;
 use gtk::prelude::*;
 use gtk::{gio, glib};
 use std::cell::RefCell;
@@ -12,6 +11,7 @@ use std::rc::Rc;
 
 use super::row_object::TrafficRow;
 use crate::models::process_table::{compare, SortColumn, SPARKLINE_LEN};
+use crate::ui::Template;
 use crate::widgets::RateChart;
 
 /// What the filter keeps.
@@ -50,60 +50,37 @@ impl TableView {
                 .map(|store| store.upcast())
         });
 
-        let column_view = gtk::ColumnView::new(None::<gtk::SelectionModel>);
-        column_view.add_css_class("data-table");
-        column_view.set_reorderable(false);
-
+        let ui = Template::load("table.ui");
+        let column_view: gtk::ColumnView = ui.get("column_view");
         let mut sorters = Vec::new();
-        let mut add =
-            |title: &str, factory: gtk::SignalListItemFactory, sort: SortColumn, expand: bool| {
-                let column = gtk::ColumnViewColumn::new(Some(title), Some(factory));
-                let sorter = row_sorter(sort);
-                column.set_sorter(Some(&sorter));
-                column.set_expand(expand);
-                column.set_resizable(true);
-                if !expand {
-                    column.set_fixed_width(if sort == SortColumn::TotalRate {
-                        110
-                    } else {
-                        104
-                    });
-                }
-                sorters.push(sorter);
-                column_view.append_column(&column);
-                column
-            };
-        add(&gettext("Name"), name_factory(), SortColumn::Name, true);
-        add(
-            &gettext("Download"),
-            text_factory("download"),
-            SortColumn::Download,
-            false,
-        );
-        add(
-            &gettext("Upload"),
-            text_factory("upload"),
-            SortColumn::Upload,
-            false,
-        );
-        add(
-            &gettext("Received"),
-            text_factory("received"),
-            SortColumn::Received,
-            false,
-        );
-        add(
-            &gettext("Sent"),
-            text_factory("sent"),
-            SortColumn::Sent,
-            false,
-        );
-        let activity = add(
-            &gettext("Activity"),
-            sparkline_factory(),
-            SortColumn::TotalRate,
-            false,
-        );
+        let columns: [(&str, gtk::SignalListItemFactory, SortColumn); 6] = [
+            ("name_column", name_factory(), SortColumn::Name),
+            (
+                "download_column",
+                text_factory("download"),
+                SortColumn::Download,
+            ),
+            ("upload_column", text_factory("upload"), SortColumn::Upload),
+            (
+                "received_column",
+                text_factory("received"),
+                SortColumn::Received,
+            ),
+            ("sent_column", text_factory("sent"), SortColumn::Sent),
+            (
+                "activity_column",
+                sparkline_factory(),
+                SortColumn::TotalRate,
+            ),
+        ];
+        for (id, factory, sort) in columns {
+            let column: gtk::ColumnViewColumn = ui.get(id);
+            column.set_factory(Some(&factory));
+            let sorter = row_sorter(sort);
+            column.set_sorter(Some(&sorter));
+            sorters.push(sorter);
+        }
+        let activity: gtk::ColumnViewColumn = ui.get("activity_column");
 
         // With no column chosen, the busiest rows come first.
         let fallback = row_sorter(SortColumn::TotalRate);
@@ -127,13 +104,8 @@ impl TableView {
         column_view.set_model(Some(&selection));
         column_view.sort_by_column(Some(&activity), gtk::SortType::Descending);
 
-        let scrolled = gtk::ScrolledWindow::builder()
-            .child(&column_view)
-            .vexpand(true)
-            .hexpand(true)
-            .build();
         Self {
-            scrolled,
+            scrolled: ui.get("scrolled"),
             selection,
             filter_model,
             filter,
