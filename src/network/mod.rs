@@ -3,12 +3,16 @@
 //! ```text
 //! NetworkPage (relm4 component)
 //! ├─ CaptureMachine   (models::capture_state) decides: launch, Start, Stop, drop
-//! ├─ Backend          helper through the launcher (or, with the `fake-helper` feature,
-//! │                  the benchmark's fake helper)
+//! ├─ Backend          helper_link: the helper through the launcher (or, with the
+//! │                   `fake-helper` feature, fake_helper for the benchmark); both report
+//! │                   a SourceEvent
 //! ├─ ProcessTable     (models::process_table) updates → rows, summary, stats
-//! └─ NetworkWidgets   status pages, error bar, summary line, search,
-//!    ├─ TableView     ColumnView over RowStore's GObject rows, updated in place
-//!    └─ DetailsPane   selected row: chart and connections
+//! ├─ DetailsPane      child component (ui/details-pane.ui): selected row's chart and
+//! │                   connections
+//! └─ NetworkWidgets   (ui/network-page.ui) status pages, error bar, summary line, search
+//!    ├─ TableView     (ui/table.ui) ColumnView over RowStore's GObject rows, updated in
+//!    │                place
+//!    └─ RowStore      one TrafficRow per process, protocol and application
 //! ```
 
 mod app_info;
