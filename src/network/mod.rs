@@ -26,7 +26,6 @@ mod row_store;
 mod table;
 mod view;
 
-use gtk::gio;
 use gtk::prelude::*;
 use relm4::prelude::*;
 use sockeye_protocol::{Connection, Update};
@@ -58,8 +57,8 @@ pub enum NetworkInput {
     PreferencesChanged(Preferences),
     ToggleSearch,
     Search(String),
+    /// Freeze or unfreeze the display (capture and accounting go on).
     TogglePause,
-    SetPaused(bool),
     SetGrouping(bool),
     ResetTotals,
     ClearExited,
@@ -141,7 +140,6 @@ impl Component for NetworkPage {
             prefs.group_by_application,
             prefs.show_idle,
         );
-        install_actions(&root, &sender);
         let model = NetworkPage {
             machine: CaptureMachine::new(Backend::launches_without_prompt()),
             backend: None,
@@ -165,7 +163,7 @@ impl Component for NetworkPage {
         widgets: &mut Self::Widgets,
         message: Self::Input,
         sender: ComponentSender<Self>,
-        root: &Self::Root,
+        _root: &Self::Root,
     ) {
         match message {
             NetworkInput::SetVisible(visible) => {
@@ -191,15 +189,9 @@ impl Component for NetworkPage {
             }
             NetworkInput::Search(query) => widgets.table.set_query(&query),
             NetworkInput::TogglePause => {
-                // Through the action, so the menu's check mark follows.
-                let _ = root.activate_action("network.pause", None);
-            }
-            NetworkInput::SetPaused(paused) => {
-                self.paused = paused;
-                widgets.paused.set_visible(paused);
-                // "Paused" takes the attributed share's place, so the line keeps its width.
-                widgets.attributed.set_visible(!paused);
-                if !paused {
+                self.paused = !self.paused;
+                widgets.show_paused(self.paused);
+                if !self.paused {
                     let pending = std::mem::take(&mut self.pending);
                     self.show_changes(&pending, widgets, &sender);
                 }
@@ -431,36 +423,4 @@ impl NetworkPage {
         };
         let _ = sender.output(NetworkOutput::Published { capturing, stats });
     }
-}
-
-/// `network.reset-totals` and `network.clear-exited`, for the page's menu.
-fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) {
-    let group = gio::SimpleActionGroup::new();
-    for (name, input) in [("reset-totals", true), ("clear-exited", false)] {
-        let action = gio::SimpleAction::new(name, None);
-        let sender = sender.clone();
-        action.connect_activate(move |_, _| {
-            sender.input(if input {
-                NetworkInput::ResetTotals
-            } else {
-                NetworkInput::ClearExited
-            })
-        });
-        group.add_action(&action);
-    }
-    // Pausing freezes the display only; capture and accounting go on.
-    let pause = gio::SimpleAction::new_stateful("pause", None, &false.to_variant());
-    {
-        let sender = sender.clone();
-        pause.connect_activate(move |action, _| {
-            let paused = !action
-                .state()
-                .and_then(|s| s.get::<bool>())
-                .unwrap_or(false);
-            action.set_state(&paused.to_variant());
-            sender.input(NetworkInput::SetPaused(paused));
-        });
-    }
-    group.add_action(&pause);
-    root.insert_action_group("network", Some(&group));
 }

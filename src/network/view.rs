@@ -4,6 +4,7 @@
 
 use adw::prelude::*;
 use gettextrs::gettext;
+use gtk::gio;
 use relm4::ComponentSender;
 
 use super::row_store::RowStore;
@@ -34,6 +35,8 @@ pub struct NetworkWidgets {
     pub(super) group_button: gtk::ToggleButton,
     /// The grouping button's `toggled` handler, blocked while the model sets the button.
     group_toggled: gtk::glib::SignalHandlerId,
+    /// `network.pause`, whose state (the menu's check mark) shows the model's.
+    pause_action: gio::SimpleAction,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
     pub(super) details_revealer: gtk::Revealer,
@@ -53,6 +56,7 @@ impl NetworkWidgets {
     ) -> Self {
         let ui = Template::load("network-page.ui");
         root.append(&ui.get::<gtk::Box>("content"));
+        let pause_action = install_actions(root, sender);
 
         for id in ["start_button", "try_again_button", "restart_button"] {
             let sender = sender.clone();
@@ -105,12 +109,21 @@ impl NetworkWidgets {
             paused: ui.get("paused"),
             group_button,
             group_toggled,
+            pause_action,
             search_bar,
             search_entry,
             details_revealer,
             table,
             rows,
         }
+    }
+
+    /// Shows whether the display is paused: the menu's check mark, and "Paused" in the
+    /// attributed share's place, so the line keeps its width.
+    pub(super) fn show_paused(&self, paused: bool) {
+        self.pause_action.set_state(&paused.to_variant());
+        self.paused.set_visible(paused);
+        self.attributed.set_visible(!paused);
     }
 
     /// Shows the flat or the grouped rows, and the grouping button to match (without it
@@ -207,4 +220,31 @@ fn failure_text(failure: &Failure) -> String {
         )
         .replacen("{}", detail, 1),
     }
+}
+
+/// `network.reset-totals`, `network.clear-exited` and `network.pause` (a check item whose
+/// state follows the model's), for the page's menu; returns the last.
+fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) -> gio::SimpleAction {
+    let group = gio::SimpleActionGroup::new();
+    for (name, input) in [("reset-totals", true), ("clear-exited", false)] {
+        let action = gio::SimpleAction::new(name, None);
+        let sender = sender.clone();
+        action.connect_activate(move |_, _| {
+            sender.input(if input {
+                NetworkInput::ResetTotals
+            } else {
+                NetworkInput::ClearExited
+            })
+        });
+        group.add_action(&action);
+    }
+    // Pausing freezes the display only; capture and accounting go on.
+    let pause = gio::SimpleAction::new_stateful("pause", None, &false.to_variant());
+    {
+        let sender = sender.clone();
+        pause.connect_activate(move |_, _| sender.input(NetworkInput::TogglePause));
+    }
+    group.add_action(&pause);
+    root.insert_action_group("network", Some(&group));
+    pause
 }
