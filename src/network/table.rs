@@ -1,8 +1,9 @@
 //! The process table widget: the `GtkColumnView` of `ui/table.ui` over
 //! root `ListStore` → `FilterListModel` (search, idle) → `TreeListModel` (applications and
 //! their processes) → `SortListModel` (column sorters, total rate by default) →
-//! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions, so an
-//! update changes properties only and no widget is rebuilt.
+//! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions (the Name
+//! cell is the template `ui/name-cell.ui`), so an update changes properties only and no
+//! widget is rebuilt.
 
 use gtk::prelude::*;
 use gtk::{gio, glib};
@@ -11,7 +12,7 @@ use std::rc::Rc;
 
 use super::row_object::TrafficRow;
 use crate::models::process_table::{compare, SortColumn, SPARKLINE_LEN};
-use crate::ui::Template;
+use crate::ui::{Template, RESOURCE_BASE_PATH};
 use crate::widgets::RateChart;
 
 /// What the filter keeps.
@@ -53,8 +54,14 @@ impl TableView {
         let ui = Template::load("table.ui");
         let column_view: gtk::ColumnView = ui.get("column_view");
         let mut sorters = Vec::new();
-        let columns: [(&str, gtk::SignalListItemFactory, SortColumn); 6] = [
-            ("name_column", name_factory(), SortColumn::Name),
+        // The Name cell's template binds to TrafficRow properties: the type must exist first.
+        TrafficRow::ensure_type();
+        let name_cell = gtk::BuilderListItemFactory::from_resource(
+            None::<&gtk::BuilderScope>,
+            &format!("{RESOURCE_BASE_PATH}ui/name-cell.ui"),
+        );
+        let columns: [(&str, gtk::ListItemFactory, SortColumn); 6] = [
+            ("name_column", name_cell.upcast(), SortColumn::Name),
             (
                 "download_column",
                 text_factory("download"),
@@ -190,57 +197,8 @@ fn row_property(list_item: &gtk::ListItem, property: &str) -> gtk::Expression {
         .upcast()
 }
 
-/// Icon, name and the pid · user · command line subtitle, under a tree expander.
-fn name_factory() -> gtk::SignalListItemFactory {
-    let factory = gtk::SignalListItemFactory::new();
-    factory.connect_setup(|_, item| {
-        let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
-            return;
-        };
-        let icon = gtk::Image::builder().pixel_size(32).build();
-        let title = gtk::Label::builder()
-            .xalign(0.0)
-            .ellipsize(gtk::pango::EllipsizeMode::End)
-            .build();
-        let subtitle = gtk::Label::builder()
-            .xalign(0.0)
-            .ellipsize(gtk::pango::EllipsizeMode::End)
-            .css_classes(["caption", "dim-label"])
-            .build();
-        let text = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .valign(gtk::Align::Center)
-            .build();
-        text.append(&title);
-        text.append(&subtitle);
-        let content = gtk::Box::builder()
-            .orientation(gtk::Orientation::Horizontal)
-            .width_request(200)
-            .spacing(10)
-            .margin_top(3)
-            .margin_bottom(3)
-            .build();
-        content.append(&icon);
-        content.append(&text);
-        let expander = gtk::TreeExpander::builder()
-            .child(&content)
-            .indent_for_icon(true)
-            .build();
-        item.set_child(Some(&expander));
-
-        item.property_expression("item")
-            .bind(&expander, "list-row", gtk::Widget::NONE);
-        row_property(item, "icon").bind(&icon, "gicon", gtk::Widget::NONE);
-        row_property(item, "title").bind(&title, "label", gtk::Widget::NONE);
-        row_property(item, "subtitle").bind(&subtitle, "label", gtk::Widget::NONE);
-        row_property(item, "subtitle").bind(&subtitle, "tooltip-text", gtk::Widget::NONE);
-        row_property(item, "opacity").bind(&content, "opacity", gtk::Widget::NONE);
-    });
-    factory
-}
-
 /// A right-aligned figure bound to one text property.
-fn text_factory(property: &'static str) -> gtk::SignalListItemFactory {
+fn text_factory(property: &'static str) -> gtk::ListItemFactory {
     let factory = gtk::SignalListItemFactory::new();
     factory.connect_setup(move |_, item| {
         let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
@@ -254,11 +212,11 @@ fn text_factory(property: &'static str) -> gtk::SignalListItemFactory {
         row_property(item, property).bind(&label, "label", gtk::Widget::NONE);
         row_property(item, "opacity").bind(&label, "opacity", gtk::Widget::NONE);
     });
-    factory
+    factory.upcast()
 }
 
 /// The sparkline: redrawn when its row's `revision` moves on.
-fn sparkline_factory() -> gtk::SignalListItemFactory {
+fn sparkline_factory() -> gtk::ListItemFactory {
     let factory = gtk::SignalListItemFactory::new();
     factory.connect_setup(|_, item| {
         if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
@@ -301,5 +259,5 @@ fn sparkline_factory() -> gtk::SignalListItemFactory {
             chart.set_source(None);
         }
     });
-    factory
+    factory.upcast()
 }
