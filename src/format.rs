@@ -50,21 +50,25 @@ impl Default for NumberFormat {
 impl NumberFormat {
     /// Reads `LC_NUMERIC` of the current locale (`setlocale` has run in `main`).
     pub fn from_locale() -> Self {
-        // SAFETY: localeconv returns a pointer to static storage that stays valid until the
-        // next setlocale/localeconv call; we copy the strings out at once, on the main thread.
+        // rustix has no localeconv: libc it is. localeconv returns a pointer to static storage
+        // that stays valid until the next setlocale/localeconv call; we copy the strings out
+        // at once, on the main thread.
         let read = |ptr: *const libc::c_char| -> Option<String> {
             if ptr.is_null() {
                 return None;
             }
+            // SAFETY: a non-null field of the lconv just returned: a NUL-terminated string.
             unsafe { std::ffi::CStr::from_ptr(ptr) }
                 .to_str()
                 .ok()
                 .map(str::to_owned)
         };
+        // SAFETY: localeconv takes no arguments and returns static storage (or null).
         let conv = unsafe { libc::localeconv() };
         if conv.is_null() {
             return Self::default();
         }
+        // SAFETY: `conv` is non-null and points at the lconv localeconv just filled.
         let (decimal, thousands) = unsafe { ((*conv).decimal_point, (*conv).thousands_sep) };
         Self {
             decimal_point: read(decimal)

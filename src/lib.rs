@@ -3,13 +3,19 @@
 //!
 //! ```text
 //! app ──► window ─┬─ overview   (/proc/net/dev, /proc/net/netstat; no privileges)
-//!                 └─ network    (helper via launcher; table, details, search)
-//!          ├─ preferences, about, settings (GSettings or in-memory)
-//!          └─ stats_export   (io.github.sockeye.Stats1 on the session bus)
-//! models   headless logic behind the pages, unit-tested without a display
-//! format   units and locale number formatting
-//! widgets  the rate chart
+//!  │       (Page) └─ network    (helper via launcher; table, details, search)
+//!  │              ├─ preferences, about, settings (GSettings or in-memory)
+//!  │              └─ stats_export   (io.github.sockeye.Stats1 on the session bus)
+//!  └─ resources: style.css, gtk/help-overlay.ui, ui/*.ui templates (read through `ui`)
+//! launcher  starts sockeye-helper (directly, pkexec, flatpak-spawn) and connects to it
+//! terminal  the --json / --trace modes: the helper's output, no GTK
+//! models    headless logic behind the pages, unit-tested without a display
+//! format    units and locale number formatting
+//! widgets   the rate chart
 //! ```
+//!
+//! Imports point down this tree (and from anywhere to `models`, `format`, `ui`), never back
+//! up: `window` knows nothing of `app`, a page nothing of `window`.
 
 pub mod about;
 pub mod app;
@@ -23,5 +29,6 @@ pub mod preferences;
 pub mod settings;
 pub mod stats_export;
 pub mod terminal;
+pub mod ui;
 pub mod widgets;
 pub mod window;

@@ -1,11 +1,12 @@
-//! The Preferences window: refresh interval, units, idle processes, grouping, style.
+//! The Preferences window, built from `ui/preferences.ui`: refresh interval, units, idle
+//! processes, grouping. Every change is saved at once and reported to the window.
 
 use adw::prelude::*;
-use gettextrs::gettext;
 use std::rc::Rc;
 
 use crate::format::Units;
 use crate::settings::{Preferences, Settings, REFRESH_INTERVALS_MS};
+use crate::ui::Template;
 
 /// Shows the Preferences window over `parent`; `changed` runs after every change with the
 /// new values (already saved in `settings`).
@@ -15,122 +16,79 @@ pub fn present(
     changed: impl Fn(Preferences) + 'static,
 ) {
     let current = settings.preferences();
-    let changed = Rc::new(changed);
+    // Reports the preferences as saved; every handler below calls it after saving.
+    let report: Rc<dyn Fn()> = {
+        let settings = settings.clone();
+        Rc::new(move || changed(settings.preferences()))
+    };
+    let ui = Template::load("preferences.ui");
+    let window: adw::PreferencesWindow = ui.get("window");
+    window.set_transient_for(Some(parent));
 
-    let window = adw::PreferencesWindow::builder()
-        .transient_for(parent)
-        .modal(true)
-        .search_enabled(false)
-        .default_width(520)
-        .default_height(520)
-        .build();
-    let page = adw::PreferencesPage::new();
-
-    // Display
-    let display = adw::PreferencesGroup::builder()
-        .title(gettext("Display"))
-        .build();
-
+    // Each control shows the current value first, then reports changes: setting it after
+    // connecting would save the value it already has.
     let intervals: Vec<String> = REFRESH_INTERVALS_MS
         .iter()
         .map(|ms| interval_label(*ms))
         .collect();
     let interval_names: Vec<&str> = intervals.iter().map(String::as_str).collect();
-    let interval_row = adw::ComboRow::builder()
-        .title(gettext("Refresh Interval"))
-        .subtitle(gettext("How often figures and charts are updated"))
-        .model(&gtk::StringList::new(&interval_names))
-        .selected(
-            REFRESH_INTERVALS_MS
-                .iter()
-                .position(|ms| *ms == current.refresh_interval_ms)
-                .unwrap_or(1) as u32,
-        )
-        .build();
+    let interval_row: adw::ComboRow = ui.get("interval_row");
+    interval_row.set_model(Some(&gtk::StringList::new(&interval_names)));
+    interval_row.set_selected(
+        REFRESH_INTERVALS_MS
+            .iter()
+            .position(|ms| *ms == current.refresh_interval_ms)
+            .unwrap_or(1) as u32,
+    );
     {
-        let settings = settings.clone();
-        let changed = changed.clone();
+        let (settings, report) = (settings.clone(), report.clone());
         interval_row.connect_selected_notify(move |row| {
             if let Some(ms) = REFRESH_INTERVALS_MS.get(row.selected() as usize) {
                 settings.set_refresh_interval_ms(*ms);
-                changed(settings.preferences());
+                report();
             }
         });
     }
-    display.add(&interval_row);
 
-    let units_row = adw::ComboRow::builder()
-        .title(gettext("Units"))
-        .subtitle(gettext("Show amounts and rates in bytes or bits"))
-        .model(&gtk::StringList::new(&[
-            &gettext("Bytes (MB/s)"),
-            &gettext("Bits (Mbit/s)"),
-        ]))
-        .selected(match current.units {
-            Units::Bytes => 0,
-            Units::Bits => 1,
-        })
-        .build();
+    let units_row: adw::ComboRow = ui.get("units_row");
+    units_row.set_selected(match current.units {
+        Units::Bytes => 0,
+        Units::Bits => 1,
+    });
     {
-        let settings = settings.clone();
-        let changed = changed.clone();
+        let (settings, report) = (settings.clone(), report.clone());
         units_row.connect_selected_notify(move |row| {
-            let units = if row.selected() == 1 {
+            settings.set_units(if row.selected() == 1 {
                 Units::Bits
             } else {
                 Units::Bytes
-            };
-            settings.set_units(units);
-            changed(settings.preferences());
+            });
+            report();
         });
     }
-    display.add(&units_row);
-    page.add(&display);
 
-    // Network tab
-    let network = adw::PreferencesGroup::builder()
-        .title(gettext("Network Tab"))
-        .build();
-    let group_row = switch_row(
-        &gettext("Group by Application"),
-        &gettext("Show processes beneath the application they belong to"),
-        current.group_by_application,
-        {
-            let settings = settings.clone();
-            let changed = changed.clone();
-            move |on| {
-                settings.set_group_by_application(on);
-                changed(settings.preferences());
-            }
-        },
-    );
-    network.add(&group_row);
-    let idle_row = switch_row(
-        &gettext("Show Idle Processes"),
-        &gettext("Also list processes that have not sent or received anything yet"),
-        current.show_idle,
-        {
-            let settings = settings.clone();
-            let changed = changed.clone();
-            move |on| {
-                settings.set_show_idle(on);
-                changed(settings.preferences());
-            }
-        },
-    );
-    network.add(&idle_row);
-    page.add(&network);
-
-    if !settings.is_persistent() {
-        let note = adw::PreferencesGroup::builder()
-            .description(gettext(
-                "The settings schema is not installed: changes last until Sockeye quits.",
-            ))
-            .build();
-        page.add(&note);
+    let group_switch: gtk::Switch = ui.get("group_switch");
+    group_switch.set_active(current.group_by_application);
+    {
+        let (settings, report) = (settings.clone(), report.clone());
+        group_switch.connect_active_notify(move |s| {
+            settings.set_group_by_application(s.is_active());
+            report();
+        });
     }
 
-    window.add(&page);
+    let idle_switch: gtk::Switch = ui.get("idle_switch");
+    idle_switch.set_active(current.show_idle);
+    {
+        let (settings, report) = (settings.clone(), report.clone());
+        idle_switch.connect_active_notify(move |s| {
+            settings.set_show_idle(s.is_active());
+            report();
+        });
+    }
+
+    ui.get::<adw::PreferencesGroup>("not_persistent")
+        .set_visible(!settings.is_persistent());
     window.present();
 }
 
@@ -146,25 +104,4 @@ fn interval_label(ms: u32) -> String {
         2
     };
     gettextrs::ngettext("{} second", "{} seconds", n).replacen("{}", &number, 1)
-}
-
-/// An action row with a switch at the end, the whole row activating the switch.
-fn switch_row(
-    title: &str,
-    subtitle: &str,
-    active: bool,
-    on_toggle: impl Fn(bool) + 'static,
-) -> adw::ActionRow {
-    let switch = gtk::Switch::builder()
-        .active(active)
-        .valign(gtk::Align::Center)
-        .build();
-    switch.connect_active_notify(move |s| on_toggle(s.is_active()));
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .subtitle(subtitle)
-        .activatable_widget(&switch)
-        .build();
-    row.add_suffix(&switch);
-    row
 }

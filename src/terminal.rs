@@ -3,6 +3,7 @@
 //! stdin, stdout and stderr, before GTK is ever initialised.
 
 use crate::launcher::{LaunchError, LaunchMethod};
+use rustix::process::{Pid, Signal};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
@@ -81,18 +82,18 @@ fn run_helper(args: &[OsString]) -> Result<ExitCode, LaunchError> {
                     // Ctrl-C in the terminal reaches the helper already (same process
                     // group); a SIGINT sent to us alone is passed on.
                     if !in_terminal_foreground() {
-                        forward(pid, libc::SIGINT);
+                        forward(pid, Signal::INT);
                     }
                 }
                 _ = terminate.recv() => {
-                    if !forward(pid, libc::SIGTERM) {
+                    if !forward(pid, Signal::TERM) {
                         // pkexec made it root: our exit delivers its PR_SET_PDEATHSIG.
-                        return Ok(ExitCode::from(128 + libc::SIGTERM as u8));
+                        return Ok(ExitCode::from(128 + Signal::TERM.as_raw() as u8));
                     }
                 }
                 _ = hangup.recv() => {
-                    if !forward(pid, libc::SIGHUP) {
-                        return Ok(ExitCode::from(128 + libc::SIGHUP as u8));
+                    if !forward(pid, Signal::HUP) {
+                        return Ok(ExitCode::from(128 + Signal::HUP.as_raw() as u8));
                     }
                 }
             }
@@ -101,21 +102,18 @@ fn run_helper(args: &[OsString]) -> Result<ExitCode, LaunchError> {
 }
 
 /// Sends `signal` to the child; `false` when it is not allowed (the child runs as root).
-fn forward(pid: Option<u32>, signal: libc::c_int) -> bool {
-    let Some(pid) = pid else {
+fn forward(pid: Option<u32>, signal: Signal) -> bool {
+    let Some(pid) = pid.and_then(|p| Pid::from_raw(i32::try_from(p).ok()?)) else {
         return true;
     };
-    // SAFETY: kill on our own child, which tokio has not reaped (we are still waiting).
-    unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
+    // Our own child, which tokio has not reaped (we are still waiting): the pid is its own.
+    rustix::process::kill_process(pid, signal).is_ok()
 }
 
 /// Whether our process group owns the terminal on stdin (then Ctrl-C signals us all).
 fn in_terminal_foreground() -> bool {
-    // SAFETY: tcgetpgrp and getpgrp only read.
-    unsafe {
-        let foreground = libc::tcgetpgrp(0);
-        foreground >= 0 && foreground == libc::getpgrp()
-    }
+    rustix::termios::tcgetpgrp(std::io::stdin())
+        .is_ok_and(|foreground| foreground == rustix::process::getpgrp())
 }
 
 fn exit_code(method: &LaunchMethod, status: std::process::ExitStatus) -> ExitCode {

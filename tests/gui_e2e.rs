@@ -26,9 +26,12 @@ struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.0.id()) {
-            // SAFETY: signalling our own child, which has not been reaped yet.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+        let pid = i32::try_from(self.0.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            // Our own child, not reaped yet; one that already exited is fine.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(2) {
@@ -263,8 +266,8 @@ fn helper_pid(app: u32) -> Option<u32> {
 
 #[test]
 fn network_tab_exports_per_process_bytes_and_stops_when_hidden() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("Xvfb").arg("-help").output().is_err() {
+    if !rustix::process::geteuid().is_root() || Command::new("Xvfb").arg("-help").output().is_err()
+    {
         eprintln!("skipped: needs root and Xvfb");
         return;
     }

@@ -6,32 +6,7 @@ use gettextrs::gettext;
 use gtk::{gio, glib};
 
 use super::WINDOW_BROKER;
-use crate::window::WindowInput;
-
-/// The window's two tabs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    Overview,
-    Network,
-}
-
-impl Page {
-    /// The `AdwViewStack` child name, also the `--page` value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Page::Overview => "overview",
-            Page::Network => "network",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "overview" => Some(Page::Overview),
-            "network" => Some(Page::Network),
-            _ => None,
-        }
-    }
-}
+use crate::window::{Page, WindowInput};
 
 thread_local! {
     /// The command line was refused (the process must exit with a failure status).
@@ -97,17 +72,4 @@ fn wake_after_run() {
     glib::timeout_add_local(std::time::Duration::from_millis(50), || {
         glib::ControlFlow::Continue
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_names_round_trip() {
-        for page in [Page::Overview, Page::Network] {
-            assert_eq!(Page::from_name(page.name()), Some(page));
-        }
-        assert_eq!(Page::from_name("settings"), None);
-    }
 }

@@ -10,15 +10,11 @@ use relm4::{MessageBroker, RelmApp};
 use std::process::ExitCode;
 
 use crate::config;
+use crate::ui::RESOURCE_BASE_PATH;
 use crate::window::{MainWindow, WindowInput};
-
-pub use command_line::Page;
 
 /// Lets the application (actions, forwarded command lines) talk to the main window.
 pub(crate) static WINDOW_BROKER: MessageBroker<WindowInput> = MessageBroker::new();
-
-/// Where GTK finds `style.css` and `gtk/help-overlay.ui` (the same for the Devel app id).
-const RESOURCE_BASE_PATH: &str = "/io/github/sockeye/Sockeye/";
 
 /// Runs the GUI until its window is closed.
 pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {

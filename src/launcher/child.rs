@@ -7,9 +7,10 @@
 //! supervisor thread lives exactly as long as the child.
 
 use super::error::{HelperExit, STDERR_TAIL_BYTES};
+use rustix::process::{self, Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -77,27 +78,21 @@ impl Supervised {
 
     /// Sends `signal`; a process running as another user (pkexec made it root) refuses,
     /// which is fine: it exits on its own when its socket closes.
-    pub fn signal(&self, signal: libc::c_int) {
+    pub fn signal(&self, signal: Signal) {
         let ended = lock(&self.ended);
         if *ended {
             return;
         }
-        match &self.pidfd {
-            // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
-            Some(pidfd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    pidfd.as_raw_fd(),
-                    signal,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0u32,
-                );
+        // Refused or failed: nothing more to do (see above).
+        let _ = match &self.pidfd {
+            Some(pidfd) => process::pidfd_send_signal(pidfd, signal),
+            // Our own child, not reaped while `ended` is locked and false, so the pid is
+            // still its own.
+            None => match pid_of(self.pid) {
+                Some(pid) => process::kill_process(pid, signal),
+                None => Ok(()),
             },
-            // SAFETY: kill on our own child, not reaped while `ended` is locked and false.
-            None => unsafe {
-                libc::kill(self.pid as libc::pid_t, signal);
-            },
-        }
+        };
     }
 }
 
@@ -106,7 +101,7 @@ impl Drop for Supervised {
     /// password) must not leave pkexec behind: it still runs with our real uid, so this
     /// signal reaches it. The supervisor thread reaps it.
     fn drop(&mut self) {
-        self.signal(libc::SIGTERM);
+        self.signal(Signal::TERM);
     }
 }
 
@@ -125,14 +120,13 @@ fn unknown_exit() -> HelperExit {
     }
 }
 
+/// A process id as rustix takes it (`None` for 0 or one beyond `i32`).
+fn pid_of(pid: u32) -> Option<Pid> {
+    Pid::from_raw(i32::try_from(pid).ok()?)
+}
+
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh fd that nobody else owns.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    process::pidfd_open(pid_of(pid)?, PidfdFlags::empty()).ok()
 }
 
 /// The supervisor thread: spawn, report the pid, tee stderr, wait, report the exit.
@@ -192,20 +186,14 @@ fn supervise(
 /// Blocks until our child `pid` has exited, leaving it a zombie so that its pid is not
 /// reused before `Child::wait` reaps it. Returns at once on an error (then `wait` reports).
 fn wait_without_reaping(pid: u32) {
+    let Some(pid) = pid_of(pid) else { return };
     loop {
-        // SAFETY: an all-zero siginfo_t is a valid buffer for waitid to fill.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own child into a live siginfo_t; WNOWAIT leaves it unreaped.
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
+        match process::waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return,
         }
     }
 }

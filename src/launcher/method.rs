@@ -59,8 +59,7 @@ impl LaunchMethod {
             std::env::var_os(HELPER_ENV),
             std::env::current_exe().ok().as_deref(),
         );
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         Ok(if root {
             LaunchMethod::Direct { helper }
         } else {

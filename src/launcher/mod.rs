@@ -53,7 +53,7 @@ pub use method::{LaunchMethod, FLATPAK_INFO, FLATPAK_INFO_ENV, HELPER_ENV, HELPE
 use child::Supervised;
 use sockeye_protocol::{Capture1Proxy, VERSION};
 use std::future::Future;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -113,11 +113,9 @@ impl HelperConnection {
 
 impl Drop for HelperConnection {
     fn drop(&mut self) {
-        // SAFETY: shutdown on our own socket fd; other clones of the connection then see
-        // the socket closed too, and the helper sees the hang-up.
-        unsafe {
-            libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RDWR);
-        }
+        // Other clones of the connection then see the socket closed too, and the helper
+        // sees the hang-up. A socket already shut down has nothing left to do.
+        let _ = rustix::net::shutdown(&self.socket, rustix::net::Shutdown::Both);
         // Dropping `child` then sends SIGTERM (refused, harmlessly, by a root helper).
     }
 }

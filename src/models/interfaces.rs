@@ -110,6 +110,7 @@ pub fn read_facts(sys_class_net: &Path, name: &str) -> InterfaceFacts {
 pub fn addresses() -> BTreeMap<String, Vec<IpAddr>> {
     let mut out: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // rustix has no getifaddrs: libc it is.
     // SAFETY: getifaddrs fills `head` with a list we only read and then free once.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
         return out;

@@ -1,25 +1,21 @@
-//! Where the Network tab's data comes from: the real helper (through the launcher) or, for
-//! the GUI cost benchmark only, a fake helper (`SOCKEYE_FAKE_HELPER=<processes>`).
+//! Where the Network tab's data comes from: the real helper (through the launcher) or, in
+//! builds with the `fake-helper` feature and only when `SOCKEYE_FAKE_HELPER=<processes>` is
+//! set, a fake helper for the GUI cost benchmark and screenshots.
 
-use sockeye_protocol::{Connection, Update};
+use sockeye_protocol::Connection;
 use std::sync::Arc;
 
+#[cfg(feature = "fake-helper")]
 use super::fake_helper::FakeHelper;
 use super::helper_link::HelperLink;
+use super::SourceEvent;
 use crate::models::capture_state::LaunchFailure;
-
-/// What a running source reports.
-#[derive(Debug)]
-pub enum SourceEvent {
-    Update(Update),
-    /// The capture stopped on an error; the sentence says which.
-    CaptureFailed(String),
-}
 
 /// A running source of updates; cheap to clone into async commands.
 #[derive(Clone)]
 pub enum Backend {
     Helper(Arc<HelperLink>),
+    #[cfg(feature = "fake-helper")]
     Fake(Arc<FakeHelper>),
 }
 
@@ -27,31 +23,53 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Backend::Helper(_) => "Backend::Helper",
+            #[cfg(feature = "fake-helper")]
             Backend::Fake(_) => "Backend::Fake",
         })
     }
 }
 
+/// How many fake processes `SOCKEYE_FAKE_HELPER` asks for, if set.
+#[cfg(feature = "fake-helper")]
+fn fake_requested() -> Option<usize> {
+    FakeHelper::requested()
+}
+
+/// Without the feature the variable is ignored; say so, or a benchmark would silently
+/// measure the authorization page.
+#[cfg(not(feature = "fake-helper"))]
+fn fake_requested() -> Option<usize> {
+    if std::env::var_os("SOCKEYE_FAKE_HELPER").is_some() {
+        eprintln!(
+            "sockeye: SOCKEYE_FAKE_HELPER ignored: this build has no fake helper \
+             (cargo feature fake-helper)"
+        );
+    }
+    None
+}
+
 impl Backend {
     /// Whether starting needs no password (then the page starts by itself when shown).
     pub fn launches_without_prompt() -> bool {
-        FakeHelper::requested().is_some() || HelperLink::launches_without_prompt()
+        fake_requested().is_some() || HelperLink::launches_without_prompt()
     }
 
     /// Starts the helper (asking for authorization) or the fake one.
     pub async fn launch() -> Result<Backend, LaunchFailure> {
-        match FakeHelper::requested() {
-            Some(processes) => Ok(Backend::Fake(Arc::new(FakeHelper::new(processes)))),
-            None => HelperLink::launch()
-                .await
-                .map(|l| Backend::Helper(Arc::new(l))),
+        #[cfg(feature = "fake-helper")]
+        if let Some(processes) = fake_requested() {
+            return Ok(Backend::Fake(Arc::new(FakeHelper::new(processes))));
         }
+        HelperLink::launch()
+            .await
+            .map(|l| Backend::Helper(Arc::new(l)))
     }
 
     /// Starts capturing; `interval_ms` is the update period in milliseconds.
     pub async fn start(&self, interval_ms: u32) -> Result<(), String> {
         match self {
             Backend::Helper(h) => h.start(interval_ms).await,
+            #[cfg(feature = "fake-helper")]
             Backend::Fake(f) => {
                 f.start(interval_ms);
                 Ok(())
@@ -62,6 +80,7 @@ impl Backend {
     pub async fn stop(&self) -> Result<(), String> {
         match self {
             Backend::Helper(h) => h.stop().await,
+            #[cfg(feature = "fake-helper")]
             Backend::Fake(f) => {
                 f.stop();
                 Ok(())
@@ -72,6 +91,7 @@ impl Backend {
     pub async fn reset_totals(&self) -> Result<(), String> {
         match self {
             Backend::Helper(h) => h.reset_totals().await,
+            #[cfg(feature = "fake-helper")]
             Backend::Fake(f) => {
                 f.reset_totals();
                 Ok(())
@@ -87,6 +107,7 @@ impl Backend {
         for pid in pids {
             match self {
                 Backend::Helper(h) => all.extend(h.connections(pid).await.unwrap_or_default()),
+                #[cfg(feature = "fake-helper")]
                 Backend::Fake(f) => all.extend(f.connections(pid)),
             }
         }
@@ -97,6 +118,7 @@ impl Backend {
     pub async fn run_updates(&self, emit: impl Fn(SourceEvent) + Send + Sync) -> String {
         match self {
             Backend::Helper(h) => h.run_updates(emit).await,
+            #[cfg(feature = "fake-helper")]
             Backend::Fake(f) => f.run_updates(|u| emit(SourceEvent::Update(u))).await,
         }
     }

@@ -1,21 +1,45 @@
-//! The details pane for the selected row: its figures, a larger chart of the last minute
-//! and its connections (protocol, local → remote, bytes each way, rate).
+//! The details pane for the selected row, a child component built from
+//! `ui/details-pane.ui`: its figures, a larger chart of the last minute and its connections
+//! (protocol, local → remote, bytes each way, rate).
 
 use adw::prelude::*;
 use gettextrs::gettext;
+use relm4::prelude::*;
 use sockeye_protocol::Connection;
 
 use super::row_object::TrafficRow;
 use crate::format::{NumberFormat, Units};
 use crate::models::process_table::{RowKey, SPARKLINE_LEN};
+use crate::ui::Template;
 use crate::widgets::RateChart;
 
 /// Connections listed at most (the busiest first).
 const MAX_CONNECTIONS: usize = 50;
 
+/// What the pane shows.
 pub struct DetailsPane {
-    pub root: gtk::ScrolledWindow,
-    pub close: gtk::Button,
+    numbers: NumberFormat,
+    units: Units,
+    row: Option<TrafficRow>,
+    /// The busiest first, at most [`MAX_CONNECTIONS`].
+    connections: Vec<Connection>,
+}
+
+#[derive(Debug)]
+pub enum DetailsInput {
+    /// Show this row's figures and chart (again, after an update), in these units.
+    ShowRow(TrafficRow, Units),
+    /// The selected row's connections, as the helper listed them.
+    ShowConnections(Vec<Connection>),
+}
+
+#[derive(Debug)]
+pub enum DetailsOutput {
+    /// The close button was clicked.
+    CloseRequested,
+}
+
+pub struct DetailsWidgets {
     icon: gtk::Image,
     title: gtk::Label,
     subtitle: gtk::Label,
@@ -24,118 +48,90 @@ pub struct DetailsPane {
     upload: gtk::Label,
     totals: gtk::Label,
     connections: adw::PreferencesGroup,
+    /// Rows reused from one listing to the next.
     connection_rows: Vec<adw::ActionRow>,
     no_connections: adw::ActionRow,
 }
 
-impl DetailsPane {
-    pub fn new() -> Self {
-        let content = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .spacing(18)
-            .margin_top(18)
-            .margin_bottom(18)
-            .margin_start(18)
-            .margin_end(18)
-            .build();
+impl Component for DetailsPane {
+    type Init = NumberFormat;
+    type Input = DetailsInput;
+    type Output = DetailsOutput;
+    type CommandOutput = ();
+    type Root = adw::Bin;
+    type Widgets = DetailsWidgets;
 
-        let header = gtk::Box::builder().spacing(12).build();
-        let icon = gtk::Image::builder().pixel_size(48).build();
-        let title = gtk::Label::builder()
-            .xalign(0.0)
-            .wrap(true)
-            .css_classes(["title-3"])
-            .build();
-        let subtitle = gtk::Label::builder()
-            .xalign(0.0)
-            .wrap(true)
-            .wrap_mode(gtk::pango::WrapMode::WordChar)
-            .selectable(true)
-            .css_classes(["caption", "dim-label"])
-            .build();
-        let text = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .valign(gtk::Align::Center)
-            .hexpand(true)
-            .spacing(2)
-            .build();
-        text.append(&title);
-        text.append(&subtitle);
-        let close = gtk::Button::builder()
-            .icon_name("window-close-symbolic")
-            .valign(gtk::Align::Start)
-            .tooltip_text(gettext("Close Details"))
-            .css_classes(["flat", "circular"])
-            .build();
-        header.append(&icon);
-        header.append(&text);
-        header.append(&close);
-        content.append(&header);
+    fn init_root() -> Self::Root {
+        adw::Bin::new()
+    }
 
-        let card = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .spacing(8)
-            .css_classes(["card", "chart-card"])
-            .build();
-        let figures = gtk::Box::builder().spacing(18).homogeneous(true).build();
-        let download = figure_label("download-rate");
-        let upload = figure_label("upload-rate");
-        figures.append(&download);
-        figures.append(&upload);
-        card.append(&figures);
+    fn init(
+        numbers: NumberFormat,
+        root: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let ui = Template::load("details-pane.ui");
+        root.set_child(Some(&ui.get::<gtk::ScrolledWindow>("root")));
         let chart = RateChart::new(SPARKLINE_LEN, false);
         chart.set_height_request(110);
-        card.append(&chart);
-        let totals = gtk::Label::builder()
-            .xalign(0.0)
-            .wrap(true)
-            .css_classes(["caption", "dim-label", "numeric"])
-            .build();
-        card.append(&totals);
-        content.append(&card);
-
-        let connections = adw::PreferencesGroup::builder()
-            .title(gettext("Connections"))
-            .build();
-        let no_connections = adw::ActionRow::builder()
-            .title(gettext("No open connections"))
-            .css_classes(["dim-label"])
-            .build();
-        connections.add(&no_connections);
-        content.append(&connections);
-
-        let clamp = adw::Clamp::builder()
-            .maximum_size(340)
-            .tightening_threshold(340)
-            .child(&content)
-            .build();
-        let root = gtk::ScrolledWindow::builder()
-            .hscrollbar_policy(gtk::PolicyType::Never)
-            .child(&clamp)
-            .width_request(360)
-            // Set explicitly: the header's expanding text would otherwise make the whole
-            // pane expand and take half the window from the table.
-            .hexpand(false)
-            .css_classes(["details-pane", "view"])
-            .build();
-        Self {
-            root,
-            close,
-            icon,
-            title,
-            subtitle,
+        let totals: gtk::Label = ui.get("totals");
+        chart.insert_before(&ui.get::<gtk::Box>("chart_card"), Some(&totals));
+        ui.get::<gtk::Button>("close").connect_clicked(move |_| {
+            let _ = sender.output(DetailsOutput::CloseRequested);
+        });
+        let widgets = DetailsWidgets {
+            icon: ui.get("icon"),
+            title: ui.get("title"),
+            subtitle: ui.get("subtitle"),
             chart,
-            download,
-            upload,
+            download: ui.get("download"),
+            upload: ui.get("upload"),
             totals,
-            connections,
+            connections: ui.get("connections"),
             connection_rows: Vec::new(),
-            no_connections,
+            no_connections: ui.get("no_connections"),
+        };
+        let model = DetailsPane {
+            numbers,
+            units: Units::Bytes,
+            row: None,
+            connections: Vec::new(),
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update(&mut self, message: DetailsInput, _: ComponentSender<Self>, _: &Self::Root) {
+        match message {
+            DetailsInput::ShowRow(row, units) => {
+                self.row = Some(row);
+                self.units = units;
+            }
+            DetailsInput::ShowConnections(mut connections) => {
+                connections.sort_by(|a, b| {
+                    (b.sent_rate + b.received_rate)
+                        .total_cmp(&(a.sent_rate + a.received_rate))
+                        .then_with(|| {
+                            (b.sent_bytes + b.received_bytes)
+                                .cmp(&(a.sent_bytes + a.received_bytes))
+                        })
+                });
+                connections.truncate(MAX_CONNECTIONS);
+                self.connections = connections;
+            }
         }
     }
 
+    fn update_view(&self, widgets: &mut DetailsWidgets, _: ComponentSender<Self>) {
+        if let Some(row) = &self.row {
+            widgets.show_row(row, &self.numbers, self.units);
+        }
+        widgets.show_connections(&self.connections, &self.numbers, self.units);
+    }
+}
+
+impl DetailsWidgets {
     /// Shows `row`'s figures and chart.
-    pub fn show_row(&self, row: &TrafficRow, numbers: &NumberFormat, units: Units) {
+    fn show_row(&self, row: &TrafficRow, numbers: &NumberFormat, units: Units) {
         let data = row.data();
         let Some(data) = data.as_ref() else { return };
         self.icon
@@ -157,20 +153,12 @@ impl DetailsPane {
     }
 
     /// Lists `connections`, reusing the rows already there.
-    pub fn show_connections(
+    fn show_connections(
         &mut self,
-        mut connections: Vec<Connection>,
+        connections: &[Connection],
         numbers: &NumberFormat,
         units: Units,
     ) {
-        connections.sort_by(|a, b| {
-            (b.sent_rate + b.received_rate)
-                .total_cmp(&(a.sent_rate + a.received_rate))
-                .then_with(|| {
-                    (b.sent_bytes + b.received_bytes).cmp(&(a.sent_bytes + a.received_bytes))
-                })
-        });
-        connections.truncate(MAX_CONNECTIONS);
         while self.connection_rows.len() > connections.len() {
             if let Some(row) = self.connection_rows.pop() {
                 self.connections.remove(&row);
@@ -183,7 +171,7 @@ impl DetailsPane {
             self.connection_rows.push(row);
         }
         self.no_connections.set_visible(connections.is_empty());
-        for (row, c) in self.connection_rows.iter().zip(&connections) {
+        for (row, c) in self.connection_rows.iter().zip(connections) {
             row.set_title(&gtk::glib::markup_escape_text(&format!(
                 "{}  {} → {}",
                 c.protocol.to_uppercase(),
@@ -199,11 +187,4 @@ impl DetailsPane {
             ));
         }
     }
-}
-
-fn figure_label(class: &str) -> gtk::Label {
-    gtk::Label::builder()
-        .xalign(0.0)
-        .css_classes(["title-2", "numeric", class])
-        .build()
 }

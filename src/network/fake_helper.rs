@@ -1,5 +1,6 @@
 //! A stand-in for the helper that invents `SOCKEYE_FAKE_HELPER=<n>` busy processes, for the
-//! GUI cost benchmark (`build-aux/gui-bench`). Never used unless that variable is set.
+//! GUI cost benchmark (`build-aux/gui-bench`) and screenshots. Built only with the cargo
+//! feature `fake-helper`, and even then used only when that variable is set.
 
 use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
 use std::sync::Mutex;

@@ -4,7 +4,7 @@
 use gettextrs::gettext;
 use sockeye_protocol::{CaptureError, Connection};
 
-use super::backend::SourceEvent;
+use super::SourceEvent;
 use crate::launcher::{self, HelperConnection, LaunchError, LaunchMethod};
 use crate::models::capture_state::LaunchFailure;
 

@@ -3,16 +3,22 @@
 //! ```text
 //! NetworkPage (relm4 component)
 //! ├─ CaptureMachine   (models::capture_state) decides: launch, Start, Stop, drop
-//! ├─ Backend          helper through the launcher (or the benchmark's fake helper)
+//! ├─ Backend          helper_link: the helper through the launcher (or, with the
+//! │                   `fake-helper` feature, fake_helper for the benchmark); both report
+//! │                   a SourceEvent
 //! ├─ ProcessTable     (models::process_table) updates → rows, summary, stats
-//! └─ NetworkWidgets   status pages, error bar, summary line, search,
-//!    ├─ TableView     ColumnView over RowStore's GObject rows, updated in place
-//!    └─ DetailsPane   selected row: chart and connections
+//! ├─ DetailsPane      child component (ui/details-pane.ui): selected row's chart and
+//! │                   connections
+//! └─ NetworkWidgets   (ui/network-page.ui) status pages, error bar, summary line, search
+//!    ├─ TableView     (ui/table.ui) ColumnView over RowStore's GObject rows, updated in
+//!    │                place
+//!    └─ RowStore      one TrafficRow per process, protocol and application
 //! ```
 
 mod app_info;
 mod backend;
 mod details;
+#[cfg(feature = "fake-helper")]
 mod fake_helper;
 mod helper_link;
 mod row_object;
@@ -20,7 +26,6 @@ mod row_store;
 mod table;
 mod view;
 
-use gtk::gio;
 use gtk::prelude::*;
 use relm4::prelude::*;
 use sockeye_protocol::{Connection, Update};
@@ -30,8 +35,18 @@ use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
 use crate::models::process_table::{Changes, ProcessTable, RowKey};
 use crate::settings::Preferences;
-use backend::{Backend, SourceEvent};
+use backend::Backend;
+use details::{DetailsInput, DetailsOutput, DetailsPane};
 use view::NetworkWidgets;
+
+/// What a running source of updates (the helper or the fake one) reports; shared by
+/// `backend` and `helper_link`.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Update(Update),
+    /// The capture stopped on an error; the sentence says which.
+    CaptureFailed(String),
+}
 
 #[derive(Debug)]
 pub enum NetworkInput {
@@ -42,8 +57,8 @@ pub enum NetworkInput {
     PreferencesChanged(Preferences),
     ToggleSearch,
     Search(String),
+    /// Freeze or unfreeze the display (capture and accounting go on).
     TogglePause,
-    SetPaused(bool),
     SetGrouping(bool),
     ResetTotals,
     ClearExited,
@@ -91,6 +106,7 @@ pub struct NetworkPage {
     pending: Changes,
     selected: Option<RowKey>,
     has_data: bool,
+    details: Controller<DetailsPane>,
 }
 
 impl Component for NetworkPage {
@@ -110,9 +126,20 @@ impl Component for NetworkPage {
         root: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
-        let widgets =
-            NetworkWidgets::build(&root, &sender, prefs.group_by_application, prefs.show_idle);
-        install_actions(&root, &sender);
+        let numbers = NumberFormat::from_locale();
+        let details =
+            DetailsPane::builder()
+                .launch(numbers.clone())
+                .forward(sender.input_sender(), |out| match out {
+                    DetailsOutput::CloseRequested => NetworkInput::CloseDetails,
+                });
+        let widgets = NetworkWidgets::build(
+            &root,
+            details.widget(),
+            &sender,
+            prefs.group_by_application,
+            prefs.show_idle,
+        );
         let model = NetworkPage {
             machine: CaptureMachine::new(Backend::launches_without_prompt()),
             backend: None,
@@ -120,11 +147,12 @@ impl Component for NetworkPage {
             generation: 0,
             table: ProcessTable::default(),
             prefs,
-            numbers: NumberFormat::from_locale(),
+            numbers,
             paused: false,
             pending: Changes::default(),
             selected: None,
             has_data: false,
+            details,
         };
         widgets.show_state(model.machine.state(), false);
         ComponentParts { model, widgets }
@@ -135,7 +163,7 @@ impl Component for NetworkPage {
         widgets: &mut Self::Widgets,
         message: Self::Input,
         sender: ComponentSender<Self>,
-        root: &Self::Root,
+        _root: &Self::Root,
     ) {
         match message {
             NetworkInput::SetVisible(visible) => {
@@ -161,15 +189,9 @@ impl Component for NetworkPage {
             }
             NetworkInput::Search(query) => widgets.table.set_query(&query),
             NetworkInput::TogglePause => {
-                // Through the action, so the menu's check mark follows.
-                let _ = root.activate_action("network.pause", None);
-            }
-            NetworkInput::SetPaused(paused) => {
-                self.paused = paused;
-                widgets.paused.set_visible(paused);
-                // "Paused" takes the attributed share's place, so the line keeps its width.
-                widgets.attributed.set_visible(!paused);
-                if !paused {
+                self.paused = !self.paused;
+                widgets.show_paused(self.paused);
+                if !self.paused {
                     let pending = std::mem::take(&mut self.pending);
                     self.show_changes(&pending, widgets, &sender);
                 }
@@ -177,11 +199,7 @@ impl Component for NetworkPage {
             NetworkInput::SetGrouping(group) => {
                 if group != self.prefs.group_by_application {
                     self.prefs.group_by_application = group;
-                    widgets.table.set_rows(if group {
-                        &widgets.rows.grouped
-                    } else {
-                        &widgets.rows.flat
-                    });
+                    widgets.show_grouping(group);
                     let _ = sender.output(NetworkOutput::GroupingChanged(group));
                 }
             }
@@ -204,9 +222,8 @@ impl Component for NetworkPage {
                 self.selected = row.as_ref().map(|r| r.key());
                 match row {
                     Some(row) => {
-                        widgets
-                            .details
-                            .show_row(&row, &self.numbers, self.prefs.units);
+                        self.details
+                            .emit(DetailsInput::ShowRow(row, self.prefs.units));
                         widgets.details_revealer.set_reveal_child(true);
                         self.fetch_connections(&sender);
                     }
@@ -259,7 +276,7 @@ impl Component for NetworkPage {
                 let changes = self.table.apply(&update);
                 self.has_data = true;
                 if self.paused {
-                    self.pending.added.extend(changes.added);
+                    self.pending.absorb(changes);
                 } else {
                     self.show_changes(&changes, widgets, &sender);
                 }
@@ -276,9 +293,8 @@ impl Component for NetworkPage {
             | NetworkCommand::CaptureFailed(..) => {}
             NetworkCommand::Connections(key, connections) => {
                 if self.selected.as_ref() == Some(&key) {
-                    widgets
-                        .details
-                        .show_connections(connections, &self.numbers, self.prefs.units);
+                    self.details
+                        .emit(DetailsInput::ShowConnections(connections));
                 }
             }
             NetworkCommand::CallDone(Ok(())) => {}
@@ -337,26 +353,14 @@ impl NetworkPage {
         widgets: &mut NetworkWidgets,
         sender: &ComponentSender<Self>,
     ) {
-        // Everything but additions is refreshed from the table: updated = all known rows.
-        let all = Changes {
-            added: changes.added.clone(),
-            updated: self
-                .table
-                .processes()
-                .chain(self.table.unattributed())
-                .map(|r| r.key.clone())
-                .filter(|k| !changes.added.contains(k))
-                .collect(),
-        };
         widgets
             .rows
-            .sync(&self.table, &all, &self.numbers, self.prefs.units);
+            .sync(&self.table, changes, &self.numbers, self.prefs.units);
         widgets.table.refresh();
         widgets.show_summary(&self.table.summary(), &self.numbers, self.prefs.units);
         if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
-            widgets
-                .details
-                .show_row(row, &self.numbers, self.prefs.units);
+            self.details
+                .emit(DetailsInput::ShowRow(row.clone(), self.prefs.units));
             self.fetch_connections(sender);
         }
     }
@@ -398,9 +402,8 @@ impl NetworkPage {
             widgets.table.set_show_idle(prefs.show_idle);
         }
         if old.group_by_application != prefs.group_by_application {
-            // The button's handler switches the table's rows.
-            self.prefs.group_by_application = old.group_by_application;
-            widgets.group_button.set_active(prefs.group_by_application);
+            // Already saved by the preferences window: no GroupingChanged.
+            widgets.show_grouping(prefs.group_by_application);
         }
         if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
             // Restart so the helper takes the new period (Start alone may keep the old one).
@@ -420,36 +423,4 @@ impl NetworkPage {
         };
         let _ = sender.output(NetworkOutput::Published { capturing, stats });
     }
-}
-
-/// `network.reset-totals` and `network.clear-exited`, for the page's menu.
-fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) {
-    let group = gio::SimpleActionGroup::new();
-    for (name, input) in [("reset-totals", true), ("clear-exited", false)] {
-        let action = gio::SimpleAction::new(name, None);
-        let sender = sender.clone();
-        action.connect_activate(move |_, _| {
-            sender.input(if input {
-                NetworkInput::ResetTotals
-            } else {
-                NetworkInput::ClearExited
-            })
-        });
-        group.add_action(&action);
-    }
-    // Pausing freezes the display only; capture and accounting go on.
-    let pause = gio::SimpleAction::new_stateful("pause", None, &false.to_variant());
-    {
-        let sender = sender.clone();
-        pause.connect_activate(move |action, _| {
-            let paused = !action
-                .state()
-                .and_then(|s| s.get::<bool>())
-                .unwrap_or(false);
-            action.set_state(&paused.to_variant());
-            sender.input(NetworkInput::SetPaused(paused));
-        });
-    }
-    group.add_action(&pause);
-    root.insert_action_group("network", Some(&group));
 }

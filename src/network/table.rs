@@ -1,10 +1,10 @@
-//! The process table widget: a `GtkColumnView` over
+//! The process table widget: the `GtkColumnView` of `ui/table.ui` over
 //! root `ListStore` → `FilterListModel` (search, idle) → `TreeListModel` (applications and
 //! their processes) → `SortListModel` (column sorters, total rate by default) →
-//! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions, so an
-//! update changes properties only and no widget is rebuilt.
+//! `SingleSelection`. Cells bind to `TrafficRow` properties through expressions (the Name
+//! cell is the template `ui/name-cell.ui`), so an update changes properties only and no
+//! widget is rebuilt.
 
-use gettextrs::gettext;
 use gtk::prelude::*;
 use gtk::{gio, glib};
 use std::cell::RefCell;
@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use super::row_object::TrafficRow;
 use crate::models::process_table::{compare, SortColumn, SPARKLINE_LEN};
+use crate::ui::{Template, RESOURCE_BASE_PATH};
 use crate::widgets::RateChart;
 
 /// What the filter keeps.
@@ -50,60 +51,43 @@ impl TableView {
                 .map(|store| store.upcast())
         });
 
-        let column_view = gtk::ColumnView::new(None::<gtk::SelectionModel>);
-        column_view.add_css_class("data-table");
-        column_view.set_reorderable(false);
-
+        let ui = Template::load("table.ui");
+        let column_view: gtk::ColumnView = ui.get("column_view");
         let mut sorters = Vec::new();
-        let mut add =
-            |title: &str, factory: gtk::SignalListItemFactory, sort: SortColumn, expand: bool| {
-                let column = gtk::ColumnViewColumn::new(Some(title), Some(factory));
-                let sorter = row_sorter(sort);
-                column.set_sorter(Some(&sorter));
-                column.set_expand(expand);
-                column.set_resizable(true);
-                if !expand {
-                    column.set_fixed_width(if sort == SortColumn::TotalRate {
-                        110
-                    } else {
-                        104
-                    });
-                }
-                sorters.push(sorter);
-                column_view.append_column(&column);
-                column
-            };
-        add(&gettext("Name"), name_factory(), SortColumn::Name, true);
-        add(
-            &gettext("Download"),
-            text_factory("download"),
-            SortColumn::Download,
-            false,
+        // The Name cell's template binds to TrafficRow properties: the type must exist first.
+        TrafficRow::ensure_type();
+        let name_cell = gtk::BuilderListItemFactory::from_resource(
+            None::<&gtk::BuilderScope>,
+            &format!("{RESOURCE_BASE_PATH}ui/name-cell.ui"),
         );
-        add(
-            &gettext("Upload"),
-            text_factory("upload"),
-            SortColumn::Upload,
-            false,
-        );
-        add(
-            &gettext("Received"),
-            text_factory("received"),
-            SortColumn::Received,
-            false,
-        );
-        add(
-            &gettext("Sent"),
-            text_factory("sent"),
-            SortColumn::Sent,
-            false,
-        );
-        let activity = add(
-            &gettext("Activity"),
-            sparkline_factory(),
-            SortColumn::TotalRate,
-            false,
-        );
+        let columns: [(&str, gtk::ListItemFactory, SortColumn); 6] = [
+            ("name_column", name_cell.upcast(), SortColumn::Name),
+            (
+                "download_column",
+                text_factory("download"),
+                SortColumn::Download,
+            ),
+            ("upload_column", text_factory("upload"), SortColumn::Upload),
+            (
+                "received_column",
+                text_factory("received"),
+                SortColumn::Received,
+            ),
+            ("sent_column", text_factory("sent"), SortColumn::Sent),
+            (
+                "activity_column",
+                sparkline_factory(),
+                SortColumn::TotalRate,
+            ),
+        ];
+        for (id, factory, sort) in columns {
+            let column: gtk::ColumnViewColumn = ui.get(id);
+            column.set_factory(Some(&factory));
+            let sorter = row_sorter(sort);
+            column.set_sorter(Some(&sorter));
+            sorters.push(sorter);
+        }
+        let activity: gtk::ColumnViewColumn = ui.get("activity_column");
 
         // With no column chosen, the busiest rows come first.
         let fallback = row_sorter(SortColumn::TotalRate);
@@ -127,13 +111,8 @@ impl TableView {
         column_view.set_model(Some(&selection));
         column_view.sort_by_column(Some(&activity), gtk::SortType::Descending);
 
-        let scrolled = gtk::ScrolledWindow::builder()
-            .child(&column_view)
-            .vexpand(true)
-            .hexpand(true)
-            .build();
         Self {
-            scrolled,
+            scrolled: ui.get("scrolled"),
             selection,
             filter_model,
             filter,
@@ -218,57 +197,8 @@ fn row_property(list_item: &gtk::ListItem, property: &str) -> gtk::Expression {
         .upcast()
 }
 
-/// Icon, name and the pid · user · command line subtitle, under a tree expander.
-fn name_factory() -> gtk::SignalListItemFactory {
-    let factory = gtk::SignalListItemFactory::new();
-    factory.connect_setup(|_, item| {
-        let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
-            return;
-        };
-        let icon = gtk::Image::builder().pixel_size(32).build();
-        let title = gtk::Label::builder()
-            .xalign(0.0)
-            .ellipsize(gtk::pango::EllipsizeMode::End)
-            .build();
-        let subtitle = gtk::Label::builder()
-            .xalign(0.0)
-            .ellipsize(gtk::pango::EllipsizeMode::End)
-            .css_classes(["caption", "dim-label"])
-            .build();
-        let text = gtk::Box::builder()
-            .orientation(gtk::Orientation::Vertical)
-            .valign(gtk::Align::Center)
-            .build();
-        text.append(&title);
-        text.append(&subtitle);
-        let content = gtk::Box::builder()
-            .orientation(gtk::Orientation::Horizontal)
-            .width_request(200)
-            .spacing(10)
-            .margin_top(3)
-            .margin_bottom(3)
-            .build();
-        content.append(&icon);
-        content.append(&text);
-        let expander = gtk::TreeExpander::builder()
-            .child(&content)
-            .indent_for_icon(true)
-            .build();
-        item.set_child(Some(&expander));
-
-        item.property_expression("item")
-            .bind(&expander, "list-row", gtk::Widget::NONE);
-        row_property(item, "icon").bind(&icon, "gicon", gtk::Widget::NONE);
-        row_property(item, "title").bind(&title, "label", gtk::Widget::NONE);
-        row_property(item, "subtitle").bind(&subtitle, "label", gtk::Widget::NONE);
-        row_property(item, "subtitle").bind(&subtitle, "tooltip-text", gtk::Widget::NONE);
-        row_property(item, "opacity").bind(&content, "opacity", gtk::Widget::NONE);
-    });
-    factory
-}
-
 /// A right-aligned figure bound to one text property.
-fn text_factory(property: &'static str) -> gtk::SignalListItemFactory {
+fn text_factory(property: &'static str) -> gtk::ListItemFactory {
     let factory = gtk::SignalListItemFactory::new();
     factory.connect_setup(move |_, item| {
         let Some(item) = item.downcast_ref::<gtk::ListItem>() else {
@@ -282,11 +212,11 @@ fn text_factory(property: &'static str) -> gtk::SignalListItemFactory {
         row_property(item, property).bind(&label, "label", gtk::Widget::NONE);
         row_property(item, "opacity").bind(&label, "opacity", gtk::Widget::NONE);
     });
-    factory
+    factory.upcast()
 }
 
 /// The sparkline: redrawn when its row's `revision` moves on.
-fn sparkline_factory() -> gtk::SignalListItemFactory {
+fn sparkline_factory() -> gtk::ListItemFactory {
     let factory = gtk::SignalListItemFactory::new();
     factory.connect_setup(|_, item| {
         if let Some(item) = item.downcast_ref::<gtk::ListItem>() {
@@ -329,5 +259,5 @@ fn sparkline_factory() -> gtk::SignalListItemFactory {
             chart.set_source(None);
         }
     });
-    factory
+    factory.upcast()
 }

@@ -4,8 +4,7 @@ use adw::prelude::*;
 use gtk::gio;
 use relm4::ComponentSender;
 
-use super::{MainWindow, WindowInput};
-use crate::app::Page;
+use super::{MainWindow, Page, WindowInput};
 
 /// Adds `win.page-overview`, `win.page-network`, `win.search` and `win.pause`.
 pub(super) fn install(window: &adw::ApplicationWindow, sender: &ComponentSender<MainWindow>) {

@@ -13,6 +13,7 @@
 
 mod actions;
 mod header;
+mod page;
 
 use adw::prelude::*;
 use gettextrs::gettext;
@@ -20,11 +21,12 @@ use relm4::prelude::*;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::app::Page;
 use crate::network::{NetworkInput, NetworkOutput, NetworkPage};
 use crate::overview::{OverviewInput, OverviewPage};
 use crate::settings::{Preferences, Settings, WindowState};
 use crate::stats_export::StatsExport;
+
+pub use page::Page;
 
 /// Messages to the main window.
 #[derive(Debug)]

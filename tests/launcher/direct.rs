@@ -38,8 +38,8 @@ async fn dropping_the_connection_ends_the_helper_within_one_second() {
 #[tokio::test]
 async fn a_killed_helper_is_reported_as_crashed() {
     let helper = launcher::launch(&direct()).await.expect("launch");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(helper.pid() as libc::pid_t, libc::SIGKILL) };
+    let pid = rustix::process::Pid::from_raw(helper.pid() as i32).expect("a helper pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill our child");
     let exit = tokio::time::timeout(Duration::from_secs(5), helper.exited())
         .await
         .expect("exit reported within 5 s");

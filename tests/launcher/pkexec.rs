@@ -39,9 +39,9 @@ impl SystemBus {
 
 impl Drop for SystemBus {
     fn drop(&mut self) {
-        if let Some(pid) = self.started_pid {
-            // SAFETY: the daemon we started.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+        if let Some(pid) = self.started_pid.and_then(rustix::process::Pid::from_raw) {
+            // The daemon we started; one already gone is fine.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! streamed through, signals passed on, its exit status ours.
 
 use crate::common::{self, helper_binary};
+use rustix::process::{Pid, Signal};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -56,7 +57,7 @@ fn signal_reporting_helper(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn signal_is_passed_on(signal: libc::c_int, expected_code: i32) {
+fn signal_is_passed_on(signal: Signal, expected_code: i32) {
     let dir = tempfile::tempdir().unwrap();
     let mut sockeye = Command::new(SOCKEYE)
         .arg("--json")
@@ -70,8 +71,8 @@ fn signal_is_passed_on(signal: libc::c_int, expected_code: i32) {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n", "the helper's stdout is ours");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(sockeye.id() as libc::pid_t, signal) };
+    let pid = Pid::from_raw(sockeye.id() as i32).expect("a child pid");
+    rustix::process::kill_process(pid, signal).expect("signal our child");
     let mut status = None;
     assert!(common::poll_until(Duration::from_secs(5), || {
         status = sockeye.try_wait().unwrap();
@@ -82,10 +83,10 @@ fn signal_is_passed_on(signal: libc::c_int, expected_code: i32) {
 
 #[test]
 fn a_sigint_sent_to_sockeye_reaches_the_helper_and_its_status_is_ours() {
-    signal_is_passed_on(libc::SIGINT, 42);
+    signal_is_passed_on(Signal::INT, 42);
 }
 
 #[test]
 fn a_sigterm_sent_to_sockeye_reaches_the_helper() {
-    signal_is_passed_on(libc::SIGTERM, 43);
+    signal_is_passed_on(Signal::TERM, 43);
 }

@@ -5,7 +5,7 @@
 use gettextrs::gettext;
 use sockeye_protocol::Update;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::rates::{rate, RateHistory};
 
@@ -153,8 +153,29 @@ pub struct Summary {
 /// What changed with an update, so the view touches only those rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
+    /// Rows new with this update.
     pub added: Vec<RowKey>,
+    /// Rows that were there before and whose values changed (every process, seen or
+    /// exited, and the unattributed protocols the update carried).
     pub updated: Vec<RowKey>,
+}
+
+impl Changes {
+    /// Adds the `later` changes to these, so that showing the sum once (after a pause)
+    /// brings every row as far as showing each in turn would; no key is listed twice.
+    pub fn absorb(&mut self, later: Changes) {
+        let mut known: HashSet<RowKey> = self.added.iter().chain(&self.updated).cloned().collect();
+        for key in later.added {
+            if known.insert(key.clone()) {
+                self.added.push(key);
+            }
+        }
+        for key in later.updated {
+            if known.insert(key.clone()) {
+                self.updated.push(key);
+            }
+        }
+    }
 }
 
 /// Finds an application's display name from its app id (desktop file), if any.

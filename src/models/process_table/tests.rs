@@ -194,3 +194,30 @@ fn hostile_rates_from_the_helper_are_shown_as_zero() {
     assert_eq!(row.total_rate(), 0.0);
     assert_eq!(row.title, "Process 1");
 }
+
+#[test]
+fn changes_held_back_during_a_pause_list_each_row_once() {
+    let mut table = ProcessTable::default();
+    let mut pending = table.apply(&update(vec![process(10, "curl", "", 100, 0)], vec![]));
+    pending.absorb(table.apply(&update(
+        vec![
+            process(10, "curl", "", 200, 0),
+            process(11, "wget", "", 5, 0),
+        ],
+        vec![],
+    )));
+    pending.absorb(table.apply(&update(vec![process(11, "wget", "", 9, 0)], vec![])));
+    assert_eq!(
+        pending.added,
+        vec![RowKey::Process(10), RowKey::Process(11)]
+    );
+    assert!(pending.updated.is_empty(), "{:?}", pending.updated);
+
+    let mut later = table.apply(&update(vec![process(11, "wget", "", 10, 0)], vec![]));
+    later.absorb(table.apply(&update(vec![process(11, "wget", "", 11, 0)], vec![])));
+    assert_eq!(later.added, vec![]);
+    assert_eq!(
+        later.updated,
+        vec![RowKey::Process(11), RowKey::Process(10)]
+    );
+}

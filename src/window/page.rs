@@ -1,0 +1,39 @@
+//! The window's two tabs, named as the `AdwViewStack` children and the `--page` values.
+
+/// The window's two tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Overview,
+    Network,
+}
+
+impl Page {
+    /// The `AdwViewStack` child name, also the `--page` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Page::Overview => "overview",
+            Page::Network => "network",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "overview" => Some(Page::Overview),
+            "network" => Some(Page::Network),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_names_round_trip() {
+        for page in [Page::Overview, Page::Network] {
+            assert_eq!(Page::from_name(page.name()), Some(page));
+        }
+        assert_eq!(Page::from_name("settings"), None);
+    }
+}
