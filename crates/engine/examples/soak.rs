@@ -33,12 +33,12 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCS.fetch_add(1, Relaxed);
         let live = LIVE.fetch_add(layout.size() as u64, Relaxed) + layout.size() as u64;
         PEAK.fetch_max(live, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `layout` is our caller's, valid for `GlobalAlloc::alloc` (non-zero size).
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as u64, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `ptr` came from `System` (every allocation here does) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -46,7 +46,8 @@ unsafe impl GlobalAlloc for Counting {
         let live = LIVE.fetch_add(new_size as u64, Relaxed) + new_size as u64;
         LIVE.fetch_sub(layout.size() as u64, Relaxed);
         PEAK.fetch_max(live, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `ptr` came from `System` with `layout`; `new_size` is our caller's,
+        // non-zero and valid for `layout`'s alignment.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
