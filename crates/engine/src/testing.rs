@@ -9,6 +9,7 @@
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::Transport;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 /// Owner of a local port not in the table: a pid, or `None` for nobody.
@@ -75,11 +76,14 @@ impl FakeOwners {
     }
 }
 
-/// The made-up details of process `pid`.
+/// The made-up details of process `pid`: one allocation per string, as the soak example's
+/// allocation count expects (`format!` would reallocate the short name).
 fn details(pid: Pid) -> ProcessInfo {
+    let mut name = String::with_capacity(16);
+    let _ = write!(name, "proc{pid}");
     ProcessInfo {
         pid,
-        name: format!("proc{pid}"),
+        name,
         cmdline: format!("proc{pid} --flag"),
         uid: 1000,
         user: "alice".into(),
