@@ -4,36 +4,24 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
 use sockeye_engine::accounting::{Accounting, AccountingConfig};
-use sockeye_engine::owner::{OwnerLookup, Pid, ProcessInfo};
 use sockeye_engine::parse::{parse_frame, FragmentTable, LinkType};
-use sockeye_engine::Transport;
-use std::collections::HashMap;
+use sockeye_engine::testing::FakeOwners;
 use std::hint::black_box;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-/// Owns every local endpoint with an even port.
-struct EvenPorts {
-    info: HashMap<Pid, ProcessInfo>,
-}
-
-impl OwnerLookup for EvenPorts {
-    fn owner(&mut self, _: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
-        local
-            .port()
-            .is_multiple_of(2)
-            .then_some(u32::from(local.port() % 50) + 100)
-    }
-    fn is_local(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => v4.octets()[0] == 10,
-            IpAddr::V6(v6) => v6.segments()[0] == 0xfd00,
-        }
-    }
-    fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
-        self.info.get(&pid)
-    }
-    fn refresh(&mut self, _: &dyn Fn(Pid) -> bool) {}
+/// Every local endpoint with an even port belongs to one of 50 pids; 10.0.0.0/8 and
+/// fd00::/16 (and loopback) are local.
+fn even_ports() -> FakeOwners {
+    let mut owners =
+        FakeOwners::by_port(|port| port.is_multiple_of(2).then_some(u32::from(port % 50) + 100));
+    owners
+        .local_networks
+        .push((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8));
+    owners
+        .local_networks
+        .push((IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0)), 16));
+    owners
 }
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -86,10 +74,7 @@ fn frames() -> Vec<Vec<u8>> {
 fn parse_and_account(c: &mut Criterion) {
     let frames = frames();
     let mut fragments = FragmentTable::default();
-    let owners = EvenPorts {
-        info: HashMap::new(),
-    };
-    let mut accounting = Accounting::new(owners, AccountingConfig::default(), Instant::now());
+    let mut accounting = Accounting::new(even_ports(), AccountingConfig::default(), Instant::now());
     let mut group = c.benchmark_group("per_packet");
     group.throughput(Throughput::Elements(frames.len() as u64));
     group.bench_function("parse_only", |b| {

@@ -50,21 +50,26 @@ fn child_main(port: u16) {
     let udp: Vec<UdpSocket> = (0..5)
         .map(|_| UdpSocket::bind("127.0.0.1:0").expect("udp"))
         .collect();
-    // SAFETY: plain signal-mask calls on a local, initialised sigset_t.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe {
-        libc::sigemptyset(&mut set);
+    // rustix has no safe signal-mask or sigwait calls: these stay libc.
+    // SAFETY: sigemptyset initialises the whole local set before it is read; sigaddset and
+    // pthread_sigmask only read and write that live set (the old-mask pointer may be null).
+    let set = unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        let mut set = set.assume_init();
         libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
+        set
+    };
     println!("ready");
-    drop(std::io::stdout());
-    // SAFETY: closes our copy of stdout so the parent's pipe reaches EOF.
-    unsafe { libc::close(1) };
+    // Our stdout becomes /dev/null, so the parent's pipe reaches EOF.
+    let null = std::fs::File::open("/dev/null").expect("/dev/null");
+    rustix::stdio::dup2_stdout(&null).expect("stdout to /dev/null");
+    drop(null);
     let mut extra = Vec::new();
     loop {
         let mut sig = 0;
-        // SAFETY: waits for a signal of the blocked set; writes the number into `sig`.
+        // SAFETY: `set` is an initialised sigset_t and `sig` a live int for the number.
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             break;
         }
@@ -96,8 +101,8 @@ impl Worker {
     /// Has the child open a connection to `listener`; returns the child's local address
     /// (and keeps the accepted end in `accepted`).
     fn connect(&mut self, listener: &TcpListener, accepted: &mut Vec<TcpStream>) -> SocketAddr {
-        // SAFETY: sends a signal to our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGUSR1) };
+        let child = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(child, rustix::process::Signal::USR1).expect("SIGUSR1");
         let (stream, peer) = listener.accept().expect("accept");
         accepted.push(stream);
         peer

@@ -8,19 +8,18 @@
 
 #[path = "perf_support/cpu_time.rs"]
 mod cpu_time;
-#[path = "perf_support/fake_owners.rs"]
-mod fake_owners;
 #[allow(dead_code)]
 #[path = "perf_support/frames.rs"]
 mod frames;
 
 use cpu_time::ThreadCpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use fake_owners::FakeOwners;
 use frames::Frame;
 use sockeye_engine::accounting::{Accounting, AccountingConfig};
 use sockeye_engine::parse::{parse_frame, FragmentTable, LinkType, PacketMeta};
+use sockeye_engine::testing::FakeOwners;
 use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// Packets in the mix (each criterion iteration runs all of them).
@@ -54,7 +53,23 @@ fn accounting(capacity: usize) -> Accounting<FakeOwners> {
         lookup_burst: 1e9,
         ..AccountingConfig::default()
     };
-    Accounting::new(FakeOwners::new(500), config, Instant::now())
+    Accounting::new(fake_owners(500), config, Instant::now())
+}
+
+/// A fake system with no kernel behind it: every local endpoint belongs to one of
+/// `processes` pids (1000 + port % processes), found at the first lookup; 192.0.2.10,
+/// 2001:db8::10, 10.0.0.0/8 and loopback are local.
+fn fake_owners(processes: u32) -> FakeOwners {
+    let processes = processes.max(1);
+    let mut owners = FakeOwners::by_port(move |port| Some(1000 + u32::from(port) % processes));
+    owners.local.push(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
+    owners.local.push(IpAddr::V6(Ipv6Addr::new(
+        0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10,
+    )));
+    owners
+        .local_networks
+        .push((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8));
+    owners
 }
 
 /// Metas of `n` TCP flows between 192.0.2.10 and 198.51.100.0/24 (distinct port pairs).

@@ -3,11 +3,13 @@
 //! median and 90th-percentile latencies per path. Run as root, in release mode:
 //! `cargo run --release -p sockeye-engine --example attribution_bench`.
 
+use rustix::net::{AddressFamily, SocketAddrV4, SocketType};
+use rustix::process::{Pid, WaitOptions};
 use sockeye_engine::attribution::SystemOwners;
 use sockeye_engine::owner::OwnerLookup;
 use sockeye_engine::Transport;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 const PROCESSES: usize = 500;
@@ -18,73 +20,70 @@ const ROUNDS: usize = 200;
 /// socket (byte 2: after closing the one it opened last, so the new one reuses its
 /// descriptor number) and writes its port to the shared answer pipe; on EOF it exits.
 struct Worker {
-    pid: libc::pid_t,
-    command: RawFd,
+    pid: Pid,
+    command: OwnedFd,
 }
 
-fn pipe() -> (RawFd, RawFd) {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors pipe(2) writes.
-    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
-    assert_eq!(rc, 0, "pipe");
-    (fds[0], fds[1])
-}
-
-/// Opens a UDP socket on 127.0.0.1 (any port), returning (fd, port).
-fn udp_socket() -> (RawFd, u16) {
-    // SAFETY: plain socket calls on a fresh fd; the sockaddr structs are local and sized.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len);
-        let mut bound: libc::sockaddr_in = std::mem::zeroed();
-        let mut blen = len;
-        libc::getsockname(fd, (&mut bound as *mut libc::sockaddr_in).cast(), &mut blen);
-        (fd, u16::from_be(bound.sin_port))
+impl Worker {
+    /// Its pid, as attribution reports it.
+    fn pid(&self) -> u32 {
+        self.pid.as_raw_nonzero().get().unsigned_abs()
     }
 }
 
-/// Forks a worker; the child closes the command pipes of earlier workers so each holds
-/// only its own descriptors.
-fn spawn_worker(earlier: &[Worker], answer: RawFd) -> Worker {
-    let (cmd_read, cmd_write) = pipe();
-    // SAFETY: the benchmark is single-threaded here; the child only makes async-signal-
-    // safe calls and leaves with _exit.
+/// Opens a UDP socket on 127.0.0.1 (any port), returning it and its port (0 when that
+/// could not be read).
+fn udp_socket() -> Option<(OwnedFd, u16)> {
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).ok()?;
+    let _ = rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+    let port = rustix::net::getsockname(&fd)
+        .ok()
+        .and_then(|addr| SocketAddrV4::try_from(addr).ok())
+        .map_or(0, |addr| addr.port());
+    Some((fd, port))
+}
+
+/// Forks a worker; the child closes the command pipes of the `earlier` workers so each
+/// holds only its own descriptors.
+fn spawn_worker(earlier: &mut Vec<Worker>, answer: BorrowedFd<'_>) -> Worker {
+    let (cmd_read, cmd_write) = rustix::pipe::pipe().expect("pipe");
+    // SAFETY: the child runs only `worker_main`, which makes async-signal-safe calls (no
+    // allocation or lock: a thread of `SystemOwners` may hold one at the fork) and leaves
+    // with _exit, never returning into the parent's code.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
     if pid == 0 {
-        // SAFETY: closing inherited descriptors and blocking reads in the child.
-        unsafe {
-            for w in earlier {
-                libc::close(w.command);
-            }
-            libc::close(cmd_write);
-            for _ in 0..SOCKETS_PER_PROCESS {
-                udp_socket();
-            }
-            let mut byte = 0u8;
-            let mut last = -1;
-            while libc::read(cmd_read, (&mut byte as *mut u8).cast(), 1) == 1 {
-                if byte == REUSE && last >= 0 {
-                    libc::close(last);
-                }
-                let (fd, port) = udp_socket();
-                last = fd;
-                let bytes = port.to_ne_bytes();
-                libc::write(answer, bytes.as_ptr().cast(), 2);
-            }
-            libc::_exit(0);
-        }
+        drop(cmd_write);
+        worker_main(earlier, cmd_read, answer);
     }
-    // SAFETY: the parent's copy of the read end is not needed.
-    unsafe { libc::close(cmd_read) };
     Worker {
-        pid,
+        pid: Pid::from_raw(pid).expect("a child's pid"),
         command: cmd_write,
     }
+}
+
+/// The forked child: see [`Worker`].
+fn worker_main(earlier: &mut Vec<Worker>, command: OwnedFd, answer: BorrowedFd<'_>) -> ! {
+    // Closes the inherited descriptors (the buffer itself is not freed).
+    earlier.clear();
+    for _ in 0..SOCKETS_PER_PROCESS {
+        // Held until the child exits.
+        std::mem::forget(udp_socket());
+    }
+    let mut byte = [0u8];
+    let mut last: Option<OwnedFd> = None;
+    while rustix::io::read(&command, &mut byte) == Ok(1) {
+        if byte[0] == REUSE {
+            drop(last.take());
+        }
+        let (fd, port) = udp_socket().map_or((None, 0), |(fd, port)| (Some(fd), port));
+        // The one opened before stays held.
+        std::mem::forget(std::mem::replace(&mut last, fd));
+        let _ = rustix::io::write(answer, &port.to_ne_bytes());
+    }
+    // SAFETY: _exit takes no pointers; it ends the child at once, without running the
+    // parent's exit handlers or flushing stdio buffers copied from it.
+    unsafe { libc::_exit(0) }
 }
 
 /// Command bytes to a worker: open one more socket; close the last one and open another.
@@ -92,18 +91,16 @@ const OPEN: u8 = 1;
 const REUSE: u8 = 2;
 
 /// Asks `worker` to open a new socket and returns its port.
-fn new_socket_in(worker: &Worker, answer: RawFd) -> u16 {
+fn new_socket_in(worker: &Worker, answer: BorrowedFd<'_>) -> u16 {
     socket_command(worker, answer, OPEN)
 }
 
 /// Sends `command` to `worker` and returns the port of the socket it opened.
-fn socket_command(worker: &Worker, answer: RawFd, command: u8) -> u16 {
+fn socket_command(worker: &Worker, answer: BorrowedFd<'_>, command: u8) -> u16 {
     let mut port = [0u8; 2];
-    // SAFETY: one-byte write and two-byte read on pipes this process owns.
-    unsafe {
-        libc::write(worker.command, [command].as_ptr().cast(), 1);
-        libc::read(answer, port.as_mut_ptr().cast(), 2);
-    }
+    rustix::io::write(&worker.command, &[command]).expect("command to a worker");
+    // A 2-byte write to a pipe arrives whole.
+    rustix::io::read(answer, &mut port).expect("answer of a worker");
     u16::from_ne_bytes(port)
 }
 
@@ -120,10 +117,11 @@ struct Row {
 }
 
 fn main() {
-    let (answer_read, answer_write) = pipe();
+    let (answer_read, answer_write) = rustix::pipe::pipe().expect("pipe");
+    let (answer_read, answer_write) = (answer_read.as_fd(), answer_write.as_fd());
     let mut workers: Vec<Worker> = Vec::with_capacity(PROCESSES);
     for _ in 0..PROCESSES {
-        let w = spawn_worker(&workers, answer_write);
+        let w = spawn_worker(&mut workers, answer_write);
         workers.push(w);
     }
     // Let every worker open its sockets: ask each for one more and wait for the answer.
@@ -140,14 +138,14 @@ fn main() {
     let mut samples = Vec::new();
     let mut found = 0;
     for _ in 0..ROUNDS {
-        let fresh = spawn_worker(&workers, answer_write);
+        let fresh = spawn_worker(&mut workers, answer_write);
         let port = new_socket_in(&fresh, answer_read);
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let t = Instant::now();
         let pid = owners.owner(Transport::Udp, local, peer);
         samples.push(t.elapsed());
-        found += usize::from(pid == Some(fresh.pid as u32));
-        stop(&fresh);
+        found += usize::from(pid == Some(fresh.pid()));
+        stop(fresh);
     }
     rows.push(Row {
         path: "new socket, new process",
@@ -177,7 +175,7 @@ fn main() {
             let t = Instant::now();
             let pid = owners.owner(Transport::Udp, local, peer);
             samples.push(t.elapsed());
-            found += usize::from(pid == Some(active.pid as u32));
+            found += usize::from(pid == Some(active.pid()));
             if command == OPEN {
                 known.push(local);
             }
@@ -216,7 +214,7 @@ fn main() {
             since = Instant::now();
             pid = owners.owner(Transport::Udp, local, peer);
         }
-        if pid == Some(w.pid as u32) {
+        if pid == Some(w.pid()) {
             found += 1;
             until_found.push(started.elapsed());
         }
@@ -268,7 +266,7 @@ fn main() {
             row.found
         );
     }
-    for w in &workers {
+    for w in workers {
         stop(w);
     }
 }
@@ -295,10 +293,7 @@ fn measure(
 }
 
 /// Ends a worker: EOF on its command pipe, then reap it.
-fn stop(worker: &Worker) {
-    // SAFETY: closing our end of its pipe and reaping our own child.
-    unsafe {
-        libc::close(worker.command);
-        libc::waitpid(worker.pid, std::ptr::null_mut(), 0);
-    }
+fn stop(worker: Worker) {
+    drop(worker.command);
+    let _ = rustix::process::waitpid(Some(worker.pid), WaitOptions::empty());
 }

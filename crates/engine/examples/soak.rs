@@ -6,16 +6,17 @@
 //!
 //! `cargo run --release -p sockeye-engine --example soak [-- CONNECTIONS [PER_SECOND]]`
 //!
-//! Owners come from a fake lookup: process N owns the connections N*100 .. N*100+99 and
+//! Owners come from the engine's fake lookup (`sockeye_engine::testing`, the `testing`
+//! feature): process N owns the connections N*100 .. N*100+99 and
 //! exits after them (its details are then kept only while accounting references it).
 
 use etherparse::PacketBuilder;
 use sockeye_engine::accounting::{Accounting, AccountingConfig};
-use sockeye_engine::owner::{OwnerLookup, Pid, ProcessInfo};
+use sockeye_engine::owner::Pid;
 use sockeye_engine::parse::{parse_frame, FragmentTable, LinkType};
+use sockeye_engine::testing::FakeOwners;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -32,12 +33,12 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCS.fetch_add(1, Relaxed);
         let live = LIVE.fetch_add(layout.size() as u64, Relaxed) + layout.size() as u64;
         PEAK.fetch_max(live, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `layout` is our caller's, valid for `GlobalAlloc::alloc` (non-zero size).
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as u64, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `ptr` came from `System` (every allocation here does) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -45,7 +46,8 @@ unsafe impl GlobalAlloc for Counting {
         let live = LIVE.fetch_add(new_size as u64, Relaxed) + new_size as u64;
         LIVE.fetch_sub(layout.size() as u64, Relaxed);
         PEAK.fetch_max(live, Relaxed);
-        // SAFETY: same contract as ours.
+        // SAFETY: `ptr` came from `System` with `layout`; `new_size` is our caller's,
+        // non-zero and valid for `layout`'s alignment.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -72,48 +74,21 @@ fn pid_of_connection(n: u64) -> Pid {
     (FIRST_PID + n / PER_PROCESS) as Pid
 }
 
-/// Owners by connection: a client port belongs to the process of the latest connection
-/// that used it; processes of connections before the current one have exited.
-struct ChurnOwners {
-    infos: HashMap<Pid, ProcessInfo>,
+/// Owner of a client port: the process of the latest connection that used it.
+fn owner_of_port(port: u16) -> Option<Pid> {
+    let current = CURRENT.load(Relaxed);
+    let slot = u64::from(port).checked_sub(FIRST_PORT)?;
+    let n = current.checked_sub((current + PORTS - slot % PORTS) % PORTS)?;
+    Some(pid_of_connection(n))
 }
 
-impl OwnerLookup for ChurnOwners {
-    fn owner(
-        &mut self,
-        _: sockeye_engine::Transport,
-        local: SocketAddr,
-        _: SocketAddr,
-    ) -> Option<Pid> {
-        let current = CURRENT.load(Relaxed);
-        let slot = u64::from(local.port()).checked_sub(FIRST_PORT)?;
-        let n = current.checked_sub((current + PORTS - slot % PORTS) % PORTS)?;
-        let pid = pid_of_connection(n);
-        self.infos.entry(pid).or_insert_with(|| ProcessInfo {
-            pid,
-            name: format!("worker{pid}"),
-            cmdline: format!("/usr/bin/worker --job {pid}"),
-            uid: 1000,
-            user: "user".into(),
-            app_id: None,
-            exited: false,
-        });
-        Some(pid)
-    }
-    fn is_local(&self, ip: IpAddr) -> bool {
-        ip == IpAddr::V4(Ipv4Addr::from(LOCAL))
-    }
-    fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
-        self.infos.get(&pid)
-    }
-    fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
-        let alive_from = pid_of_connection(CURRENT.load(Relaxed));
-        for (pid, info) in self.infos.iter_mut() {
-            info.exited |= *pid < alive_from;
-        }
-        self.infos
-            .retain(|pid, info| !info.exited || referenced(*pid));
-    }
+/// Owners by connection ([`owner_of_port`]); processes of connections before the current
+/// one have exited.
+fn churn_owners() -> FakeOwners {
+    let mut owners = FakeOwners::by_port(owner_of_port)
+        .exiting_below(|| pid_of_connection(CURRENT.load(Relaxed)));
+    owners.local.push(IpAddr::V4(Ipv4Addr::from(LOCAL)));
+    owners
 }
 
 /// The frames of one connection (client → server unless noted), with the places where
@@ -201,9 +176,7 @@ fn main() {
         .unwrap_or(RATE)
         .max(1);
     let mut templates = Templates::new();
-    let owners = ChurnOwners {
-        infos: HashMap::new(),
-    };
+    let owners = churn_owners();
     let start = Instant::now();
     let mut acc = Accounting::new(owners, AccountingConfig::default(), start);
     let mut fragments = FragmentTable::default();

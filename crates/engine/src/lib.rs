@@ -35,8 +35,8 @@ pub mod owner;
 pub mod parse;
 mod snapshot;
 pub mod system_paths;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use snapshot::{
     CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,

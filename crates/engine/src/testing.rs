@@ -1,21 +1,41 @@
-//! Test doubles shared by the engine's unit tests.
+//! An owner lookup with no system behind it, shared by the unit tests, the benchmarks and
+//! the soak example (the `testing` feature makes it public to the last two).
+//!
+//! Sockets are found in a table the caller fills ([`FakeOwners::bind`]) and, failing that,
+//! by a rule on the local port ([`FakeOwners::by_port`]) for the benchmarks' thousands of
+//! flows. Lookups are counted, so a test or a benchmark can show they happen per flow, not
+//! per packet.
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::Transport;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
-/// An owner lookup answering from a fixed socket table, counting its lookups.
+/// Owner of a local port not in the table: a pid, or `None` for nobody.
+type PortRule = Box<dyn Fn(u16) -> Option<Pid> + Send>;
+/// The lowest pid still running: processes below it have exited.
+type AliveFrom = Box<dyn Fn() -> Pid + Send>;
+
+/// A fake owner lookup: a socket table, an optional port rule, local addresses and the
+/// details of the processes found.
 #[derive(Default)]
 pub struct FakeOwners {
     /// (transport, local endpoint) → pid; the remote end is ignored (unconnected socket).
     pub sockets: HashMap<(Transport, SocketAddr), Pid>,
+    /// Local addresses besides loopback.
     pub local: Vec<IpAddr>,
+    /// Local networks, as (address, prefix length in bits).
+    pub local_networks: Vec<(IpAddr, u8)>,
     pub processes: HashMap<Pid, ProcessInfo>,
+    /// Owner lookups answered so far.
     pub lookups: usize,
+    by_port: Option<PortRule>,
+    alive_from: Option<AliveFrom>,
 }
 
 impl FakeOwners {
+    /// An empty table, with `local` addresses besides loopback.
     pub fn with_local(local: &[IpAddr]) -> Self {
         Self {
             local: local.to_vec(),
@@ -23,20 +43,28 @@ impl FakeOwners {
         }
     }
 
+    /// Every local port not in the table belongs to `rule(port)`, whose details are made
+    /// up at its first lookup. Nothing is local but loopback until `local` and
+    /// `local_networks` say so.
+    pub fn by_port(rule: impl Fn(u16) -> Option<Pid> + Send + 'static) -> Self {
+        Self {
+            by_port: Some(Box::new(rule)),
+            ..Self::default()
+        }
+    }
+
+    /// Processes whose pid is below `alive_from()` at a [`OwnerLookup::refresh`] have
+    /// exited: they are marked so, and forgotten unless accounting still references them
+    /// (short-lived processes in a soak). Without it, `refresh` changes nothing.
+    pub fn exiting_below(mut self, alive_from: impl Fn() -> Pid + Send + 'static) -> Self {
+        self.alive_from = Some(Box::new(alive_from));
+        self
+    }
+
+    /// `pid` opens a socket on `local`.
     pub fn bind(&mut self, transport: Transport, local: SocketAddr, pid: Pid) {
         self.sockets.insert((transport, local), pid);
-        self.processes.insert(
-            pid,
-            ProcessInfo {
-                pid,
-                name: format!("proc{pid}"),
-                cmdline: format!("proc{pid} --flag"),
-                uid: 1000,
-                user: "alice".into(),
-                app_id: None,
-                exited: false,
-            },
-        );
+        self.processes.insert(pid, details(pid));
     }
 
     /// The process exits: its sockets vanish, its details stay (marked exited).
@@ -48,19 +76,120 @@ impl FakeOwners {
     }
 }
 
+/// The made-up details of process `pid`: one allocation per string, as the soak example's
+/// allocation count expects (`format!` would reallocate the short name).
+fn details(pid: Pid) -> ProcessInfo {
+    let mut name = String::with_capacity(16);
+    let _ = write!(name, "proc{pid}");
+    ProcessInfo {
+        pid,
+        name,
+        cmdline: format!("proc{pid} --flag"),
+        uid: 1000,
+        user: "alice".into(),
+        app_id: None,
+        exited: false,
+    }
+}
+
+/// Whether `ip` is inside `network`/`prefix` (both of the same family).
+fn in_network(ip: IpAddr, (network, prefix): (IpAddr, u8)) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
 impl OwnerLookup for FakeOwners {
     fn owner(&mut self, transport: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
         self.lookups += 1;
-        self.sockets.get(&(transport, local)).copied()
+        if let Some(&pid) = self.sockets.get(&(transport, local)) {
+            return Some(pid);
+        }
+        let pid = (self.by_port.as_ref()?)(local.port())?;
+        self.processes.entry(pid).or_insert_with(|| details(pid));
+        Some(pid)
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.local.contains(&ip)
+        let ip = ip.to_canonical();
+        ip.is_loopback()
+            || self.local.contains(&ip)
+            || self.local_networks.iter().any(|&net| in_network(ip, net))
     }
 
     fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
         self.processes.get(&pid)
     }
 
-    fn refresh(&mut self, _: &dyn Fn(Pid) -> bool) {}
+    fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
+        let Some(alive_from) = &self.alive_from else {
+            return;
+        };
+        let alive_from = alive_from();
+        for (pid, info) in self.processes.iter_mut() {
+            info.exited |= *pid < alive_from;
+        }
+        self.processes
+            .retain(|pid, info| !info.exited || referenced(*pid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn addresses_are_local_by_list_by_network_or_as_loopback() {
+        let mut owners = FakeOwners::with_local(&[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]);
+        owners
+            .local_networks
+            .push((Ipv4Addr::new(10, 0, 0, 0).into(), 8));
+        let local = [
+            "192.0.2.10",
+            "10.9.8.7",
+            "127.0.0.1",
+            "::1",
+            "::ffff:10.0.0.1",
+        ];
+        for ip in local {
+            assert!(owners.is_local(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["192.0.2.11", "11.0.0.1", "2001:db8::10"] {
+            assert!(!owners.is_local(ip.parse().unwrap()), "{ip}");
+        }
+        owners
+            .local_networks
+            .push((Ipv6Addr::UNSPECIFIED.into(), 0));
+        assert!(owners.is_local("2001:db8::10".parse().unwrap()), "::/0");
+    }
+
+    #[test]
+    fn the_table_comes_before_the_port_rule_and_exited_processes_are_forgotten() {
+        let mut owners =
+            FakeOwners::by_port(|port| port.is_multiple_of(2).then_some(100)).exiting_below(|| 101);
+        let local: SocketAddr = "192.0.2.10:4000".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.1:443".parse().unwrap();
+        owners.bind(Transport::Tcp, local, 7);
+        assert_eq!(owners.owner(Transport::Tcp, local, remote), Some(7));
+        assert_eq!(owners.owner(Transport::Udp, local, remote), Some(100));
+        let odd = SocketAddr::new(local.ip(), 4001);
+        assert_eq!(owners.owner(Transport::Udp, odd, remote), None);
+        assert_eq!(owners.lookups, 3);
+        owners.refresh(&|pid| pid == 7);
+        assert!(owners.process(7).is_some_and(|info| info.exited));
+        assert!(owners.process(100).is_none(), "exited and not referenced");
+    }
 }

@@ -65,34 +65,18 @@ fn a_closed_server_side_connection_belongs_to_its_listener_s_holder() {
 
 /// Sends descriptor `fd` over `via` (SCM_RIGHTS): until received, the message alone holds
 /// the socket, which no process's descriptor table shows.
-fn send_fd(via: &std::os::unix::net::UnixDatagram, fd: std::os::fd::RawFd) {
-    use std::os::fd::AsRawFd;
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let fd_len = std::mem::size_of::<libc::c_int>() as u32;
-    // SAFETY: CMSG_* compute sizes and point inside `control`, which is CMSG_SPACE long;
-    // every pointer stays valid for the sendmsg call.
-    unsafe {
-        let mut control = vec![0u8; libc::CMSG_SPACE(fd_len) as usize];
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len() as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
-        std::ptr::copy_nonoverlapping(
-            std::ptr::from_ref(&fd).cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            fd_len as usize,
-        );
-        assert_eq!(libc::sendmsg(via.as_raw_fd(), &msg, 0), 1);
-    }
+fn send_fd(via: &std::os::unix::net::UnixDatagram, fd: std::os::fd::BorrowedFd<'_>) {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+    let byte = [0u8; 1];
+    let iov = [std::io::IoSlice::new(&byte)];
+    assert_eq!(
+        sendmsg(via, &iov, &mut control, SendFlags::empty()).unwrap(),
+        1
+    );
 }
 
 /// Inside `accept()` the kernel gives the new socket its inode a moment before its
@@ -100,14 +84,14 @@ fn send_fd(via: &std::os::unix::net::UnixDatagram, fd: std::os::fd::RawFd) {
 /// retry, so the first answer must already be the listener's holder.
 #[test]
 fn an_accepted_connection_no_descriptor_shows_yet_belongs_to_its_listener_s_holder() {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let mut owners = SystemOwners::new().unwrap();
     let listener = TcpListener::bind("[::1]:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();
     let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
     let (in_flight, _receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
-    send_fd(&in_flight, server.as_raw_fd());
+    send_fd(&in_flight, server.as_fd());
     drop(server);
     let me = Some(std::process::id());
     assert_eq!(owners.owner(Transport::Tcp, local, remote), me);

@@ -7,7 +7,7 @@ use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
 use std::fs::File;
 use std::io::Read as _;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 /// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
@@ -106,8 +106,8 @@ impl FrameSource for PcapSource {
         self.link
     }
 
-    fn poll_fd(&self) -> RawFd {
-        self.capture.as_raw_fd()
+    fn poll_fd(&self) -> BorrowedFd<'_> {
+        self.capture.as_fd()
     }
 
     fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {

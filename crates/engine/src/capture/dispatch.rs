@@ -42,9 +42,10 @@ pub fn dispatch(
 ) -> (usize, BatchEnd) {
     let count = c_int::try_from(max.max(1)).unwrap_or(c_int::MAX);
     let user: *mut Each<'_, '_> = &mut each;
-    // SAFETY: the handle is a live pcap_t owned by `capture`, borrowed exclusively for the
-    // call; `on_frame` gets `user` back only during this call, while `each` lives; libpcap
-    // calls it on this thread.
+    // SAFETY: `capture.as_ptr()` is the live pcap_t that `capture` owns, borrowed
+    // exclusively for the call; `on_frame` has libpcap's `pcap_handler` signature; `user`
+    // points at `each`, which outlives the call, and libpcap hands it only to `on_frame`,
+    // on this thread, before pcap_dispatch returns (the contract `on_frame` relies on).
     let result = unsafe {
         pcap_dispatch(
             capture.as_ptr().cast::<c_void>(),
@@ -68,12 +69,16 @@ pub fn dispatch(
 /// `user` is the `*mut Each` that [`dispatch`] passed; `header` and `data` are libpcap's,
 /// valid until this returns, `data` holding `header.caplen` bytes.
 unsafe extern "C" fn on_frame(user: *mut c_uchar, header: *const PacketHeader, data: *const u8) {
-    // SAFETY: see the function's contract.
+    // SAFETY: by this function's contract `user` is the `*mut Each` that `dispatch` made
+    // from its live `each`, not otherwise used while libpcap runs this callback, and
+    // `header` is libpcap's non-null header, valid until this returns.
     let (each, header) = unsafe { (&mut *user.cast::<Each<'_, '_>>(), &*header) };
     let data = if data.is_null() {
         &[][..]
     } else {
-        // SAFETY: libpcap's frame of `caplen` bytes, valid for this call.
+        // SAFETY: `data` is non-null (checked above) and, by this function's contract,
+        // points at `header.caplen` readable bytes in the ring that stay unchanged until
+        // this returns; the slice does not outlive the call (`each` cannot keep it).
         unsafe { std::slice::from_raw_parts(data, header.caplen as usize) }
     };
     each(Frame {

@@ -4,7 +4,7 @@
 use super::source::{Devices, FrameSource};
 use crate::{EngineError, InterfaceStats};
 use std::collections::BTreeMap;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 /// An open source.
 pub struct Handle {
@@ -166,7 +166,7 @@ impl Interfaces {
         }
     }
 
-    pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
         self.handles.iter().map(|h| h.source.poll_fd())
     }
 }

@@ -8,6 +8,8 @@
 //! keeps every batch full) it goes back to normal scheduling, so it can never starve the
 //! machine, and returns to real time once it has caught up. Without the privilege
 //! (CAP_SYS_NICE or an `RLIMIT_RTPRIO` of at least 1) it stays as it is.
+//!
+//! rustix has neither `sched_setscheduler` nor `sched_setattr`: both stay libc calls here.
 
 /// `SCHED_FIFO` priority asked for: the lowest, below any real-time system service.
 const PRIORITY: libc::c_int = 1;
@@ -61,7 +63,8 @@ fn set_fifo() -> bool {
     let param = libc::sched_param {
         sched_priority: PRIORITY,
     };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+    // SAFETY: pid 0 is the calling thread; the kernel only reads `param`, a live, initialized
+    // sched_param, during the call.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
 

@@ -11,6 +11,9 @@ use crate::accounting::Accounting;
 use crate::owner::{OwnerLookup, Pid};
 use crate::parse::{parse_frame, FragmentTable};
 use crate::{ConnectionStats, EngineError, Snapshot};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use std::os::fd::AsFd;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -62,7 +65,6 @@ impl<O: OwnerLookup> Session<O> {
         let mut realtime = RealTime::enter(raise_priority());
         let mut interval_start = Instant::now();
         let mut next_rescan = interval_start + self.rescan_period;
-        let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
         let mut nap = Nap::default();
@@ -111,22 +113,20 @@ impl<O: OwnerLookup> Session<O> {
                     .min(prepare);
                 i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
             };
-            pollfds.clear();
-            pollfds.push(pollfd(self.waker.raw_fd()));
-            pollfds.extend(self.interfaces.fds().map(pollfd));
-            if let Err(error) = poll(&mut pollfds, timeout) {
-                let describe = || EngineError::Io {
-                    what: "capture handles (poll)".into(),
-                    source: std::io::Error::new(error.kind(), error.to_string()),
-                };
-                (self.on_update)(Err(describe()));
-                return Err(describe());
-            }
-            if pollfds[0].revents != 0 {
+            let woken = match poll(&self.waker, &self.interfaces, timeout, &mut ready) {
+                Ok(woken) => woken,
+                Err(error) => {
+                    let describe = || EngineError::Io {
+                        what: "capture handles (poll)".into(),
+                        source: std::io::Error::new(error.kind(), error.to_string()),
+                    };
+                    (self.on_update)(Err(describe()));
+                    return Err(describe());
+                }
+            };
+            if woken {
                 self.waker.drain();
             }
-            ready.clear();
-            ready.extend(pollfds[1..].iter().map(|p| p.revents != 0));
             let lookups_before = self.accounting.lookups_run();
             let read;
             (busy, read) = self.read_ready(&ready);
@@ -220,7 +220,7 @@ impl<O: OwnerLookup> Session<O> {
 
 /// Nice value of the capture thread: it must run within a fraction of a millisecond of a
 /// packet, or the socket of a short connection is gone before it is looked up.
-const CAPTURE_NICE: libc::c_int = -10;
+const CAPTURE_NICE: i32 = -10;
 /// Time slice asked for the capture thread, in nanoseconds. Under EEVDF (Linux 6.6+) a
 /// woken thread with a short slice preempts sooner; the default slice (about 3 ms) let
 /// SYNs wait 2–5 ms on a busy machine.
@@ -230,13 +230,12 @@ const CAPTURE_SLICE_NS: u64 = 100_000;
 /// dropped it, the nice value stays) and asks for a short time slice (no privilege needed;
 /// ignored by kernels without custom slices). Returns that scheduling.
 fn raise_priority() -> libc::sched_attr {
-    // SAFETY: setpriority/getpriority with PRIO_PROCESS and who = 0 act on the calling
+    // setpriority/getpriority with PRIO_PROCESS and who = 0 (`None`) act on the calling
     // thread only (Linux keeps nice values per thread). Some sandboxes refuse an explicit
     // thread id even to root, hence 0.
-    let nice = unsafe {
-        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, CAPTURE_NICE);
-        libc::getpriority(libc::PRIO_PROCESS, 0)
-    };
+    let _ = rustix::process::setpriority_process(None, CAPTURE_NICE);
+    // getpriority on the caller does not fail; were it to, 0 is the default nice value.
+    let nice = rustix::process::getpriority_process(None).unwrap_or(0);
     let attr = libc::sched_attr {
         size: std::mem::size_of::<libc::sched_attr>() as u32,
         sched_policy: libc::SCHED_OTHER as u32,
@@ -313,23 +312,28 @@ impl BatchClock {
     }
 }
 
-fn pollfd(fd: i32) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
+/// poll(2) over the waker and every handle for at most `timeout_ms`; EINTR counts as a
+/// timeout. Fills `ready` with whether each handle is readable, in the order of
+/// [`Interfaces::fds`], and returns whether the waker is.
+fn poll(
+    waker: &Waker,
+    interfaces: &Interfaces,
+    timeout_ms: i32,
+    ready: &mut Vec<bool>,
+) -> std::io::Result<bool> {
+    let mut fds: Vec<PollFd<'_>> = std::iter::once(waker.as_fd())
+        .chain(interfaces.fds())
+        .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+        .collect();
+    let timeout = Timespec {
+        tv_sec: (timeout_ms / 1000).into(),
+        tv_nsec: (timeout_ms % 1000 * 1_000_000).into(),
+    };
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) | Err(Errno::INTR) => {}
+        Err(error) => return Err(error.into()),
     }
-}
-
-/// poll(2) over `fds` for at most `timeout_ms`; EINTR counts as a timeout.
-fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<()> {
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call.
-    let result = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if result < 0 {
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-    Ok(())
+    ready.clear();
+    ready.extend(fds[1..].iter().map(|fd| !fd.revents().is_empty()));
+    Ok(!fds[0].revents().is_empty())
 }

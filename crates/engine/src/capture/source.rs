@@ -3,7 +3,7 @@
 //! the capture loop is specified without root.
 
 use crate::parse::LinkType;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::SystemTime;
 
 /// One captured frame.
@@ -32,7 +32,7 @@ pub trait FrameSource: Send {
     /// Link layer of its frames.
     fn link(&self) -> LinkType;
     /// Descriptor that poll(2) reports readable when frames are waiting.
-    fn poll_fd(&self) -> RawFd;
+    fn poll_fd(&self) -> BorrowedFd<'_>;
     /// Hands up to `max` waiting frames to `each`, in order; returns how many and why it
     /// stopped. The live source reads the kernel ring in place (`dispatch.rs`): one frame
     /// at a time, libpcap copies every frame out of the ring first.

@@ -11,7 +11,7 @@ use crate::{Capture, CaptureOptions, EngineError, Snapshot, Transport};
 use etherparse::PacketBuilder;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,7 +104,7 @@ impl Devices for Wire {
             wire: self.clone(),
             name: name.into(),
             link: port.link,
-            fd: port.waker.raw_fd(),
+            waker: Arc::clone(&port.waker),
         }))
     }
 }
@@ -113,7 +113,8 @@ struct FakeSource {
     wire: Wire,
     name: String,
     link: LinkType,
-    fd: RawFd,
+    /// Its port's waker, readable while frames wait.
+    waker: Arc<Waker>,
 }
 
 impl FrameSource for FakeSource {
@@ -121,8 +122,8 @@ impl FrameSource for FakeSource {
         self.link
     }
 
-    fn poll_fd(&self) -> RawFd {
-        self.fd
+    fn poll_fd(&self) -> BorrowedFd<'_> {
+        self.waker.as_fd()
     }
 
     fn read_batch(&mut self, max: usize, each: &mut dyn FnMut(Frame<'_>)) -> (usize, BatchEnd) {

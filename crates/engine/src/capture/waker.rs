@@ -1,8 +1,9 @@
 //! An eventfd that wakes the capture thread's poll(2) when a control message arrives, so
 //! `stop()` and queries are answered at once instead of at the next poll timeout.
 
+use rustix::event::{eventfd, EventfdFlags};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 #[derive(Debug)]
 pub struct Waker {
@@ -11,46 +12,28 @@ pub struct Waker {
 
 impl Waker {
     pub fn new() -> io::Result<Self> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor
-        // that we own from here on.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor owned by nobody else.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
+        Ok(Self { fd })
     }
 
     /// Makes the descriptor readable until [`Waker::drain`].
     pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. A full counter
-        // (EAGAIN) still leaves it readable, which is all we need, so the result is ignored.
-        let _ = unsafe {
-            libc::write(
-                self.fd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        // A full counter (EAGAIN) still leaves it readable, which is all we need, so the
+        // result is ignored.
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
     }
 
     /// Resets the descriptor to not readable.
     pub fn drain(&self) {
-        let mut value: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a valid u64; non-blocking, EAGAIN when empty.
-        let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut value as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        // Non-blocking: EAGAIN when already empty.
+        let mut value = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut value);
     }
+}
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+impl AsFd for Waker {
+    /// The descriptor poll(2) reports readable once woken.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -3,24 +3,29 @@
 //! pair, and the measurement of how the engine credited a scenario's bytes.
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use rustix::event::{PollFd, PollFlags, Timespec};
 use sockeye_engine::{Capture, CaptureOptions, Snapshot};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// How long the truth capture waits for packets before checking whether to stop.
+const POLL_TIMEOUT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 10_000_000,
+};
+
 /// Scenarios run one at a time: each measures all traffic on an interface.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the scenario lock; `None` (with the reason printed) when not root.
 pub fn root_scenario(name: &str) -> Option<MutexGuard<'static, ()>> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         eprintln!("skipping {name}: capturing needs root (CI runs these as root)");
         return None;
     }
@@ -157,13 +162,8 @@ impl WireCounter {
             let mut packets = Vec::new();
             loop {
                 let finishing = stopped.load(Ordering::SeqCst);
-                let mut fds = [libc::pollfd {
-                    fd: capture.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
-                // SAFETY: one valid pollfd for the duration of the call.
-                unsafe { libc::poll(fds.as_mut_ptr(), 1, 10) };
+                let mut fds = [PollFd::new(&capture, PollFlags::IN)];
+                let _ = rustix::event::poll(&mut fds, Some(&POLL_TIMEOUT));
                 while let Ok(packet) = capture.next_packet() {
                     if let Some(p) = wire_packet(packet.data, packet.header.len) {
                         packets.push(p);

@@ -2,14 +2,15 @@
 //! line by line with overlong lines skipped, so a hostile or runaway file cannot exhaust
 //! memory; and files inside a process's own root only when they are plain files.
 
-use std::fs::{File, OpenOptions};
+use rustix::fs::{FsWord, Mode, OFlags};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// `FUSE_SUPER_MAGIC` from `linux/magic.h`.
-const FUSE_SUPER_MAGIC: libc::c_long = 0x6573_5546;
+const FUSE_SUPER_MAGIC: FsWord = 0x6573_5546;
 
 /// Reads at most `max` bytes of the file at `path`.
 pub(crate) fn read_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
@@ -34,10 +35,11 @@ pub(crate) fn read_text(path: &Path, max: u64) -> io::Result<String> {
 /// owner wants. So the path is first opened with `O_PATH`, which opens nothing, checked,
 /// and only then re-opened through `/proc/self/fd`, which reaches that very inode.
 pub(crate) fn read_plain_file_of(owner: u32, path: &Path, max: u64) -> io::Result<String> {
-    let handle = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(path)?;
+    let handle = File::from(rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?);
     let meta = handle.metadata()?;
     if !meta.file_type().is_file() || meta.uid() != owner {
         return Err(io::Error::new(
@@ -45,22 +47,18 @@ pub(crate) fn read_plain_file_of(owner: u32, path: &Path, max: u64) -> io::Resul
             "not a regular file of the process's user",
         ));
     }
-    // SAFETY: an all-zero statfs is a valid buffer for fstatfs to fill.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatfs on our own O_PATH descriptor (allowed since Linux 3.12) into `fs`.
-    if unsafe { libc::fstatfs(handle.as_raw_fd(), &mut fs) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if libc::c_long::from(fs.f_type) == FUSE_SUPER_MAGIC {
+    // fstatfs on an O_PATH descriptor is allowed since Linux 3.12.
+    if rustix::fs::fstatfs(&handle)?.f_type == FUSE_SUPER_MAGIC {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "a file on FUSE may block reads",
         ));
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
+    let file = File::from(rustix::fs::open(
+        format!("/proc/self/fd/{}", handle.as_raw_fd()),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?);
     let mut out = Vec::new();
     file.take(max).read_to_end(&mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
@@ -177,9 +175,14 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
         let me = std::fs::metadata(&fifo).unwrap().uid();
         // Opening a FIFO for reading blocks until a writer comes: ask on a thread.
         let (sender, answer) = std::sync::mpsc::channel();

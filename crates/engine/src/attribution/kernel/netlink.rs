@@ -1,19 +1,26 @@
-//! A minimal netlink client over a raw libc socket: send one request, walk its replies.
+//! A minimal netlink client over a raw socket: send one request, walk its replies.
 //!
 //! Hand-rolled because the engine needs only two requests (sock_diag lookups and dumps,
 //! RTM_GETADDR) and every reply is untrusted input: each message is bounds-checked before
 //! its body is handed on, and every request is bounded in time and in message count.
 
+use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+use rustix::io::Errno;
+use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::{
+    recvfrom, sendto, AddressFamily, Protocol, RecvFlags, SendFlags, SocketFlags, SocketType,
+};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-/// Netlink protocol numbers (`linux/netlink.h`).
-pub(crate) const NETLINK_ROUTE: i32 = 0;
+/// Netlink protocols (`linux/netlink.h`); `NETLINK_ROUTE` is protocol 0, which rustix
+/// spells `None`.
+pub(crate) const NETLINK_ROUTE: Option<Protocol> = None;
+pub(crate) const NETLINK_SOCK_DIAG: Option<Protocol> = Some(netlink::SOCK_DIAG);
 /// Route multicast groups announcing address changes (`linux/rtnetlink.h`).
 pub(crate) const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 pub(crate) const RTMGRP_IPV6_IFADDR: u32 = 0x100;
-pub(crate) const NETLINK_SOCK_DIAG: i32 = 4;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
@@ -50,37 +57,18 @@ pub(crate) struct Message<'a> {
 
 impl NetlinkSocket {
     /// Opens a netlink socket of `protocol` in the calling thread's network namespace.
-    pub(crate) fn open(protocol: i32) -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                protocol,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let timeout = libc::timeval {
-            tv_sec: 0,
-            tv_usec: RECV_TIMEOUT.as_micros() as libc::suseconds_t,
-        };
-        // SAFETY: the option value points at a live timeval of the given size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    pub(crate) fn open(protocol: Option<Protocol>) -> io::Result<Self> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            protocol,
+        )?;
+        rustix::net::sockopt::set_socket_timeout(
+            &fd,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(RECV_TIMEOUT),
+        )?;
         Ok(Self {
             fd,
             seq: 0,
@@ -91,37 +79,11 @@ impl NetlinkSocket {
     /// Opens a non-blocking netlink socket of `protocol` subscribed to the multicast
     /// `groups` (a bit mask, e.g. `RTMGRP_IPV4_IFADDR`), in the calling thread's network
     /// namespace; [`Self::drain`] then tells whether anything was announced.
-    pub(crate) fn subscribe(protocol: i32, groups: u32) -> io::Result<Self> {
+    pub(crate) fn subscribe(protocol: Option<Protocol>, groups: u32) -> io::Result<Self> {
         let socket = Self::open(protocol)?;
-        // SAFETY: sockaddr_nl is plain data; all-zero is valid before the fields are set.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        addr.nl_groups = groups;
-        // SAFETY: `addr` is live and its size is given; fcntl on our own descriptor.
-        let rc = unsafe {
-            libc::bind(
-                socket.fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: as above.
-        let flags = unsafe { libc::fcntl(socket.fd.as_raw_fd(), libc::F_GETFL) };
-        // SAFETY: as above.
-        if flags < 0
-            || unsafe {
-                libc::fcntl(
-                    socket.fd.as_raw_fd(),
-                    libc::F_SETFL,
-                    flags | libc::O_NONBLOCK,
-                )
-            } < 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        rustix::net::bind(&socket.fd, &SocketAddrNetlink::new(0, groups))?;
+        let flags = fcntl_getfl(&socket.fd)?;
+        fcntl_setfl(&socket.fd, flags | OFlags::NONBLOCK)?;
         Ok(socket)
     }
 
@@ -130,15 +92,14 @@ impl NetlinkSocket {
     pub(crate) fn drain(&mut self) -> bool {
         let mut any = false;
         for _ in 0..MAX_DRAIN {
-            match self.recv_datagram(libc::MSG_DONTWAIT) {
+            match self.recv_datagram(RecvFlags::DONTWAIT) {
                 Ok(Some(got)) if got > 0 => any = true,
                 // Sent by another process, not announced by the kernel: ignored.
                 Ok(Some(_) | None) => {}
+                Err(Errno::INTR) => continue,
                 Err(err) => {
-                    match err.raw_os_error() {
-                        Some(libc::EINTR) => continue,
-                        Some(libc::ENOBUFS) => any = true,
-                        _ => {}
+                    if err == Errno::NOBUFS {
+                        any = true;
                     }
                     break;
                 }
@@ -204,23 +165,13 @@ impl NetlinkSocket {
     }
 
     fn send(&self, msg: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value (the kernel, pid 0).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `msg` and `addr` are live for the call and their lengths are given.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // To the kernel: port id 0, no groups.
+        sendto(
+            &self.fd,
+            msg,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
         Ok(())
     }
 
@@ -228,10 +179,10 @@ impl NetlinkSocket {
     /// that did not come from the kernel (the caller's deadline still applies).
     fn recv(&mut self) -> io::Result<usize> {
         loop {
-            match self.recv_datagram(0) {
+            match self.recv_datagram(RecvFlags::empty()) {
                 Ok(got) => return Ok(got.unwrap_or(0)),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
+                Err(Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -240,28 +191,12 @@ impl NetlinkSocket {
     /// `Ok(None)` for one from another process. Any local process may send to our port
     /// id, and a forged sock_diag reply with the next (predictable) sequence number would
     /// otherwise be taken for the kernel's: only port id 0 is trusted.
-    fn recv_datagram(&mut self, flags: libc::c_int) -> io::Result<Option<usize>> {
-        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value to be overwritten.
-        let mut from: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        let mut from_len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-        // SAFETY: the buffer and `from` are live and their lengths are given.
-        let got = unsafe {
-            libc::recvfrom(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr().cast(),
-                self.buf.len(),
-                flags,
-                (&mut from as *mut libc::sockaddr_nl).cast(),
-                &mut from_len,
-            )
-        };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if from.nl_family != libc::AF_NETLINK as libc::sa_family_t || from.nl_pid != 0 {
-            return Ok(None);
-        }
-        Ok(Some(got as usize))
+    fn recv_datagram(&mut self, flags: RecvFlags) -> Result<Option<usize>, Errno> {
+        let (got, _, from) = recvfrom(&self.fd, &mut self.buf[..], flags)?;
+        let from_kernel = from
+            .and_then(|from| SocketAddrNetlink::try_from(from).ok())
+            .is_some_and(|from| from.pid() == 0);
+        Ok(from_kernel.then_some(got))
     }
 }
 
@@ -379,19 +314,8 @@ mod tests {
 
     /// The port id the kernel gave `socket`.
     fn port_id(socket: &NetlinkSocket) -> u32 {
-        // SAFETY: as in `subscribe`.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-        // SAFETY: `addr` and `len` are live and describe a sockaddr_nl.
-        let rc = unsafe {
-            libc::getsockname(
-                socket.fd.as_raw_fd(),
-                (&mut addr as *mut libc::sockaddr_nl).cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
-        addr.nl_pid
+        let addr = rustix::net::getsockname(&socket.fd).unwrap();
+        SocketAddrNetlink::try_from(addr).unwrap().pid()
     }
 
     #[test]
@@ -400,32 +324,14 @@ mod tests {
         // not make `drain` report one.
         let mut listener = NetlinkSocket::subscribe(NETLINK_ROUTE, 0).unwrap();
         let forger = NetlinkSocket::open(NETLINK_ROUTE).unwrap();
-        // SAFETY: as in `send`.
-        let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        to.nl_pid = port_id(&listener);
+        let to = SocketAddrNetlink::new(port_id(&listener), 0);
         let forged = message(NLMSG_DONE, 1, &[0; 4]);
         let forge = || {
-            // SAFETY: `forged` and `to` are live and their lengths are given.
-            let sent = unsafe {
-                libc::sendto(
-                    forger.fd.as_raw_fd(),
-                    forged.as_ptr().cast(),
-                    forged.len(),
-                    0,
-                    (&to as *const libc::sockaddr_nl).cast(),
-                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(
-                sent,
-                forged.len() as isize,
-                "{}",
-                io::Error::last_os_error()
-            );
+            let sent = sendto(&forger.fd, &forged, SendFlags::empty(), &to).unwrap();
+            assert_eq!(sent, forged.len());
         };
         forge();
-        assert_eq!(listener.recv_datagram(libc::MSG_DONTWAIT).unwrap(), None);
+        assert_eq!(listener.recv_datagram(RecvFlags::DONTWAIT).unwrap(), None);
         forge();
         assert!(!listener.drain(), "nothing was announced by the kernel");
     }
@@ -433,8 +339,9 @@ mod tests {
     #[test]
     fn error_replies_carry_their_errno() {
         assert!(error_reply(&0i32.to_ne_bytes()).is_ok());
-        let err = error_reply(&(-libc::ENOENT).to_ne_bytes()).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        let enoent = Errno::NOENT.raw_os_error();
+        let err = error_reply(&(-enoent).to_ne_bytes()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(enoent));
         assert!(error_reply(&[1]).is_err());
     }
 }

@@ -7,7 +7,7 @@ use crate::attribution::sockets::socket_table::{SockProto, SocketTable};
 use crate::owner::Pid;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -113,11 +113,11 @@ pub(crate) fn in_namespace<T: Send>(
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                // SAFETY: setns on a valid namespace fd; affects only this thread, which
-                // ends when `f` returns.
-                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                // setns changes only this thread, which ends when `f` returns.
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
                 f()
             })
             .join()
@@ -249,19 +249,19 @@ mod tests {
 
     /// Sets the modification time of `dir` to an hour ago.
     fn age(dir: &Path) {
-        let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-        let hour_ago = libc::timespec {
+        let hour_ago = rustix::fs::Timespec {
             tv_sec: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                .as_secs() as libc::time_t
+                .as_secs() as i64
                 - 3600,
             tv_nsec: 0,
         };
-        let times = [hour_ago, hour_ago];
-        // SAFETY: a NUL-terminated path and two valid timespecs.
-        let done = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
-        assert_eq!(done, 0, "utimensat: {}", io::Error::last_os_error());
+        let times = rustix::fs::Timestamps {
+            last_access: hour_ago,
+            last_modification: hour_ago,
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, dir, &times, rustix::fs::AtFlags::empty()).unwrap();
     }
 
     #[test]

@@ -2,40 +2,33 @@
 //! it (no path built and walked per descriptor), since scanning descriptors is the cost
 //! of finding a socket's process.
 
-use std::ffi::{CStr, CString};
+use rustix::fs::{Dir, Mode, OFlags};
+use rustix::path::DecInt;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::ptr::NonNull;
 
 /// An open `/proc/PID/fd` directory.
 pub(crate) struct FdDir {
-    dir: NonNull<libc::DIR>,
+    dir: Dir,
 }
 
 impl FdDir {
     pub(crate) fn open(path: &Path) -> io::Result<Self> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
-        let dir = unsafe { libc::opendir(c_path.as_ptr()) };
-        NonNull::new(dir)
-            .map(|dir| Self { dir })
-            .ok_or_else(io::Error::last_os_error)
+        // As opendir(3) opens it.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty())?;
+        Ok(Self { dir: Dir::new(fd)? })
     }
 
     /// The descriptor numbers listed, at most `max`.
     pub(crate) fn fds(&mut self, max: usize) -> Vec<u32> {
         let mut out = Vec::new();
         while out.len() < max {
-            // SAFETY: self.dir is an open DIR*; the entry is valid until the next readdir.
-            let entry = unsafe { libc::readdir64(self.dir.as_ptr()) };
-            if entry.is_null() {
+            // A read error ends the listing, as readdir(3) returning NULL did.
+            let Some(Ok(entry)) = self.dir.read() else {
                 break;
-            }
-            // SAFETY: d_name of a live dirent64 is NUL-terminated.
-            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-            if let Some(fd) = std::str::from_utf8(name.to_bytes())
+            };
+            if let Some(fd) = std::str::from_utf8(entry.file_name().to_bytes())
                 .ok()
                 .and_then(|n| n.parse::<u32>().ok())
             {
@@ -47,27 +40,11 @@ impl FdDir {
 
     /// The socket inode descriptor `fd` points at, if it is a socket.
     pub(crate) fn socket_inode(&self, fd: u32) -> Option<u64> {
-        let name = CString::new(fd.to_string()).ok()?;
         let mut buf = [0u8; 64];
-        // SAFETY: dirfd of an open DIR*; buf is writable for its length; name is valid.
-        let len = unsafe {
-            libc::readlinkat(
-                libc::dirfd(self.dir.as_ptr()),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        let len = usize::try_from(len).ok()?;
+        let dir = self.dir.fd().ok()?;
+        let len = rustix::fs::readlinkat_raw(dir, DecInt::new(fd), &mut buf[..]).ok()?;
         let target = std::str::from_utf8(buf.get(..len)?).ok()?;
         crate::attribution::processes::holders::parse_socket_link(target)
-    }
-}
-
-impl Drop for FdDir {
-    fn drop(&mut self) {
-        // SAFETY: the DIR* is open and closed exactly once here.
-        unsafe { libc::closedir(self.dir.as_ptr()) };
     }
 }
 

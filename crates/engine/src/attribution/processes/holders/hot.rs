@@ -13,7 +13,6 @@
 //! [`SocketHolders::prepare`] reads while the capture thread has nothing else to do.
 
 use super::{Pid, SocketHolders};
-use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 /// Most descriptor numbers remembered per process as where its new sockets appeared.
@@ -126,11 +125,8 @@ impl SocketHolders {
 /// The socket inode descriptor `fd` of `pid` points at: one `readlink`.
 fn socket_inode_at(proc_root: &std::path::Path, pid: Pid, fd: u32) -> Option<u64> {
     let path = proc_root.join(format!("{pid}/fd/{fd}"));
-    let path = CString::new(path.into_os_string().into_encoded_bytes()).ok()?;
     let mut buf = [0u8; 64];
-    // SAFETY: path is NUL-terminated; buf is writable for its length.
-    let len = unsafe { libc::readlink(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let len = usize::try_from(len).ok()?;
+    let len = rustix::fs::readlinkat_raw(rustix::fs::CWD, &path, &mut buf[..]).ok()?;
     let target = std::str::from_utf8(buf.get(..len)?).ok()?;
     super::parse_socket_link(target)
 }

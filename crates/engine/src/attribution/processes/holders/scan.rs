@@ -88,21 +88,15 @@ pub(crate) fn parse_socket_link(target: &str) -> Option<u64> {
 
 /// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`, nearly always 100).
 pub(super) fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100)
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100,
+        hz => hz,
+    }
 }
 
 /// Now, in clock ticks since boot, the clock process start times are measured on.
 pub(super) fn boot_ticks() -> Option<u64> {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a live timespec for the kernel to fill.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
-        return None;
-    }
+    let now = rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Boottime).ok()?;
     let hz = clock_ticks_per_second();
     let secs = u64::try_from(now.tv_sec).ok()?;
     let nanos = u64::try_from(now.tv_nsec).ok()?;

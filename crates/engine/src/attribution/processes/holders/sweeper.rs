@@ -136,8 +136,5 @@ fn sweep(proc_root: &Path) -> SweepResult {
 /// Runs this thread at a lower priority than capture (nice +10; on Linux `setpriority`
 /// with who = 0 affects the calling thread only). Failure leaves it as it is.
 fn lower_priority() {
-    // SAFETY: plain syscall on the calling thread.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-    }
+    let _ = rustix::process::setpriority_process(None, 10);
 }
