@@ -146,6 +146,21 @@ impl OwnerLookup for FakeOwners {
     }
 }
 
+/// Whether a test that needs root can run. As another user it is skipped, with `why`
+/// printed; under CI (`CI` set), which runs every test as root, not being root fails it
+/// instead, so a root test never passes there without running.
+pub fn root_or_skip(why: &str) -> bool {
+    let root = rustix::process::geteuid().is_root();
+    assert!(
+        root || std::env::var_os("CI").is_none(),
+        "{why}: CI must run this test as root"
+    );
+    if !root {
+        eprintln!("skipped: {why}");
+    }
+    root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

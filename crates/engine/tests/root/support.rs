@@ -25,8 +25,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds the scenario lock; `None` (with the reason printed) when not root.
 pub fn root_scenario(name: &str) -> Option<MutexGuard<'static, ()>> {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipping {name}: capturing needs root (CI runs these as root)");
+    if !sockeye_engine::testing::root_or_skip(&format!("{name}: capturing needs root")) {
         return None;
     }
     // Why each lookup missed, shown with the output of a failing scenario.

@@ -101,20 +101,6 @@ mod tests {
     /// Where systemd mounts tracefs.
     const SYSTEM_TRACEFS: &str = "/sys/kernel/tracing";
 
-    /// Whether this test can run: as root. Elsewhere it is skipped with a message, except
-    /// under CI (which runs as root), where not being root fails it.
-    fn root_or_skip() -> bool {
-        let root = rustix::process::geteuid().is_root();
-        assert!(
-            root || std::env::var_os("CI").is_none(),
-            "CI must run this test as root"
-        );
-        if !root {
-            eprintln!("skipped: mounting tracefs needs root");
-        }
-        root
-    }
-
     fn tracefs_mounted_at(mountinfo: &str, at: &str) -> bool {
         mountinfo.lines().any(|line| {
             let mut fields = line.split(' ');
@@ -140,7 +126,7 @@ mod tests {
     /// a private mount namespace so the host's mounts never change.
     #[test]
     fn the_tracepoint_is_found_with_and_without_a_system_tracefs_and_no_host_mount_changes() {
-        if !root_or_skip() {
+        if !crate::testing::root_or_skip("mounting tracefs needs root") {
             return;
         }
         let before = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
