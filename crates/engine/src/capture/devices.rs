@@ -73,6 +73,25 @@ impl Devices for PcapDevices {
         let link = LinkType::from_datalink(capture.get_datalink().0);
         Ok(Box::new(PcapSource { capture, link }))
     }
+
+    fn kernel_bytes(&self, name: &str) -> Option<(u64, u64)> {
+        kernel_bytes(&Path::new(SYS_CLASS_NET).join(name).join("statistics"))
+    }
+}
+
+/// The `tx_bytes` and `rx_bytes` counters under an interface's sysfs `statistics`
+/// directory. Untrusted like all of sysfs: each read is bounded and must be a number.
+fn kernel_bytes(statistics: &Path) -> Option<(u64, u64)> {
+    let read = |name: &str| -> Option<u64> {
+        let mut text = String::new();
+        File::open(statistics.join(name))
+            .ok()?
+            .take(32)
+            .read_to_string(&mut text)
+            .ok()?;
+        text.trim().parse().ok()
+    };
+    Some((read("tx_bytes")?, read("rx_bytes")?))
 }
 
 /// Opens a non-blocking handle on `name`: header-only snaplen, big buffer, immediate mode
@@ -183,6 +202,21 @@ mod tests {
     fn the_real_sysfs_lists_loopback() {
         let links = sys_class_net(Path::new(SYS_CLASS_NET)).expect("/sys/class/net");
         assert!(links.iter().any(|(name, _)| name == "lo"), "{links:?}");
+    }
+
+    #[test]
+    fn kernel_counters_are_read_and_anything_else_refused() {
+        let lo = kernel_bytes(&Path::new(SYS_CLASS_NET).join("lo/statistics"));
+        assert!(lo.is_some(), "lo has counters");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("tx_bytes"), "1514\n").expect("write");
+        std::fs::write(dir.path().join("rx_bytes"), "60\n").expect("write");
+        assert_eq!(kernel_bytes(dir.path()), Some((1514, 60)));
+        std::fs::write(dir.path().join("rx_bytes"), "-1\n").expect("write");
+        assert_eq!(kernel_bytes(dir.path()), None);
+        std::fs::write(dir.path().join("rx_bytes"), "9".repeat(100)).expect("write");
+        assert_eq!(kernel_bytes(dir.path()), None, "longer than any counter");
+        assert_eq!(kernel_bytes(&dir.path().join("gone")), None);
     }
 
     #[test]

@@ -1,5 +1,12 @@
 //! The open frame sources (pcap handles), one per interface, with per-interface byte
 //! counts and drop counters; follows interfaces that appear and disappear.
+//!
+//! An interface's totals are what it carried each way, so they come from the kernel's own
+//! counters (read each interval, from when its handle opened): a frame's addresses cannot
+//! say which way it crossed a veth into a local namespace or a bridge port, where both
+//! ends are local, and libpcap on Linux offers no per-interface cooked mode that would.
+//! Where the kernel's counters cannot be read, the capture's own count by the addresses
+//! stands in.
 
 use super::source::{Devices, FrameSource};
 use crate::{EngineError, InterfaceStats};
@@ -15,8 +22,11 @@ pub struct Handle {
 /// Counts of one interface, kept after its handle closes (totals are since start).
 #[derive(Debug, Default, Clone)]
 pub struct InterfaceCounters {
+    /// Captured bytes by the addresses (the stand-in for the kernel's counters).
     pub sent_bytes: u64,
     pub received_bytes: u64,
+    /// The kernel's counters while a handle was open, when they can be read.
+    kernel: Option<KernelSpan>,
     /// Drops of handles closed earlier on this interface.
     pub dropped_before: u64,
     /// Drops of the current handle, as of the last `stats()`.
@@ -25,7 +35,57 @@ pub struct InterfaceCounters {
     pub dropped_at_reset: u64,
 }
 
+/// The kernel's byte counters of an interface over the spans its handles were open:
+/// (transmitted, received) pairs.
+#[derive(Debug, Default, Clone, Copy)]
+struct KernelSpan {
+    /// Counted over earlier spans, and before an earlier reset of the kernel's counters.
+    before: (u64, u64),
+    /// The counters when this span began (or were last reset to zero by the kernel).
+    base: (u64, u64),
+    /// The counters when last read.
+    latest: (u64, u64),
+    /// Whether a handle is open (`latest` keeps moving).
+    open: bool,
+}
+
+impl KernelSpan {
+    /// Counted so far.
+    fn total(&self) -> (u64, u64) {
+        (
+            self.before.0 + self.latest.0.saturating_sub(self.base.0),
+            self.before.1 + self.latest.1.saturating_sub(self.base.1),
+        )
+    }
+
+    /// A new reading; counters that went down (the interface was re-created under the
+    /// same name) start a new span from zero.
+    fn read(&mut self, now: (u64, u64)) {
+        if now.0 < self.latest.0 || now.1 < self.latest.1 {
+            self.before = self.total();
+            self.base = (0, 0);
+        }
+        self.latest = now;
+    }
+
+    /// A handle opens again: counted from `now` on.
+    fn reopen(&mut self, now: (u64, u64)) {
+        self.before = self.total();
+        self.base = now;
+        self.latest = now;
+        self.open = true;
+    }
+}
+
 impl InterfaceCounters {
+    /// Bytes this interface carried each way, (sent, received).
+    fn carried(&self) -> (u64, u64) {
+        match &self.kernel {
+            Some(span) => span.total(),
+            None => (self.sent_bytes, self.received_bytes),
+        }
+    }
+
     fn dropped(&self) -> u64 {
         self.dropped_before
             .saturating_add(self.dropped_now)
@@ -95,7 +155,21 @@ impl Interfaces {
             }
             match self.devices.open(name) {
                 Ok(source) => {
-                    self.counters.entry(name.clone()).or_default();
+                    let counters = self.counters.entry(name.clone()).or_default();
+                    // Counted from the open on; an interface with no readable counters
+                    // keeps the capture's count throughout.
+                    match (self.devices.kernel_bytes(name), counters.kernel.as_mut()) {
+                        (Some(now), Some(span)) => span.reopen(now),
+                        (Some(now), None) if counters.sent_bytes + counters.received_bytes == 0 => {
+                            counters.kernel = Some(KernelSpan {
+                                base: now,
+                                latest: now,
+                                open: true,
+                                ..KernelSpan::default()
+                            });
+                        }
+                        _ => {}
+                    }
                     self.handles.push(Handle {
                         name: name.clone(),
                         source,
@@ -121,22 +195,34 @@ impl Interfaces {
         Ok(())
     }
 
-    /// Closes the handle on `name` (the interface went away or failed), keeping its drops.
+    /// Closes the handle on `name` (the interface went away or failed), keeping its drops
+    /// and what it carried.
     pub fn close(&mut self, name: &str) {
-        self.read_drops();
+        self.read_counters();
         self.handles.retain(|h| h.name != name);
         if let Some(counters) = self.counters.get_mut(name) {
             counters.dropped_before = counters.dropped_before.saturating_add(counters.dropped_now);
             counters.dropped_now = 0;
+            if let Some(span) = counters.kernel.as_mut() {
+                span.open = false;
+            }
         }
     }
 
-    /// Reads the drop counters (kernel and interface drops) of every open handle.
-    pub fn read_drops(&mut self) {
+    /// Reads the drop counters (kernel and interface drops) and the kernel's byte
+    /// counters of every open handle.
+    pub fn read_counters(&mut self) {
         for handle in &mut self.handles {
+            let Some(counters) = self.counters.get_mut(&handle.name) else {
+                continue;
+            };
             if let Some(dropped) = handle.source.dropped() {
-                if let Some(counters) = self.counters.get_mut(&handle.name) {
-                    counters.dropped_now = dropped;
+                counters.dropped_now = dropped;
+            }
+            if let Some(span) = counters.kernel.as_mut().filter(|span| span.open) {
+                // Unreadable now (going away): the last reading stands.
+                if let Some(now) = self.devices.kernel_bytes(&handle.name) {
+                    span.read(now);
                 }
             }
         }
@@ -146,21 +232,33 @@ impl Interfaces {
     pub fn stats(&self) -> Vec<InterfaceStats> {
         self.counters
             .iter()
-            .map(|(name, c)| InterfaceStats {
-                name: name.clone(),
-                sent_bytes: c.sent_bytes,
-                received_bytes: c.received_bytes,
-                dropped: c.dropped(),
+            .map(|(name, c)| {
+                let (sent_bytes, received_bytes) = c.carried();
+                InterfaceStats {
+                    name: name.clone(),
+                    sent_bytes,
+                    received_bytes,
+                    dropped: c.dropped(),
+                }
             })
             .collect()
     }
 
     /// Zeroes the byte counts and takes the current drops as the new zero.
     pub fn reset_totals(&mut self) {
-        self.read_drops();
+        self.read_counters();
         for counters in self.counters.values_mut() {
             counters.sent_bytes = 0;
             counters.received_bytes = 0;
+            if let Some(span) = counters.kernel.as_mut() {
+                let latest = span.latest;
+                *span = KernelSpan {
+                    base: latest,
+                    latest,
+                    open: span.open,
+                    ..KernelSpan::default()
+                };
+            }
             counters.dropped_at_reset =
                 counters.dropped_before.saturating_add(counters.dropped_now);
         }
@@ -168,5 +266,42 @@ impl Interfaces {
 
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
         self.handles.iter().map(|h| h.source.poll_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened_at(now: (u64, u64)) -> KernelSpan {
+        KernelSpan {
+            base: now,
+            latest: now,
+            open: true,
+            ..KernelSpan::default()
+        }
+    }
+
+    #[test]
+    fn a_span_counts_from_its_open_and_across_reopens() {
+        let mut span = opened_at((1_000, 500));
+        span.read((5_000, 700));
+        assert_eq!(span.total(), (4_000, 200));
+        // Closed, then opened again later: what passed meanwhile is not counted.
+        span.open = false;
+        span.reopen((9_000, 900));
+        span.read((9_100, 950));
+        assert_eq!(span.total(), (4_100, 250));
+    }
+
+    #[test]
+    fn counters_that_go_down_start_a_new_span_and_keep_what_was_counted() {
+        let mut span = opened_at((1_000, 1_000));
+        span.read((3_000, 2_000));
+        // The interface was deleted and re-created under the same name: zero again.
+        span.read((40, 10));
+        assert_eq!(span.total(), (2_040, 1_010));
+        span.read((100, 20));
+        assert_eq!(span.total(), (2_100, 1_020), "totals only grow");
     }
 }

@@ -202,7 +202,7 @@ impl<O: OwnerLookup> Session<O> {
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(*interval_start);
         *interval_start = now;
-        self.interfaces.read_drops();
+        self.interfaces.read_counters();
         let (processes, unattributed) = self.accounting.end_interval(elapsed, now);
         Snapshot {
             time: SystemTime::now()

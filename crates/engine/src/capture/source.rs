@@ -54,4 +54,9 @@ pub trait Devices: Send {
     /// Names of the interfaces that are up and worth capturing on.
     fn list_up(&mut self) -> Result<Vec<String>, String>;
     fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError>;
+    /// The kernel's own byte counters of interface `name`, (transmitted, received), since
+    /// it came up; `None` where they cannot be read (then the capture's count stands in).
+    fn kernel_bytes(&self, _name: &str) -> Option<(u64, u64)> {
+        None
+    }
 }

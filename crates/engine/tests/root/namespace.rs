@@ -340,3 +340,94 @@ fn fragmented_udp_ipv6_is_credited_through_its_first_fragments() {
         "udp or (ip6 and ip6[6] == 44)",
     );
 }
+
+/// The kernel's byte counters of `interface`: (transmitted, received).
+fn kernel_counters(interface: &str) -> (u64, u64) {
+    let read = |what: &str| -> u64 {
+        let path = format!("/sys/class/net/{interface}/statistics/{what}");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    (read("tx_bytes"), read("rx_bytes"))
+}
+
+/// The engine's totals of `interface`: (sent, received).
+fn engine_counters(snapshot: &sockeye_engine::Snapshot, interface: &str) -> (u64, u64) {
+    snapshot
+        .interfaces
+        .iter()
+        .find(|i| i.name == interface)
+        .map(|i| (i.sent_bytes, i.received_bytes))
+        .unwrap_or_else(|| panic!("no totals for {interface}"))
+}
+
+/// Within 1 % of `kernel`, and no further than a few stray frames (neighbour discovery
+/// between the two readings) for a direction that carried almost nothing.
+fn agrees(engine: u64, kernel: u64) -> bool {
+    engine.abs_diff(kernel) <= (kernel / 100).max(2_000)
+}
+
+#[test]
+fn a_veths_totals_are_what_its_kernel_counters_say_in_each_direction() {
+    let name = "veth interface totals against its kernel counters";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let kernel_before = kernel_counters(&netns.host_if);
+    let engine_before = engine_counters(&engine.settle(|_| true), &netns.host_if);
+    // 4 MB from here into the namespace, 100 kB back: both ends local, so their addresses
+    // cannot tell the direction; the kernel's counters say 4 MB out, 100 kB (and ACKs) in.
+    let outcome = run_tcp(
+        &engine,
+        &TcpExchange {
+            name,
+            interface: &netns.host_if,
+            server: Side {
+                netns: Some(&netns.name),
+                host: ns_v4(),
+            },
+            client: here(ns_v4()),
+            send: 4_000_000,
+            reply: 100_000,
+            clients: 1,
+            connections: 1,
+        },
+    );
+    assert_attributed(&outcome.measurement, &outcome.snapshot);
+    let kernel_after = kernel_counters(&netns.host_if);
+    let engine_after = engine_counters(&engine.settle(|_| true), &netns.host_if);
+    let kernel = (
+        kernel_after.0 - kernel_before.0,
+        kernel_after.1 - kernel_before.1,
+    );
+    let engine_delta = (
+        engine_after.0 - engine_before.0,
+        engine_after.1 - engine_before.1,
+    );
+    println!(
+        "SCENARIO {name}: kernel tx {} rx {} B, engine sent {} received {} B",
+        kernel.0, kernel.1, engine_delta.0, engine_delta.1
+    );
+    assert!(
+        kernel.0 > 4_000_000,
+        "the transfer left through {}",
+        netns.host_if
+    );
+    assert!(
+        agrees(engine_delta.0, kernel.0),
+        "sent {} vs tx {}",
+        engine_delta.0,
+        kernel.0
+    );
+    assert!(
+        agrees(engine_delta.1, kernel.1),
+        "received {} vs rx {}",
+        engine_delta.1,
+        kernel.1
+    );
+    engine.capture.stop().expect("stop");
+}
