@@ -217,8 +217,10 @@ impl OwnerLookup for SystemOwners {
         remote: SocketAddr,
     ) -> Option<Pid> {
         let (local, remote) = (canonical(local), canonical(remote));
-        if transport == Transport::Icmp {
-            return self.icmp_owner(local, remote);
+        match transport {
+            Transport::Icmp => return self.icmp_owner(local, remote),
+            Transport::Other => return self.raw_owner(local, remote),
+            Transport::Tcp | Transport::Udp => {}
         }
         let Some((found, hint)) = self.find_socket(transport, local, remote) else {
             let witness = self

@@ -75,7 +75,9 @@ pub fn parse_ip(
             (ports, kind)
         }
         Fragment::Later { id, last } => (
-            fragments.ports_of(&key(id), last).unwrap_or((0, 0)),
+            fragments
+                .ports_of(&key(id), last)
+                .unwrap_or_else(|| other_ports(transport, payload.ip_number)),
             PacketKind::Plain,
         ),
     };
@@ -109,8 +111,8 @@ const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
 /// (source port, destination port) and the packet's kind. ICMP echo uses its identifier
-/// as both ports (that is how ping sockets are bound); everything that has no ports, or
-/// whose ports were cut off, gets 0.
+/// as both ports (that is how ping sockets are bound), another IP protocol its protocol
+/// number; TCP, UDP and ICMP whose ports were cut off get 0.
 fn read_ports(
     transport: Transport,
     ip_number: IpNumber,
@@ -153,7 +155,17 @@ fn read_ports(
             };
             ((id, id), kind)
         }
-        Transport::Other => ((0, 0), PacketKind::Plain),
+        Transport::Other => (other_ports(transport, ip_number), PacketKind::Plain),
+    }
+}
+
+/// The "ports" of a packet of another IP protocol: its protocol number on both sides, as
+/// the kernel's raw socket table keys raw sockets (so a raw socket's traffic finds it);
+/// 0 for TCP, UDP and ICMP fragments whose first fragment was not seen.
+fn other_ports(transport: Transport, ip_number: IpNumber) -> (u16, u16) {
+    match transport {
+        Transport::Other => (u16::from(ip_number.0), u16::from(ip_number.0)),
+        _ => (0, 0),
     }
 }
 

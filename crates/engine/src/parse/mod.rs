@@ -27,7 +27,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketMeta {
     pub transport: Transport,
-    /// Source address and port (ICMP echo: the echo identifier; other ICMP and protocols: 0).
+    /// Source address and port (ICMP echo: the echo identifier; other ICMP: 0; another IP
+    /// protocol: its protocol number, as raw sockets are keyed).
     pub src: SocketAddr,
     /// Destination address and port, as for `src`.
     pub dst: SocketAddr,

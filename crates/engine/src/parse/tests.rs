@@ -367,9 +367,10 @@ fn icmp_that_is_not_echo_has_port_zero() {
 }
 
 #[test]
-fn unknown_ip_protocol_is_other_with_its_addresses() {
+fn another_ip_protocol_is_other_with_its_addresses_and_protocol_number() {
+    // GRE is IP protocol 47: a raw socket of protocol 47 is keyed by it.
     let got = parse(LinkType::Ethernet, &ETH_IPV4_GRE, 60);
-    assert_eq!(got, meta(Transport::Other, sa(A4, 0), sa(B4, 0), 60));
+    assert_eq!(got, meta(Transport::Other, sa(A4, 47), sa(B4, 47), 60));
     assert!(got.is_ip());
 }
 

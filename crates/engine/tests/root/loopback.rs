@@ -138,3 +138,42 @@ fn small_packet_udp_flood_is_captured_without_drops() {
     drop(sink);
     engine.capture.stop().expect("stop");
 }
+
+/// A raw IP socket of an unassigned protocol (253, for experiments) sending to another on
+/// loopback: each is credited through the kernel's raw socket table, by the address it is
+/// bound to, never left in "other".
+#[test]
+fn raw_ip_sockets_of_an_unassigned_protocol_are_credited_to_their_owners() {
+    let name = "raw IP protocol 253 on loopback";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let counter = WireCounter::start("lo", "ip proto 253");
+    let sink = Peer::start(None, &[arg("raw-sink"), arg("127.0.0.2"), arg(253)]);
+    let sender = Peer::start(
+        None,
+        &[
+            arg("raw-send"),
+            arg("127.0.0.2"),
+            arg(253),
+            arg(200),
+            arg(1000),
+        ],
+    )
+    .finish();
+    let sink = sink.finish();
+    let packets = counter.finish();
+    assert_eq!(packets.len(), 200, "the sender's packets on lo");
+    let owners = vec![
+        (
+            sender.pid,
+            address_is("127.0.0.1".parse().expect("address")),
+        ),
+        (sink.pid, address_is("127.0.0.2".parse().expect("address"))),
+    ];
+    let truth = truth(&packets, &Expectation { owners });
+    let (m, snapshot) = measure(&engine, name, &truth, &HashSet::new());
+    assert_attributed(&m, &snapshot);
+    engine.capture.stop().expect("stop");
+}

@@ -83,5 +83,28 @@ elif mode == "udp-flood":  # PORT COUNT SIZE: COUNT datagrams as fast as possibl
     payload = b"f" * size
     for _ in range(count):
         s.send(payload)
+elif mode == "raw-sink":  # PROTOCOL: a raw socket of IP protocol PROTOCOL bound to HOST, reads until 1 s of silence
+    (protocol,) = args
+    s = socket.socket(family, socket.SOCK_RAW, protocol)
+    s.bind((host, 0))
+    out("ready", os.getpid(), protocol)
+    s.settimeout(5)
+    try:
+        s.recv(65536)
+        s.settimeout(1)
+        while True:
+            s.recv(65536)
+    except socket.timeout:
+        pass
+elif mode == "raw-send":  # PROTOCOL COUNT SIZE: from 127.0.0.1 to HOST, COUNT packets of SIZE payload bytes
+    protocol, count, size = args
+    s = socket.socket(family, socket.SOCK_RAW, protocol)
+    s.bind(("127.0.0.1", 0))
+    s.connect((host, 0))
+    out("conn", os.getpid(), protocol)
+    payload = b"w" * size
+    for _ in range(count):
+        s.send(payload)
+        time.sleep(0.002)
 else:
     sys.exit("unknown mode " + mode)

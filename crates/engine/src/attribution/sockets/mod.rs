@@ -9,7 +9,7 @@ use super::SystemOwners;
 use super::{KEY_RETRY, MAX_KEYS};
 use crate::owner::Pid;
 use crate::Transport;
-use socket_table::{FoundSocket, SockProto};
+use socket_table::{FoundSocket, SockProto, SocketTable};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -157,11 +157,48 @@ impl SystemOwners {
     /// the identifier, so the holder whose pid matches is preferred, else the first found.
     /// Only namespaces owning `local` count (their wildcard sockets see its traffic).
     pub(super) fn icmp_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        let identifier = u32::from(local.port());
+        self.raw_socket_owner(
+            Transport::Icmp,
+            local,
+            remote,
+            |table| table.icmp(local),
+            |pid| pid & 0xffff == identifier,
+        )
+    }
+
+    /// The owner of a packet of another IP protocol (`local.port()` holds the protocol
+    /// number, see `parse`): a raw socket of that protocol bound to `local`'s address,
+    /// else one bound to the wildcard. Every raw socket of the protocol receives a copy of
+    /// each packet; the one bound to the exact address is the answer, else the first found.
+    pub(super) fn raw_owner(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        let protocol = local.port();
+        self.raw_socket_owner(
+            Transport::Other,
+            local,
+            remote,
+            |table| table.raw(local.ip(), protocol),
+            |_| false,
+        )
+    }
+
+    /// The holder of the first of the raw (or ping) sockets `sockets` lists in the
+    /// namespaces owning `local`, or of the first whose pid `preferred` picks when there
+    /// are several. The raw and ping tables are reread when the key may ask the kernel
+    /// (sock_diag has neither).
+    fn raw_socket_owner(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        sockets: impl Fn(&SocketTable) -> Vec<FoundSocket>,
+        preferred: impl Fn(Pid) -> bool,
+    ) -> Option<Pid> {
         let candidates = self.candidates(local.ip());
         if !candidates.owned {
             return None;
         }
-        if self.may_ask_kernel(Transport::Icmp, local, remote) {
+        if self.may_ask_kernel(transport, local, remote) {
             let memberless = candidates.indices.iter().any(|&i| {
                 self.namespaces
                     .list
@@ -174,25 +211,27 @@ impl SystemOwners {
             }
             for &i in &candidates.indices {
                 if let Some(ns) = self.namespaces.list.get_mut(i) {
-                    // Ping sockets are not in sock_diag; both tables are small.
-                    ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
+                    // Both tables are small.
+                    if transport == Transport::Icmp {
+                        ns.reload_from_proc(SockProto::Ping, local.is_ipv6());
+                    }
                     ns.reload_from_proc(SockProto::Raw, local.is_ipv6());
                 }
             }
         }
-        let sockets: Vec<FoundSocket> = candidates
+        let found: Vec<FoundSocket> = candidates
             .indices
             .iter()
             .filter_map(|&i| self.namespaces.list.get(i))
-            .flat_map(|ns| ns.table.icmp(local))
+            .flat_map(|ns| sockets(&ns.table))
             .collect();
-        let several = sockets.len() > 1;
+        let several = found.len() > 1;
         let mut first = None;
-        for socket in sockets {
+        for socket in found {
             let Some(pid) = self.holders.owner(socket.inode, None) else {
                 continue;
             };
-            if !several || pid & 0xffff == u32::from(local.port()) {
+            if !several || preferred(pid) {
                 self.note_process(pid, socket.uid);
                 return Some(pid);
             }

@@ -169,6 +169,13 @@ impl SocketTable {
             return vec![ping];
         }
         let protocol = if local.is_ipv4() { 1 } else { 58 };
+        self.raw(local.ip(), protocol)
+    }
+
+    /// Raw sockets of IP protocol `protocol` that see packets to or from `ip`: those bound
+    /// to `ip` first, then those bound to the wildcard address.
+    pub(crate) fn raw(&self, ip: IpAddr, protocol: u16) -> Vec<FoundSocket> {
+        let local = canonical(SocketAddr::new(ip, protocol));
         let wildcard: IpAddr = if local.is_ipv4() {
             Ipv4Addr::UNSPECIFIED.into()
         } else {
@@ -199,6 +206,35 @@ pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_sockets_of_any_protocol_are_found_exact_address_first() {
+        let mut table = SocketTable::default();
+        let entry = |local: &str, inode| {
+            SocketEntry::new(
+                SockProto::Raw,
+                local.parse().unwrap(),
+                "0.0.0.0:0".parse().unwrap(),
+                inode,
+                0,
+            )
+        };
+        // /proc/net/raw puts the protocol where a port would be.
+        table.insert(&entry("0.0.0.0:253", 1));
+        table.insert(&entry("127.0.0.2:253", 2));
+        table.insert(&entry("127.0.0.2:47", 3));
+        let inodes = |ip: &str, protocol| -> Vec<u64> {
+            table
+                .raw(ip.parse().unwrap(), protocol)
+                .iter()
+                .map(|f| f.inode)
+                .collect()
+        };
+        assert_eq!(inodes("127.0.0.2", 253), vec![2, 1]);
+        assert_eq!(inodes("127.0.0.1", 253), vec![1]);
+        assert_eq!(inodes("127.0.0.2", 47), vec![3]);
+        assert_eq!(inodes("127.0.0.2", 50), Vec::<u64>::new());
+    }
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
