@@ -1,7 +1,7 @@
 //! The Network tab: per-process and per-application traffic from the capture helper.
 //!
 //! ```text
-//! NetworkPage (relm4 component)
+//! NetworkPage (relm4 component: `update` changes the model, `update_view` renders it)
 //! ├─ CaptureMachine   (models::capture_state) decides: launch, Start, Stop, drop
 //! ├─ Backend          helper_link: the helper through the launcher (or, with the
 //! │                   `fake-helper` feature, fake_helper for the benchmark); both report
@@ -12,7 +12,8 @@
 //! └─ NetworkWidgets   (ui/network-page.ui) status pages, error bar, summary line, search
 //!    ├─ TableView     (ui/table.ui) ColumnView over RowStore's GObject rows, updated in
 //!    │                place
-//!    └─ RowStore      one TrafficRow per process, protocol and application
+//!    └─ RowStore      one TrafficRow per process, protocol and application, brought
+//!                     up to date from the model's RowWork (rows changed, removed)
 //! ```
 
 mod app_info;
@@ -23,20 +24,22 @@ mod fake_helper;
 mod helper_link;
 mod row_object;
 mod row_store;
+mod row_work;
 mod table;
 mod view;
 
-use gtk::prelude::*;
 use relm4::prelude::*;
 use sockeye_protocol::{Connection, Update};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
-use crate::models::process_table::{Changes, ProcessTable, RowKey};
+use crate::models::process_table::{Changes, ProcessTable, RowKey, Summary};
 use crate::settings::Preferences;
 use backend::Backend;
 use details::{DetailsInput, DetailsOutput, DetailsPane};
+use row_work::RowWork;
 use view::NetworkWidgets;
 
 /// What a running source of updates (the helper or the fake one) reports; shared by
@@ -56,13 +59,16 @@ pub enum NetworkInput {
     StartCapture,
     PreferencesChanged(Preferences),
     ToggleSearch,
+    /// The search bar opened or closed (GTK does so itself on typing and Escape).
+    SetSearchMode(bool),
     Search(String),
     /// Freeze or unfreeze the display (capture and accounting go on).
     TogglePause,
     SetGrouping(bool),
     ResetTotals,
     ClearExited,
-    SelectionChanged,
+    /// The table's selection changed: the selected row's key, if any.
+    SelectionChanged(Option<RowKey>),
     CloseDetails,
 }
 
@@ -92,6 +98,9 @@ pub enum NetworkCommand {
     CallDone(Result<(), String>),
 }
 
+/// The page's model. What the view shows is decided here: the capture state (hence the
+/// status page), the summary, search, pause, grouping and the selected row (hence the
+/// details pane); `update_view` renders it, and does the `row_work` left for it.
 pub struct NetworkPage {
     machine: CaptureMachine,
     backend: Option<Backend>,
@@ -101,11 +110,22 @@ pub struct NetworkPage {
     table: ProcessTable,
     prefs: Preferences,
     numbers: NumberFormat,
+    /// The display is frozen (capture and accounting go on).
     paused: bool,
     /// Changes held back while the display is paused.
-    pending: Changes,
+    held: Changes,
+    /// What the summary line shows; none before the first update is shown.
+    summary: Option<Summary>,
+    /// The search bar is open.
+    search_open: bool,
+    /// The search entry's text, which filters the table.
+    query: String,
+    /// The selected row, whose details the pane shows (hidden when none).
     selected: Option<RowKey>,
+    /// An update arrived since the helper started, so a failure keeps the table shown.
     has_data: bool,
+    /// Work on the rows left for the next `update_view`.
+    row_work: RefCell<RowWork>,
     details: Controller<DetailsPane>,
 }
 
@@ -133,7 +153,7 @@ impl Component for NetworkPage {
                 .forward(sender.input_sender(), |out| match out {
                     DetailsOutput::CloseRequested => NetworkInput::CloseDetails,
                 });
-        let widgets = NetworkWidgets::build(
+        let mut widgets = NetworkWidgets::build(
             &root,
             details.widget(),
             &sender,
@@ -149,22 +169,20 @@ impl Component for NetworkPage {
             prefs,
             numbers,
             paused: false,
-            pending: Changes::default(),
+            held: Changes::default(),
+            summary: None,
+            search_open: false,
+            query: String::new(),
             selected: None,
             has_data: false,
+            row_work: RefCell::default(),
             details,
         };
-        widgets.show_state(model.machine.state(), false);
+        model.update_view(&mut widgets, sender);
         ComponentParts { model, widgets }
     }
 
-    fn update_with_view(
-        &mut self,
-        widgets: &mut Self::Widgets,
-        message: Self::Input,
-        sender: ComponentSender<Self>,
-        _root: &Self::Root,
-    ) {
+    fn update(&mut self, message: Self::Input, sender: ComponentSender<Self>, _: &Self::Root) {
         match message {
             NetworkInput::SetVisible(visible) => {
                 let event = if visible {
@@ -172,34 +190,23 @@ impl Component for NetworkPage {
                 } else {
                     CaptureEvent::Hidden
                 };
-                self.handle(event, widgets, &sender);
+                self.handle(event, &sender);
             }
-            NetworkInput::StartCapture => {
-                self.handle(CaptureEvent::StartRequested, widgets, &sender)
-            }
-            NetworkInput::PreferencesChanged(prefs) => {
-                self.apply_preferences(prefs, widgets, &sender)
-            }
-            NetworkInput::ToggleSearch => {
-                let on = !widgets.search_bar.is_search_mode();
-                widgets.search_bar.set_search_mode(on);
-                if on {
-                    widgets.search_entry.grab_focus();
-                }
-            }
-            NetworkInput::Search(query) => widgets.table.set_query(&query),
+            NetworkInput::StartCapture => self.handle(CaptureEvent::StartRequested, &sender),
+            NetworkInput::PreferencesChanged(prefs) => self.apply_preferences(prefs, &sender),
+            NetworkInput::ToggleSearch => self.search_open = !self.search_open,
+            NetworkInput::SetSearchMode(open) => self.search_open = open,
+            NetworkInput::Search(query) => self.query = query,
             NetworkInput::TogglePause => {
                 self.paused = !self.paused;
-                widgets.show_paused(self.paused);
                 if !self.paused {
-                    let pending = std::mem::take(&mut self.pending);
-                    self.show_changes(&pending, widgets, &sender);
+                    let held = std::mem::take(&mut self.held);
+                    self.show_changes(held, &sender);
                 }
             }
             NetworkInput::SetGrouping(group) => {
                 if group != self.prefs.group_by_application {
                     self.prefs.group_by_application = group;
-                    widgets.show_grouping(group);
                     let _ = sender.output(NetworkOutput::GroupingChanged(group));
                 }
             }
@@ -212,40 +219,28 @@ impl Component for NetworkPage {
             }
             NetworkInput::ClearExited => {
                 let removed = self.table.clear_exited();
-                widgets
-                    .rows
-                    .remove(&removed, &self.table, &self.numbers, self.prefs.units);
-                widgets.table.refresh();
+                self.row_work.get_mut().remove(removed);
             }
-            NetworkInput::SelectionChanged => {
-                let row = widgets.table.selected_row();
-                self.selected = row.as_ref().map(|r| r.key());
-                match row {
-                    Some(row) => {
-                        self.details
-                            .emit(DetailsInput::ShowRow(row, self.prefs.units));
-                        widgets.details_revealer.set_reveal_child(true);
-                        self.fetch_connections(&sender);
-                    }
-                    None => widgets.details_revealer.set_reveal_child(false),
+            NetworkInput::SelectionChanged(key) => {
+                self.selected = key;
+                if self.selected.is_some() {
+                    self.row_work.get_mut().details = true;
+                    self.fetch_connections(&sender);
                 }
             }
             NetworkInput::CloseDetails => {
-                widgets
-                    .table
-                    .selection
-                    .set_selected(gtk::INVALID_LIST_POSITION);
-                widgets.details_revealer.set_reveal_child(false);
+                // The table's selection follows, then reports `SelectionChanged(None)`.
+                self.selected = None;
+                self.row_work.get_mut().unselect = true;
             }
         }
     }
 
-    fn update_cmd_with_view(
+    fn update_cmd(
         &mut self,
-        widgets: &mut Self::Widgets,
         message: Self::CommandOutput,
         sender: ComponentSender<Self>,
-        _root: &Self::Root,
+        _: &Self::Root,
     ) {
         match message {
             NetworkCommand::Launched(Ok(backend)) => {
@@ -267,26 +262,26 @@ impl Component for NetworkPage {
                     commands.emit(NetworkCommand::HelperDied(generation, reason));
                 }));
                 self.backend = Some(backend);
-                self.handle(CaptureEvent::Authorized, widgets, &sender);
+                self.handle(CaptureEvent::Authorized, &sender);
             }
             NetworkCommand::Launched(Err(failure)) => {
-                self.handle(CaptureEvent::LaunchFailed(failure), widgets, &sender)
+                self.handle(CaptureEvent::LaunchFailed(failure), &sender)
             }
             NetworkCommand::Updated(generation, update) if generation == self.generation => {
                 let changes = self.table.apply(&update);
                 self.has_data = true;
                 if self.paused {
-                    self.pending.absorb(changes);
+                    self.held.absorb(changes);
                 } else {
-                    self.show_changes(&changes, widgets, &sender);
+                    self.show_changes(changes, &sender);
                 }
                 self.publish(&sender);
             }
             NetworkCommand::HelperDied(generation, reason) if generation == self.generation => {
-                self.handle(CaptureEvent::HelperDied(reason), widgets, &sender)
+                self.handle(CaptureEvent::HelperDied(reason), &sender)
             }
             NetworkCommand::CaptureFailed(generation, reason) if generation == self.generation => {
-                self.handle(CaptureEvent::CaptureFailed(reason), widgets, &sender)
+                self.handle(CaptureEvent::CaptureFailed(reason), &sender)
             }
             NetworkCommand::Updated(..)
             | NetworkCommand::HelperDied(..)
@@ -303,16 +298,56 @@ impl Component for NetworkPage {
             }
         }
     }
+
+    /// Does the row work first (the details pane shows a row as the store has it), then
+    /// shows the rest of the model; every setter below is a no-op when nothing changed.
+    fn update_view(&self, widgets: &mut Self::Widgets, _: ComponentSender<Self>) {
+        let work = self.row_work.take();
+        let units = self.prefs.units;
+        if let Some(removed) = &work.removed {
+            widgets
+                .rows
+                .remove(removed, &self.table, &self.numbers, units);
+            widgets.table.refresh();
+        }
+        if let Some(changes) = &work.changes {
+            widgets
+                .rows
+                .sync(&self.table, changes, &self.numbers, units);
+            widgets.table.refresh();
+        }
+        if work.reformat {
+            widgets.rows.reformat(&self.table, &self.numbers, units);
+        }
+
+        widgets.show_state(self.machine.state(), self.has_data);
+        if let Some(summary) = &self.summary {
+            widgets.show_summary(summary, &self.numbers, units);
+        }
+        widgets.show_paused(self.paused);
+        widgets.show_grouping(self.prefs.group_by_application);
+        widgets.table.set_show_idle(self.prefs.show_idle);
+        widgets.table.set_query(&self.query);
+        widgets.show_search(self.search_open);
+
+        if work.unselect {
+            widgets
+                .table
+                .selection
+                .set_selected(gtk::INVALID_LIST_POSITION);
+        }
+        widgets.show_details(self.selected.is_some());
+        if work.details {
+            if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
+                self.details.emit(DetailsInput::ShowRow(row.clone(), units));
+            }
+        }
+    }
 }
 
 impl NetworkPage {
     /// Feeds the state machine and carries out its effects.
-    fn handle(
-        &mut self,
-        event: CaptureEvent,
-        widgets: &mut NetworkWidgets,
-        sender: &ComponentSender<Self>,
-    ) {
+    fn handle(&mut self, event: CaptureEvent, sender: &ComponentSender<Self>) {
         for effect in self.machine.handle(event) {
             match effect {
                 Effect::Launch => sender
@@ -330,7 +365,6 @@ impl NetworkPage {
                 }
             }
         }
-        widgets.show_state(self.machine.state(), self.has_data);
         self.publish(sender);
     }
 
@@ -346,66 +380,50 @@ impl NetworkPage {
         }
     }
 
-    /// Brings the widgets up to date with `changes`.
-    fn show_changes(
-        &mut self,
-        changes: &Changes,
-        widgets: &mut NetworkWidgets,
-        sender: &ComponentSender<Self>,
-    ) {
-        widgets
-            .rows
-            .sync(&self.table, changes, &self.numbers, self.prefs.units);
-        widgets.table.refresh();
-        widgets.show_summary(&self.table.summary(), &self.numbers, self.prefs.units);
-        if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
-            self.details
-                .emit(DetailsInput::ShowRow(row.clone(), self.prefs.units));
+    /// Shows `changes` (and the summary as it is now), and the selected row again with
+    /// its connections.
+    fn show_changes(&mut self, changes: Changes, sender: &ComponentSender<Self>) {
+        let work = self.row_work.get_mut();
+        work.show(changes);
+        self.summary = Some(self.table.summary());
+        if self.selected.is_some() {
+            work.details = true;
             self.fetch_connections(sender);
         }
     }
 
-    /// Asks the helper for the selected row's connections.
+    /// Asks the helper for the selected row's connections, if the table still has that row.
     fn fetch_connections(&self, sender: &ComponentSender<Self>) {
         let (Some(key), Some(backend)) = (self.selected.clone(), self.backend.clone()) else {
             return;
         };
         let pids: Vec<u32> = match &key {
-            RowKey::Process(pid) => vec![*pid],
-            RowKey::Application(app) => self
-                .table
-                .applications(&|_| None)
-                .get(app)
-                .map(|(_, pids)| pids.iter().take(20).copied().collect())
-                .unwrap_or_default(),
-            RowKey::Unattributed(_) => return,
+            RowKey::Process(pid) if self.table.row(&key).is_some() => vec![*pid],
+            RowKey::Application(app) => {
+                let applications = self.table.applications(&|_| None);
+                let Some((_, pids)) = applications.get(app) else {
+                    return;
+                };
+                pids.iter().take(20).copied().collect()
+            }
+            RowKey::Process(_) | RowKey::Unattributed(_) => return,
         };
         sender.oneshot_command(async move {
             NetworkCommand::Connections(key, backend.connections(pids).await)
         });
     }
 
-    fn apply_preferences(
-        &mut self,
-        prefs: Preferences,
-        widgets: &mut NetworkWidgets,
-        sender: &ComponentSender<Self>,
-    ) {
-        let old = std::mem::replace(&mut self.prefs, prefs.clone());
-        if old.units != prefs.units {
-            widgets
-                .rows
-                .reformat(&self.table, &self.numbers, prefs.units);
-            widgets.show_summary(&self.table.summary(), &self.numbers, prefs.units);
+    fn apply_preferences(&mut self, prefs: Preferences, sender: &ComponentSender<Self>) {
+        let old = std::mem::replace(&mut self.prefs, prefs);
+        if old.units != self.prefs.units {
+            self.row_work.get_mut().reformat = true;
+            // Shown in the new units even while paused.
+            self.summary = Some(self.table.summary());
         }
-        if old.show_idle != prefs.show_idle {
-            widgets.table.set_show_idle(prefs.show_idle);
-        }
-        if old.group_by_application != prefs.group_by_application {
-            // Already saved by the preferences window: no GroupingChanged.
-            widgets.show_grouping(prefs.group_by_application);
-        }
-        if old.refresh_interval_ms != prefs.refresh_interval_ms && self.machine.is_capturing() {
+        // Grouping (already saved by the preferences window: no GroupingChanged) and idle
+        // rows follow `prefs` in `update_view`.
+        if old.refresh_interval_ms != self.prefs.refresh_interval_ms && self.machine.is_capturing()
+        {
             // Restart so the helper takes the new period (Start alone may keep the old one).
             self.call(sender, |b, interval| async move {
                 b.stop().await?;

@@ -134,24 +134,33 @@ impl TableView {
         self.filter.changed(gtk::FilterChange::Different);
     }
 
+    /// Filters by `query` (a no-op when it is already the filter's, so the view can set it
+    /// on every render).
     pub fn set_query(&self, query: &str) {
+        if self.filter_state.borrow().query == query {
+            return;
+        }
         self.filter_state.borrow_mut().query = query.to_owned();
         self.filter.changed(gtk::FilterChange::Different);
     }
 
+    /// Shows or hides idle rows (a no-op when unchanged, as [`Self::set_query`]).
     pub fn set_show_idle(&self, show: bool) {
+        if self.filter_state.borrow().show_idle == show {
+            return;
+        }
         self.filter_state.borrow_mut().show_idle = show;
         self.filter.changed(gtk::FilterChange::Different);
     }
+}
 
-    /// The row behind the selected line, if any.
-    pub fn selected_row(&self) -> Option<TrafficRow> {
-        self.selection
-            .selected_item()
-            .and_downcast::<gtk::TreeListRow>()
-            .and_then(|r| r.item())
-            .and_downcast::<TrafficRow>()
-    }
+/// The row behind `selection`'s selected line, if any.
+pub fn selected_row(selection: &gtk::SingleSelection) -> Option<TrafficRow> {
+    selection
+        .selected_item()
+        .and_downcast::<gtk::TreeListRow>()
+        .and_then(|r| r.item())
+        .and_downcast::<TrafficRow>()
 }
 
 /// Whether the filter keeps `row`: an application is kept when it or one of its

@@ -8,12 +8,12 @@ use gtk::gio;
 use relm4::ComponentSender;
 
 use super::row_store::RowStore;
-use super::table::TableView;
+use super::table::{self, TableView};
 use super::{NetworkInput, NetworkPage};
 use crate::format::{NumberFormat, Units};
 use crate::models::capture_state::{CaptureState, Failure, Refusal};
 use crate::models::process_table::Summary;
-use crate::ui::Template;
+use crate::ui::{Shown, Template};
 
 /// `gtk::Stack` child names.
 pub(super) const IDLE: &str = "idle";
@@ -37,8 +37,13 @@ pub struct NetworkWidgets {
     group_toggled: gtk::glib::SignalHandlerId,
     /// `network.pause`, whose state (the menu's check mark) shows the model's.
     pause_action: gio::SimpleAction,
+    /// The grouping last shown: the button changes itself before the model hears of it.
+    shown_group: Shown<bool>,
     pub(super) search_bar: gtk::SearchBar,
     pub(super) search_entry: gtk::SearchEntry,
+    /// Whether the search bar was last shown open: GTK opens it (typing) and closes it
+    /// (Escape) itself before the model hears of it.
+    shown_search: Shown<bool>,
     pub(super) details_revealer: gtk::Revealer,
     pub(super) table: TableView,
     pub(super) rows: RowStore,
@@ -74,6 +79,12 @@ impl NetworkWidgets {
                 sender.input(NetworkInput::Search(e.text().to_string()))
             });
         }
+        {
+            let sender = sender.clone();
+            search_bar.connect_search_mode_enabled_notify(move |bar| {
+                sender.input(NetworkInput::SetSearchMode(bar.is_search_mode()))
+            });
+        }
 
         let group_button: gtk::ToggleButton = ui.get("group_button");
         group_button.set_active(group);
@@ -89,9 +100,15 @@ impl NetworkWidgets {
         details_revealer.set_child(Some(details));
         {
             let sender = sender.clone();
-            table.selection.connect_selection_changed(move |_, _, _| {
-                sender.input(NetworkInput::SelectionChanged)
-            });
+            table
+                .selection
+                .connect_selection_changed(move |selection, _, _| {
+                    let key = selection
+                        .downcast_ref::<gtk::SingleSelection>()
+                        .and_then(table::selected_row)
+                        .map(|row| row.key());
+                    sender.input(NetworkInput::SelectionChanged(key))
+                });
         }
 
         let rows = RowStore::default();
@@ -110,8 +127,10 @@ impl NetworkWidgets {
             group_button,
             group_toggled,
             pause_action,
+            shown_group: Shown::default(),
             search_bar,
             search_entry,
+            shown_search: Shown::default(),
             details_revealer,
             table,
             rows,
@@ -126,9 +145,31 @@ impl NetworkWidgets {
         self.attributed.set_visible(!paused);
     }
 
+    /// Opens or closes the search bar, focusing the entry when it opens, if the model's
+    /// value moved since last shown.
+    pub(super) fn show_search(&mut self, open: bool) {
+        if self.shown_search.changed(&open) && self.search_bar.is_search_mode() != open {
+            self.search_bar.set_search_mode(open);
+            if open {
+                self.search_entry.grab_focus();
+            }
+        }
+    }
+
+    /// Shows the details pane or hides it.
+    pub(super) fn show_details(&self, shown: bool) {
+        if self.details_revealer.reveals_child() != shown {
+            self.details_revealer.set_reveal_child(shown);
+        }
+    }
+
     /// Shows the flat or the grouped rows, and the grouping button to match (without it
-    /// reporting the change back as the user's).
-    pub(super) fn show_grouping(&self, group: bool) {
+    /// reporting the change back as the user's), if the model's value moved since last
+    /// shown.
+    pub(super) fn show_grouping(&mut self, group: bool) {
+        if !self.shown_group.changed(&group) {
+            return;
+        }
         self.table.set_rows(if group {
             &self.rows.grouped
         } else {

@@ -8,6 +8,7 @@ use adw::prelude::*;
 use gettextrs::gettext;
 use gtk::glib;
 use relm4::prelude::*;
+use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::format::{NumberFormat, Units};
@@ -24,6 +25,8 @@ pub enum OverviewInput {
     PreferencesChanged(Preferences),
 }
 
+/// The page's model: the readings and how to show them. `update` takes samples and applies
+/// preferences; `update_view` renders all of it.
 pub struct OverviewPage {
     model: OverviewModel,
     sampler: Sampler,
@@ -31,6 +34,9 @@ pub struct OverviewPage {
     numbers: NumberFormat,
     interval_ms: u32,
     timer: Option<glib::SourceId>,
+    /// Interfaces gone since the last render, whose rows `update_view` removes (a row per
+    /// interface is kept in place, so this is the one change the readings cannot say).
+    vanished: RefCell<Vec<String>>,
 }
 
 pub struct OverviewWidgets {
@@ -102,8 +108,11 @@ impl Component for OverviewPage {
             numbers: NumberFormat::from_locale(),
             interval_ms: prefs.refresh_interval_ms,
             timer: None,
+            vanished: RefCell::default(),
         };
         model.restart_timer(&sender);
+        // First reading now, so the rows are there before the first interval ends.
+        model.take_sample();
         let mut widgets = OverviewWidgets {
             download,
             upload,
@@ -113,55 +122,26 @@ impl Component for OverviewPage {
             ip_received,
             ip_sent,
         };
-        // First reading now, so the rows are there before the first interval ends.
-        model.take_sample(&mut widgets);
+        model.update_view(&mut widgets, sender);
         ComponentParts { model, widgets }
     }
 
-    fn update_with_view(
-        &mut self,
-        widgets: &mut Self::Widgets,
-        message: Self::Input,
-        sender: ComponentSender<Self>,
-        _root: &Self::Root,
-    ) {
+    fn update(&mut self, message: Self::Input, sender: ComponentSender<Self>, _: &Self::Root) {
         match message {
-            OverviewInput::Sample => self.take_sample(widgets),
+            OverviewInput::Sample => self.take_sample(),
             OverviewInput::PreferencesChanged(prefs) => {
                 self.units = prefs.units;
                 if prefs.refresh_interval_ms != self.interval_ms {
                     self.interval_ms = prefs.refresh_interval_ms;
                     self.restart_timer(&sender);
                 }
-                self.refresh_view(widgets);
             }
         }
     }
-}
 
-impl OverviewPage {
-    fn restart_timer(&mut self, sender: &ComponentSender<Self>) {
-        if let Some(id) = self.timer.take() {
-            id.remove();
-        }
-        let sender = sender.clone();
-        self.timer = Some(glib::timeout_add_local(
-            Duration::from_millis(u64::from(self.interval_ms)),
-            move || {
-                sender.input(OverviewInput::Sample);
-                glib::ControlFlow::Continue
-            },
-        ));
-    }
-
-    fn take_sample(&mut self, widgets: &mut OverviewWidgets) {
-        let sample = self.sampler.read();
-        let changes = self.model.apply(sample);
-        widgets.rows.remove(&changes.vanished);
-        self.refresh_view(widgets);
-    }
-
-    fn refresh_view(&self, widgets: &mut OverviewWidgets) {
+    /// Removes the rows of vanished interfaces, then shows the readings in the current units.
+    fn update_view(&self, widgets: &mut Self::Widgets, _: ComponentSender<Self>) {
+        widgets.rows.remove(&self.vanished.take());
         let (down, up) = self.model.machine_rates();
         widgets
             .download
@@ -195,6 +175,28 @@ impl OverviewPage {
                 widgets.ip_sent.set_value(&unknown);
             }
         }
+    }
+}
+
+impl OverviewPage {
+    fn restart_timer(&mut self, sender: &ComponentSender<Self>) {
+        if let Some(id) = self.timer.take() {
+            id.remove();
+        }
+        let sender = sender.clone();
+        self.timer = Some(glib::timeout_add_local(
+            Duration::from_millis(u64::from(self.interval_ms)),
+            move || {
+                sender.input(OverviewInput::Sample);
+                glib::ControlFlow::Continue
+            },
+        ));
+    }
+
+    fn take_sample(&mut self) {
+        let sample = self.sampler.read();
+        let changes = self.model.apply(sample);
+        self.vanished.get_mut().extend(changes.vanished);
     }
 }
 

@@ -18,6 +18,7 @@ mod page;
 use adw::prelude::*;
 use gettextrs::gettext;
 use relm4::prelude::*;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -25,6 +26,7 @@ use crate::network::{NetworkInput, NetworkOutput, NetworkPage};
 use crate::overview::{OverviewInput, OverviewPage};
 use crate::settings::{Preferences, Settings, WindowState};
 use crate::stats_export::StatsExport;
+use crate::ui::Shown;
 
 pub use page::Page;
 
@@ -33,8 +35,8 @@ pub use page::Page;
 pub enum WindowInput {
     /// Switch to a tab (Ctrl+1/Ctrl+2, `--page`).
     ShowPage(Page),
-    /// The stack's visible page changed (by any means).
-    PageShown,
+    /// The stack's visible page changed (by any means: the switcher, or the model).
+    PageShown(Page),
     ShowPreferences,
     ShowAbout,
     PreferencesChanged(Preferences),
@@ -54,7 +56,14 @@ pub enum WindowInput {
     },
 }
 
+/// The window's model: which tab is shown and the toasts still to show; the pages are
+/// child components. `update` changes these (and talks to the pages, the settings and
+/// the session bus); `update_view` shows the tab and the toasts.
 pub struct MainWindow {
+    /// The tab the window shows.
+    page: Page,
+    /// Toasts not shown yet; `update_view` shows and drains them.
+    toasts: RefCell<Vec<String>>,
     settings: Rc<Settings>,
     overview: Controller<OverviewPage>,
     network: Controller<NetworkPage>,
@@ -64,6 +73,8 @@ pub struct MainWindow {
 
 pub struct MainWindowWidgets {
     stack: adw::ViewStack,
+    /// The switcher changes the stack itself, then reports it.
+    shown_page: Shown<Page>,
     toasts: adw::ToastOverlay,
 }
 
@@ -149,7 +160,15 @@ impl Component for MainWindow {
 
         {
             let sender = sender.clone();
-            stack.connect_visible_child_name_notify(move |_| sender.input(WindowInput::PageShown));
+            stack.connect_visible_child_name_notify(move |stack| {
+                // Only the two pages are ever added, so every name is one of theirs.
+                if let Some(page) = stack
+                    .visible_child_name()
+                    .and_then(|name| Page::from_name(&name))
+                {
+                    sender.input(WindowInput::PageShown(page));
+                }
+            });
         }
         {
             let sender = sender.clone();
@@ -170,32 +189,35 @@ impl Component for MainWindow {
                 }
             });
         let model = MainWindow {
+            // The first page added is the one the stack shows.
+            page: Page::Overview,
+            toasts: RefCell::default(),
             settings,
             overview,
             network,
             stats,
         };
-        let widgets = MainWindowWidgets { stack, toasts };
+        let widgets = MainWindowWidgets {
+            stack,
+            shown_page: Shown::default(),
+            toasts,
+        };
         ComponentParts { model, widgets }
     }
 
-    fn update_with_view(
-        &mut self,
-        widgets: &mut Self::Widgets,
-        message: Self::Input,
-        sender: ComponentSender<Self>,
-        root: &Self::Root,
-    ) {
+    /// Dialogs, `present` and the geometry read on closing need the window itself, which
+    /// relm4 hands to `update` for that: they are requests to GTK, not state to render.
+    fn update(&mut self, message: Self::Input, sender: ComponentSender<Self>, root: &Self::Root) {
         match message {
             WindowInput::ShowPage(page) => {
-                widgets.stack.set_visible_child_name(page.name());
+                self.page = page;
                 // A forwarded `--page` should bring the window forward too.
                 root.present();
             }
-            WindowInput::PageShown => {
-                let network_visible =
-                    widgets.stack.visible_child_name().as_deref() == Some(Page::Network.name());
-                self.network.send(NetworkInput::SetVisible(network_visible));
+            WindowInput::PageShown(page) => {
+                self.page = page;
+                self.network
+                    .send(NetworkInput::SetVisible(page == Page::Network));
             }
             WindowInput::ShowPreferences => {
                 let sender = sender.clone();
@@ -210,11 +232,11 @@ impl Component for MainWindow {
                 self.network.send(NetworkInput::PreferencesChanged(prefs));
             }
             WindowInput::Search => {
-                widgets.stack.set_visible_child_name(Page::Network.name());
+                self.page = Page::Network;
                 self.network.send(NetworkInput::ToggleSearch);
             }
             WindowInput::TogglePause => self.network.send(NetworkInput::TogglePause),
-            WindowInput::Toast(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
+            WindowInput::Toast(text) => self.toasts.get_mut().push(text),
             WindowInput::GroupingChanged(group) => self.settings.set_group_by_application(group),
             WindowInput::Published { capturing, stats } => {
                 if let Some(export) = &self.stats {
@@ -230,6 +252,19 @@ impl Component for MainWindow {
                     maximized: root.is_maximized(),
                 });
             }
+        }
+    }
+
+    /// Shows the model's tab (when the model moved; the stack then reports `PageShown`) and
+    /// the pending toasts.
+    fn update_view(&self, widgets: &mut Self::Widgets, _: ComponentSender<Self>) {
+        if widgets.shown_page.changed(&self.page)
+            && widgets.stack.visible_child_name().as_deref() != Some(self.page.name())
+        {
+            widgets.stack.set_visible_child_name(self.page.name());
+        }
+        for text in self.toasts.take() {
+            widgets.toasts.add_toast(adw::Toast::new(&text));
         }
     }
 }
