@@ -19,6 +19,11 @@ Usage: sockeye-helper --stdio
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest interval accepted, in milliseconds.
 const MIN_INTERVAL_MS: u64 = 10;
+/// Longest interval accepted, in milliseconds: the D-Bus `Start` call's bound.
+const MAX_INTERVAL_MS: u64 = sockeye_protocol::MAX_INTERVAL_MS as u64;
+/// Longest `--duration` accepted, in seconds (a year): far beyond any use, and far from
+/// the clock arithmetic that an unbounded value overflowed (a panic at start).
+const MAX_DURATION_S: f64 = 366.0 * 24.0 * 3600.0;
 
 /// Options of the terminal modes.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,10 +132,16 @@ fn apply_option(options: &mut TerminalOptions, name: &str, value: String) -> Res
             if ms < MIN_INTERVAL_MS {
                 return Err(bad("must be at least 10 ms"));
             }
+            if ms > MAX_INTERVAL_MS {
+                return Err(bad("must be at most 60000 ms (a minute)"));
+            }
             options.interval = Duration::from_millis(ms);
         }
         "--duration" => {
             let seconds: f64 = value.parse().map_err(|_| bad("not a number of seconds"))?;
+            if seconds > MAX_DURATION_S {
+                return Err(bad("must be at most 31622400 seconds (a year)"));
+            }
             let duration = Duration::try_from_secs_f64(seconds)
                 .ok()
                 .filter(|d| !d.is_zero())
@@ -229,5 +240,18 @@ mod tests {
             parse_str(&["--json", "--duration", "-1"]),
             Err(CliError::BadValue { .. })
         ));
+    }
+
+    #[test]
+    fn huge_intervals_and_durations_are_refused_with_the_bound() {
+        let refused = |args: &[&str]| match parse_str(args) {
+            Err(CliError::BadValue { reason, .. }) => reason,
+            other => panic!("{args:?} gave {other:?}"),
+        };
+        assert!(refused(&["--json", "--interval", "60001"]).contains("60000"));
+        assert!(refused(&["--json", "--interval", "18446744073709551615"]).contains("60000"));
+        assert!(refused(&["--json", "--duration", "1e300"]).contains("a year"));
+        assert!(refused(&["--json", "--duration", "40000000"]).contains("a year"));
+        assert!(parse_str(&["--json", "--interval", "60000", "--duration", "31622400"]).is_ok());
     }
 }
