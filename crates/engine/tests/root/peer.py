@@ -5,6 +5,16 @@ import os, socket, sys, time
 def out(*words):
     print(*words, flush=True)
 
+def read_until_quiet(s):  # the first packet within 5 s, then until 1 s of silence
+    s.settimeout(5)
+    try:
+        s.recv(65536)
+        s.settimeout(1)
+        while True:
+            s.recv(65536)
+    except socket.timeout:
+        pass
+
 mode, host = sys.argv[1], sys.argv[2]
 args = [int(a) for a in sys.argv[3:]]
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -67,14 +77,7 @@ elif mode == "udp-sink":  # reads until 1 s of silence
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.bind((host, 0))
     out("ready", os.getpid(), s.getsockname()[1])
-    s.settimeout(5)
-    try:
-        s.recv(65536)
-        s.settimeout(1)
-        while True:
-            s.recv(65536)
-    except socket.timeout:
-        pass
+    read_until_quiet(s)
 elif mode == "udp-flood":  # PORT COUNT SIZE: COUNT datagrams as fast as possible, no answers
     port, count, size = args
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -88,14 +91,7 @@ elif mode == "raw-sink":  # PROTOCOL: a raw socket of IP protocol PROTOCOL bound
     s = socket.socket(family, socket.SOCK_RAW, protocol)
     s.bind((host, 0))
     out("ready", os.getpid(), protocol)
-    s.settimeout(5)
-    try:
-        s.recv(65536)
-        s.settimeout(1)
-        while True:
-            s.recv(65536)
-    except socket.timeout:
-        pass
+    read_until_quiet(s)
 elif mode == "raw-send":  # PROTOCOL COUNT SIZE: from 127.0.0.1 to HOST, COUNT packets of SIZE payload bytes
     protocol, count, size = args
     s = socket.socket(family, socket.SOCK_RAW, protocol)
