@@ -8,8 +8,11 @@ use crate::attribution::processes::users::Users;
 use crate::owner::{Pid, ProcessInfo};
 use std::path::Path;
 
-/// Most bytes of a command line kept.
+/// Most bytes of a command line read.
 const MAX_CMDLINE: u64 = 64 * 1024;
+/// Most bytes of a command line kept as text, after decoding (which can triple its size:
+/// every invalid byte becomes U+FFFD): every update carries it, to the GUI and `--json`.
+const MAX_CMDLINE_TEXT: usize = 4096;
 
 /// The fields of `/proc/PID/stat` attribution uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +87,24 @@ pub(crate) fn parse_comm(text: &str) -> String {
     printable(text.strip_suffix('\n').unwrap_or(text))
 }
 
-/// Arguments are NUL-terminated; they are joined by spaces.
+/// Arguments are NUL-terminated; they are joined by spaces. A text longer than
+/// [`MAX_CMDLINE_TEXT`] is cut at a character boundary and ends in `…`.
 pub(crate) fn parse_cmdline(bytes: &[u8]) -> String {
     let args: Vec<String> = bytes
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
         .map(|a| printable(&String::from_utf8_lossy(a)))
         .collect();
-    args.join(" ")
+    let mut text = args.join(" ");
+    if text.len() > MAX_CMDLINE_TEXT {
+        let mut end = MAX_CMDLINE_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// The real uid from the `Uid:` line of `/proc/PID/status`.
@@ -105,16 +118,53 @@ pub(crate) fn parse_status_uid(text: &str) -> Option<u32> {
 }
 
 /// Replaces control characters (newlines, escapes) so a name cannot break a table or a
-/// terminal; everything else is kept.
+/// terminal, and drops Unicode bidirectional controls, which would reorder what is shown
+/// (a name could pass for another, or push its neighbours' columns around); everything
+/// else is kept.
 fn printable(text: &str) -> String {
     text.chars()
+        .filter(|&c| !is_bidi_control(c))
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+/// The bidirectional formatting characters of Unicode: marks, embeddings, overrides and
+/// isolates (UAX #9).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidirectional_controls_are_dropped_from_names_and_command_lines() {
+        // "evil\u{202E}gpj.exe" would show as "evilexe.jpg".
+        assert_eq!(parse_comm("evil\u{202E}gpj.exe\n"), "evilgpj.exe");
+        let cmdline = b"/usr/bin/tool\0--name=\xe2\x80\xaeabc\xe2\x81\xa6x\0";
+        assert_eq!(parse_cmdline(cmdline), "/usr/bin/tool --name=abcx");
+        assert_eq!(
+            parse_comm("caf\u{e9} \u{5e9}\u{5dc}\u{5d5}\u{5dd}\n"),
+            "caf\u{e9} \u{5e9}\u{5dc}\u{5d5}\u{5dd}"
+        );
+    }
+
+    #[test]
+    fn long_command_lines_are_cut_at_a_character_boundary_after_decoding() {
+        // 64 KiB of invalid bytes decode to 192 KiB of U+FFFD: kept to 4 KiB.
+        let huge = vec![0xffu8; 64 * 1024];
+        let text = parse_cmdline(&huge);
+        assert!(text.len() <= MAX_CMDLINE_TEXT, "{} bytes", text.len());
+        assert!(text.ends_with('…'));
+        assert!(text.starts_with('\u{FFFD}'));
+        let fits = vec![b'a'; MAX_CMDLINE_TEXT];
+        assert_eq!(
+            parse_cmdline(&fits).len(),
+            MAX_CMDLINE_TEXT,
+            "a text that fits is kept whole"
+        );
+    }
     use std::fs;
 
     fn stat_line(name: &str, start: u64) -> String {
