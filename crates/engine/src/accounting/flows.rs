@@ -172,6 +172,10 @@ pub struct Flow {
     pub queued: bool,
     /// A TCP FIN or RST was seen (and no SYN since): pruned after [`CLOSED_IDLE_TIMEOUT`].
     pub closing: bool,
+    /// Its first packet came from a remote address: its ends' first lookups spend the
+    /// budget of such flows, so a flood of them (spoofed sources) cannot starve the flows
+    /// this machine starts.
+    pub inbound: bool,
 }
 
 impl Flow {
@@ -185,6 +189,7 @@ impl Flow {
             last_seen: now,
             queued: false,
             closing: false,
+            inbound: false,
         }
     }
 

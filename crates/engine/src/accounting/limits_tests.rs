@@ -90,8 +90,48 @@ fn a_burst_of_new_flows_is_held_to_the_lookup_budget() {
             t0,
         );
     }
-    let burst = AccountingConfig::default().lookup_burst as usize;
+    // They all came in from a remote address: the inbound budget is what they spend.
+    let burst = AccountingConfig::default().inbound_lookup_burst as usize;
     assert_eq!(acc.owners().lookups, burst);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_flood_from_spoofed_sources_leaves_flows_this_machine_starts_their_lookups() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.bind(Transport::Udp, sa(LOCAL, 53), 7);
+    owners.bind(Transport::Tcp, sa(LOCAL, 40000), 9);
+    // Both budgets small, so that one shared budget would be spent by the flood.
+    let config = AccountingConfig {
+        lookups_per_second: 100.0,
+        lookup_burst: 10.0,
+        inbound_lookups_per_second: 100.0,
+        inbound_lookup_burst: 10.0,
+        ..AccountingConfig::default()
+    };
+    let mut acc = Accounting::new(owners, config, t0);
+    // 10,000 datagrams from as many spoofed sources to the local resolver port, within a
+    // millisecond: every one a new flow, its first packet from a remote address.
+    for i in 0..10_000u32 {
+        let source = IpAddr::V4(Ipv4Addr::from(0xc633_6400 + (i & 0xff)));
+        let meta = packet(
+            Transport::Udp,
+            sa(source, (i >> 8) as u16 + 1024),
+            sa(LOCAL, 53),
+            60,
+        );
+        acc.record(&meta, t0 + Duration::from_nanos(u64::from(i) * 100));
+    }
+    let flooded = acc.owners().lookups;
+    assert!(
+        flooded <= 11,
+        "{flooded} lookups for the flood, over its budget"
+    );
+    // A connection this machine opens meanwhile is looked up at its first packet.
+    let syn = packet(Transport::Tcp, sa(LOCAL, 40000), sa(REMOTE, 443), 60);
+    acc.record(&syn, t0 + Duration::from_millis(1));
+    assert_eq!(process(&mut acc, 9).sent_bytes, 60);
     assert_invariant(&acc);
 }
 

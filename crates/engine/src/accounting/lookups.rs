@@ -1,5 +1,6 @@
 //! When to look up the owner of a flow's ends: due ends only (growing retry delays),
-//! within a global budget; locality checked again for ends not (yet) known as local.
+//! within budgets (flows this machine starts, flows that came in, retries); locality
+//! checked again for ends not (yet) known as local.
 
 use crate::accounting::flows::{Endpoint, Flow, FlowKey};
 use crate::owner::OwnerLookup;
@@ -44,8 +45,11 @@ impl LookupBudget {
 /// What a lookup round needs besides the flow.
 pub(super) struct Context<'a, O: OwnerLookup> {
     pub owners: &'a mut O,
-    /// For first lookups of an endpoint.
+    /// For first lookups of an endpoint of a flow this machine started (its first packet
+    /// came from a local address).
     pub budget: &'a mut LookupBudget,
+    /// For first lookups of an endpoint of a flow that came in from a remote address.
+    pub inbound_budget: &'a mut LookupBudget,
     /// For retries.
     pub retry_budget: &'a mut LookupBudget,
     pub retry: &'a [Duration],
@@ -84,6 +88,7 @@ pub(super) fn look_up_due_ends<O: OwnerLookup>(
     now: Instant,
     cx: &mut Context<'_, O>,
 ) -> Round {
+    let inbound = flow.inbound;
     let mut round = Round::default();
     for side in sides {
         let end = &mut flow.ends[side];
@@ -108,10 +113,10 @@ pub(super) fn look_up_due_ends<O: OwnerLookup>(
             end.unsure = false;
             end.misses = 0;
         }
-        let budget = if end.misses == 0 {
-            &mut *cx.budget
-        } else {
-            &mut *cx.retry_budget
+        let budget = match (end.misses, inbound) {
+            (0, false) => &mut *cx.budget,
+            (0, true) => &mut *cx.inbound_budget,
+            _ => &mut *cx.retry_budget,
         };
         if !budget.take(now) {
             cx.totals.lookups_deferred += 1;
@@ -215,9 +220,11 @@ pub(super) fn schedule_round(
     rechecks.schedule(flow, key, round.unsure, retry, capacity);
 }
 
-/// A new flow: which ends are local and which can have an owner.
+/// A new flow whose first packet came from side `src`: which ends are local, which can
+/// have an owner, and whether it came in from a remote address.
 pub(super) fn new_flow<O: OwnerLookup>(
     key: &FlowKey,
+    src: usize,
     kind: PacketKind,
     owners: &O,
     now: Instant,
@@ -239,5 +246,7 @@ pub(super) fn new_flow<O: OwnerLookup>(
             misses: 0,
         }
     };
-    Flow::new([end(0), end(1)], now)
+    let mut flow = Flow::new([end(0), end(1)], now);
+    flow.inbound = flow.ends.get(src).is_some_and(|end| !end.local);
+    flow
 }

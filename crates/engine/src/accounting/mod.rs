@@ -10,8 +10,10 @@
 //!   to the bucket of its transport, as sent when the source is local, else as received.
 //!   So attributed + unattributed bytes == captured bytes, always.
 //! - Owners are looked up once per new flow endpoint, then again while unknown after the
-//!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under a global
-//!   budget: never per packet. A local end still unknown is also retried on that schedule
+//!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under budgets:
+//!   never per packet. First lookups of flows that came in from a remote address have a
+//!   budget of their own, so a flood from spoofed sources cannot starve the flows this
+//!   machine starts; retries have a third. A local end still unknown is also retried on that schedule
 //!   without waiting for a packet ([`Accounting::catch_up`]), up to the last delay, so a
 //!   connection of a millisecond, with no later packet, is still found.
 //!   When an owner turns up after a flow's first packets, those packets move from the
@@ -63,6 +65,12 @@ pub struct AccountingConfig {
     /// at 500 the root churn scenario lost 1–5 % of its bytes in 1 run of 4.
     pub lookups_per_second: f64,
     pub lookup_burst: f64,
+    /// The same for flows that came in from a remote address, apart: a flood of packets
+    /// from spoofed sources spends this budget, never the one of flows this machine
+    /// starts (a LAN host sending from random addresses left short local connections
+    /// unlooked-up).
+    pub inbound_lookups_per_second: f64,
+    pub inbound_lookup_burst: f64,
     /// Retries of endpoints still unknown, budgeted apart so that endpoints that never
     /// resolve (kernel sockets, traffic of vanished processes) cannot starve new ones.
     pub retries_per_second: f64,
@@ -98,6 +106,8 @@ impl Default for AccountingConfig {
                 .to_vec(),
             lookups_per_second: 4000.0,
             lookup_burst: 2000.0,
+            inbound_lookups_per_second: 4000.0,
+            inbound_lookup_burst: 2000.0,
             retries_per_second: 500.0,
             retry_burst: 100.0,
             flow_capacity: 65_536,
@@ -159,6 +169,7 @@ struct Books<'a, O: OwnerLookup> {
     buckets: &'a mut [Bucket; 4],
     totals: &'a mut CaptureTotals,
     budget: &'a mut LookupBudget,
+    inbound_budget: &'a mut LookupBudget,
     retry_budget: &'a mut LookupBudget,
     deferred: &'a mut VecDeque<FlowKey>,
     retries: &'a mut lookups::RetryQueue,
@@ -183,6 +194,7 @@ impl<O: OwnerLookup> Books<'_, O> {
             &mut lookups::Context {
                 owners: self.owners,
                 budget: self.budget,
+                inbound_budget: self.inbound_budget,
                 retry_budget: self.retry_budget,
                 retry: &self.config.retry,
                 totals: self.totals,
@@ -216,6 +228,7 @@ pub struct Accounting<O: OwnerLookup> {
     buckets: [Bucket; 4],
     totals: CaptureTotals,
     budget: LookupBudget,
+    inbound_budget: LookupBudget,
     retry_budget: LookupBudget,
     /// When the owner lookup was last refreshed.
     last_refresh: Option<Instant>,
@@ -237,6 +250,11 @@ impl<O: OwnerLookup> Accounting<O> {
             buckets: Default::default(),
             totals: CaptureTotals::default(),
             budget: LookupBudget::new(config.lookups_per_second, config.lookup_burst, now),
+            inbound_budget: LookupBudget::new(
+                config.inbound_lookups_per_second,
+                config.inbound_lookup_burst,
+                now,
+            ),
             retry_budget: LookupBudget::new(config.retries_per_second, config.retry_burst, now),
             last_refresh: None,
             deferred: VecDeque::new(),
@@ -255,6 +273,7 @@ impl<O: OwnerLookup> Accounting<O> {
             buckets: &mut self.buckets,
             totals: &mut self.totals,
             budget: &mut self.budget,
+            inbound_budget: &mut self.inbound_budget,
             retry_budget: &mut self.retry_budget,
             deferred: &mut self.deferred,
             retries: &mut self.retries,
@@ -285,7 +304,7 @@ impl<O: OwnerLookup> Accounting<O> {
         let flow = flows.entry(
             key,
             now,
-            || lookups::new_flow(&key, meta.kind, &*owners, now),
+            || lookups::new_flow(&key, dir, meta.kind, &*owners, now),
             |flows| {
                 flows
                     .values_mut()

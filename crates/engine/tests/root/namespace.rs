@@ -431,3 +431,44 @@ fn a_veths_totals_are_what_its_kernel_counters_say_in_each_direction() {
     );
     engine.capture.stop().expect("stop");
 }
+
+/// A LAN host flooding UDP from random spoofed sources (of the test subnet) at this
+/// machine while a process here makes 300 short loopback connections: the flood spends
+/// the lookup budget of flows that come in, and every connection this machine starts is
+/// still credited in full.
+#[test]
+fn a_spoofed_flood_does_not_cost_local_connections_their_lookups() {
+    let name = "300 connections beside a spoofed flood";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let flood = Peer::start(
+        Some(&netns.name),
+        &[arg("spoof-flood"), arg(host_v4()), arg(3)],
+    );
+    let flooded = WireCounter::start(&netns.host_if, "udp dst port 9");
+    let outcome = run_tcp(
+        &engine,
+        &TcpExchange {
+            name,
+            interface: "lo",
+            server: here("127.0.0.1"),
+            client: here("127.0.0.1"),
+            send: 1_000,
+            reply: 1_000,
+            clients: 1,
+            connections: 300,
+        },
+    );
+    let flood_packets = flooded.finish().len();
+    drop(flood);
+    println!("SCENARIO {name}: {flood_packets} spoofed datagrams during the connections");
+    assert!(
+        flood_packets > 5_000,
+        "the flood ran: {flood_packets} datagrams"
+    );
+    assert_attributed(&outcome.measurement, &outcome.snapshot);
+    engine.capture.stop().expect("stop");
+}

@@ -102,5 +102,19 @@ elif mode == "raw-send":  # PROTOCOL COUNT SIZE: from 127.0.0.1 to HOST, COUNT p
     for _ in range(count):
         s.send(payload)
         time.sleep(0.002)
+elif mode == "spoof-flood":  # SECONDS: UDP to HOST:9 from random sources of HOST's /24, random ports
+    (seconds,) = args
+    import random, struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    net = socket.inet_aton(host)[:3]
+    out("ready", os.getpid(), 9)
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        for _ in range(256):
+            src = net + bytes([random.randint(3, 254)])
+            udp = struct.pack("!HHHH", random.randint(1024, 65535), 9, 8 + 4, 0) + b"spof"
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src,
+                             socket.inet_aton(host))
+            s.sendto(ip + udp, (host, 0))
 else:
     sys.exit("unknown mode " + mode)
