@@ -62,19 +62,7 @@ fn three_hundred_sequential_connections_from_one_process_are_credited() {
         return;
     };
     let engine = Engine::start();
-    let outcome = run_tcp(
-        &engine,
-        &TcpExchange {
-            name,
-            interface: "lo",
-            server: here("127.0.0.1"),
-            client: here("127.0.0.1"),
-            send: 1_000,
-            reply: 1_000,
-            clients: 1,
-            connections: 300,
-        },
-    );
+    let outcome = three_hundred_loopback_connections(&engine, name);
     assert_attributed(&outcome.measurement, &outcome.snapshot);
     engine.capture.stop().expect("stop");
 }

@@ -167,16 +167,17 @@ fn netns_seen_by(engine: &Engine) -> TestNetns {
     }
 }
 
-#[test]
-fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
-    let name = "veth TCP IPv4 host -> netns";
-    let Some(_serial) = root_scenario(name) else {
-        return;
-    };
-    let engine = Engine::start();
-    let netns = netns_seen_by(&engine);
-    let outcome = run_tcp(
-        &engine,
+/// One TCP connection from here to a server in `netns` over IPv4: `send` bytes in,
+/// `reply` bytes back.
+fn tcp_into(
+    engine: &Engine,
+    netns: &TestNetns,
+    name: &str,
+    send: usize,
+    reply: usize,
+) -> TcpOutcome {
+    run_tcp(
+        engine,
         &TcpExchange {
             name,
             interface: &netns.host_if,
@@ -185,12 +186,23 @@ fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
                 host: ns_v4(),
             },
             client: here(ns_v4()),
-            send: 200_000,
-            reply: 50_000,
+            send,
+            reply,
             clients: 1,
             connections: 1,
         },
-    );
+    )
+}
+
+#[test]
+fn tcp_from_here_to_a_process_in_another_namespace_credits_both() {
+    let name = "veth TCP IPv4 host -> netns";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let netns = netns_seen_by(&engine);
+    let outcome = tcp_into(&engine, &netns, name, 200_000, 50_000);
     assert_attributed(&outcome.measurement, &outcome.snapshot);
     engine.capture.stop().expect("stop");
 }
@@ -381,22 +393,7 @@ fn a_veths_totals_are_what_its_kernel_counters_say_in_each_direction() {
     let engine_before = engine_counters(&engine.settle(|_| true), &netns.host_if);
     // 4 MB from here into the namespace, 100 kB back: both ends local, so their addresses
     // cannot tell the direction; the kernel's counters say 4 MB out, 100 kB (and ACKs) in.
-    let outcome = run_tcp(
-        &engine,
-        &TcpExchange {
-            name,
-            interface: &netns.host_if,
-            server: Side {
-                netns: Some(&netns.name),
-                host: ns_v4(),
-            },
-            client: here(ns_v4()),
-            send: 4_000_000,
-            reply: 100_000,
-            clients: 1,
-            connections: 1,
-        },
-    );
+    let outcome = tcp_into(&engine, &netns, name, 4_000_000, 100_000);
     assert_attributed(&outcome.measurement, &outcome.snapshot);
     let kernel_after = kernel_counters(&netns.host_if);
     let engine_after = engine_counters(&engine.settle(|_| true), &netns.host_if);
@@ -449,19 +446,7 @@ fn a_spoofed_flood_does_not_cost_local_connections_their_lookups() {
         &[arg("spoof-flood"), arg(host_v4()), arg(3)],
     );
     let flooded = WireCounter::start(&netns.host_if, "udp dst port 9");
-    let outcome = run_tcp(
-        &engine,
-        &TcpExchange {
-            name,
-            interface: "lo",
-            server: here("127.0.0.1"),
-            client: here("127.0.0.1"),
-            send: 1_000,
-            reply: 1_000,
-            clients: 1,
-            connections: 300,
-        },
-    );
+    let outcome = three_hundred_loopback_connections(&engine, name);
     let flood_packets = flooded.finish().len();
     drop(flood);
     println!("SCENARIO {name}: {flood_packets} spoofed datagrams during the connections");

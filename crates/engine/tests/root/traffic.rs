@@ -134,3 +134,20 @@ pub fn run_udp(engine: &Engine, x: &UdpExchange) -> (Measurement, sockeye_engine
         &HashSet::from([server.port, client.port]),
     )
 }
+
+/// 300 short TCP connections over loopback from one client process, 1 kB each way.
+pub fn three_hundred_loopback_connections(engine: &Engine, name: &str) -> TcpOutcome {
+    run_tcp(
+        engine,
+        &TcpExchange {
+            name,
+            interface: "lo",
+            server: here("127.0.0.1"),
+            client: here("127.0.0.1"),
+            send: 1_000,
+            reply: 1_000,
+            clients: 1,
+            connections: 300,
+        },
+    )
+}
