@@ -74,6 +74,18 @@ pub enum LaunchError {
         program: MissingProgram,
         path: PathBuf,
     },
+    /// Something other than root can modify the helper or a directory above it (a
+    /// `flatpak --user` install, a build tree): asking for the administrator password to
+    /// run it would hand root to whoever changes it. Sockeye must be installed system-wide.
+    #[error(
+        "the capture helper {} is not safe to run as root: {weakness}; install Sockeye \
+         system-wide (as root, for all users) to capture network traffic",
+        path.display()
+    )]
+    HelperUnsafe {
+        path: PathBuf,
+        weakness: super::root_only::Weakness,
+    },
     /// The helper exited (before or after connecting) with this status.
     #[error("the capture helper exited with status {code}{}", tail(stderr))]
     HelperExited { code: i32, stderr: String },

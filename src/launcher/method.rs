@@ -2,6 +2,7 @@
 //! install or development build), or on the host through `flatpak-spawn --host pkexec`.
 
 use super::error::{LaunchError, MissingProgram};
+use super::root_only::{self, Weakness};
 use crate::config;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -100,6 +101,10 @@ impl LaunchMethod {
     /// A command running the helper with `helper_args` (e.g. `--stdio`); stdio is left to
     /// the caller. Fails with [`LaunchError::HelperMissing`] when the helper or the program
     /// in front of it is not there.
+    ///
+    /// Through pkexec, the helper must be root's alone (the file and every directory above
+    /// it, see [`root_only`](super::root_only)), else [`LaunchError::HelperUnsafe`]; pkexec
+    /// is then given the resolved path that was checked.
     pub fn command<S: AsRef<OsStr>>(&self, helper_args: &[S]) -> Result<Command, LaunchError> {
         self.check_installed()?;
         let (program, _) = self.program();
@@ -107,10 +112,14 @@ impl LaunchMethod {
         match self {
             LaunchMethod::Direct { .. } => {}
             LaunchMethod::Pkexec { helper } => {
-                command.arg(helper);
+                command.arg(checked(helper, root_only::check_local(helper))?);
             }
             LaunchMethod::Flatpak { helper } => {
-                command.args(["--host", "pkexec"]).arg(helper);
+                let host = root_only::HostTools::flatpak_host();
+                let verdict = host.check(helper).map_err(|e| self.spawn_error(e))?;
+                command
+                    .args(["--host", "pkexec"])
+                    .arg(checked(helper, verdict)?);
             }
         }
         command.args(helper_args);
@@ -148,6 +157,17 @@ impl LaunchMethod {
             })
         }
     }
+}
+
+/// The resolved helper path to give pkexec, or the error saying who else can change it.
+///
+/// A helper we run directly is not checked: we are root already and nobody is asked for
+/// a password, so there is no authorisation to ride (and root chose to run that file).
+fn checked(helper: &Path, verdict: Result<PathBuf, Weakness>) -> Result<PathBuf, LaunchError> {
+    verdict.map_err(|weakness| LaunchError::HelperUnsafe {
+        path: helper.to_owned(),
+        weakness,
+    })
 }
 
 /// Step 2 of [`LaunchMethod::detect`]: the override, the build tree, then libexecdir.

@@ -28,7 +28,8 @@
 //!   runtime thread calls.
 //! - Errors are [`LaunchError`] variants, one per sentence: `AuthorizationDismissed` (the
 //!   user cancelled — not an error to shout about), `NotAuthorized`, `HelperMissing`
-//!   (says which program), `HelperExited`/`HelperCrashed` (with the helper's stderr
+//!   (says which program), `HelperUnsafe` (someone but root can modify the helper pkexec
+//!   would run: install system-wide), `HelperExited`/`HelperCrashed` (with the helper's stderr
 //!   tail), `ProtocolMismatch`, `DBus`, `Io`.
 //! - [`LaunchMethod::detect`] documents the order: Flatpak (`/.flatpak-info`), then the
 //!   helper from `$SOCKEYE_HELPER`, the build tree next to the executable, or
@@ -46,9 +47,11 @@
 mod child;
 mod error;
 mod method;
+mod root_only;
 
 pub use error::{HelperExit, LaunchError, MissingProgram, STDERR_TAIL_BYTES};
 pub use method::{LaunchMethod, FLATPAK_INFO, FLATPAK_INFO_ENV, HELPER_ENV, HELPER_NAME};
+pub use root_only::Weakness;
 
 use child::Supervised;
 use sockeye_protocol::{Capture1Proxy, VERSION};

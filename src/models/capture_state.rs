@@ -22,6 +22,8 @@ pub enum LaunchFailure {
     NotAuthorized,
     /// `sockeye-helper` is not installed where it should be.
     HelperMissing(String),
+    /// Someone but root can modify the helper (a per-user install): it is not run.
+    HelperUnsafe(String),
     /// The helper started but exited before answering.
     HelperExited(String),
     /// The helper is a different version.
@@ -34,6 +36,8 @@ pub enum Refusal {
     Dismissed,
     NotAuthorized,
     HelperMissing(String),
+    /// The helper is not root's alone; Sockeye must be installed system-wide.
+    HelperUnsafe(String),
 }
 
 /// A breakdown after or during launch (in-window error bar with "Restart").
@@ -139,6 +143,7 @@ impl CaptureMachine {
                 LaunchFailure::Dismissed => (S::Refused(Refusal::Dismissed), vec![]),
                 LaunchFailure::NotAuthorized => (S::Refused(Refusal::NotAuthorized), vec![]),
                 LaunchFailure::HelperMissing(m) => (S::Refused(Refusal::HelperMissing(m)), vec![]),
+                LaunchFailure::HelperUnsafe(m) => (S::Refused(Refusal::HelperUnsafe(m)), vec![]),
                 LaunchFailure::HelperExited(m) => (S::Failed(Failure::HelperExited(m)), vec![]),
                 LaunchFailure::ProtocolMismatch(m) => (
                     S::Failed(Failure::ProtocolMismatch(m)),
@@ -228,9 +233,13 @@ mod tests {
     }
 
     #[test]
-    fn denied_and_missing_helper_are_refusals() {
+    fn denied_missing_and_unsafe_helper_are_refusals() {
         for (failure, refusal) in [
             (LaunchFailure::NotAuthorized, Refusal::NotAuthorized),
+            (
+                LaunchFailure::HelperUnsafe("/home/a/sockeye-helper".into()),
+                Refusal::HelperUnsafe("/home/a/sockeye-helper".into()),
+            ),
             (
                 LaunchFailure::HelperMissing("/usr/libexec/sockeye-helper".into()),
                 Refusal::HelperMissing("/usr/libexec/sockeye-helper".into()),

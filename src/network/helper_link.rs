@@ -110,6 +110,9 @@ fn failure(error: LaunchError) -> LaunchFailure {
         LaunchError::HelperMissing { program, path } => {
             LaunchFailure::HelperMissing(format!("{program}: {}", path.display()))
         }
+        LaunchError::HelperUnsafe { path, weakness } => {
+            LaunchFailure::HelperUnsafe(format!("{}: {weakness}", path.display()))
+        }
         LaunchError::ProtocolMismatch { helper, expected } => LaunchFailure::ProtocolMismatch(
             gettext("helper {helper}, Sockeye {expected}")
                 .replacen("{helper}", &helper, 1)

@@ -247,6 +247,11 @@ fn refusal_text(reason: &Refusal) -> (String, String) {
             gettext("Sockeye’s capture helper could not be found ({}). Reinstalling Sockeye should fix this.")
                 .replacen("{}", detail, 1),
         ),
+        Refusal::HelperUnsafe(detail) => (
+            gettext("Install Sockeye System-Wide"),
+            gettext("Sockeye’s capture helper can be changed by programs running as you ({}), so asking for the administrator password to run it would let them take over this computer. Install Sockeye system-wide, for all users, to capture network traffic.")
+                .replacen("{}", detail, 1),
+        ),
     }
 }
 

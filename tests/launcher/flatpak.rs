@@ -48,12 +48,19 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
     );
     assert!(line.starts_with("PROBE ok method=Flatpak"), "{line}");
     assert!(line.contains("updated=true stats=Ok("), "{line}");
-    let helper = app_path.join("libexec/sockeye-helper");
+    // The path given is a link to the build's helper: the host check resolves it, and
+    // pkexec runs the file that was checked.
+    let helper = std::fs::canonicalize(app_path.join("libexec/sockeye-helper")).unwrap();
+    assert_eq!(helper, std::fs::canonicalize(helper_binary()).unwrap());
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         calls,
         format!(
-            "flatpak-spawn --host pkexec {h} --stdio\npkexec {h} --stdio\n",
+            "flatpak-spawn --host realpath -e -- {link}\n\
+             flatpak-spawn --host stat -c %u %f -- {components}\n\
+             flatpak-spawn --host pkexec {h} --stdio\npkexec {h} --stdio\n",
+            link = app_path.join("libexec/sockeye-helper").display(),
+            components = components(&helper),
             h = helper.display()
         )
     );
@@ -84,4 +91,12 @@ fn without_flatpak_spawn_the_error_names_it() {
         line.starts_with("PROBE err=HelperMissing flatpak-spawn is missing"),
         "{line}"
     );
+}
+
+/// `/`, each directory down to `path`, and `path`, space-separated (as the check passes
+/// them to `stat`).
+fn components(path: &std::path::Path) -> String {
+    let mut all: Vec<String> = path.ancestors().map(|p| p.display().to_string()).collect();
+    all.reverse();
+    all.join(" ")
 }

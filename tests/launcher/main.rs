@@ -8,6 +8,7 @@ mod common;
 mod direct;
 mod flatpak;
 mod mismatch;
+mod ownership;
 mod pkexec;
 mod probe;
 mod terminal;

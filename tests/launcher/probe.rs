@@ -81,6 +81,7 @@ fn variant(error: &LaunchError) -> &'static str {
         LaunchError::AuthorizationDismissed => "AuthorizationDismissed",
         LaunchError::NotAuthorized { .. } => "NotAuthorized",
         LaunchError::HelperMissing { .. } => "HelperMissing",
+        LaunchError::HelperUnsafe { .. } => "HelperUnsafe",
         LaunchError::HelperExited { .. } => "HelperExited",
         LaunchError::HelperCrashed { .. } => "HelperCrashed",
         LaunchError::ProtocolMismatch { .. } => "ProtocolMismatch",
