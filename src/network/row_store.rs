@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use super::app_info::AppInfoCache;
 use super::row_object::TrafficRow;
 use crate::format::{NumberFormat, Units};
-use crate::models::process_table::{Changes, ProcessTable, RowKey};
+use crate::models::process_table::{AppKey, Changes, ProcessTable, RowKey};
 
 pub struct RowStore {
     pub flat: gio::ListStore,
     pub grouped: gio::ListStore,
     rows: HashMap<RowKey, TrafficRow>,
-    apps: HashMap<String, TrafficRow>,
+    apps: HashMap<AppKey, TrafficRow>,
     /// pid → the application key whose children hold it.
-    membership: HashMap<u32, String>,
+    membership: HashMap<u32, AppKey>,
     pub app_info: AppInfoCache,
 }
 
@@ -104,7 +104,7 @@ impl RowStore {
             }
         }
         self.grouped.splice(self.grouped.n_items(), 0, &new_apps);
-        let gone: Vec<String> = self
+        let gone: Vec<AppKey> = self
             .apps
             .keys()
             .filter(|k| !applications.contains_key(*k))
@@ -119,7 +119,7 @@ impl RowStore {
         }
     }
 
-    fn remove_child(&self, app_key: &str, pid: u32) {
+    fn remove_child(&self, app_key: &AppKey, pid: u32) {
         let (Some(app), Some(row)) = (self.apps.get(app_key), self.rows.get(&RowKey::Process(pid)))
         else {
             return;
@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(store.flat.n_items(), 3);
         assert_eq!(store.grouped.n_items(), 2);
         let curl = store
-            .row(&RowKey::Application("process:curl".into()))
+            .row(&RowKey::Application(AppKey {
+                uid: 0,
+                group: "process:curl".into(),
+            }))
             .expect("application row");
         assert_eq!(curl.children().map(|c| c.n_items()), Some(2));
         assert_eq!(curl.property::<String>("received"), "3 B");

@@ -18,8 +18,22 @@ pub enum RowKey {
     Process(u32),
     /// Traffic that matched no socket, by protocol (`tcp`, `udp`, `icmp`, `other`).
     Unattributed(String),
-    /// An application: its app id, or `process:<name>` for processes without one.
-    Application(String),
+    /// An application of one user.
+    Application(AppKey),
+}
+
+/// Which application rows group processes under: the user's and the app's.
+///
+/// The app id comes from a cgroup name or `.flatpak-info`, both chosen by the process's
+/// owner: another user's `systemd-run --user --scope --unit=app-gnome-org.mozilla.firefox-1`
+/// says "Firefox" as well as ours does. Keyed by uid too, it stays a row of its own, and
+/// its title names its user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppKey {
+    /// Real uid of the processes.
+    pub uid: u32,
+    /// The app id, or `process:<name>` for processes without one.
+    pub group: String,
 }
 
 /// Everything a row shows, with rates in bytes per second and totals in bytes.
@@ -30,6 +44,8 @@ pub struct RowData {
     pub title: String,
     pub app_id: String,
     pub pid: Option<u32>,
+    /// Real uid of the process, or of an application row's processes.
+    pub uid: Option<u32>,
     pub user: String,
     pub cmdline: String,
     pub exited: bool,
@@ -49,6 +65,7 @@ impl RowData {
             title,
             app_id: String::new(),
             pid: None,
+            uid: None,
             user: String::new(),
             cmdline: String::new(),
             exited: false,
@@ -181,14 +198,34 @@ impl Changes {
 /// Finds an application's display name from its app id (desktop file), if any.
 pub type AppNames<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessTable {
     processes: BTreeMap<u32, RowData>,
     unattributed: BTreeMap<String, RowData>,
     summary: Summary,
+    /// Uid of whoever looks at the table (the GUI's real uid): application rows of other
+    /// users are titled with their user's name.
+    viewer: u32,
+}
+
+impl Default for ProcessTable {
+    /// A table for the user running this process.
+    fn default() -> Self {
+        Self::for_viewer(rustix::process::getuid().as_raw())
+    }
 }
 
 impl ProcessTable {
+    /// A table as user `viewer` sees it.
+    pub fn for_viewer(viewer: u32) -> Self {
+        Self {
+            processes: BTreeMap::new(),
+            unattributed: BTreeMap::new(),
+            summary: Summary::default(),
+            viewer,
+        }
+    }
+
     /// Takes one interval's update. Processes missing from it are kept, marked exited.
     pub fn apply(&mut self, update: &Update) -> Changes {
         let mut changes = Changes::default();
@@ -210,6 +247,7 @@ impl ProcessTable {
             };
             row.app_id = p.app_id.clone();
             row.pid = Some(p.pid);
+            row.uid = Some(p.uid);
             row.user = p.user.clone();
             row.cmdline = p.cmdline.clone();
             row.exited = p.exited;
@@ -312,10 +350,11 @@ impl ProcessTable {
             .collect()
     }
 
-    /// Application rows: processes grouped by app id (or by name when they have none),
-    /// with summed rates, totals and histories; their members' pids sorted.
-    pub fn applications(&self, app_names: AppNames) -> BTreeMap<String, (RowData, Vec<u32>)> {
-        let mut groups: BTreeMap<String, Vec<&RowData>> = BTreeMap::new();
+    /// Application rows: processes grouped by user and app id (or name when they have
+    /// none), with summed rates, totals and histories; their members' pids sorted. Another
+    /// user's rows say whose they are in their title ("Firefox (bob)").
+    pub fn applications(&self, app_names: AppNames) -> BTreeMap<AppKey, (RowData, Vec<u32>)> {
+        let mut groups: BTreeMap<AppKey, Vec<&RowData>> = BTreeMap::new();
         for row in self.processes.values() {
             groups.entry(group_key(row)).or_default().push(row);
         }
@@ -323,13 +362,19 @@ impl ProcessTable {
             .into_iter()
             .map(|(key, members)| {
                 let first = members[0];
-                let title = if first.app_id.is_empty() {
+                let name = if first.app_id.is_empty() {
                     first.title.clone()
                 } else {
                     app_names(&first.app_id).unwrap_or_else(|| first.app_id.clone())
                 };
+                let title = if key.uid == self.viewer {
+                    name
+                } else {
+                    title_of_another_user(&name, &first.user, key.uid)
+                };
                 let mut row = RowData::new(RowKey::Application(key.clone()), title);
                 row.app_id = first.app_id.clone();
+                row.uid = Some(key.uid);
                 row.user = first.user.clone();
                 row.process_count = members.len();
                 row.exited = members.iter().all(|m| m.exited);
@@ -347,13 +392,33 @@ impl ProcessTable {
     }
 }
 
-/// The application a process row belongs to.
-pub fn group_key(row: &RowData) -> String {
-    if row.app_id.is_empty() {
+/// The application a process row belongs to: its user's, by app id or else by name.
+pub fn group_key(row: &RowData) -> AppKey {
+    let group = if row.app_id.is_empty() {
         format!("process:{}", row.title)
     } else {
         row.app_id.clone()
+    };
+    AppKey {
+        // Process rows always carry their uid; u32::MAX (no such user) keeps a row
+        // without one apart from everyone's.
+        uid: row.uid.unwrap_or(u32::MAX),
+        group,
     }
+}
+
+/// "Firefox (bob)": an application row of another user names them (by uid when the
+/// helper found no name).
+fn title_of_another_user(name: &str, user: &str, uid: u32) -> String {
+    let user = if user.is_empty() {
+        uid.to_string()
+    } else {
+        user.to_owned()
+    };
+    // Translators: an application of another user, e.g. "Firefox (bob)".
+    gettext("{app} ({user})")
+        .replacen("{app}", name, 1)
+        .replacen("{user}", &user, 1)
 }
 
 fn unattributed_title(protocol: &str) -> String {

@@ -109,9 +109,19 @@ fn no_traffic_means_no_attributed_share() {
     assert!(table.row(&RowKey::Process(1)).unwrap().is_idle());
 }
 
+/// The uid of `process`'s processes, who also looks at the tables below.
+const ALICE: u32 = 1000;
+
+fn alice(group: &str) -> AppKey {
+    AppKey {
+        uid: ALICE,
+        group: group.into(),
+    }
+}
+
 #[test]
 fn grouping_sums_processes_by_app_id_or_by_name() {
-    let mut table = ProcessTable::default();
+    let mut table = ProcessTable::for_viewer(ALICE);
     let names = |id: &str| (id == "org.mozilla.firefox").then(|| "Firefox".to_string());
     table.apply(&update(
         vec![
@@ -123,7 +133,7 @@ fn grouping_sums_processes_by_app_id_or_by_name() {
         vec![],
     ));
     let apps = table.applications(&names);
-    let (firefox, pids) = &apps["org.mozilla.firefox"];
+    let (firefox, pids) = &apps[&alice("org.mozilla.firefox")];
     assert_eq!(firefox.title, "Firefox");
     assert_eq!(
         (firefox.received, firefox.sent, firefox.process_count),
@@ -131,7 +141,7 @@ fn grouping_sums_processes_by_app_id_or_by_name() {
     );
     assert_eq!(pids, &vec![1, 2]);
     assert_eq!(firefox.subtitle(), "2 processes");
-    let (curl, pids) = &apps["process:curl"];
+    let (curl, pids) = &apps[&alice("process:curl")];
     assert_eq!((curl.title.as_str(), curl.download_rate), ("curl", 3.0));
     assert_eq!(pids, &vec![3, 4]);
 }
@@ -220,4 +230,66 @@ fn changes_held_back_during_a_pause_list_each_row_once() {
         later.updated,
         vec![RowKey::Process(11), RowKey::Process(10)]
     );
+}
+
+/// A process of bob's, with the same app id or name as one of alice's.
+fn bobs(pid: u32, name: &str, app_id: &str) -> Process {
+    Process {
+        uid: 1001,
+        user: "bob".into(),
+        ..process(pid, name, app_id, 7, 7)
+    }
+}
+
+#[test]
+fn another_user_s_look_alike_app_is_a_row_of_its_own_titled_with_its_user() {
+    let mut table = ProcessTable::for_viewer(ALICE);
+    let names = |id: &str| (id == "org.mozilla.firefox").then(|| "Firefox".to_string());
+    table.apply(&update(
+        vec![
+            process(1, "firefox", "org.mozilla.firefox", 100, 10),
+            // bob's `systemd-run --user --scope --unit=app-gnome-org.mozilla.firefox-1`
+            bobs(2, "nc", "org.mozilla.firefox"),
+            process(3, "curl", "", 1, 1),
+            bobs(4, "curl", ""),
+        ],
+        vec![],
+    ));
+    let apps = table.applications(&names);
+    assert_eq!(apps.len(), 4, "{:?}", apps.keys().collect::<Vec<_>>());
+    let (ours, pids) = &apps[&alice("org.mozilla.firefox")];
+    assert_eq!(
+        (ours.title.as_str(), pids.as_slice()),
+        ("Firefox", &[1][..])
+    );
+    assert_eq!((ours.received, ours.uid), (100, Some(ALICE)));
+    let bob = |group: &str| AppKey {
+        uid: 1001,
+        group: group.into(),
+    };
+    let (theirs, pids) = &apps[&bob("org.mozilla.firefox")];
+    assert_eq!(theirs.title, "Firefox (bob)");
+    assert_eq!(pids, &vec![2]);
+    assert_eq!((theirs.received, theirs.uid), (7, Some(1001)));
+    assert_eq!(theirs.user, "bob");
+    assert_eq!(apps[&alice("process:curl")].0.title, "curl");
+    assert_eq!(apps[&bob("process:curl")].0.title, "curl (bob)");
+}
+
+#[test]
+fn a_user_without_a_name_is_named_by_uid_and_the_viewer_s_rows_by_nobody() {
+    let mut table = ProcessTable::for_viewer(1001);
+    let mut nameless = bobs(5, "nc", "org.example.App");
+    nameless.uid = 4242;
+    nameless.user = String::new();
+    table.apply(&update(
+        vec![nameless, bobs(6, "nc", "org.example.App")],
+        vec![],
+    ));
+    let titles: Vec<String> = table
+        .applications(&|_| None)
+        .into_values()
+        .map(|(row, _)| row.title)
+        .collect();
+    assert_eq!(titles, ["org.example.App", "org.example.App (4242)"]);
 }

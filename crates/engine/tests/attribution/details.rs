@@ -1,5 +1,6 @@
-//! Process details: the app id of a process in a GNOME app scope, and thirty short-lived
-//! processes each found under its own pid.
+//! Process details: the app id of a process in a GNOME app scope (also another user's
+//! look-alike of a known app), and thirty short-lived processes each found under its own
+//! pid.
 
 use super::support::{addr, recv_from, Script};
 use sockeye_engine::attribution::SystemOwners;
@@ -7,7 +8,8 @@ use sockeye_engine::owner::OwnerLookup;
 use sockeye_engine::Transport;
 use std::path::PathBuf;
 
-/// A cgroup `<hierarchy>/sockeye-attr-<pid>.slice/<unit>` holding one process;
+/// A cgroup `<hierarchy>/sockeye-attr-<pid>-<n>.slice/<unit>` holding one process (a
+/// slice per test, so one test's clean-up never removes another's slice under it);
 /// the process is moved back to the root cgroup and the directories removed on drop.
 struct TestCgroup {
     root: PathBuf,
@@ -34,7 +36,9 @@ impl TestCgroup {
 
     fn new(unit: &str, pid: u32) -> Self {
         let root = Self::hierarchy();
-        let slice = root.join(format!("sockeye-attr-{}.slice", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let slice = root.join(format!("sockeye-attr-{}-{n}.slice", std::process::id()));
         let scope = slice.join(unit);
         std::fs::create_dir_all(&scope).unwrap();
         let guard = Self {
@@ -74,6 +78,36 @@ wait()
     assert_eq!(pid, Some(child.pid()));
     let info = owners.process(child.pid()).unwrap();
     assert_eq!(info.app_id.as_deref(), Some("org.sockeye.Test-App"));
+    drop(child);
+}
+
+#[test]
+fn another_user_s_look_alike_firefox_scope_is_recorded_with_that_user() {
+    let mut owners = SystemOwners::new().unwrap();
+    // `nobody` plays bob, who ran `systemd-run --user --scope
+    // --unit=app-gnome-org.mozilla.firefox-1` to look like the admin's Firefox.
+    let mut child = Script::start(
+        None,
+        r#"
+import os
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+out(addr=a(u.getsockname()), uid=os.getuid())
+wait()
+"#,
+    );
+    let line = child.line();
+    assert_eq!(line["uid"], 65534, "the script runs as nobody");
+    let local = addr(&line["addr"]);
+    let _cgroup = TestCgroup::new("app-gnome-org.mozilla.firefox-1.scope", child.pid());
+    let pid = owners.owner(Transport::Udp, local, "127.0.0.1:1".parse().unwrap());
+    assert_eq!(pid, Some(child.pid()));
+    let info = owners.process(child.pid()).unwrap();
+    // The app id the scope claims, with the uid that tells the GUI whose it is (the GUI
+    // groups by both: tests of src/models/process_table).
+    assert_eq!(info.app_id.as_deref(), Some("org.mozilla.firefox"));
+    assert_eq!(info.uid, 65534);
+    assert_eq!(info.user, "nobody");
     drop(child);
 }
 
