@@ -131,8 +131,13 @@ pub async fn launch_detected() -> Result<HelperConnection, LaunchError> {
 
 /// Starts the helper as `method` says and connects to it; see the module documentation.
 pub async fn launch(method: &LaunchMethod) -> Result<HelperConnection, LaunchError> {
+    // Building the command checks who can modify the helper: a few system calls here, two
+    // `flatpak-spawn --host` round trips in Flatpak; off the runtime's threads either way.
+    let for_command = method.clone();
+    let mut command = tokio::task::spawn_blocking(move || for_command.command(&["--stdio"]))
+        .await
+        .map_err(|join| LaunchError::Io(std::io::Error::other(join)))??;
     let (ours, theirs) = UnixStream::pair()?;
-    let mut command = method.command(&["--stdio"])?;
     let theirs = OwnedFd::from(theirs);
     command
         .stdin(theirs.try_clone()?)
