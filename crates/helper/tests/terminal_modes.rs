@@ -188,3 +188,119 @@ fn an_unprivileged_user_is_told_capture_needs_root() {
     assert!(stderr.contains("permission denied"), "{stderr}");
     assert!(stderr.contains("Run it as root"), "{stderr}");
 }
+
+/// A cgroup2 directory `<unified>/sockeye-helper-<pid>.slice/<unit>` holding one process;
+/// the process is moved back and the directories removed on drop.
+struct AppScope {
+    root: std::path::PathBuf,
+    slice: std::path::PathBuf,
+    scope: std::path::PathBuf,
+    pid: u32,
+}
+
+impl AppScope {
+    fn new(unit: &str, pid: u32) -> Self {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+        let root = mounts
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[2] == "cgroup2")
+            .map(|f| std::path::PathBuf::from(f[1]))
+            .expect("a cgroup2 hierarchy");
+        let slice = root.join(format!("sockeye-helper-{}.slice", std::process::id()));
+        let scope = slice.join(unit);
+        std::fs::create_dir_all(&scope).expect("create the scope");
+        let guard = Self {
+            root,
+            slice,
+            scope,
+            pid,
+        };
+        std::fs::write(guard.scope.join("cgroup.procs"), pid.to_string()).expect("move");
+        guard
+    }
+}
+
+impl Drop for AppScope {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.root.join("cgroup.procs"), self.pid.to_string());
+        let _ = std::fs::remove_dir(&self.scope);
+        let _ = std::fs::remove_dir(&self.slice);
+    }
+}
+
+/// A child process killed and reaped when the test ends, passed or failed.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn another_user_s_look_alike_firefox_scope_is_reported_with_its_uid() {
+    if !is_root() {
+        return;
+    }
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = receiver.local_addr().expect("address").port();
+    // `nobody` plays bob: `systemd-run --user --scope --unit=app-gnome-org.mozilla.firefox-1`
+    // then traffic. It sends until the test closes its stdin.
+    let script = format!(
+        "import os, socket, sys, threading\n\
+         os.setgroups([]); os.setgid(65534); os.setuid(65534)\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         print('ready', flush=True); sys.stdin.readline()\n\
+         done = threading.Event()\n\
+         threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\n\
+         while not done.wait(0.02):\n\
+         \x20   u.sendto(b'x' * 100, ('127.0.0.1', {port}))\n"
+    );
+    let mut child = Killed(
+        Command::new("/usr/bin/python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let pid = child.0.id();
+    let mut child_out = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    child_out.read_line(&mut ready).expect("ready");
+    assert_eq!(ready.trim(), "ready");
+    let _scope = AppScope::new("app-gnome-org.mozilla.firefox-1.scope", pid);
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"go\n").expect("go");
+
+    let mut helper = Killed(
+        Command::new(HELPER)
+            .args(["--json", "--interval", "200", "--duration", "20"])
+            .args(["--interface", "lo"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run helper"),
+    );
+    let lines = BufReader::new(helper.0.stdout.take().expect("stdout")).lines();
+    let mut found = None;
+    // The helper ends after 20 s at most, so this loop does too.
+    for line in lines.map_while(Result::ok) {
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        let processes = value["processes"].as_array().cloned().unwrap_or_default();
+        if let Some(p) = processes
+            .into_iter()
+            .find(|p| p["pid"] == pid && p["sent_bytes"].as_u64() > Some(0))
+        {
+            found = Some(p);
+            break;
+        }
+    }
+    drop(helper);
+    drop(stdin);
+    let process = found.expect("the look-alike process in the helper's output");
+    assert_eq!(process["app_id"], "org.mozilla.firefox");
+    assert_eq!(process["uid"], 65534);
+    assert_eq!(process["user"], "nobody");
+}
