@@ -110,8 +110,9 @@ fn failure(error: LaunchError) -> LaunchFailure {
         LaunchError::HelperMissing { program, path } => {
             LaunchFailure::HelperMissing(format!("{program}: {}", path.display()))
         }
-        LaunchError::HelperUnsafe { path, weakness } => {
-            LaunchFailure::HelperUnsafe(format!("{}: {weakness}", path.display()))
+        // The weakness names the component at fault (the helper itself or a directory above).
+        LaunchError::HelperUnsafe { weakness, .. } => {
+            LaunchFailure::HelperUnsafe(weakness.to_string())
         }
         LaunchError::ProtocolMismatch { helper, expected } => LaunchFailure::ProtocolMismatch(
             gettext("helper {helper}, Sockeye {expected}")
