@@ -57,6 +57,23 @@ pub fn script(path: &Path, body: &str) {
     let _ = std::fs::remove_file(&source);
 }
 
+/// Copies the built helper to `path` (mode 0755, root's), creating its directory.
+///
+/// Tests that launch through pkexec use a copy in a temporary directory rather than the
+/// build tree: the launcher runs through pkexec only a helper that root alone can modify,
+/// and a checkout (hence its target directory) may belong to a user. By a child process,
+/// for the reason [`script`] gives.
+pub fn install_helper(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(helper_binary())
+        .arg(path)
+        .status()
+        .expect("install runs");
+    assert!(status.success(), "install the helper to {path:?}: {status}");
+}
+
 /// Polls `condition` every 10 ms until it holds or `limit` passes.
 pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let started = Instant::now();

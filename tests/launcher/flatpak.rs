@@ -2,7 +2,7 @@
 //! (drops its options and runs the rest, as `--host` would on the host) and a fake
 //! `pkexec` (we are root), both recording how they were called.
 
-use crate::common::{self, helper_binary};
+use crate::common::{self, install_helper};
 use crate::probe;
 
 #[test]
@@ -11,7 +11,10 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
     let root = dir.path();
     let app_path = root.join("app-files");
     std::fs::create_dir_all(app_path.join("libexec")).unwrap();
-    std::os::unix::fs::symlink(helper_binary(), app_path.join("libexec/sockeye-helper")).unwrap();
+    // A link to a root-owned copy elsewhere: the host check must follow it.
+    let copy = root.join("store/sockeye-helper");
+    install_helper(&copy);
+    std::os::unix::fs::symlink(&copy, app_path.join("libexec/sockeye-helper")).unwrap();
     let info = root.join("flatpak-info");
     std::fs::write(
         &info,
@@ -51,7 +54,7 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
     // The path given is a link to the build's helper: the host check resolves it, and
     // pkexec runs the file that was checked.
     let helper = std::fs::canonicalize(app_path.join("libexec/sockeye-helper")).unwrap();
-    assert_eq!(helper, std::fs::canonicalize(helper_binary()).unwrap());
+    assert_eq!(helper, std::fs::canonicalize(&copy).unwrap());
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         calls,
@@ -70,8 +73,7 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
 fn without_flatpak_spawn_the_error_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let app_path = dir.path().join("files");
-    std::fs::create_dir_all(app_path.join("libexec")).unwrap();
-    std::os::unix::fs::symlink(helper_binary(), app_path.join("libexec/sockeye-helper")).unwrap();
+    install_helper(&app_path.join("libexec/sockeye-helper"));
     let info = dir.path().join("flatpak-info");
     std::fs::write(
         &info,

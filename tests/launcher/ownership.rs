@@ -2,7 +2,7 @@
 //! and gives pkexec the resolved path of one that only root can: `nobody` runs the probe
 //! with a fake `pkexec` that records its arguments and answers "dismissed".
 
-use crate::common::{self, helper_binary};
+use crate::common::{self, install_helper};
 use crate::probe;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -41,19 +41,6 @@ fn probe_as_nobody(dir: &Path, helper: &Path) -> String {
         ],
         &AS_NOBODY,
     )
-}
-
-/// Copies the real helper to `path` (mode 0755), by a child process as `common::script`
-/// explains.
-fn install_helper(path: &Path) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("install")
-        .args(["-m", "0755"])
-        .arg(helper_binary())
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

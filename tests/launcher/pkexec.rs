@@ -274,10 +274,11 @@ fn an_unprivileged_user_launches_the_helper_through_pkexec_only_when_polkit_allo
 }
 
 /// Runs the probe as `nobody` with a PATH holding only `bin` (fake programs), so the
-/// launcher picks pkexec and finds ours.
+/// launcher picks pkexec and finds ours; the helper is a root-owned copy in `bin/libexec`.
 fn probe_as_nobody_with(bin: &Path) -> String {
     let path = bin.to_str().unwrap();
-    let helper = helper_binary();
+    let helper = bin.join("libexec/sockeye-helper");
+    common::install_helper(&helper);
     probe::run(
         &[("PATH", path), ("SOCKEYE_HELPER", helper.to_str().unwrap())],
         &[
