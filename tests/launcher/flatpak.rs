@@ -70,6 +70,60 @@ fn inside_flatpak_the_helper_runs_through_flatpak_spawn_host_pkexec() {
 }
 
 #[test]
+fn inside_a_per_user_flatpak_the_host_check_refuses_the_helper_before_pkexec() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // `flatpak --user` keeps the app in the user's home: the user owns the tree.
+    let home = root.join("home/alice");
+    let app_path =
+        home.join(".local/share/flatpak/app/io.github.sockeye.Sockeye/x86_64/master/abc/files");
+    install_helper(&app_path.join("libexec/sockeye-helper"));
+    let status = std::process::Command::new("chown")
+        .args(["-R", "4242:4242"])
+        .arg(&home)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let info = root.join("flatpak-info");
+    std::fs::write(
+        &info,
+        format!("[Instance]\napp-path={}\n", app_path.display()),
+    )
+    .unwrap();
+    let bin = root.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = root.join("calls.log");
+    common::script(
+        &bin.join("flatpak-spawn"),
+        &format!(
+            "echo \"flatpak-spawn $*\" >> {log}\n\
+             while [ \"${{1#--}}\" != \"$1\" ]; do shift; done\n\
+             exec \"$@\"",
+            log = log.display()
+        ),
+    );
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let line = probe::run(
+        &[
+            ("PATH", &path),
+            ("SOCKEYE_FLATPAK_INFO", info.to_str().unwrap()),
+        ],
+        &[],
+    );
+    assert!(line.starts_with("PROBE err=HelperUnsafe"), "{line}");
+    let home = std::fs::canonicalize(&home).unwrap();
+    assert!(
+        line.contains(&format!("{} belongs to uid 4242", home.display())),
+        "{line}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !calls.contains("pkexec"),
+        "only the check ran on the host: {calls}"
+    );
+}
+
+#[test]
 fn without_flatpak_spawn_the_error_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let app_path = dir.path().join("files");
