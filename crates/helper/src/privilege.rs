@@ -103,7 +103,8 @@ const LOCKED_SECUREBITS: CapabilitiesSecureBits = CapabilitiesSecureBits::NO_ROO
     .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE)
     .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE_LOCKED);
 
-/// Keeps only [`KEPT`] (those of them the process has) and sets no_new_privs.
+/// Keeps only [`KEPT`] (those of them the process has) and sets no_new_privs. Whatever
+/// needs more (the connect log, the sandbox's mount namespace) must be set up before.
 ///
 /// Run as an unprivileged user (a development build), the helper has no capability to
 /// drop and no `CAP_SETPCAP` for the bounding set: then only no_new_privs is set and the

@@ -34,6 +34,13 @@ const EXPECTED_DENIALS: &[(&str, i32)] = &[
     ("process_vm_writev_pid1", SECCOMP),
     ("pidfd_open_pid1", SECCOMP),
     ("signal_pid1", SECCOMP),
+    // The same on a root process of the test's own, which root may trace (pid 1 may not
+    // be, on some machines, even by root): without the sandbox these succeed.
+    ("ptrace_seize_target", SECCOMP),
+    ("process_vm_readv_target", SECCOMP),
+    ("process_vm_writev_target", SECCOMP),
+    ("pidfd_open_target", SECCOMP),
+    ("signal_target", SECCOMP),
     ("execve", SECCOMP),
     ("mount", SECCOMP),
     ("setns", SECCOMP),
@@ -46,6 +53,26 @@ const EXPECTED_DENIALS: &[(&str, i32)] = &[
     ("unix_socket_connect", SECCOMP),
     ("tiocsti", SECCOMP),
 ];
+
+/// A process for the probe to reach into; killed on drop.
+struct Target(std::process::Child);
+
+impl Target {
+    fn start() -> Target {
+        Target(Command::new("sleep").arg("600").spawn().unwrap())
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Reads the helper's stderr on a thread; the probe's JSON arrives on `probe`, every
 /// line is kept for failure messages.
@@ -110,11 +137,13 @@ async fn stdio_helper_cannot_write_etc_or_trace_pid_1_yet_still_attributes_traff
     if !sockeye_engine::testing::root_or_skip("the sandbox is tested on the root helper") {
         return;
     }
+    let target = Target::start();
     let (ours, theirs) = UnixStream::pair().unwrap();
     let theirs = std::os::fd::OwnedFd::from(theirs);
     let mut child = Command::new(common::HELPER)
         .arg("--stdio")
         .env("SOCKEYE_SANDBOX_PROBE", "1")
+        .env("SOCKEYE_SANDBOX_PROBE_TARGET", target.pid())
         .stdin(theirs.try_clone().unwrap())
         .stdout(theirs)
         .stderr(Stdio::piped())
@@ -160,9 +189,11 @@ fn json_mode_is_sandboxed_the_same_and_still_attributes_traffic() {
     if !sockeye_engine::testing::root_or_skip("the sandbox is tested on the root helper") {
         return;
     }
+    let target = Target::start();
     let mut child = Command::new(common::HELPER)
         .args(["--json", "--interval", "200", "--interface", "lo"])
         .env("SOCKEYE_SANDBOX_PROBE", "1")
+        .env("SOCKEYE_SANDBOX_PROBE_TARGET", target.pid())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
