@@ -30,8 +30,9 @@
 //! writable in its namespace.
 //!
 //! Best effort across kernels and builds: without `CAP_SYS_ADMIN` (an unprivileged
-//! development run), without `mount_setattr` (Linux before 5.12) or without a seccomp
-//! filter for the architecture, the helper says so on stderr and serves as before.
+//! development run), without `mount_setattr` (Linux before 5.12), in a chroot whose root is
+//! no mount point, or without a seccomp filter for the architecture, the helper says so on
+//! stderr and serves without that half.
 
 mod mounts;
 #[cfg(feature = "sandbox-probe")]

@@ -91,8 +91,8 @@ fn set_attributes_recursively() -> io::Result<()> {
 /// Call it while the process has one thread (`unshare(CLONE_NEWNS)` also unshares the
 /// filesystem context, which fails once threads share it) and still has `CAP_SYS_ADMIN`.
 ///
-/// `Unavailable` without `CAP_SYS_ADMIN` (an unprivileged development run) or without
-/// `mount_setattr` (Linux before 5.12).
+/// `Unavailable` without `CAP_SYS_ADMIN` (an unprivileged development run), without
+/// `mount_setattr` (Linux before 5.12), or in a chroot whose root is not a mount point.
 pub fn read_only_view() -> Result<Outcome, MountError> {
     // SAFETY: only the mount namespace (and with it the filesystem context) is unshared,
     // not the descriptor table; the caller has checked that no other thread exists.
@@ -110,11 +110,20 @@ pub fn read_only_view() -> Result<Outcome, MountError> {
         }
     }
     // Slave: the host's later mounts (a new /run/netns entry) still arrive, ours never leave.
-    mount_change(
+    match mount_change(
         "/",
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
-    )
-    .map_err(|errno| MountError::Propagation(errno.into()))?;
+    ) {
+        Ok(()) => {}
+        // A root directory that is no mount's root: the helper was started in a chroot
+        // (a bind mount there first would propagate to the host before the change).
+        Err(rustix::io::Errno::INVAL) => {
+            return Ok(Outcome::Unavailable {
+                why: "the root directory is not a mount point (a chroot?)".into(),
+            })
+        }
+        Err(errno) => return Err(MountError::Propagation(errno.into())),
+    }
     match set_attributes_recursively() {
         Ok(()) => Ok(Outcome::ReadOnly),
         Err(error) if error.raw_os_error() == Some(libc::ENOSYS) => Ok(Outcome::Unavailable {
