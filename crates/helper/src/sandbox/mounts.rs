@@ -10,9 +10,14 @@
 //! such a check, so a Landlocked helper attributes nothing: measured, 0 of 41,680 bytes of
 //! a known UDP burst on `lo` (`tests/helper/sandbox.rs`), with `EACCES` on every readlink.
 //!
-//! Mounts made on the host later reach the namespace (it is a slave of the host's, so
-//! `ip netns add` after start-up still shows in `/run/netns`), and they arrive writable; the
-//! seccomp filter denies `mount` itself, so the helper cannot make one. Needs
+//! The namespace is a slave of the host's: where the host's mounts are shared (systemd
+//! makes `/` shared on every desktop; iproute2 makes `/run/netns` shared), later mounts and
+//! unmounts reach it — `ip netns add` after start-up still shows in `/run/netns`, and a USB
+//! stick unmounted on the host is not kept busy by the helper. Mounts that arrive that way
+//! are writable; the seccomp filter denies `mount` itself, so the helper cannot make one.
+//! Where the host's mounts are private (no systemd; this test machine's `/`), a filesystem
+//! unmounted on the host stays mounted in the helper's namespace until it exits (measured
+//! with a tmpfs: still in `/proc/HELPER/mountinfo` after the host's `umount`). Needs
 //! `CAP_SYS_ADMIN`, so it runs before the capability drop, and Linux 5.12 (`mount_setattr`).
 
 use std::io;
