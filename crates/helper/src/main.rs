@@ -4,6 +4,7 @@
 mod cli;
 mod lifecycle;
 mod privilege;
+mod sandbox;
 mod stdio;
 mod terminal;
 
@@ -31,12 +32,35 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a terminal mode with only the capture capabilities (see `privilege`), dropped here
-/// while the process still has a single thread.
+/// Runs a terminal mode with only the capture capabilities (see `privilege`) and inside
+/// the sandbox (see `sandbox`), both set up here while the process still has a single thread.
 fn with_least_privilege(mode: impl FnOnce() -> ExitCode) -> ExitCode {
-    if let Err(error) = privilege::drop_to_capture_set() {
+    if let Err(error) = lock_down() {
         eprintln!("sockeye-helper: {error}");
         return ExitCode::FAILURE;
     }
     mode()
+}
+
+/// Why the helper refuses to start: it could not give up what it must not keep.
+#[derive(Debug, thiserror::Error)]
+enum LockDownError {
+    #[error(transparent)]
+    Privilege(#[from] privilege::PrivilegeError),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+}
+
+/// Gives up what the helper must not keep, in the one order that works: every mode calls
+/// it once, in `main`'s thread, before serving anything (see `sandbox`).
+fn lock_down() -> Result<(), LockDownError> {
+    // Needs root (CAP_PERFMON), so first. Without it (no tracefs, a container, an old
+    // kernel) attribution still works, minus client connections that end before their
+    // first lookup.
+    let _ = sockeye_engine::attribution::preopen_connect_log();
+    // Needs CAP_SYS_ADMIN, which the drop removes.
+    let view = sandbox::read_only_view()?;
+    privilege::drop_to_capture_set()?;
+    sandbox::deny_system_calls(view)?;
+    Ok(())
 }

@@ -28,7 +28,11 @@
 //! Opened before the drop and kept as descriptors, not as a capability: the engine's
 //! connect tracepoint (perf ring buffers on `sock:inet_sock_set_state`, which need
 //! `CAP_PERFMON` or root to open and nothing to read), so connections over before their
-//! first lookup are still credited ([`drop_to_capture_set`] opens it first).
+//! first lookup are still credited (`main`'s `lock_down` opens it first).
+//!
+//! After the drop the helper is still uid 0 with the three capabilities above; the
+//! `sandbox` module takes away what they would still allow and capture never needs
+//! (writing files, ptrace, running programs, mounting, …) and lists what is left.
 //!
 //! Capabilities are per thread: [`drop_to_capture_set`] must run in `main` before the
 //! tokio runtime or the engine's capture thread starts (new threads copy the creator's sets).
@@ -99,15 +103,13 @@ const LOCKED_SECUREBITS: CapabilitiesSecureBits = CapabilitiesSecureBits::NO_ROO
     .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE)
     .union(CapabilitiesSecureBits::NO_CAP_AMBIENT_RAISE_LOCKED);
 
-/// Keeps only [`KEPT`] (those of them the process has) and sets no_new_privs.
+/// Keeps only [`KEPT`] (those of them the process has) and sets no_new_privs. Whatever
+/// needs more (the connect log, the sandbox's mount namespace) must be set up before.
 ///
 /// Run as an unprivileged user (a development build), the helper has no capability to
 /// drop and no `CAP_SETPCAP` for the bounding set: then only no_new_privs is set and the
 /// engine reports `PermissionDenied` when capture starts.
 pub fn drop_to_capture_set() -> Result<(), PrivilegeError> {
-    // Without it (no tracefs, a container, an old kernel) attribution still works, minus
-    // client connections that end before their first lookup.
-    let _ = sockeye_engine::attribution::preopen_connect_log();
     let permitted = rustix::thread::capabilities(None)
         .map_err(|errno| PrivilegeError::Read(errno.into()))?
         .permitted;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! main ─ die_with_parent ─ take_stdin (fd 0 must be a Unix stream socket)
-//!      ─ drop_to_capture_set (before any thread) ─ tokio (current thread)
+//!      ─ lock_down: drop_to_capture_set, sandbox (before any thread) ─ tokio (current thread)
 //!          ├─ zbus server, EXTERNAL auth against the socketpair's creator ─ CaptureService
 //!          │                                              (+ BusShim: Hello for gdbus/busctl)
 //!          ├─ report forwarder: engine snapshots ─► Updated signal
@@ -21,7 +21,7 @@ mod service;
 mod session;
 mod socket;
 
-use crate::{lifecycle, privilege};
+use crate::lifecycle;
 use service::CaptureService;
 use session::{Report, Session};
 use sockeye_protocol::CAPTURE_PATH;
@@ -61,7 +61,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = privilege::drop_to_capture_set() {
+    if let Err(error) = crate::lock_down() {
         eprintln!("sockeye-helper: {error}");
         return ExitCode::FAILURE;
     }

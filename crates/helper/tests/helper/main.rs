@@ -10,3 +10,5 @@ mod gdbus;
 mod lifecycle;
 mod privilege;
 mod reach;
+#[cfg(feature = "sandbox-probe")]
+mod sandbox;

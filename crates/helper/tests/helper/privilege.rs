@@ -1,4 +1,5 @@
-//! Least privilege, read back from `/proc/<helper>/status` of every thread.
+//! Least privilege, read back from `/proc/<helper>/status` of every thread: the capability
+//! sets, no_new_privs, and the sandbox's seccomp filter (mode 2, one filter).
 
 use crate::common::connect;
 use std::time::Duration;
@@ -30,6 +31,8 @@ fn assert_least_privilege(pid: u32) {
         assert_eq!(mask(&status, "CapInh"), 0, "CapInh");
         assert_eq!(mask(&status, "CapAmb"), 0, "CapAmb");
         assert_eq!(field(&status, "NoNewPrivs"), "1");
+        assert_eq!(field(&status, "Seccomp"), "2", "filter mode");
+        assert_eq!(field(&status, "Seccomp_filters"), "1");
         threads += 1;
     }
     assert!(threads >= 1);
