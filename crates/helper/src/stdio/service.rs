@@ -78,6 +78,17 @@ impl CaptureService {
         latest.processes.iter().map(convert::process).collect()
     }
 
+    /// pid → command line of the given pids, as of the last interval (pids not seen, and
+    /// those past `MAX_COMMAND_LINE_BYTES_PER_REPLY`, are left out). The GUI asks for the
+    /// lines an update has not brought yet.
+    async fn get_command_lines(&self, pids: Vec<u32>) -> HashMap<u32, String> {
+        let session = self.session.clone();
+        // Walks every process: off the thread that serves the connection.
+        tokio::task::spawn_blocking(move || session.command_lines(&pids))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Connections of one process, as of now.
     async fn get_connections(&self, pid: u32) -> Result<Vec<Connection>, MethodError> {
         let connections = blocking(&self.session, move |s| s.connections(pid)).await?;

@@ -10,3 +10,4 @@ mod gdbus;
 mod lifecycle;
 mod privilege;
 mod reach;
+mod updates;
