@@ -25,15 +25,8 @@ pub fn stats(snapshot: &Snapshot) -> HashMap<u32, (u64, u64)> {
         .collect()
 }
 
-/// A process with its command line (`GetProcesses`).
-pub fn process(p: &ProcessStats) -> Process {
-    Process {
-        cmdline: p.cmdline.clone(),
-        ..row(p)
-    }
-}
-
-/// A process without its command line (an `Updated` row: the line travels apart, once).
+/// A process without its command line (an `Updated` row: the line travels apart, once;
+/// `GetProcesses` adds the lines that fit).
 pub fn row(p: &ProcessStats) -> Process {
     Process {
         pid: p.pid,
@@ -93,7 +86,7 @@ mod tests {
             app_id: None,
             ..Default::default()
         };
-        assert_eq!(process(&p).app_id, "");
+        assert_eq!(row(&p).app_id, "");
     }
 
     #[test]
