@@ -195,10 +195,12 @@ async fn five_hundred_short_lived_processes_with_64_kib_arguments_keep_updates_s
     let seen = seen.lock().unwrap();
     let largest = seen.iter().map(|s| s.size).max().unwrap_or(0);
     let most_text = seen.iter().map(|s| s.command_line_bytes).max().unwrap_or(0);
+    let last = seen.last().map_or(0, |s| s.size);
     eprintln!(
         "{} updates; flood of {FLOOD} took {flood_time:?}; {} flood pids carried, {} with \
          their command line ({with_marker} with its 64 KiB argument), {unread} never read; \
-         largest signal {largest} B; most command-line text in one signal {most_text} B",
+         largest signal {largest} B, last {last} B; most command-line text in one signal \
+         {most_text} B",
         seen.len(),
         flooded.len(),
         lines.len(),
