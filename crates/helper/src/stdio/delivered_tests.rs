@@ -266,3 +266,34 @@ fn ten_thousand_exited_processes_with_4_kib_lines_stay_under_the_update_budget()
         "{sizes:?}"
     );
 }
+
+#[test]
+fn rows_over_the_budget_are_all_sent_without_command_lines_and_said_once() {
+    let mut delivered = Delivered::default();
+    // 50,000 running processes with the longest application ids the engine keeps.
+    let table = snapshot(
+        (0..50_000)
+            .map(|pid| ProcessStats {
+                app_id: Some("a".repeat(255)),
+                ..process(pid, "/bin/a", false)
+            })
+            .collect(),
+    );
+    let first = delivered.compose(1, &table);
+    assert!(first.receipt.size > MAX_UPDATE_BYTES);
+    assert_eq!(
+        first.update.processes.len(),
+        50_000,
+        "the totals are never dropped"
+    );
+    assert!(first.update.command_lines.is_empty());
+    assert!(first
+        .warning
+        .is_some_and(|w| w.contains("50000 process rows")));
+    delivered.record(first.receipt, &Ok(()));
+    assert!(delivered.compose(1, &table).warning.is_none(), "said once");
+    assert!(
+        delivered.compose(2, &table).warning.is_some(),
+        "and once a capture"
+    );
+}
