@@ -5,10 +5,9 @@
 //!
 //! Any program of the session may call it, and the calls run on the GTK main thread, so
 //! a call costs little: the reply is built once per published table (at the first call
-//! after it) and then only shared, and a caller asking more than
-//! [`caller_limit::CALLS_PER_SECOND`] times a second (after a burst of
-//! [`caller_limit::BURST`]) gets `org.freedesktop.DBus.Error.LimitsExceeded` instead of the
-//! table — cheaper to send than the table, and clear about why.
+//! after it) and then only shared, and a caller asking more than 10 times a second (after
+//! a burst of 10; `caller_limit`) gets `org.freedesktop.DBus.Error.LimitsExceeded` instead
+//! of the table — cheaper to send than the table, and clear about why.
 
 mod caller_limit;
 
