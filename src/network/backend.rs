@@ -3,6 +3,7 @@
 //! set, a fake helper for the GUI cost benchmark and screenshots.
 
 use sockeye_protocol::Connection;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[cfg(feature = "fake-helper")]
@@ -112,6 +113,16 @@ impl Backend {
             }
         }
         all
+    }
+
+    /// pid → command line of those of `pids` the helper knows; none on an error (the row
+    /// keeps waiting for its line in the updates).
+    pub async fn command_lines(&self, pids: Vec<u32>) -> HashMap<u32, String> {
+        match self {
+            Backend::Helper(h) => h.command_lines(&pids).await.unwrap_or_default(),
+            #[cfg(feature = "fake-helper")]
+            Backend::Fake(f) => f.command_lines(&pids),
+        }
     }
 
     /// Calls `emit` with every event until the source ends; returns why it ended.

@@ -3,6 +3,7 @@
 //! feature `fake-helper`, and even then used only when that variable is set.
 
 use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,9 @@ struct State {
     tick: u64,
     /// (sent, received) bytes per fake process.
     totals: Vec<(u64, u64)>,
+    /// The command lines went out with an update of this capture (as the real helper, the
+    /// fake sends each once).
+    command_lines_sent: bool,
 }
 
 #[derive(Debug)]
@@ -51,6 +55,7 @@ impl FakeHelper {
                 interval_ms: 1000,
                 tick: 0,
                 totals: vec![(0, 0); processes],
+                command_lines_sent: false,
             }),
         }
     }
@@ -63,6 +68,9 @@ impl FakeHelper {
 
     pub fn start(&self, interval_ms: u32) {
         self.with_state(|s| {
+            if !s.capturing {
+                s.command_lines_sent = false;
+            }
             s.capturing = true;
             s.interval_ms = interval_ms.clamp(100, 60_000);
         });
@@ -74,6 +82,17 @@ impl FakeHelper {
 
     pub fn reset_totals(&self) {
         self.with_state(|s| s.totals.iter_mut().for_each(|t| *t = (0, 0)));
+    }
+
+    /// pid → command line of those of `pids` that are fake processes.
+    pub fn command_lines(&self, pids: &[u32]) -> HashMap<u32, String> {
+        let count = self.with_state(|s| s.totals.len());
+        pids.iter()
+            .filter_map(|&pid| {
+                let index = usize::try_from(pid.checked_sub(FIRST_PID)?).ok()?;
+                (index < count).then(|| (pid, command_line(index)))
+            })
+            .collect()
     }
 
     pub fn connections(&self, pid: u32) -> Vec<Connection> {
@@ -101,6 +120,14 @@ impl FakeHelper {
     }
 }
 
+/// Pid of the first fake process; the others follow.
+const FIRST_PID: u32 = 100_000;
+
+fn command_line(index: usize) -> String {
+    let (name, _) = APPS[index % APPS.len()];
+    format!("/usr/bin/{name} --worker {index}")
+}
+
 /// Deterministic, varied traffic: each process has its own rhythm.
 fn next_update(s: &mut State) -> Update {
     s.tick += 1;
@@ -123,9 +150,10 @@ fn next_update(s: &mut State) -> Update {
             total.1 += (received_rate * seconds) as u64;
             let (name, app_id) = APPS[i % APPS.len()];
             Process {
-                pid: 100_000 + i as u32,
+                pid: FIRST_PID + i as u32,
                 name: name.into(),
-                cmdline: format!("/usr/bin/{name} --worker {i}"),
+                // Sent apart, once: `command_lines`.
+                cmdline: String::new(),
                 uid: 1000,
                 user: "alice".into(),
                 app_id: app_id.into(),
@@ -140,6 +168,13 @@ fn next_update(s: &mut State) -> Update {
         })
         .collect();
     let attributed: u64 = s.totals.iter().map(|t| t.0 + t.1).sum();
+    let command_lines = if std::mem::replace(&mut s.command_lines_sent, true) {
+        HashMap::new()
+    } else {
+        (0..s.totals.len())
+            .map(|i| (FIRST_PID + i as u32, command_line(i)))
+            .collect()
+    };
     Update {
         time: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -165,5 +200,6 @@ fn next_update(s: &mut State) -> Update {
             received_bytes: attributed,
             dropped: 0,
         }],
+        command_lines,
     }
 }

@@ -3,6 +3,7 @@
 
 use gettextrs::gettext;
 use sockeye_protocol::{CaptureError, Connection};
+use std::collections::HashMap;
 
 use super::SourceEvent;
 use crate::launcher::{self, HelperConnection, LaunchError, LaunchMethod};
@@ -46,6 +47,14 @@ impl HelperLink {
         self.connection
             .proxy()
             .reset_totals()
+            .await
+            .map_err(call_error)
+    }
+
+    pub async fn command_lines(&self, pids: &[u32]) -> Result<HashMap<u32, String>, String> {
+        self.connection
+            .proxy()
+            .get_command_lines(pids)
             .await
             .map_err(call_error)
     }

@@ -95,6 +95,8 @@ pub enum NetworkCommand {
     /// The source of `generation` ended, with the reason.
     HelperDied(u64, String),
     Connections(RowKey, Vec<Connection>),
+    /// Command lines asked for, of rows the updates have not brought one for yet.
+    CommandLines(HashMap<u32, String>),
     CallDone(Result<(), String>),
 }
 
@@ -292,6 +294,16 @@ impl Component for NetworkPage {
                         .emit(DetailsInput::ShowConnections(connections));
                 }
             }
+            NetworkCommand::CommandLines(lines) => {
+                let changes = self.table.set_command_lines(&lines);
+                if self.paused {
+                    self.held.absorb(changes);
+                } else if !changes.updated.is_empty() {
+                    let work = self.row_work.get_mut();
+                    work.show(changes);
+                    work.details = self.selected.is_some();
+                }
+            }
             NetworkCommand::CallDone(Ok(())) => {}
             NetworkCommand::CallDone(Err(err)) => {
                 let _ = sender.output(NetworkOutput::Toast(err));
@@ -408,6 +420,19 @@ impl NetworkPage {
             }
             RowKey::Process(_) | RowKey::Unattributed(_) => return,
         };
+        // A row shown before its command line came (the helper sends lines within a byte
+        // budget, so a burst of new processes has them spread over the next updates).
+        let lacking: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|pid| self.table.lacks_command_line(*pid))
+            .collect();
+        if !lacking.is_empty() {
+            let backend = backend.clone();
+            sender.oneshot_command(async move {
+                NetworkCommand::CommandLines(backend.command_lines(lacking).await)
+            });
+        }
         sender.oneshot_command(async move {
             NetworkCommand::Connections(key, backend.connections(pids).await)
         });

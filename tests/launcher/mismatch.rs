@@ -1,21 +1,34 @@
 //! A helper of another version is refused with `ProtocolMismatch`: a stand-in helper
-//! (socat bridging its stdio to a server in this test) reports an old `Version`.
+//! (socat bridging its stdio to a server in this test) reports an old `Version` — an older
+//! release, or this release before the payloads' revision 2 (which sends every command
+//! line in every update: its `Updated` signals would not even decode here).
 
 use crate::common;
 use sockeye::launcher::{self, LaunchError, LaunchMethod};
 
-struct OldHelper;
+struct OldHelper(&'static str);
 
 #[zbus::interface(name = "io.github.sockeye.Capture1")]
 impl OldHelper {
     #[zbus(property)]
     async fn version(&self) -> String {
-        "0.0.1-old".to_owned()
+        self.0.to_owned()
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_helper_of_another_version_is_refused() {
+    refused("0.0.1-old").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helper_of_this_release_with_the_first_payloads_is_refused() {
+    // What `Version` said before the payloads had a revision of their own.
+    refused(env!("CARGO_PKG_VERSION")).await;
+}
+
+/// Launches a stand-in that reports `version`; expects `ProtocolMismatch`.
+async fn refused(version: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("old-helper.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
@@ -25,7 +38,7 @@ async fn a_helper_of_another_version_is_refused() {
             .server(zbus::Guid::generate())
             .unwrap()
             .p2p()
-            .serve_at(sockeye_protocol::CAPTURE_PATH, OldHelper)
+            .serve_at(sockeye_protocol::CAPTURE_PATH, OldHelper(version))
             .unwrap()
             .build()
             .await
@@ -39,7 +52,7 @@ async fn a_helper_of_another_version_is_refused() {
     let result = launcher::launch(&LaunchMethod::Direct { helper }).await;
     match result {
         Err(LaunchError::ProtocolMismatch { helper, expected }) => {
-            assert_eq!(helper, "0.0.1-old");
+            assert_eq!(helper, version);
             assert_eq!(expected, sockeye_protocol::VERSION);
         }
         other => panic!("expected ProtocolMismatch, got {:?}", other.err()),

@@ -14,10 +14,29 @@ pub const STATS_INTERFACE: &str = "io.github.sockeye.Stats1";
 /// Object path of the session-bus stats object.
 pub const STATS_PATH: &str = "/io/github/sockeye/Stats";
 /// Version both ends must agree on; the GUI compares it with the helper's `Version`
-/// property right after connecting and refuses a mismatch.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// property right after connecting and refuses a mismatch. The package version, then the
+/// revision of the payloads after `+protocol.`: raise it whenever a signature or the meaning
+/// of a field changes (2: command lines travel in [`Update::command_lines`], once).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+protocol.2");
+
+/// Most bytes an `Updated` signal may take on the wire, header included (zbus refuses
+/// messages above 128 MiB; a signal this size already takes a GUI a while to read). Command
+/// lines that do not fit wait for the next update; the rows with the totals are always sent.
+pub const MAX_UPDATE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most bytes of command-line text (D-Bus encoding included) one `Updated` signal carries:
+/// 64 command lines of the engine's longest (4 KiB), thousands of usual ones. A burst of new
+/// processes has its command lines spread over the following intervals.
+pub const MAX_COMMAND_LINE_BYTES_PER_UPDATE: usize = 256 * 1024;
+
+/// Most bytes of command-line text (D-Bus encoding included) one `GetCommandLines` reply
+/// carries; the pids that did not fit are left out of it.
+pub const MAX_COMMAND_LINE_BYTES_PER_REPLY: usize = 1024 * 1024;
 
 /// One process's traffic (`app_id` is empty when unknown: D-Bus has no null).
+///
+/// In an `Updated` signal `cmdline` is always empty: command lines travel in
+/// [`Update::command_lines`]. `GetProcesses` fills it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type)]
 pub struct Process {
     pub pid: u32,
@@ -66,7 +85,17 @@ pub struct Connection {
     pub received_rate: f64,
 }
 
-/// The payload of the `Updated` signal, sent once per interval.
+/// The payload of the `Updated` signal, sent once per interval, at most
+/// [`MAX_UPDATE_BYTES`] long.
+///
+/// It tells what changed since the previous update of the same capture (a `Start` after
+/// `Stop` begins again with everything):
+/// - `processes` holds every running process and every exited one whose row changed; an
+///   exited process missing from it is as the client last saw it (rates zero);
+/// - `command_lines` holds the command lines the client has not had yet: those of new
+///   processes and those that changed, as many as fit in
+///   [`MAX_COMMAND_LINE_BYTES_PER_UPDATE`]; the rest follow in the next updates, and
+///   `GetCommandLines` answers at once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type)]
 pub struct Update {
     /// End of the interval, seconds since the Unix epoch.
@@ -75,6 +104,8 @@ pub struct Update {
     pub processes: Vec<Process>,
     pub unattributed: Vec<Unattributed>,
     pub interfaces: Vec<Interface>,
+    /// pid → command line (arguments joined by spaces), for the processes above or earlier.
+    pub command_lines: HashMap<u32, String>,
 }
 
 /// D-Bus name of the error for invalid arguments (interval 0 or above [`MAX_INTERVAL_MS`]).
@@ -153,6 +184,9 @@ pub trait Capture1 {
     fn get_stats(&self) -> zbus::Result<HashMap<u32, (u64, u64)>>;
     fn get_processes(&self) -> zbus::Result<Vec<Process>>;
     fn get_connections(&self, pid: u32) -> zbus::Result<Vec<Connection>>;
+    /// pid → command line of the given pids, as of the last interval; pids the capture has
+    /// not seen, and those past [`MAX_COMMAND_LINE_BYTES_PER_REPLY`], are left out.
+    fn get_command_lines(&self, pids: &[u32]) -> zbus::Result<HashMap<u32, String>>;
     fn get_interfaces(&self) -> zbus::Result<Vec<Interface>>;
     fn get_unattributed(&self) -> zbus::Result<Vec<Unattributed>>;
     /// Sets every total back to zero.

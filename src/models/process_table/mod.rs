@@ -249,7 +249,6 @@ impl ProcessTable {
             row.pid = Some(p.pid);
             row.uid = Some(p.uid);
             row.user = p.user.clone();
-            row.cmdline = p.cmdline.clone();
             row.exited = p.exited;
             row.download_rate = finite(p.received_rate);
             row.upload_rate = finite(p.sent_rate);
@@ -267,6 +266,9 @@ impl ProcessTable {
                 changes.updated.push(row.key.clone());
             }
         }
+
+        // Every row they may touch is in `changes` already: the update's and the exited.
+        self.take_command_lines(&update.command_lines);
 
         let elapsed_s = f64::from(update.interval_ms.max(1)) / 1000.0;
         for u in &update.unattributed {
@@ -306,6 +308,37 @@ impl ProcessTable {
             dropped: update.interfaces.iter().map(|i| i.dropped).sum(),
         };
         changes
+    }
+
+    /// Takes command lines the helper sent apart from an update (asked for); returns the
+    /// rows that changed.
+    pub fn set_command_lines(&mut self, lines: &HashMap<u32, String>) -> Changes {
+        Changes {
+            added: Vec::new(),
+            updated: self.take_command_lines(lines),
+        }
+    }
+
+    /// Sets the command lines of the rows `lines` names (the helper sends each once, apart
+    /// from the rows); returns the keys of the rows whose line changed.
+    fn take_command_lines(&mut self, lines: &HashMap<u32, String>) -> Vec<RowKey> {
+        let mut changed = Vec::new();
+        for (pid, line) in lines {
+            if let Some(row) = self.processes.get_mut(pid) {
+                if row.cmdline != *line {
+                    row.cmdline.clone_from(line);
+                    changed.push(row.key.clone());
+                }
+            }
+        }
+        changed
+    }
+
+    /// Whether the row of `pid` has yet to learn its command line.
+    pub fn lacks_command_line(&self, pid: u32) -> bool {
+        self.processes
+            .get(&pid)
+            .is_some_and(|r| r.cmdline.is_empty())
     }
 
     /// Forgets exited processes; returns the keys of the removed rows.

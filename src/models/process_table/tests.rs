@@ -20,7 +20,12 @@ fn process(pid: u32, name: &str, app_id: &str, received: u64, sent: u64) -> Proc
     }
 }
 
-fn update(processes: Vec<Process>, unattributed: Vec<Unattributed>) -> Update {
+/// An update as the helper sends it: each row's command line apart from it.
+fn update(mut processes: Vec<Process>, unattributed: Vec<Unattributed>) -> Update {
+    let command_lines = processes
+        .iter_mut()
+        .map(|p| (p.pid, std::mem::take(&mut p.cmdline)))
+        .collect();
     Update {
         time: 0,
         interval_ms: 1000,
@@ -31,6 +36,7 @@ fn update(processes: Vec<Process>, unattributed: Vec<Unattributed>) -> Update {
             dropped: 3,
             ..Default::default()
         }],
+        command_lines,
     }
 }
 
@@ -191,6 +197,55 @@ fn search_finds_name_pid_user_and_command_line() {
     for query in ["424", "bob", "firefox"] {
         assert!(!row.matches(query), "{query:?} should not match");
     }
+}
+
+#[test]
+fn a_command_line_sent_once_stays_with_its_row_and_is_found_by_search() {
+    let mut table = ProcessTable::default();
+    table.apply(&update(vec![process(7, "curl", "", 1, 1)], vec![]));
+    // Later updates carry the row without its command line.
+    let mut later = update(vec![process(7, "curl", "", 2, 2)], vec![]);
+    later.command_lines.clear();
+    table.apply(&later);
+    let row = table.row(&RowKey::Process(7)).unwrap();
+    assert_eq!(row.cmdline, "/usr/bin/curl --flag");
+    assert!(row.matches("--flag"));
+    assert!(!table.lacks_command_line(7));
+}
+
+#[test]
+fn a_command_line_for_an_exited_row_left_out_of_the_update_still_lands() {
+    let mut table = ProcessTable::default();
+    table.apply(&update(vec![process(7, "curl", "", 1, 1)], vec![]));
+    let mut later = update(vec![], vec![]);
+    later.command_lines.insert(7, "/usr/bin/curl -O".into());
+    // A line for a pid the table never had is dropped, not made into a row.
+    later.command_lines.insert(8, "/usr/bin/ghost".into());
+    let changes = table.apply(&later);
+    let row = table.row(&RowKey::Process(7)).unwrap();
+    assert!(row.exited);
+    assert_eq!(row.cmdline, "/usr/bin/curl -O");
+    assert_eq!(changes.updated, [RowKey::Process(7)]);
+    assert!(table.row(&RowKey::Process(8)).is_none());
+}
+
+#[test]
+fn command_lines_asked_for_fill_the_rows_that_lack_one() {
+    let mut table = ProcessTable::default();
+    let mut first = update(vec![process(7, "curl", "", 1, 1)], vec![]);
+    first.command_lines.clear();
+    table.apply(&first);
+    assert!(table.lacks_command_line(7));
+    assert!(!table.lacks_command_line(8), "no row, nothing to ask");
+    let answer = HashMap::from([(7, "/usr/bin/curl".to_owned())]);
+    let changes = table.set_command_lines(&answer);
+    assert_eq!(changes.updated, [RowKey::Process(7)]);
+    assert!(changes.added.is_empty());
+    assert!(!table.lacks_command_line(7));
+    assert!(
+        table.set_command_lines(&answer).updated.is_empty(),
+        "no change, no work"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use sockeye_engine::{
     ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport, UnattributedStats,
 };
-use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
+use sockeye_protocol::{Connection, Interface, Process, Unattributed};
 use std::collections::HashMap;
 
 pub fn transport_name(transport: Transport) -> &'static str {
@@ -13,16 +13,6 @@ pub fn transport_name(transport: Transport) -> &'static str {
         Transport::Udp => "udp",
         Transport::Icmp => "icmp",
         Transport::Other => "other",
-    }
-}
-
-pub fn update(snapshot: &Snapshot) -> Update {
-    Update {
-        time: snapshot.time,
-        interval_ms: snapshot.interval_ms,
-        processes: snapshot.processes.iter().map(process).collect(),
-        unattributed: snapshot.unattributed.iter().map(unattributed).collect(),
-        interfaces: snapshot.interfaces.iter().map(interface).collect(),
     }
 }
 
@@ -35,11 +25,13 @@ pub fn stats(snapshot: &Snapshot) -> HashMap<u32, (u64, u64)> {
         .collect()
 }
 
-pub fn process(p: &ProcessStats) -> Process {
+/// A process without its command line (an `Updated` row: the line travels apart, once;
+/// `GetProcesses` adds the lines that fit).
+pub fn row(p: &ProcessStats) -> Process {
     Process {
         pid: p.pid,
         name: p.name.clone(),
-        cmdline: p.cmdline.clone(),
+        cmdline: String::new(),
         uid: p.uid,
         user: p.user.clone(),
         app_id: p.app_id.clone().unwrap_or_default(),
@@ -94,7 +86,7 @@ mod tests {
             app_id: None,
             ..Default::default()
         };
-        assert_eq!(process(&p).app_id, "");
+        assert_eq!(row(&p).app_id, "");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!      ─ lock_down: drop_to_capture_set, sandbox (before any thread) ─ tokio (current thread)
 //!          ├─ zbus server, EXTERNAL auth against the socketpair's creator ─ CaptureService
 //!          │                                              (+ BusShim: Hello for gdbus/busctl)
-//!          ├─ report forwarder: engine snapshots ─► Updated signal
+//!          ├─ report forwarder: engine snapshots ─► Delivered (what is new to the
+//!          │                     client, within the byte budget) ─► Updated signal
 //!          └─ exit on: peer hang-up (poll thread) │ SIGTERM │ SIGINT │ SIGHUP
 //!                       ─► stop capture (closes every pcap handle) ─► exit 0
 //! ```
@@ -16,12 +17,15 @@
 
 mod bus_shim;
 mod convert;
+mod delivered;
 mod error;
 mod service;
 mod session;
 mod socket;
+mod wire_size;
 
 use crate::lifecycle;
+use delivered::Delivered;
 use service::CaptureService;
 use session::{Report, Session};
 use sockeye_protocol::CAPTURE_PATH;
@@ -170,7 +174,8 @@ async fn watch_for_hangup(fd: std::os::fd::OwnedFd) {
 }
 
 /// Turns each report of the capture thread into an `Updated` signal, or into `Failed` plus
-/// a `Capturing` change when an engine error ended the capture.
+/// a `Capturing` change when an engine error ended the capture. A signal that cannot be
+/// sent is logged and its news go with the next one: the forwarder carries on.
 async fn forward_reports(
     connection: zbus::Connection,
     session: Session,
@@ -179,20 +184,40 @@ async fn forward_reports(
     let Ok(emitter) = SignalEmitter::new(&connection, CAPTURE_PATH) else {
         return;
     };
+    let mut delivered = Delivered::default();
     while let Some(report) = reports.recv().await {
+        let generation = report.generation;
+        // Composing walks every process (hashing up to 4 KiB a command line): off the
+        // thread that serves the connection.
         let accepted = tokio::task::spawn_blocking({
             let session = session.clone();
-            move || session.accept(report)
+            move || {
+                let accepted = session.accept(report);
+                let composed = match &accepted {
+                    Some(Ok(snapshot)) => Some(delivered.compose(generation, snapshot)),
+                    _ => None,
+                };
+                (delivered, accepted.map(|a| a.map(|_| ())), composed)
+            }
         })
         .await;
-        match accepted {
-            Ok(Some(Ok(snapshot))) => {
-                let update = convert::update(&snapshot);
-                if CaptureService::updated(&emitter, &update).await.is_err() {
-                    return;
+        let Ok((returned, accepted, composed)) = accepted else {
+            // The task panicked and took the state with it: start again from nothing.
+            delivered = Delivered::default();
+            continue;
+        };
+        delivered = returned;
+        match (accepted, composed) {
+            (Some(Ok(())), Some(composed)) => {
+                if let Some(warning) = composed.warning {
+                    eprintln!("sockeye-helper: {warning}");
+                }
+                let sent = CaptureService::updated(&emitter, &composed.update).await;
+                if let Some(line) = delivered.record(composed.receipt, &sent) {
+                    eprintln!("sockeye-helper: {line}");
                 }
             }
-            Ok(Some(Err(engine_error))) => {
+            (Some(Err(engine_error)), _) => {
                 let error = error::capture_error(&engine_error);
                 let name = zbus::DBusError::name(&error).to_string();
                 let message = engine_error.to_string();
@@ -205,7 +230,7 @@ async fn forward_reports(
                     let _ = iface.get().await.capturing_changed(&emitter).await;
                 }
             }
-            Ok(None) | Err(_) => {}
+            _ => {}
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The `io.github.sockeye.Capture1` object at `/io/github/sockeye/Capture`: validates every
 //! argument, runs engine calls off the async thread and never panics on client input.
 
-use super::convert;
 use super::error::MethodError;
 use super::session::{NoConnections, Session, Started};
+use super::{convert, wire_size};
 use sockeye_protocol::{
-    CaptureError, Connection, Interface, Process, Unattributed, Update, MAX_INTERVAL_MS, VERSION,
+    CaptureError, Connection, Interface, Process, Unattributed, Update, MAX_INTERVAL_MS,
+    MAX_UPDATE_BYTES, VERSION,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -72,10 +73,37 @@ impl CaptureService {
         convert::stats(&self.session.latest())
     }
 
-    /// Every process seen since the capture started, as of the last interval.
+    /// Every process seen since the capture started, as of the last interval; command lines
+    /// while they fit in `MAX_UPDATE_BYTES` (running processes' first), empty past it (ask
+    /// `GetCommandLines`).
     async fn get_processes(&self) -> Vec<Process> {
         let latest = self.session.latest();
-        latest.processes.iter().map(convert::process).collect()
+        let mut processes: Vec<Process> = latest.processes.iter().map(convert::row).collect();
+        let mut room = MAX_UPDATE_BYTES.saturating_sub(
+            wire_size::FRAME + processes.iter().map(wire_size::process).sum::<usize>(),
+        );
+        // Rows are in the snapshot's order; lines go to running processes first.
+        let mut order: Vec<usize> = (0..processes.len()).collect();
+        order.sort_by_key(|&i| latest.processes[i].exited);
+        for i in order {
+            let line = &latest.processes[i].cmdline;
+            if let Some(left) = room.checked_sub(line.len()) {
+                room = left;
+                processes[i].cmdline.clone_from(line);
+            }
+        }
+        processes
+    }
+
+    /// pid → command line of the given pids, as of the last interval (pids not seen, and
+    /// those past `MAX_COMMAND_LINE_BYTES_PER_REPLY`, are left out). The GUI asks for the
+    /// lines an update has not brought yet.
+    async fn get_command_lines(&self, pids: Vec<u32>) -> HashMap<u32, String> {
+        let session = self.session.clone();
+        // Walks every process: off the thread that serves the connection.
+        tokio::task::spawn_blocking(move || session.command_lines(&pids))
+            .await
+            .unwrap_or_default()
     }
 
     /// Connections of one process, as of now.

@@ -1,7 +1,10 @@
 //! The capture behind the D-Bus object: at most one engine [`Capture`] at a time, the latest
 //! snapshot, and the channel that carries each interval's update to the signal emitter.
 
+use super::wire_size;
 use sockeye_engine::{Capture, CaptureOptions, ConnectionStats, EngineError, Snapshot};
+use sockeye_protocol::MAX_COMMAND_LINE_BYTES_PER_REPLY;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -170,6 +173,39 @@ impl Session {
     /// The latest snapshot (empty before the first interval).
     pub fn latest(&self) -> Snapshot {
         lock(&self.published).latest.clone().unwrap_or_default()
+    }
+
+    /// pid → command line of those of `pids` the latest snapshot has, in the order asked,
+    /// until [`MAX_COMMAND_LINE_BYTES_PER_REPLY`] is reached. One pass over the snapshot,
+    /// under the lock, copying only the lines answered.
+    pub fn command_lines(&self, pids: &[u32]) -> HashMap<u32, String> {
+        let published = lock(&self.published);
+        let Some(latest) = &published.latest else {
+            return HashMap::new();
+        };
+        // No more pids than lines could fit: the rest would be left out anyway.
+        let most = MAX_COMMAND_LINE_BYTES_PER_REPLY / wire_size::command_line("");
+        let mut wanted: HashMap<u32, usize> = HashMap::new();
+        for &pid in pids.iter().take(most) {
+            let order = wanted.len();
+            wanted.entry(pid).or_insert(order);
+        }
+        let mut found: Vec<(usize, u32, &str)> = latest
+            .processes
+            .iter()
+            .filter_map(|p| Some((*wanted.get(&p.pid)?, p.pid, p.cmdline.as_str())))
+            .collect();
+        found.sort_unstable_by_key(|(order, ..)| *order);
+        let mut used = 0;
+        let mut lines = HashMap::new();
+        for (_, pid, line) in found {
+            used += wire_size::command_line(line);
+            if used > MAX_COMMAND_LINE_BYTES_PER_REPLY {
+                break;
+            }
+            lines.entry(pid).or_insert_with(|| line.to_owned());
+        }
+        lines
     }
 
     /// Connections of `pid`, as of now (asks the capture thread: up to 2 s).

@@ -205,6 +205,12 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     let processes = session.proxy.get_processes().await.unwrap();
     let process = processes.iter().find(|p| p.pid == sender_pid).unwrap();
     assert_eq!((process.name.as_str(), process.uid), ("python3", 0));
+    // GetProcesses carries the command lines (Updated sends each once, apart).
+    assert!(
+        process.cmdline.contains("import socket"),
+        "{}",
+        process.cmdline
+    );
     assert!(process.sent_packets >= 60);
     let interfaces = session.proxy.get_interfaces().await.unwrap();
     let lo = interfaces

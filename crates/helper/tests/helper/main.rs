@@ -12,3 +12,4 @@ mod privilege;
 mod reach;
 #[cfg(feature = "sandbox-probe")]
 mod sandbox;
+mod updates;

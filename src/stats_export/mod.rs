@@ -2,7 +2,16 @@
 //! own session-bus connection (so under its bus name `io.github.sockeye.Sockeye`): the
 //! seed-compatible `GetStats() → a{u(tt)}` (pid → (bytes sent, bytes received), what the
 //! Network tab shows; empty when not capturing) and the `Capturing` property.
+//!
+//! Any program of the session may call it, and the calls run on the GTK main thread, so
+//! a call costs little: the reply is built once per published table (at the first call
+//! after it) and then only shared, and a caller asking more than 10 times a second (after
+//! a burst of 10; `caller_limit`) gets `org.freedesktop.DBus.Error.LimitsExceeded` instead
+//! of the table — cheaper to send than the table, and clear about why.
 
+mod caller_limit;
+
+use caller_limit::{CallerLimit, CALLS_PER_SECOND};
 use gtk::gio;
 use gtk::glib;
 use gtk::prelude::*;
@@ -10,6 +19,7 @@ use sockeye_protocol::{STATS_INTERFACE, STATS_PATH};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Instant;
 
 const INTROSPECTION: &str = r#"<node>
   <interface name="io.github.sockeye.Stats1">
@@ -24,6 +34,24 @@ const INTROSPECTION: &str = r#"<node>
 struct Published {
     capturing: bool,
     stats: HashMap<u32, (u64, u64)>,
+    /// `GetStats`'s reply for `stats`, built at the first call after they were published.
+    reply: Option<glib::Variant>,
+    /// Replies built so far: at most one per publish, however many calls.
+    replies_built: u64,
+    callers: CallerLimit,
+}
+
+impl Published {
+    /// The reply for the published table (built now if no call asked for it yet).
+    fn reply(&mut self) -> glib::Variant {
+        if let Some(reply) = &self.reply {
+            return reply.clone();
+        }
+        let reply = (&self.stats,).to_variant();
+        self.replies_built += 1;
+        self.reply = Some(reply.clone());
+        reply
+    }
 }
 
 /// The exported object; unregistered when dropped.
@@ -48,10 +76,28 @@ impl StatsExport {
         let for_properties = published.clone();
         let registration = connection
             .register_object(STATS_PATH, &interface)
-            .method_call(move |_, _, _, _, method, _, invocation| match method {
+            .method_call(move |_, sender, _, _, method, _, invocation| match method {
                 "GetStats" => {
-                    let stats = for_calls.borrow().stats.clone();
-                    invocation.return_value(Some(&(stats,).to_variant()));
+                    let mut published = for_calls.borrow_mut();
+                    // On a bus every caller has its unique name; a peer-to-peer one has
+                    // none and shares one allowance.
+                    if published
+                        .callers
+                        .allow(sender.unwrap_or(""), Instant::now())
+                    {
+                        let reply = published.reply();
+                        drop(published);
+                        invocation.return_value(Some(&reply));
+                    } else {
+                        drop(published);
+                        invocation.return_error(
+                            gio::DBusError::LimitsExceeded,
+                            &format!(
+                                "GetStats asked more than {CALLS_PER_SECOND} times a second; \
+                                 the figures change once per update interval"
+                            ),
+                        );
+                    }
                 }
                 _ => invocation.return_error(
                     gio::DBusError::UnknownMethod,
@@ -78,6 +124,7 @@ impl StatsExport {
             let changed = published.capturing != capturing;
             published.capturing = capturing;
             published.stats = stats;
+            published.reply = None;
             changed
         };
         if changed {
@@ -97,6 +144,13 @@ impl StatsExport {
     }
 }
 
+impl StatsExport {
+    /// `GetStats` replies built so far (at most one per [`StatsExport::publish`]).
+    pub fn replies_built(&self) -> u64 {
+        self.published.borrow().replies_built
+    }
+}
+
 impl Drop for StatsExport {
     fn drop(&mut self) {
         if let Some(id) = self.registration.take() {
@@ -105,3 +159,6 @@ impl Drop for StatsExport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
