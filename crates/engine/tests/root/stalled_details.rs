@@ -1,0 +1,210 @@
+//! A process whose command line cannot be read: an unprivileged victim (`fuse_victim.py`)
+//! wedges its own mmap lock behind a read of a FUSE file that never answers (`fuse.rs`),
+//! so reading its `/proc/PID/cmdline` hangs; capture must go on for everyone else, and the
+//! victim is shown with its details marked unavailable.
+
+use crate::fuse::StalledFuse;
+use crate::support::*;
+use crate::traffic::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const VICTIM: &str = include_str!("fuse_victim.py");
+/// The user the victim runs as: the attack needs no privilege.
+const NOBODY: u32 = 65534;
+/// How long snapshots are watched while the victim's details hang.
+const WATCH: Duration = Duration::from_secs(2);
+
+/// The victim process and the FUSE file system it is stuck in. On drop it is killed,
+/// the FUSE connection aborted (only then can its stuck thread, and so the process, end)
+/// and the process reaped.
+struct Victim {
+    child: Child,
+    pid: u32,
+    fuse: Option<StalledFuse>,
+}
+
+impl Victim {
+    /// Starts the victim as nobody, stuck on a file of `fuse`, sending to 127.0.0.1:`port`.
+    fn start(fuse: StalledFuse, port: u16) -> Victim {
+        let mut child = Command::new(python())
+            .args(["-S", "-c", VICTIM])
+            .arg(fuse.file())
+            .arg(port.to_string())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the victim");
+        // A victim that failed half-way may never close its output (a thread stuck in
+        // FUSE keeps it open), so its line is awaited with a deadline.
+        let stdout = child.stdout.take().expect("victim stdout");
+        let (sender, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = line
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_default();
+        let victim = Victim {
+            pid: child.id(),
+            child,
+            fuse: Some(fuse),
+        };
+        assert!(
+            line.starts_with("ready "),
+            "the victim did not start: {line:?}"
+        );
+        victim
+    }
+
+    /// READ requests the victim's FUSE server holds unanswered.
+    fn reads_held(&self) -> u32 {
+        self.fuse
+            .as_ref()
+            .map_or(0, |f| f.reads_held.load(Ordering::SeqCst))
+    }
+
+    /// Waits until one of the victim's threads sits in `mmap`, behind the thread that
+    /// holds its mmap lock in FUSE: from then on, its command line cannot be read.
+    fn wait_until_wedged(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let in_mmap = || {
+            let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?;
+            let found = tasks.flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("syscall"))
+                    .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_mmap.to_string()))
+            });
+            Some(found)
+        };
+        while in_mmap() != Some(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the victim's writer never blocked"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the victim send its traffic.
+    fn go(&mut self) {
+        let stdin = self.child.stdin.as_mut().expect("victim stdin");
+        stdin.write_all(b"g").expect("start the victim's traffic");
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        drop(self.fuse.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Longest time, over `window`, between two snapshots arriving.
+fn longest_gap(engine: &Engine, window: Duration) -> Duration {
+    let start = Instant::now();
+    let (mut seen, mut since, mut longest) = (engine.updates(), start, Duration::ZERO);
+    while start.elapsed() < window {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = engine.updates();
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        }
+        longest = longest.max(since.elapsed());
+    }
+    longest
+}
+
+#[test]
+fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
+    let name = "command line stuck behind FUSE";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    // Declared in this order so that, also when an assertion fails, the victim and its
+    // FUSE connection go first (releasing every read held in it), and only then the
+    // engine stops.
+    let engine = Engine::start();
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("receiver");
+    let port = receiver.local_addr().expect("receiver address").port();
+    let mut victim = Victim::start(StalledFuse::mount(), port);
+    victim.wait_until_wedged();
+
+    // The attack is live: a plain read of the victim's command line hangs in FUSE.
+    let (read_done, read_returned) = mpsc::channel();
+    let cmdline = format!("/proc/{}/cmdline", victim.pid);
+    std::thread::spawn(move || {
+        let _ = read_done.send(std::fs::read(cmdline));
+    });
+    assert!(
+        victim.reads_held() > 0,
+        "the victim holds a READ in the FUSE server"
+    );
+    assert!(
+        read_returned
+            .recv_timeout(Duration::from_millis(200))
+            .is_err(),
+        "reading the victim's command line returned: the attack is not live"
+    );
+    victim.go();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("receiver timeout");
+    receiver
+        .recv(&mut [0; 256])
+        .expect("the victim's traffic arrives");
+
+    let gap = longest_gap(&engine, WATCH);
+    println!(
+        "SCENARIO {name}: longest gap between snapshots {} ms over {} ms ({} READs held)",
+        gap.as_millis(),
+        WATCH.as_millis(),
+        victim.reads_held()
+    );
+    assert!(
+        gap < Duration::from_secs(1),
+        "snapshots stopped for {} ms while the victim's details hung",
+        gap.as_millis()
+    );
+    // Other processes' traffic is still credited, each to its own pid.
+    let outcome = run_tcp(
+        &engine,
+        &TcpExchange {
+            name,
+            interface: "lo",
+            server: here("127.0.0.1"),
+            client: here("127.0.0.1"),
+            send: 20_000,
+            reply: 5_000,
+            clients: 5,
+            connections: 4,
+        },
+    );
+    assert_attributed(&outcome.measurement, &outcome.snapshot);
+    // The victim itself is credited, under its name.
+    let victim_shown = |s: &sockeye_engine::Snapshot| {
+        s.processes
+            .iter()
+            .any(|p| p.pid == victim.pid && p.sent_bytes > 0 && p.name == "python3")
+    };
+    let snapshot = engine.settle(victim_shown);
+    assert!(
+        victim_shown(&snapshot),
+        "the victim is credited under its name"
+    );
+    drop(victim);
+    assert!(
+        read_returned.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "aborting the FUSE connection released the held read"
+    );
+    engine.capture.stop().expect("stop");
+}
