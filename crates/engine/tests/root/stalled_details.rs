@@ -138,6 +138,7 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
     let port = receiver.local_addr().expect("receiver address").port();
     let mut victim = Victim::start(StalledFuse::mount(), port);
     victim.wait_until_wedged();
+    println!("  victim pid {}", victim.pid);
 
     // The attack is live: a plain read of the victim's command line hangs in FUSE.
     let (read_done, read_returned) = mpsc::channel();
@@ -190,17 +191,29 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
         },
     );
     assert_attributed(&outcome.measurement, &outcome.snapshot);
-    // The victim itself is credited, under its name.
+    // The victim itself is credited at once, under its name and user, its details
+    // marked unavailable (the command line read passed its deadline).
     let victim_shown = |s: &sockeye_engine::Snapshot| {
-        s.processes
-            .iter()
-            .any(|p| p.pid == victim.pid && p.sent_bytes > 0 && p.name == "python3")
+        s.processes.iter().any(|p| {
+            p.pid == victim.pid
+                && p.sent_bytes > 0
+                && p.name == "python3"
+                && p.user == "nobody"
+                && p.details_unavailable
+                && p.cmdline.is_empty()
+        })
     };
     let snapshot = engine.settle(victim_shown);
-    assert!(
-        victim_shown(&snapshot),
-        "the victim is credited under its name"
-    );
+    let shown = snapshot.processes.iter().find(|p| p.pid == victim.pid);
+    assert!(victim_shown(&snapshot), "the victim as shown: {shown:?}");
+    // The peers' command lines were read all the same.
+    for pid in &outcome.client_pids {
+        let client = snapshot.processes.iter().find(|p| p.pid == *pid);
+        assert!(
+            client.is_some_and(|p| p.cmdline.contains("tcp-client") && !p.details_unavailable),
+            "client {pid}: {client:?}"
+        );
+    }
     drop(victim);
     assert!(
         read_returned.recv_timeout(Duration::from_secs(5)).is_ok(),
