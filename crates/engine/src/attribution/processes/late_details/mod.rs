@@ -32,8 +32,11 @@
 //!
 //! A worker stuck in the kernel cannot be cancelled, so stuck workers are counted and never
 //! more than [`MAX_THREADS`] threads exist; once all of them are stuck, every request
-//! (queued or new) is answered Unavailable at once. A pid is never asked for twice: the
-//! caller keeps its outcome with the pid's start time.
+//! (queued or new) is answered Unavailable at once. Once [`MAX_STUCK_PER_UID`] workers are
+//! stuck on one user's processes, that user's requests (queued or new) are answered
+//! Unavailable at once, so one user's hanging processes cannot take the other users'
+//! details away (a request already being read when the cap is reached may add one more).
+//! A pid is never asked for twice: the caller keeps its outcome with the pid's start time.
 
 mod read;
 pub(crate) use read::LateDetails;
@@ -52,6 +55,8 @@ pub(crate) const DEADLINE: Duration = Duration::from_millis(200);
 const LIVE_WORKERS: usize = 2;
 /// Most worker threads, stuck ones included.
 pub(crate) const MAX_THREADS: usize = 8;
+/// Stuck workers after which a user's requests are answered Unavailable at once.
+pub(crate) const MAX_STUCK_PER_UID: usize = 2;
 /// Most requests waiting for a worker; beyond, a request is answered Unavailable.
 const MAX_QUEUE: usize = 4096;
 /// Stack of a worker thread, in bytes: it holds a path and a 64 KiB buffer on the heap.
@@ -144,8 +149,9 @@ impl LateReaders {
     /// except when it is known at once: Unavailable when no worker can take it.
     pub(crate) fn request(&mut self, request: Request) -> Option<Outcome> {
         self.ensure_workers();
+        let blocked_user = self.stuck_for(request.uid) >= MAX_STUCK_PER_UID;
         let mut queue = lock(&self.shared.queue);
-        if self.live() == 0 || queue.requests.len() >= MAX_QUEUE {
+        if blocked_user || self.live() == 0 || queue.requests.len() >= MAX_QUEUE {
             return Some(unavailable(request));
         }
         queue.requests.push_back(request);
@@ -171,12 +177,40 @@ impl LateReaders {
                 _ => worker.reported = None,
             }
         }
+        // A user's requests beyond its cap are answered before new workers could take
+        // them; every request when even new workers cannot be had.
+        let at_cap: Vec<u32> = self
+            .workers
+            .iter()
+            .filter_map(|w| w.reported.and(*lock(&w.busy)).map(|(r, _)| r.uid))
+            .filter(|&uid| self.stuck_for(uid) >= MAX_STUCK_PER_UID)
+            .collect();
+        self.refuse_queued(&mut outcomes, |r| at_cap.contains(&r.uid));
         self.ensure_workers();
         if self.live() == 0 {
-            let mut queue = lock(&self.shared.queue);
-            outcomes.extend(queue.requests.drain(..).map(unavailable));
+            self.refuse_queued(&mut outcomes, |_| true);
         }
         outcomes
+    }
+
+    /// Answers the queued requests that `refused` picks Unavailable.
+    fn refuse_queued(&self, outcomes: &mut Vec<Outcome>, refused: impl Fn(&Request) -> bool) {
+        let mut queue = lock(&self.shared.queue);
+        if !queue.requests.iter().any(&refused) {
+            return;
+        }
+        let (out, kept): (VecDeque<Request>, VecDeque<Request>) =
+            queue.requests.drain(..).partition(|r| refused(r));
+        queue.requests = kept;
+        outcomes.extend(out.into_iter().map(unavailable));
+    }
+
+    /// Workers stuck in a read for a process of `uid`.
+    fn stuck_for(&self, uid: u32) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| w.reported.is_some() && lock(&w.busy).is_some_and(|(r, _)| r.uid == uid))
+            .count()
     }
 
     /// Workers currently stuck in a read past its deadline.

@@ -62,6 +62,14 @@ fn request(pid: Pid, start: u64) -> Request {
     }
 }
 
+/// A request for a process of `uid`.
+fn of_user(uid: u32, pid: Pid, start: u64) -> Request {
+    Request {
+        uid,
+        ..request(pid, start)
+    }
+}
+
 fn read(cmdline: &str) -> Late {
     Late::Read(LateDetails {
         cmdline: cmdline.into(),
@@ -125,8 +133,9 @@ fn stuck_workers_are_capped_and_then_every_request_is_answered_unavailable() {
     let mut pool = LateReaders::new(proc.root.path());
     let hanging = 2 * MAX_THREADS as Pid;
     let writers: Vec<File> = (1..=hanging).map(|pid| proc.hanging(pid, 7)).collect();
+    // Each of another user, so the cap per user does not stop them first.
     let mut answers: Vec<Outcome> = (1..=hanging)
-        .filter_map(|pid| pool.request(request(pid, 7)))
+        .filter_map(|pid| pool.request(of_user(pid, pid, 7)))
         .collect();
     answers.extend(
         collect(&mut pool, hanging as usize - answers.len())
@@ -208,4 +217,41 @@ fn details_of_a_reused_pid_are_not_credited_to_the_process_asked_for() {
             },
         ]
     );
+}
+
+#[test]
+fn one_user_s_hanging_processes_hold_two_workers_at_most_and_others_are_still_read() {
+    let proc = FakeProc::new();
+    let mut pool = LateReaders::new(proc.root.path());
+    let writers: Vec<File> = (1..=3).map(|pid| proc.hanging(pid, 7)).collect();
+    for pid in 1..=3 {
+        assert_eq!(pool.request(of_user(1000, pid, 7)), None);
+    }
+    let answers = collect(&mut pool, 3);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(answers.iter().all(|(o, _)| o.late == Late::Unavailable));
+    assert_eq!(pool.stuck(), MAX_STUCK_PER_UID);
+    // That user's next process is not tried; another user's is read.
+    proc.process(4, 7, b"same\0user\0");
+    proc.process(5, 7, b"other\0user\0");
+    assert_eq!(
+        pool.request(of_user(1000, 4, 7)).map(|o| o.late),
+        Some(Late::Unavailable)
+    );
+    assert_eq!(pool.request(of_user(1001, 5, 7)), None);
+    let other = collect(&mut pool, 1);
+    assert_eq!(
+        other
+            .iter()
+            .map(|(o, _)| (o.pid, o.late.clone()))
+            .collect::<Vec<_>>(),
+        vec![(5, read("other user"))]
+    );
+    assert!(pool.workers.len() <= MAX_STUCK_PER_UID + LIVE_WORKERS);
+    drop(writers);
+    assert_eq!(
+        collect(&mut pool, MAX_STUCK_PER_UID).len(),
+        MAX_STUCK_PER_UID
+    );
+    assert_eq!(pool.request(of_user(1000, 4, 7)), None, "served again");
 }
