@@ -1,8 +1,10 @@
 //! A FUSE file system that never answers a read: one file, `args`, whose page a victim
 //! maps and reads so that its thread hangs, holding its mmap lock, until the connection is
-//! aborted. Written against the kernel's protocol (`linux/fuse.h`) directly: mount(2)
-//! with `fd=N`, then INIT, LOOKUP, GETATTR and OPEN are answered and READ is held. No
-//! libfuse, no fusermount.
+//! aborted; and, when asked, that never answers the lookup of any other name either (a
+//! process whose root it is then hangs whoever looks up `/proc/PID/root/<name>`).
+//! Written against the kernel's protocol (`linux/fuse.h`) directly: mount(2) with
+//! `fd=N`, then INIT, LOOKUP, GETATTR and OPEN are answered and READ is held. No libfuse,
+//! no fusermount.
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::{Mode, OFlags};
@@ -46,15 +48,16 @@ const POLL: Timespec = Timespec {
 pub struct StalledFuse {
     dir: tempfile::TempDir,
     stop: Arc<AtomicBool>,
-    /// READ requests received and left unanswered.
+    /// READ requests (and, with `hold_lookups`, LOOKUPs) received and left unanswered.
     pub reads_held: Arc<AtomicU32>,
     server: Option<JoinHandle<()>>,
 }
 
 impl StalledFuse {
     /// Mounts the file system on a new directory, loading the `fuse` module when
-    /// `/dev/fuse` is missing. Panics with the reason when FUSE cannot be had.
-    pub fn mount() -> StalledFuse {
+    /// `/dev/fuse` is missing. Panics with the reason when FUSE cannot be had. With
+    /// `hold_lookups`, the lookup of any name but `args` is never answered.
+    pub fn mount(hold_lookups: bool) -> StalledFuse {
         if !Path::new("/dev/fuse").exists() {
             let _ = std::process::Command::new("modprobe").arg("fuse").status();
         }
@@ -77,7 +80,7 @@ impl StalledFuse {
         // before mount(2) returns to the caller's next step, so it starts first.
         let server = {
             let (stop, reads_held) = (Arc::clone(&stop), Arc::clone(&reads_held));
-            std::thread::spawn(move || serve(device, &stop, &reads_held))
+            std::thread::spawn(move || serve(device, hold_lookups, &stop, &reads_held))
         };
         rustix::mount::mount(
             "sockeye-test",
@@ -112,7 +115,7 @@ impl Drop for StalledFuse {
 }
 
 /// Answers requests until `stop`; closing `device` on return aborts the connection.
-fn serve(device: OwnedFd, stop: &AtomicBool, reads_held: &AtomicU32) {
+fn serve(device: OwnedFd, hold_lookups: bool, stop: &AtomicBool, reads_held: &AtomicU32) {
     let mut buffer = vec![0u8; 256 * 1024];
     while !stop.load(Ordering::SeqCst) {
         let mut fds = [PollFd::new(&device, PollFlags::IN)];
@@ -138,10 +141,10 @@ fn serve(device: OwnedFd, stop: &AtomicBool, reads_held: &AtomicU32) {
         let reply = match opcode {
             INIT => Some(Ok(init_out(u32_at(body, 8)))),
             LOOKUP if node == ROOT && body.starts_with(b"args\0") => Some(Ok(entry_out())),
-            LOOKUP => Some(Err(libc::ENOENT)),
+            LOOKUP if !hold_lookups => Some(Err(libc::ENOENT)),
             GETATTR if node == ROOT || node == FILE => Some(Ok(attr_out(node))),
             OPEN if node == FILE => Some(Ok(vec![0; 16])),
-            READ => {
+            LOOKUP | READ => {
                 reads_held.fetch_add(1, Ordering::SeqCst);
                 None
             }

@@ -1,7 +1,9 @@
-//! A process whose command line cannot be read: an unprivileged victim (`fuse_victim.py`)
-//! wedges its own mmap lock behind a read of a FUSE file that never answers (`fuse.rs`),
-//! so reading its `/proc/PID/cmdline` hangs; capture must go on for everyone else, and the
-//! victim is shown with its details marked unavailable.
+//! Processes whose details cannot be read, each made so by an unprivileged victim with a
+//! FUSE file system that never answers (`fuse.rs`): one wedges its own mmap lock behind a
+//! read of a FUSE file, so reading its `/proc/PID/cmdline` hangs (`fuse_victim.py`); one
+//! makes such a file system its root in a user namespace, so looking up its
+//! `/proc/PID/root/.flatpak-info` hangs (`chroot_victim.py`). Capture must go on for
+//! everyone else, and each victim is shown with its details marked unavailable.
 
 use crate::fuse::StalledFuse;
 use crate::support::*;
@@ -9,12 +11,14 @@ use crate::traffic::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const VICTIM: &str = include_str!("fuse_victim.py");
+const MMAP_LOCK_VICTIM: &str = include_str!("fuse_victim.py");
+const CHROOT_VICTIM: &str = include_str!("chroot_victim.py");
 /// The user the victim runs as: the attack needs no privilege.
 const NOBODY: u32 = 65534;
 /// How long snapshots are watched while the victim's details hang.
@@ -30,11 +34,11 @@ struct Victim {
 }
 
 impl Victim {
-    /// Starts the victim as nobody, stuck on a file of `fuse`, sending to 127.0.0.1:`port`.
-    fn start(fuse: StalledFuse, port: u16) -> Victim {
+    /// Starts `script` as nobody with `path` (on `fuse`) and 127.0.0.1:`port` to send to.
+    fn start(script: &str, fuse: StalledFuse, path: &Path, port: u16) -> Victim {
         let mut child = Command::new(python())
-            .args(["-S", "-c", VICTIM])
-            .arg(fuse.file())
+            .args(["-S", "-c", script])
+            .arg(path)
             .arg(port.to_string())
             .uid(NOBODY)
             .gid(NOBODY)
@@ -130,31 +134,56 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
     let Some(_serial) = root_scenario(name) else {
         return;
     };
-    // Declared in this order so that, also when an assertion fails, the victim and its
-    // FUSE connection go first (releasing every read held in it), and only then the
-    // engine stops.
     let engine = Engine::start();
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("receiver");
     let port = receiver.local_addr().expect("receiver address").port();
-    let mut victim = Victim::start(StalledFuse::mount(), port);
+    let fuse = StalledFuse::mount(false);
+    let file = fuse.file();
+    let victim = Victim::start(MMAP_LOCK_VICTIM, fuse, &file, port);
     victim.wait_until_wedged();
-    println!("  victim pid {}", victim.pid);
+    capture_goes_on_beside(name, &engine, &receiver, victim, "cmdline");
+    engine.capture.stop().expect("stop");
+}
 
-    // The attack is live: a plain read of the victim's command line hangs in FUSE.
+#[test]
+fn a_process_whose_root_hangs_lookups_does_not_stall_capture() {
+    let name = "root of a process on FUSE";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("receiver");
+    let port = receiver.local_addr().expect("receiver address").port();
+    let fuse = StalledFuse::mount(true);
+    let root = fuse.file().parent().expect("mount point").to_owned();
+    let victim = Victim::start(CHROOT_VICTIM, fuse, &root, port);
+    capture_goes_on_beside(name, &engine, &receiver, victim, "root/.flatpak-info");
+    engine.capture.stop().expect("stop");
+}
+
+/// With `victim` stuck so that reading its `/proc/PID/<hung>` hangs: snapshots keep
+/// coming, other processes' traffic is credited (command lines included), and the victim
+/// is credited under its name with its details marked unavailable. `victim` is dropped
+/// here, also when an assertion fails: it and its FUSE connection go before the engine.
+fn capture_goes_on_beside(
+    name: &str,
+    engine: &Engine,
+    receiver: &UdpSocket,
+    mut victim: Victim,
+    hung: &str,
+) {
+    println!("  victim pid {}", victim.pid);
+    // The attack is live: a plain read of that file hangs in FUSE.
     let (read_done, read_returned) = mpsc::channel();
-    let cmdline = format!("/proc/{}/cmdline", victim.pid);
+    let path = format!("/proc/{}/{hung}", victim.pid);
     std::thread::spawn(move || {
-        let _ = read_done.send(std::fs::read(cmdline));
+        let _ = read_done.send(std::fs::read(path));
     });
-    assert!(
-        victim.reads_held() > 0,
-        "the victim holds a READ in the FUSE server"
-    );
     assert!(
         read_returned
             .recv_timeout(Duration::from_millis(200))
             .is_err(),
-        "reading the victim's command line returned: the attack is not live"
+        "reading the victim's {hung} returned: the attack is not live"
     );
     victim.go();
     receiver
@@ -164,9 +193,9 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
         .recv(&mut [0; 256])
         .expect("the victim's traffic arrives");
 
-    let gap = longest_gap(&engine, WATCH);
+    let gap = longest_gap(engine, WATCH);
     println!(
-        "SCENARIO {name}: longest gap between snapshots {} ms over {} ms ({} READs held)",
+        "SCENARIO {name}: longest gap between snapshots {} ms over {} ms ({} requests held)",
         gap.as_millis(),
         WATCH.as_millis(),
         victim.reads_held()
@@ -178,7 +207,7 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
     );
     // Other processes' traffic is still credited, each to its own pid.
     let outcome = run_tcp(
-        &engine,
+        engine,
         &TcpExchange {
             name,
             interface: "lo",
@@ -192,7 +221,7 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
     );
     assert_attributed(&outcome.measurement, &outcome.snapshot);
     // The victim itself is credited at once, under its name and user, its details
-    // marked unavailable (the command line read passed its deadline).
+    // marked unavailable (their read passed its deadline).
     let victim_shown = |s: &sockeye_engine::Snapshot| {
         s.processes.iter().any(|p| {
             p.pid == victim.pid
@@ -219,5 +248,4 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
         read_returned.recv_timeout(Duration::from_secs(5)).is_ok(),
         "aborting the FUSE connection released the held read"
     );
-    engine.capture.stop().expect("stop");
 }
