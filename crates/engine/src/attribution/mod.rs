@@ -178,14 +178,19 @@ impl SystemOwners {
     /// those that cannot hang, the others through the late readers (`late_details/`).
     fn note_process(&mut self, pid: Pid, socket_uid: u32) {
         let scanned = self.holders.scanned(pid);
-        let start_time = scanned.map(|(start, _)| start);
+        // A pid the holders no longer list (known from the connect log, or exiting) is
+        // told apart from a later process by its stat, read now: read again in full
+        // while it exits, it would lose its command line (empty for a zombie).
+        let start_time = scanned
+            .map(|(start, _)| start)
+            .or_else(|| process_info::start_time(&self.proc_root, pid));
         if let (Some(d), Some(start)) = (self.details.get(&pid), start_time) {
             if d.start_time == start {
                 return;
             }
         }
-        // Without a start time (a pid known from the connect log only) the details are
-        // read again each time; their late part is asked for once per pid all the same.
+        // Without a start time (the process is gone) the details are read again each
+        // time; their late part is asked for once per pid all the same.
         let key = start_time.unwrap_or(0);
         let asked = self
             .details
