@@ -31,7 +31,8 @@
 //! ```
 //!
 //! A worker stuck in the kernel cannot be cancelled, so stuck workers are counted and never
-//! more than [`MAX_THREADS`] threads exist; once all of them are stuck, every request
+//! more than [`MAX_THREADS`] threads exist in a pool ([`MAX_THREADS_IN_PROCESS`] in all
+//! pools, as each capture start makes one and stuck threads outlive theirs); once all of them are stuck, every request
 //! (queued or new) is answered Unavailable at once. Once [`MAX_STUCK_PER_UID`] workers are
 //! stuck on one user's processes, that user's requests (queued or new) are answered
 //! Unavailable at once, so one user's hanging processes cannot take the other users'
@@ -44,6 +45,7 @@ pub(crate) use read::LateDetails;
 use crate::owner::Pid;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -55,6 +57,44 @@ pub(crate) const DEADLINE: Duration = Duration::from_millis(200);
 const LIVE_WORKERS: usize = 2;
 /// Most worker threads, stuck ones included.
 pub(crate) const MAX_THREADS: usize = 8;
+/// Most worker threads of all pools together, stuck ones included: every capture start
+/// makes a new pool, and a stuck thread of an earlier pool lives on until released.
+const MAX_THREADS_IN_PROCESS: usize = 4 * MAX_THREADS;
+/// Worker threads alive in this process, of every pool.
+static THREADS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
+
+/// The worker threads that pools sharing it may have together: every pool of the process
+/// shares [`ThreadBudget::PROCESS`]; tests make small ones.
+#[derive(Clone, Copy)]
+pub(crate) struct ThreadBudget {
+    alive: &'static AtomicUsize,
+    cap: usize,
+}
+
+impl ThreadBudget {
+    const PROCESS: ThreadBudget = ThreadBudget {
+        alive: &THREADS_IN_PROCESS,
+        cap: MAX_THREADS_IN_PROCESS,
+    };
+
+    /// Counts one more thread, unless the budget is spent.
+    fn take(self) -> Option<Counted> {
+        if self.alive.fetch_add(1, Ordering::SeqCst) >= self.cap {
+            self.alive.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Counted(self.alive))
+    }
+}
+
+/// One thread counted in a [`ThreadBudget`], until dropped (by the thread as it ends).
+struct Counted(&'static AtomicUsize);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 /// Stuck workers after which a user's requests are answered Unavailable at once.
 pub(crate) const MAX_STUCK_PER_UID: usize = 2;
 /// Most requests waiting for a worker; beyond, a request is answered Unavailable.
@@ -123,6 +163,8 @@ pub(crate) struct LateReaders {
     outcomes: Receiver<Outcome>,
     sender: Sender<Outcome>,
     workers: Vec<Worker>,
+    /// The threads it may start, with every other pool.
+    budget: ThreadBudget,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +177,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl LateReaders {
     /// A pool reading below `proc_root`; threads start with the first request.
     pub(crate) fn new(proc_root: &Path) -> Self {
+        Self::with_budget(proc_root, ThreadBudget::PROCESS)
+    }
+
+    /// A pool whose threads count in `budget`.
+    fn with_budget(proc_root: &Path, budget: ThreadBudget) -> Self {
         let (sender, outcomes) = mpsc::channel();
         Self {
             proc_root: Arc::from(PathBuf::from(proc_root)),
@@ -142,6 +189,7 @@ impl LateReaders {
             outcomes,
             sender,
             workers: Vec::new(),
+            budget,
         }
     }
 
@@ -224,19 +272,27 @@ impl LateReaders {
         self.workers.iter().filter(|w| w.reported.is_none()).count()
     }
 
-    /// Starts workers until [`LIVE_WORKERS`] are free or [`MAX_THREADS`] exist.
+    /// Starts workers until [`LIVE_WORKERS`] are free or [`MAX_THREADS`] exist (or
+    /// [`MAX_THREADS_IN_PROCESS`] in all pools).
     fn ensure_workers(&mut self) {
         while self.live() < LIVE_WORKERS && self.workers.len() < MAX_THREADS {
+            let Some(counted) = self.budget.take() else {
+                return;
+            };
             let busy = Busy::default();
             let (shared, sender) = (Arc::clone(&self.shared), self.sender.clone());
             let (proc_root, mine) = (Arc::clone(&self.proc_root), Arc::clone(&busy));
             let spawned = std::thread::Builder::new()
                 .name("sockeye-details".into())
                 .stack_size(STACK_SIZE)
-                .spawn(move || serve(&proc_root, &shared, &mine, &sender));
+                .spawn(move || {
+                    let _counted = counted;
+                    serve(&proc_root, &shared, &mine, &sender);
+                });
             if spawned.is_err() {
-                // No thread now (resource limits): requests wait for the next chance,
-                // or are answered Unavailable when no worker is left.
+                // No thread now (resource limits; the closure, and with it the count, is
+                // dropped): requests wait for the next chance, or are answered
+                // Unavailable when no worker is left.
                 return;
             }
             self.workers.push(Worker {

@@ -4,6 +4,10 @@
 use super::*;
 use std::fs::{self, File};
 use std::io::Write;
+use std::sync::atomic::AtomicUsize;
+
+/// These tests run one at a time, so that each pool may start every thread it wants.
+static THREAD_COUNTING: Mutex<()> = Mutex::new(());
 
 /// A made-up `/proc` directory.
 struct FakeProc {
@@ -92,6 +96,7 @@ fn collect(pool: &mut LateReaders, want: usize) -> Vec<(Outcome, Instant)> {
 
 #[test]
 fn a_hanging_read_is_unavailable_after_its_deadline_and_other_pids_are_still_read() {
+    let _one_at_a_time = lock(&THREAD_COUNTING);
     let proc = FakeProc::new();
     let mut pool = LateReaders::new(proc.root.path());
     let mut writer = proc.hanging(10, 100);
@@ -129,6 +134,7 @@ fn a_hanging_read_is_unavailable_after_its_deadline_and_other_pids_are_still_rea
 
 #[test]
 fn stuck_workers_are_capped_and_then_every_request_is_answered_unavailable() {
+    let _one_at_a_time = lock(&THREAD_COUNTING);
     let proc = FakeProc::new();
     let mut pool = LateReaders::new(proc.root.path());
     let hanging = 2 * MAX_THREADS as Pid;
@@ -180,6 +186,7 @@ fn stuck_workers_are_capped_and_then_every_request_is_answered_unavailable() {
 
 #[test]
 fn details_of_a_reused_pid_are_not_credited_to_the_process_asked_for() {
+    let _one_at_a_time = lock(&THREAD_COUNTING);
     let proc = FakeProc::new();
     let mut pool = LateReaders::new(proc.root.path());
     // Already another process when asked.
@@ -221,16 +228,22 @@ fn details_of_a_reused_pid_are_not_credited_to_the_process_asked_for() {
 
 #[test]
 fn one_user_s_hanging_processes_hold_two_workers_at_most_and_others_are_still_read() {
+    let _one_at_a_time = lock(&THREAD_COUNTING);
     let proc = FakeProc::new();
     let mut pool = LateReaders::new(proc.root.path());
     let writers: Vec<File> = (1..=3).map(|pid| proc.hanging(pid, 7)).collect();
-    for pid in 1..=3 {
+    for pid in 1..=2 {
         assert_eq!(pool.request(of_user(1000, pid, 7)), None);
     }
-    let answers = collect(&mut pool, 3);
-    assert_eq!(answers.len(), 3, "{answers:?}");
+    let answers = collect(&mut pool, 2);
+    assert_eq!(answers.len(), 2, "{answers:?}");
     assert!(answers.iter().all(|(o, _)| o.late == Late::Unavailable));
     assert_eq!(pool.stuck(), MAX_STUCK_PER_UID);
+    assert_eq!(
+        pool.request(of_user(1000, 3, 7)).map(|o| o.late),
+        Some(Late::Unavailable),
+        "a third hanging process of that user is not tried"
+    );
     // That user's next process is not tried; another user's is read.
     proc.process(4, 7, b"same\0user\0");
     proc.process(5, 7, b"other\0user\0");
@@ -254,4 +267,46 @@ fn one_user_s_hanging_processes_hold_two_workers_at_most_and_others_are_still_re
         MAX_STUCK_PER_UID
     );
     assert_eq!(pool.request(of_user(1000, 4, 7)), None, "served again");
+}
+
+#[test]
+fn pools_together_keep_to_their_shared_thread_budget() {
+    let _one_at_a_time = lock(&THREAD_COUNTING);
+    static ALIVE: AtomicUsize = AtomicUsize::new(0);
+    let budget = ThreadBudget {
+        alive: &ALIVE,
+        cap: 3,
+    };
+    let proc = FakeProc::new();
+    // Two pools (two capture starts), every read hanging: the first takes the budget.
+    let mut first = LateReaders::with_budget(proc.root.path(), budget);
+    let mut second = LateReaders::with_budget(proc.root.path(), budget);
+    let writers: Vec<File> = (1..=4).map(|pid| proc.hanging(pid, 1)).collect();
+    for pid in 1..=3 {
+        assert_eq!(first.request(of_user(pid, pid, 1)), None);
+    }
+    assert_eq!(collect(&mut first, 3).len(), 3, "three reads hang");
+    assert_eq!(first.workers.len(), 3);
+    assert_eq!(ALIVE.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        second.request(of_user(4, 4, 1)).map(|o| o.late),
+        Some(Late::Unavailable),
+        "no thread left for the second pool"
+    );
+    assert!(second.workers.is_empty());
+    // Released and dropped, every thread ends and its count with it.
+    drop(writers);
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ALIVE.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(ALIVE.load(Ordering::SeqCst), 0);
+    proc.process(5, 1, b"fine\0");
+    assert_eq!(second.request(of_user(5, 5, 1)), None, "the budget is back");
+    let read_now = collect(&mut second, 1);
+    assert_eq!(
+        read_now.first().map(|(o, _)| o.late.clone()),
+        Some(read("fine"))
+    );
 }
