@@ -60,6 +60,12 @@ pub(crate) const MAX_THREADS: usize = 8;
 /// Most worker threads of all pools together, stuck ones included: every capture start
 /// makes a new pool, and a stuck thread of an earlier pool lives on until released.
 const MAX_THREADS_IN_PROCESS: usize = 4 * MAX_THREADS;
+/// Stuck workers after which a user's requests are answered Unavailable at once.
+pub(crate) const MAX_STUCK_PER_UID: usize = 2;
+/// Most requests waiting for a worker; beyond, a request is answered Unavailable.
+const MAX_QUEUE: usize = 4096;
+/// Stack of a worker thread, in bytes: it holds a path and a 64 KiB buffer on the heap.
+const STACK_SIZE: usize = 256 * 1024;
 /// Worker threads alive in this process, of every pool.
 static THREADS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
 
@@ -95,12 +101,6 @@ impl Drop for Counted {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
-/// Stuck workers after which a user's requests are answered Unavailable at once.
-pub(crate) const MAX_STUCK_PER_UID: usize = 2;
-/// Most requests waiting for a worker; beyond, a request is answered Unavailable.
-const MAX_QUEUE: usize = 4096;
-/// Stack of a worker thread, in bytes: it holds a path and a 64 KiB buffer on the heap.
-const STACK_SIZE: usize = 256 * 1024;
 
 /// One process whose late details are wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
