@@ -25,6 +25,10 @@ pub struct ProcessInfo {
     pub app_id: Option<String>,
     /// The process has exited since it was first seen.
     pub exited: bool,
+    /// Its command line (and Flatpak app id) could not be read within 200 ms: the read
+    /// hung, as the process can make it (see `attribution/processes/late_details/`).
+    /// `cmdline` is then empty and `app_id` comes from its cgroup only.
+    pub details_unavailable: bool,
 }
 
 /// Answers the questions accounting asks about sockets and processes.

@@ -64,6 +64,8 @@ pub struct ProcessStats {
     pub app_id: Option<String>,
     /// The process has exited; its traffic stays in the totals.
     pub exited: bool,
+    /// Its command line could not be read in time (the read hung): `cmdline` is empty.
+    pub details_unavailable: bool,
     pub sent_bytes: u64,
     pub received_bytes: u64,
     pub sent_packets: u64,

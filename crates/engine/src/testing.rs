@@ -89,6 +89,7 @@ fn details(pid: Pid) -> ProcessInfo {
         user: "alice".into(),
         app_id: None,
         exited: false,
+        details_unavailable: false,
     }
 }
 

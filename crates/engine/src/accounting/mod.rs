@@ -482,6 +482,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 user: entry.info.user.clone(),
                 app_id: entry.info.app_id.clone(),
                 exited: entry.info.exited,
+                details_unavailable: entry.info.details_unavailable,
                 sent_bytes: entry.sent.bytes,
                 received_bytes: entry.received.bytes,
                 sent_packets: entry.sent.packets,

@@ -15,9 +15,10 @@
 //!  │               (/proc/PID/net/*), bounded_read.rs (untrusted /proc files),
 //!  │               last_pid.rs (did any process start?)
 //!  ├─ processes/   inode → pid from /proc/PID/fd, incremental (holders/, fd_dir.rs); a
-//!  │               socket closed before its holder was read (closed.rs); name, cmdline,
-//!  │               user, app id read at once (process_info.rs, users.rs, app_id.rs) and
-//!  │               kept after the process exits
+//!  │               socket closed before its holder was read (closed.rs); name, user,
+//!  │               cgroup app id read at once (process_info.rs, users.rs, app_id.rs),
+//!  │               cmdline and Flatpak app id by reader threads with a deadline, as
+//!  │               their reads can hang (late_details/); kept after the process exits
 //!  └─ connect_log/ who connected or listened, from the sock:inet_sock_set_state
 //!                  tracepoint: for TCP connections over before their lookup
 //! SystemOwners::is_local(ip)      namespaces/address_book.rs
@@ -44,6 +45,7 @@ use namespaces::address_book::AddressBook;
 use namespaces::namespace::namespace_of;
 use namespaces::namespace_set::NamespaceSet;
 use processes::holders::SocketHolders;
+use processes::late_details::{Late, LateDetails, LateReaders, Request};
 use processes::process_info;
 use processes::users::Users;
 use sockets::socket_table::canonical;
@@ -67,6 +69,37 @@ const MAX_DETAILS: usize = 65_536;
 struct Details {
     info: ProcessInfo,
     start_time: u64,
+    /// The part read off the capture thread, as it can hang (`late_details/`).
+    late: LateState,
+}
+
+/// Where the late details of a process stand.
+#[derive(Debug, Clone)]
+enum LateState {
+    /// Asked for; `info` shows the process without them meanwhile.
+    Pending,
+    Read(LateDetails),
+    /// Not asked for: the process had exited before its details were read.
+    NotAsked,
+    /// Their read hung past its deadline, or no reader was left.
+    Unavailable,
+}
+
+impl LateState {
+    /// Puts the late details into `info`.
+    fn fill(&self, info: &mut ProcessInfo) {
+        match self {
+            LateState::Read(late) => {
+                info.cmdline.clone_from(&late.cmdline);
+                if late.flatpak_app_id.is_some() {
+                    info.app_id.clone_from(&late.flatpak_app_id);
+                }
+                info.details_unavailable = false;
+            }
+            LateState::Unavailable => info.details_unavailable = true,
+            LateState::Pending | LateState::NotAsked => {}
+        }
+    }
 }
 
 /// The real [`OwnerLookup`]: netlink sock_diag (with `/proc/net/*` as fallback) in every
@@ -90,6 +123,8 @@ pub struct SystemOwners {
     addresses: RefCell<AddressBook>,
     holders: SocketHolders,
     details: HashMap<Pid, Details>,
+    /// Reads command lines and Flatpak app ids off the capture thread.
+    late: LateReaders,
     users: Users,
     /// Last kernel lookup per flow key (rate limit for keys that keep missing).
     tried: HashMap<(Transport, SocketAddr, SocketAddr), Instant>,
@@ -123,6 +158,7 @@ impl SystemOwners {
         let namespaces = NamespaceSet::new(paths, own_inode, own_pid, &mut book);
         let mut owners = Self {
             holders: SocketHolders::new(&proc_root),
+            late: LateReaders::new(&proc_root),
             proc_root,
             namespaces,
             addresses: RefCell::new(book),
@@ -138,15 +174,29 @@ impl SystemOwners {
         Ok(owners)
     }
 
-    /// Reads the details of `pid` unless they are known for this very process.
+    /// Reads the details of `pid` unless they are known for this very process: at once
+    /// those that cannot hang, the others through the late readers (`late_details/`).
     fn note_process(&mut self, pid: Pid, socket_uid: u32) {
         let scanned = self.holders.scanned(pid);
-        let start_time = scanned.map(|(start, _)| start);
+        // A pid the holders no longer list (known from the connect log, or exiting) is
+        // told apart from a later process by its stat, read now: read again in full
+        // while it exits, it would lose its command line (empty for a zombie).
+        let start_time = scanned
+            .map(|(start, _)| start)
+            .or_else(|| process_info::start_time(&self.proc_root, pid));
         if let (Some(d), Some(start)) = (self.details.get(&pid), start_time) {
             if d.start_time == start {
                 return;
             }
         }
+        // Without a start time (the process is gone) the details are read again each
+        // time; their late part is asked for once per pid all the same.
+        let key = start_time.unwrap_or(0);
+        let asked = self
+            .details
+            .get(&pid)
+            .filter(|d| d.start_time == key)
+            .map(|d| d.late.clone());
         let fallback_name = scanned
             .map(|(_, name)| name)
             .or_else(|| self.connects.as_ref()?.name(pid))
@@ -158,6 +208,22 @@ impl SystemOwners {
             info.uid = socket_uid;
             info.user = self.users.name(socket_uid);
         }
+        let late = match asked {
+            Some(state) => state,
+            None if info.exited => LateState::NotAsked,
+            None => {
+                let request = Request {
+                    pid,
+                    start_time,
+                    uid: info.uid,
+                };
+                match self.late.request(request) {
+                    Some(_refused) => LateState::Unavailable,
+                    None => LateState::Pending,
+                }
+            }
+        };
+        late.fill(&mut info);
         if self.details.len() >= MAX_DETAILS {
             self.details.retain(|_, d| !d.info.exited);
         }
@@ -165,9 +231,34 @@ impl SystemOwners {
             pid,
             Details {
                 info,
-                start_time: start_time.unwrap_or(0),
+                start_time: key,
+                late,
             },
         );
+    }
+
+    /// Takes in the late details read since the last call, and marks the processes whose
+    /// read passed its deadline. An outcome for a pid that now names a later process, or
+    /// that is forgotten, is dropped.
+    fn take_late_details(&mut self) {
+        for outcome in self.late.poll(Instant::now()) {
+            let Some(d) = self.details.get_mut(&outcome.pid) else {
+                continue;
+            };
+            if d.start_time != outcome.start_time.unwrap_or(0) {
+                continue;
+            }
+            let state = match outcome.late {
+                Late::Read(details) => LateState::Read(details),
+                Late::Unavailable => LateState::Unavailable,
+                Late::Gone => continue,
+            };
+            if matches!(d.late, LateState::Read(_)) && matches!(state, LateState::Unavailable) {
+                continue;
+            }
+            state.fill(&mut d.info);
+            d.late = state;
+        }
     }
 }
 
@@ -253,6 +344,7 @@ impl OwnerLookup for SystemOwners {
 
     fn prepare(&mut self) {
         self.holders.prepare();
+        self.take_late_details();
         // A new namespace (a name in /run/netns, or a new process's) is followed and its
         // sockets set up now, while idle, rather than inside the first lookup of its
         // traffic: found there, its set-up took some 5 ms, long enough for a short
@@ -280,6 +372,7 @@ impl OwnerLookup for SystemOwners {
     }
 
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {
+        self.take_late_details();
         let book = self.addresses.get_mut();
         self.namespaces.discover(false, book);
         book.reload_changed();

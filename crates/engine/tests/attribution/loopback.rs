@@ -35,7 +35,19 @@ fn tcp_connection_belongs_to_the_child_at_both_ends(family: &str) {
     assert!(owners.is_local(client.ip()));
     let info = owners.process(child.pid()).expect("details");
     assert_eq!(info.name, "python3");
-    assert!(info.cmdline.starts_with("/usr/bin/python3 -c"));
+    // The command line is read off the capture thread and taken in while it idles.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while owners
+        .process(child.pid())
+        .is_some_and(|i| i.cmdline.is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        owners.prepare();
+    }
+    let info = owners.process(child.pid()).expect("details");
+    assert!(info.cmdline.starts_with("/usr/bin/python3 -c"), "{info:?}");
+    assert!(!info.details_unavailable);
 }
 
 #[test]

@@ -29,6 +29,23 @@ fn thirty_short_lived_processes_are_each_credited_with_their_own_bytes() {
         outcome.longest_client.as_millis()
     );
     assert_attributed(&outcome.measurement, &outcome.snapshot);
+    // Command lines are read off the capture thread, a little after the first lookup:
+    // how many of these clients, gone within milliseconds, still got theirs.
+    let with_cmdline = outcome
+        .client_pids
+        .iter()
+        .filter(|pid| {
+            outcome
+                .snapshot
+                .processes
+                .iter()
+                .any(|p| p.pid == **pid && p.cmdline.contains("tcp-client"))
+        })
+        .count();
+    println!(
+        "SHORT-LIVED command lines read: {with_cmdline} of {}",
+        outcome.client_pids.len()
+    );
     for pid in &outcome.client_pids {
         let (sent, received) = outcome.truth.get(pid).copied().unwrap_or_default();
         let credited = outcome

@@ -5,8 +5,10 @@
 //! `cargo test -p sockeye-engine --test root -- --nocapture` prints one SCENARIO line each.
 
 mod churn;
+mod fuse;
 mod lifecycle;
 mod loopback;
 mod namespace;
+mod stalled_details;
 mod support;
 mod traffic;

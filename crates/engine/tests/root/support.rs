@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ pub fn root_scenario(name: &str) -> Option<MutexGuard<'static, ()>> {
 const PEER: &str = include_str!("peer.py");
 
 /// The Python interpreter: the system one without site packages starts fastest.
-fn python() -> &'static str {
+pub fn python() -> &'static str {
     if std::path::Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {
@@ -251,6 +251,8 @@ pub fn ping_truth(packets: &[WirePacket], pid: u32) -> HashMap<u32, (u64, u64)> 
 pub struct Engine {
     pub capture: Capture,
     latest: Arc<Mutex<Option<Snapshot>>>,
+    /// Snapshots received so far.
+    updates: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -259,6 +261,8 @@ impl Engine {
     pub fn start() -> Engine {
         let latest = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&latest);
+        let updates = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&updates);
         let options = CaptureOptions {
             interval: Duration::from_millis(100),
             interfaces: Vec::new(),
@@ -266,13 +270,23 @@ impl Engine {
         let capture = Capture::start(options, move |update| {
             if let Ok(snapshot) = update {
                 *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+                counted.fetch_add(1, Ordering::SeqCst);
             }
         })
         .expect("engine starts as root");
-        let engine = Engine { capture, latest };
+        let engine = Engine {
+            capture,
+            latest,
+            updates,
+        };
         // A capture runs before the traffic it measures: wait for its first interval.
         let _ = engine.snapshot();
         engine
+    }
+
+    /// How many snapshots have arrived since the start.
+    pub fn updates(&self) -> u64 {
+        self.updates.load(Ordering::SeqCst)
     }
 
     /// The latest snapshot, waiting for the first one.

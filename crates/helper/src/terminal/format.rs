@@ -33,10 +33,11 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
         total(b).cmp(&total(a)).then(a.pid.cmp(&b.pid))
     });
     for p in processes {
-        let name = if p.exited {
-            format!("{} (exited)", p.name)
-        } else {
-            p.name.clone()
+        let name = match (p.exited, p.details_unavailable) {
+            (true, _) => format!("{} (exited)", p.name),
+            // Its command line could not be read in time: the name may not say enough.
+            (false, true) => format!("{} (no details)", p.name),
+            (false, false) => p.name.clone(),
         };
         let _ = writeln!(
             out,

@@ -13,17 +13,28 @@ const MAX_FILE: u64 = 64 * 1024;
 const MAX_ID: usize = 255;
 
 /// The app id of the process whose `/proc` directory is `proc_dir` and whose real uid is
-/// `uid`. Its `.flatpak-info` counts only as a plain file of that user (Flatpak writes it
-/// as the user; the process controls its root and what lies there, see
-/// [`read_plain_file_of`]).
+/// `uid`: its Flatpak app id, else its cgroup's. The two halves are read apart: the first
+/// may hang (see `late_details/`).
+#[cfg(test)]
 pub(crate) fn app_id(proc_dir: &Path, uid: u32) -> Option<String> {
+    flatpak_app_id_of(proc_dir, uid).or_else(|| cgroup_app_id_of(proc_dir))
+}
+
+/// The app id in the `.flatpak-info` of the process whose `/proc` directory is `proc_dir`
+/// and whose real uid is `uid`. The file counts only as a plain file of that user (Flatpak
+/// writes it as the user; the process controls its root and what lies there, see
+/// [`read_plain_file_of`]). Looking it up walks the process's root, which it chooses: this
+/// may hang, so it is read off the capture thread.
+pub(crate) fn flatpak_app_id_of(proc_dir: &Path, uid: u32) -> Option<String> {
     read_plain_file_of(uid, &proc_dir.join("root/.flatpak-info"), MAX_FILE)
         .ok()
         .and_then(|text| flatpak_app_id(&text))
-        .or_else(|| {
-            let cgroup = read_text(&proc_dir.join("cgroup"), MAX_FILE).ok()?;
-            cgroup_app_id(&cgroup)
-        })
+}
+
+/// The app id in the cgroup of the process whose `/proc` directory is `proc_dir`.
+pub(crate) fn cgroup_app_id_of(proc_dir: &Path) -> Option<String> {
+    let cgroup = read_text(&proc_dir.join("cgroup"), MAX_FILE).ok()?;
+    cgroup_app_id(&cgroup)
 }
 
 /// `name=` of the `[Application]` group of a `.flatpak-info` key file.

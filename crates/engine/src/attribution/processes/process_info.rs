@@ -1,9 +1,10 @@
 //! What a process is: name, command line, uid and user name, application id, read from
 //! `/proc/PID/{stat,comm,cmdline,status}` as untrusted text (names may hold spaces,
-//! parentheses and newlines; files may vanish between two reads).
+//! parentheses and newlines; files may vanish between two reads). The command line is
+//! read off the capture thread, as its read can hang (`late_details/`); the rest here.
 
 use crate::attribution::kernel::bounded_read::{read_capped, read_text};
-use crate::attribution::processes::app_id::app_id;
+use crate::attribution::processes::app_id::cgroup_app_id_of;
 use crate::attribution::processes::users::Users;
 use crate::owner::{Pid, ProcessInfo};
 use std::path::Path;
@@ -47,8 +48,10 @@ pub(crate) fn start_time(proc_root: &Path, pid: Pid) -> Option<u64> {
     parse_stat(&text).map(|s| s.start_time)
 }
 
-/// Reads the details of `pid`. `fallback_name` (from an earlier scan of its stat) names a
-/// process whose `comm` can no longer be read; the result is then marked exited.
+/// Reads the details of `pid` that never hang: all but the command line, which stays
+/// empty, and a Flatpak app id (see `late_details/`). `fallback_name` (from an earlier
+/// scan of its stat) names a process whose `comm` can no longer be read; the result is
+/// then marked exited.
 pub(crate) fn read_process_info(
     proc_root: &Path,
     pid: Pid,
@@ -59,9 +62,6 @@ pub(crate) fn read_process_info(
     let comm = read_text(&dir.join("comm"), 256).ok();
     let exited = comm.is_none();
     let name = comm.map_or_else(|| fallback_name.to_owned(), |c| parse_comm(&c));
-    let cmdline = read_capped(&dir.join("cmdline"), MAX_CMDLINE)
-        .map(|b| parse_cmdline(&b))
-        .unwrap_or_default();
     let uid = read_text(&dir.join("status"), 64 * 1024)
         .ok()
         .and_then(|s| parse_status_uid(&s))
@@ -74,12 +74,21 @@ pub(crate) fn read_process_info(
     ProcessInfo {
         pid,
         name,
-        cmdline,
+        cmdline: String::new(),
         uid,
         user,
-        app_id: app_id(&dir, uid),
+        app_id: cgroup_app_id_of(&dir),
         exited,
+        details_unavailable: false,
     }
+}
+
+/// The command line of the process whose `/proc` directory is `proc_dir`; empty when it
+/// cannot be read (a kernel thread, an exited process). May hang: see `late_details/`.
+pub(crate) fn read_cmdline(proc_dir: &Path) -> String {
+    read_capped(&proc_dir.join("cmdline"), MAX_CMDLINE)
+        .map(|b| parse_cmdline(&b))
+        .unwrap_or_default()
 }
 
 /// `/proc/PID/comm` ends with one newline the kernel adds; anything else is the name.
@@ -235,7 +244,8 @@ mod tests {
         let mut users = Users::new(etc.path().join("passwd"));
         let info = read_process_info(proc.path(), 77, "", &mut users);
         assert_eq!(info.name, "a very long name");
-        assert_eq!(info.cmdline, "/usr/bin/thing --flag");
+        assert_eq!(info.cmdline, "", "read apart, as it may hang");
+        assert_eq!(read_cmdline(&dir), "/usr/bin/thing --flag");
         assert_eq!((info.uid, info.user.as_str()), (1000, "alice"));
         assert!(!info.exited);
     }
@@ -262,7 +272,7 @@ mod tests {
         let mut users = Users::new(proc.path().join("passwd"));
         let info = read_process_info(proc.path(), 9, "", &mut users);
         assert_eq!(info.name.len(), 256, "comm read is capped");
-        assert!(info.cmdline.len() <= MAX_CMDLINE as usize);
+        assert!(read_cmdline(&dir).len() <= MAX_CMDLINE_TEXT);
         assert_eq!(info.uid, u32::MAX, "an absurd uid is no uid");
         assert_eq!(info.app_id, None);
     }

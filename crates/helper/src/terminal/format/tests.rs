@@ -16,6 +16,7 @@ fn snapshot() -> Snapshot {
                 user: "alice".into(),
                 app_id: None,
                 exited: true,
+                details_unavailable: false,
                 sent_bytes: 1_200,
                 received_bytes: 5_242_880,
                 sent_packets: 20,
@@ -31,6 +32,7 @@ fn snapshot() -> Snapshot {
                 user: "alice".into(),
                 app_id: Some("org.mozilla.firefox".into()),
                 exited: false,
+                details_unavailable: false,
                 sent_bytes: 10_000_000,
                 received_bytes: 2_000_000_000,
                 sent_packets: 9_000,
@@ -82,10 +84,12 @@ fn json_line_has_exactly_the_documented_shape() {
     let expected = concat!(
         r#"{"time":1763771045,"interval_ms":1000,"processes":["#,
         r#"{"pid":4242,"name":"curl","cmdline":"curl -O http://127.0.0.1:8000/big","uid":1000,"#,
-        r#""user":"alice","app_id":null,"exited":true,"sent_bytes":1200,"received_bytes":5242880,"#,
+        r#""user":"alice","app_id":null,"exited":true,"details_unavailable":false,"#,
+        r#""sent_bytes":1200,"received_bytes":5242880,"#,
         r#""sent_packets":20,"received_packets":3600,"sent_rate":0.0,"received_rate":1048576.0},"#,
         r#"{"pid":77,"name":"firefox","cmdline":"/usr/lib/firefox/firefox","uid":1000,"#,
-        r#""user":"alice","app_id":"org.mozilla.firefox","exited":false,"sent_bytes":10000000,"#,
+        r#""user":"alice","app_id":"org.mozilla.firefox","exited":false,"#,
+        r#""details_unavailable":false,"sent_bytes":10000000,"#,
         r#""received_bytes":2000000000,"sent_packets":9000,"received_packets":1400000,"#,
         r#""sent_rate":1536.4,"received_rate":25600.0}],"#,
         r#""unattributed":[{"protocol":"tcp","sent_bytes":60,"received_bytes":0},"#,
@@ -132,4 +136,24 @@ fn utc_time_is_civil_date_and_time() {
     assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
     assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00 UTC");
     assert_eq!(utc_time(1_763_771_045), "2025-11-22 00:24:05 UTC");
+}
+
+#[test]
+fn a_process_whose_details_hung_is_marked_in_the_trace_and_the_json() {
+    let mut snapshot = snapshot();
+    for p in &mut snapshot.processes {
+        p.details_unavailable = true;
+        p.cmdline.clear();
+    }
+    let table = trace_table(&snapshot);
+    assert!(
+        table.contains("     77  firefox (no details) alice "),
+        "{table}"
+    );
+    assert!(
+        table.contains("curl (exited) "),
+        "exited says more: {table}"
+    );
+    let line = json_line(&snapshot).unwrap_or_default();
+    assert_eq!(line.matches(r#""details_unavailable":true"#).count(), 2);
 }
