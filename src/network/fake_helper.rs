@@ -158,6 +158,7 @@ fn next_update(s: &mut State) -> Update {
                 user: "alice".into(),
                 app_id: app_id.into(),
                 exited: false,
+                details_unavailable: false,
                 sent_bytes: total.0,
                 received_bytes: total.1,
                 sent_packets: total.0 / 1000,

@@ -46,6 +46,9 @@ pub struct Process {
     pub user: String,
     pub app_id: String,
     pub exited: bool,
+    /// The engine could not read the command line or app id in time (a process that
+    /// stalls reads of its `/proc` files): `cmdline` stays empty for that reason.
+    pub details_unavailable: bool,
     pub sent_bytes: u64,
     pub received_bytes: u64,
     pub sent_packets: u64,

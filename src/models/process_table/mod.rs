@@ -49,6 +49,8 @@ pub struct RowData {
     pub user: String,
     pub cmdline: String,
     pub exited: bool,
+    /// The helper could not read the command line in time (see the protocol's `Process`).
+    pub details_unavailable: bool,
     pub download_rate: f64,
     pub upload_rate: f64,
     pub received: u64,
@@ -69,6 +71,7 @@ impl RowData {
             user: String::new(),
             cmdline: String::new(),
             exited: false,
+            details_unavailable: false,
             download_rate: 0.0,
             upload_rate: 0.0,
             received: 0,
@@ -113,6 +116,9 @@ impl RowData {
                 }
                 if !self.cmdline.is_empty() {
                     parts.push(self.cmdline.clone());
+                } else if self.details_unavailable {
+                    // A process that stalls reads of its /proc files: say why the line is missing.
+                    parts.push(gettext("command line unavailable"));
                 }
                 parts.join(" · ")
             }
@@ -250,6 +256,7 @@ impl ProcessTable {
             row.uid = Some(p.uid);
             row.user = p.user.clone();
             row.exited = p.exited;
+            row.details_unavailable = p.details_unavailable;
             row.download_rate = finite(p.received_rate);
             row.upload_rate = finite(p.sent_rate);
             row.received = p.received_bytes;

@@ -55,6 +55,18 @@ fn processes_are_rows_keyed_by_pid_updated_in_place() {
 }
 
 #[test]
+fn a_process_whose_details_stalled_says_so_instead_of_showing_no_command_line() {
+    let mut table = ProcessTable::default();
+    let mut stalled = process(11, "python3", "", 10, 0);
+    stalled.cmdline.clear();
+    stalled.details_unavailable = true;
+    table.apply(&update(vec![stalled], vec![]));
+    let row = table.row(&RowKey::Process(11)).unwrap();
+    assert!(row.details_unavailable);
+    assert_eq!(row.subtitle(), "11 · alice · command line unavailable");
+}
+
+#[test]
 fn a_process_missing_from_an_update_stays_dimmed_until_cleared() {
     let mut table = ProcessTable::default();
     table.apply(&update(

@@ -36,6 +36,7 @@ pub fn row(p: &ProcessStats) -> Process {
         user: p.user.clone(),
         app_id: p.app_id.clone().unwrap_or_default(),
         exited: p.exited,
+        details_unavailable: p.details_unavailable,
         sent_bytes: p.sent_bytes,
         received_bytes: p.received_bytes,
         sent_packets: p.sent_packets,

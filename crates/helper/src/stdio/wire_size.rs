@@ -16,7 +16,7 @@ fn string(text: &str) -> usize {
 /// A struct starts on 8 bytes: up to 7 bytes of padding before it.
 const STRUCT_PADDING: usize = 7;
 
-/// One process row: `(ussussbttttdd)`.
+/// One process row: `(ussussbbttttdd)`.
 pub fn process(p: &Process) -> usize {
     STRUCT_PADDING
         + 4
@@ -26,8 +26,7 @@ pub fn process(p: &Process) -> usize {
         + 4
         + string(&p.user)
         + string(&p.app_id)
-        + 3
-        + 4
+        + 2 * (3 + 4)
         + 7
         + 4 * 8
         + 2 * 8
@@ -87,6 +86,7 @@ mod tests {
                     user: "u".repeat(i % 7),
                     app_id: "a".repeat(i % 255),
                     exited: i % 2 == 0,
+                    details_unavailable: i % 3 == 0,
                     ..Default::default()
                 })
                 .collect(),
