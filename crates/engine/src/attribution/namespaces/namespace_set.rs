@@ -307,4 +307,41 @@ mod tests {
         assert!(set.unfound.is_empty());
         assert!(!book.namespaces().any(|inode| inode == gone));
     }
+
+    #[test]
+    fn a_user_s_namespaces_are_asked_last_and_give_way_first_at_the_cap() {
+        let paths = SystemPaths::default();
+        let pid = std::process::id();
+        let own = namespace_of(&paths.proc, pid).unwrap();
+        let mut book = AddressBook::new(&paths);
+        let mut set = NamespaceSet::new(&paths, own, pid, &mut book);
+        // Found in this order: a user's, root's, a user's, root's.
+        for (inode, rank) in [
+            (11, Rank::UserOwned),
+            (12, Rank::RootOwned),
+            (13, Rank::UserOwned),
+            (14, Rank::RootOwned),
+        ] {
+            set.list.push(Namespace::new(inode, None, None, rank));
+        }
+        // An address no namespace owns: every namespace is asked, best-ranked first.
+        let nobody_s: IpAddr = "192.0.2.77".parse().unwrap();
+        let candidates = set.candidates(nobody_s, &book);
+        assert!(!candidates.owned);
+        let asked: Vec<u64> = candidates
+            .indices
+            .iter()
+            .map(|&i| set.list[i].inode)
+            .collect();
+        assert_eq!(asked, vec![own, 12, 14, 11, 13]);
+        // At the cap, root's namespace takes the place of the user's found last; another
+        // user's takes nobody's.
+        assert!(!set.make_room(Rank::UserOwned));
+        assert!(set.make_room(Rank::RootOwned));
+        let left: Vec<u64> = set.list.iter().map(|n| n.inode).collect();
+        assert_eq!(left, vec![own, 11, 12, 14]);
+        assert!(set.make_room(Rank::RootOwned));
+        assert!(!set.make_room(Rank::RootOwned), "root's namespaces stay");
+        assert_eq!(set.list.len(), 3);
+    }
 }
