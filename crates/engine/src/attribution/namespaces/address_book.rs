@@ -15,7 +15,8 @@
 //!   out in rank order (then by inode): beyond it a namespace keeps its lowest addresses,
 //!   or none;
 //! - a namespace is read again no sooner than [`COST_FACTOR`] times as long as its last
-//!   read took;
+//!   read took, and the namespaces of the last rank share one such budget (4,096 of them,
+//!   each cheap, would otherwise still keep the thread busy);
 //! - an address the host has is the host's alone ([`AddressBook::owners`]).
 
 use crate::attribution::kernel::last_pid::LastPid;
@@ -59,6 +60,9 @@ const USER_FILE_BYTES: u64 = 256 << 10;
 /// A namespace is read again at the earliest this many times as long after its last read
 /// as that read took: its re-reads take at most 1/20 of the capture thread.
 const COST_FACTOR: u32 = 20;
+/// Most time one pass spends reading namespaces of the last rank (one read may overrun
+/// it); then they all wait [`COST_FACTOR`] times as long as the pass spent on them.
+const USER_READ_SLICE: Duration = Duration::from_millis(2);
 /// Longest a namespace whose reads are slow waits for its next read, so that its changes
 /// are still seen, in seconds.
 const MAX_REREAD_DELAY: Duration = Duration::from_secs(60);
@@ -153,6 +157,12 @@ pub(crate) struct AddressBook {
     host: Option<u64>,
     /// Most addresses followed: [`MAX_FOLLOWED_ADDRS`] (smaller in tests).
     cap: usize,
+    /// [`USER_READ_SLICE`] (zero in tests: one read per pass).
+    user_slice: Duration,
+    /// Namespaces of the last rank are not read again before this.
+    user_reads_resume: Option<Instant>,
+    /// The last of them read: the next pass goes on after it (in turn, none starved).
+    user_cursor: u64,
     all: HashSet<IpAddr>,
     last_catch_up: Option<Instant>,
     last_discovery: Option<Instant>,
@@ -176,6 +186,9 @@ impl AddressBook {
             order: Vec::new(),
             host: None,
             cap: MAX_FOLLOWED_ADDRS,
+            user_slice: USER_READ_SLICE,
+            user_reads_resume: None,
+            user_cursor: 0,
             all: HashSet::new(),
             last_catch_up: None,
             last_discovery: None,
@@ -234,12 +247,7 @@ impl AddressBook {
         let at = self
             .order
             .partition_point(|i| self.spaces.get(i).map(|s| (s.rank, *i)) < Some(key));
-        let before: usize = self.order[..at]
-            .iter()
-            .filter_map(|i| self.spaces.get(i))
-            .map(|s| s.addrs.len())
-            .sum();
-        space.read(self.cap.saturating_sub(before));
+        space.read(self.room_before(at));
         self.all.extend(space.addrs.iter().copied());
         self.spaces.insert(inode, space);
         self.order.insert(at, inode);
@@ -250,6 +258,16 @@ impl AddressBook {
         if self.followed_total() > self.cap {
             self.admit(Instant::now(), false);
         }
+    }
+
+    /// What the namespaces before position `at` of the order leave of the cap.
+    fn room_before(&self, at: usize) -> usize {
+        let before: usize = self.order[..at.min(self.order.len())]
+            .iter()
+            .filter_map(|i| self.spaces.get(i))
+            .map(|s| s.addrs.len())
+            .sum();
+        self.cap.saturating_sub(before)
     }
 
     /// At [`MAX_SPACES`], forgets the last-ranked namespace if a namespace of `rank` ranks
@@ -279,13 +297,20 @@ impl AddressBook {
             return;
         };
         let adopt = space.route.is_none() && space.net_dir.as_ref().is_none_or(|dir| !dir.exists());
-        if adopt {
-            space.net_dir = Some(net_dir);
-            // Read at once: a new member is found at most once per search (its
-            // predecessor must have exited), whatever the last read cost.
-            space.pending = true;
-            space.next_read = None;
-            self.admit(Instant::now(), true);
+        if !adopt {
+            return;
+        }
+        space.net_dir = Some(net_dir);
+        // Read at once: a new member is found at most once per search (its predecessor
+        // must have exited), whatever the last read cost.
+        let at = self.order.iter().position(|i| *i == inode).unwrap_or(0);
+        let room = self.room_before(at);
+        if let Some(space) = self.spaces.get_mut(&inode) {
+            space.read(room);
+        }
+        self.rebuild();
+        if self.followed_total() > self.cap {
+            self.admit(Instant::now(), false);
         }
     }
 
@@ -401,22 +426,44 @@ impl AddressBook {
     }
 
     /// Walks the namespaces in rank order, reading those with a pending change whose cost
-    /// allows (when `read`), and keeps each to what those before it left of
-    /// [`MAX_FOLLOWED_ADDRS`]. Returns whether any addresses changed.
+    /// allows (when `read`; those of the last rank within their shared budget), and keeps
+    /// each to what those before it left of [`MAX_FOLLOWED_ADDRS`]. Returns whether any
+    /// addresses changed.
     fn admit(&mut self, now: Instant, read: bool) -> bool {
         let mut used = 0usize;
         let mut changed = false;
+        let users_may = self.user_reads_resume.is_none_or(|at| now >= at);
+        let mut user_time = Duration::ZERO;
+        let mut user_waiting = false;
         for inode in &self.order {
             let Some(space) = self.spaces.get_mut(inode) else {
                 continue;
             };
             let allowance = self.cap.saturating_sub(used);
-            if read && allowance > 0 && space.pending && space.due(now) {
+            let user = space.rank == Rank::UserOwned;
+            let budget =
+                !user || (users_may && user_time <= self.user_slice && *inode > self.user_cursor);
+            let wanted = allowance > 0 && space.pending && space.due(now);
+            if read && wanted && user && !budget {
+                user_waiting = true;
+            }
+            if read && budget && wanted {
+                let started = Instant::now();
                 space.read(allowance);
+                if user {
+                    user_time += started.elapsed().max(Duration::from_nanos(1));
+                    self.user_cursor = *inode;
+                }
                 changed = true;
             }
             changed |= space.trim(allowance);
             used += space.addrs.len();
+        }
+        if !user_time.is_zero() {
+            let pause = user_time.saturating_mul(COST_FACTOR).min(MAX_REREAD_DELAY);
+            self.user_reads_resume = Some(Instant::now() + pause);
+        } else if users_may && user_waiting {
+            self.user_cursor = 0; // past the last one: start again from the first
         }
         if changed {
             self.rebuild();
@@ -651,6 +698,70 @@ mod tests {
             book.reload_changed();
         }
         assert!(book.spaces[&7].addrs.contains(&added));
+    }
+
+    #[test]
+    fn the_namespaces_of_other_users_share_one_read_budget() {
+        let mut book = AddressBook::new(&SystemPaths::default());
+        book.user_slice = Duration::ZERO; // one read of theirs per pass
+        let dirs: Vec<_> = (0..5)
+            .map(|i| net_dir(Ipv4Addr::new(10, 6, i, 1), 1))
+            .collect();
+        for (i, dir) in dirs.iter().enumerate() {
+            book.insert(
+                100 + i as u64,
+                Rank::UserOwned,
+                (None, None),
+                Some(dir.path().to_owned()),
+            );
+        }
+        let root = net_dir(Ipv4Addr::new(10, 7, 0, 1), 1);
+        book.insert(
+            50,
+            Rank::RootOwned,
+            (None, None),
+            Some(root.path().to_owned()),
+        );
+        // All changed (no watch: they may have) and each due by its own cost.
+        for space in book.spaces.values_mut() {
+            space.next_read = None;
+            space.pending = true;
+        }
+        book.user_reads_resume = None;
+        book.user_cursor = 0;
+        book.admit(Instant::now(), true);
+        let read = |book: &AddressBook| {
+            let mut read: Vec<u64> = (100..105).filter(|i| !book.spaces[i].pending).collect();
+            read.sort_unstable();
+            read
+        };
+        assert_eq!(read(&book), vec![100], "one of theirs, the first by inode");
+        assert!(
+            !book.spaces[&50].pending,
+            "root's namespace is read whatever theirs cost"
+        );
+        let resume = book.user_reads_resume.unwrap();
+        book.admit(Instant::now(), true);
+        if Instant::now() < resume {
+            assert_eq!(read(&book), vec![100], "theirs wait for the shared budget");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while read(&book).len() < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            book.admit(Instant::now(), true);
+        }
+        assert_eq!(read(&book), vec![100, 101, 102, 103, 104], "all, in turn");
+        // Then the first again.
+        book.spaces.get_mut(&100).unwrap().pending = true;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while book.spaces[&100].pending && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            book.admit(Instant::now(), true);
+        }
+        assert!(
+            !book.spaces[&100].pending,
+            "read again once the turn came round"
+        );
     }
 
     #[test]
