@@ -697,6 +697,72 @@ mod tests {
     }
 
     #[test]
+    fn a_user_s_namespace_with_65536_addresses_is_read_only_in_part() {
+        if !crate::testing::root_or_skip("making a user's namespace needs root") {
+            return;
+        }
+        use std::io::{BufRead, Write};
+        // As `nobody` would: 65,536 local routes on its loopback (each a `/32 host LOCAL`
+        // entry of its fib_trie, as an address is).
+        let script = "ip link set lo up && ip -batch - && echo ready && exec sleep 60";
+        let mut child = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .args(["unshare", "-rn", "sh", "-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut batch = String::new();
+        for i in 0..65_536u32 {
+            let [_, _, c, d] = i.to_be_bytes();
+            batch += &format!("route add local 10.200.{c}.{d}/32 dev lo table local\n");
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(batch.as_bytes());
+        drop(stdin);
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let pid = child.id();
+        let ready = line.starts_with("ready");
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            println!("unprivileged user namespaces are refused here: nothing to check");
+            return;
+        }
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        let inode = namespace_of(Path::new("/proc"), pid).unwrap();
+        let rank = Rank::of(&dir.join("ns/net"));
+        let mut book = AddressBook::new(&SystemPaths::default());
+        let started = Instant::now();
+        // As the helper reads it: no netlink inside, its member's /proc/PID/net.
+        book.insert(inode, rank, (None, None), Some(dir.join("net")));
+        let took = started.elapsed();
+        let followed = book.spaces[&inode].addrs.len();
+        let _ = child.kill();
+        let _ = child.wait();
+        println!("{followed} of 65,536 addresses followed, read in {took:?}");
+        assert_eq!(rank, Rank::UserOwned);
+        assert!(
+            followed > 1_000,
+            "its first addresses are followed: {followed}"
+        );
+        assert!(
+            followed < 10_000,
+            "only {USER_FILE_BYTES} bytes are read: {followed}"
+        );
+        assert!(book.contains(v4("10.200.0.1")));
+    }
+
+    #[test]
     fn the_namespaces_of_other_users_share_one_read_budget() {
         let mut book = AddressBook::new(&SystemPaths::default());
         book.user_slice = Duration::ZERO; // one read of theirs per pass
