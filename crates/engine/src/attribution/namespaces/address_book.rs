@@ -53,9 +53,9 @@ const MAX_FOLLOWED_ADDRS: usize = 65_536;
 /// Most bytes read of `fib_trie` and of `if_inet6` of a host or root-owned namespace, in
 /// bytes (some 160,000 addresses).
 const TRUSTED_FILE_BYTES: u64 = 16 << 20;
-/// Most bytes read of each file of a namespace of the last rank, in bytes: some 2,500
-/// addresses, which the kernel writes in about a millisecond (the whole 6.8 MB of 65,536
-/// addresses took it 1.3 s).
+/// Most bytes read of each file of a namespace of the last rank, in bytes: 5,133
+/// addresses of a namespace flooded with 65,536, written and parsed in 6 ms (debug
+/// build; the whole 6.8 MB took the kernel alone 1.3 s).
 const USER_FILE_BYTES: u64 = 256 << 10;
 /// A namespace is read again at the earliest this many times as long after its last read
 /// as that read took: its re-reads take at most 1/20 of the capture thread.
