@@ -7,7 +7,8 @@
 //!  │               one for loopback); wildcard sockets count only there (namespace_set.rs;
 //!  │               namespace.rs finds them from /proc/*/ns/net and /run/netns;
 //!  │               address_book.rs keeps each one's addresses, read by local_addrs.rs,
-//!  │               current through netlink notifications)
+//!  │               current through netlink notifications, bounded and ranked by who
+//!  │               made the namespace: rank.rs)
 //!  ├─ sockets/     the socket: cached table (socket_table.rs) ─ miss ─► the kernel of
 //!  │               each candidate namespace, rate-limited per key (mod.rs); ICMP by its
 //!  │               ping or raw socket

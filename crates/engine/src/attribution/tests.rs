@@ -143,8 +143,8 @@ fn random_and_mutated_input_never_panics_a_parser() {
         let _ = app_id::cgroup_app_id(&text);
         let _ = app_id::flatpak_app_id(&text);
         let _ = users::parse_passwd(&text);
-        let _ = local_addrs::parse_fib_trie_local(&text);
-        let _ = local_addrs::parse_if_inet6(&text);
+        let _ = local_addrs::parse_fib_trie_local(&text, 65_536);
+        let _ = local_addrs::parse_if_inet6(&text, 65_536);
         let _ = holders::parse_socket_link(&text);
         let _ = namespaces::namespace::parse_ns_link(&text);
     }

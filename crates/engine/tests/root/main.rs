@@ -4,6 +4,7 @@
 //! Run as root (CI does); as another user every scenario prints why it is skipped.
 //! `cargo test -p sockeye-engine --test root -- --nocapture` prints one SCENARIO line each.
 
+mod address_flood;
 mod churn;
 mod fuse;
 mod lifecycle;

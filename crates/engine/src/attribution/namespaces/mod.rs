@@ -5,3 +5,4 @@ pub(super) mod address_book;
 pub(super) mod local_addrs;
 pub(super) mod namespace;
 pub(super) mod namespace_set;
+pub(super) mod rank;

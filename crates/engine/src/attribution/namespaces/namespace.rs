@@ -3,6 +3,7 @@
 
 use crate::attribution::kernel::proc_net;
 use crate::attribution::kernel::sock_diag::SockDiag;
+use crate::attribution::namespaces::rank::Rank;
 use crate::attribution::sockets::socket_table::{SockProto, SocketTable};
 use crate::owner::Pid;
 use std::fs::{self, File};
@@ -139,11 +140,13 @@ pub(crate) struct Namespace {
     reloaded: Vec<((SockProto, bool), Instant)>,
     /// The last refresh of a table failed (kept for diagnostics).
     pub last_error: Option<String>,
+    /// Who made it: those any user could have made are asked last.
+    pub rank: Rank,
 }
 
 impl Namespace {
     /// A namespace, with its sock_diag socket when it could be opened.
-    pub(crate) fn new(inode: u64, member: Option<Pid>, diag: Option<SockDiag>) -> Self {
+    pub(crate) fn new(inode: u64, member: Option<Pid>, diag: Option<SockDiag>, rank: Rank) -> Self {
         Self {
             inode,
             member,
@@ -151,6 +154,7 @@ impl Namespace {
             table: SocketTable::default(),
             reloaded: Vec::new(),
             last_error: None,
+            rank,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Every network namespace of the machine with its socket table: found from the pids in
 //! `/proc` and the names in `/run/netns`, forgotten when gone, and the candidates asked
-//! for a local address.
+//! for a local address. Namespaces that any user could have made ([`Rank::UserOwned`])
+//! come last: asked last for an address no namespace owns, and the first to give way at
+//! [`MAX_NAMESPACES`], so that thousands of them cannot keep root's containers out.
 
 use crate::attribution::kernel::netlink::{NetlinkSocket, NETLINK_SOCK_DIAG};
 use crate::attribution::kernel::sock_diag::SockDiag;
@@ -8,6 +10,7 @@ use crate::attribution::namespaces::address_book::AddressBook;
 use crate::attribution::namespaces::namespace::{
     in_namespace, named_namespaces, namespace_of, Namespace,
 };
+use crate::attribution::namespaces::rank::Rank;
 use crate::attribution::processes::holders::list_pids;
 use crate::owner::Pid;
 use crate::SystemPaths;
@@ -25,7 +28,8 @@ const MISSING_RESCAN: Duration = Duration::from_millis(2);
 /// How long after a pid first appears its namespace link is re-read on every search (a
 /// process may still `setns` or `unshare` early in its life).
 const YOUNG_PID: Duration = Duration::from_secs(2);
-/// Most namespaces followed.
+/// Most namespaces followed; a better-ranked one found beyond it replaces one of the last
+/// rank.
 const MAX_NAMESPACES: usize = 4096;
 
 /// The namespaces whose sockets may own traffic.
@@ -64,7 +68,7 @@ impl NamespaceSet {
         let diag = NetlinkSocket::open(NETLINK_SOCK_DIAG)
             .ok()
             .map(SockDiag::from_socket);
-        let mut namespace = Namespace::new(own, Some(own_pid), diag);
+        let mut namespace = Namespace::new(own, Some(own_pid), diag, Rank::Host);
         namespace.load_all();
         book.follow(own, None, Some(proc_root.join(format!("{own_pid}/net"))));
         Self {
@@ -92,8 +96,11 @@ impl NamespaceSet {
             .filter(|&i| owners.contains(&self.list[i].inode))
             .collect();
         if indices.is_empty() {
+            // Best-ranked first (the sort is stable: found order within a rank).
+            let mut indices: Vec<usize> = (0..self.list.len()).collect();
+            indices.sort_by_key(|&i| self.list[i].rank);
             Candidates {
-                indices: (0..self.list.len()).collect(),
+                indices,
                 owned: false,
             }
         } else {
@@ -234,8 +241,13 @@ impl NamespaceSet {
             }
         }
         let added = !new.is_empty();
-        for (inode, member, path) in new {
-            if self.list.len() >= MAX_NAMESPACES {
+        let mut new: Vec<_> = new
+            .into_iter()
+            .map(|(inode, member, path)| (Rank::of(&path), inode, member, path))
+            .collect();
+        new.sort_by_key(|n| (n.0, n.1));
+        for (rank, inode, member, path) in new {
+            if self.list.len() >= MAX_NAMESPACES && !self.make_room(rank) {
                 break;
             }
             let diag = in_namespace(&path, || NetlinkSocket::open(NETLINK_SOCK_DIAG))
@@ -243,12 +255,25 @@ impl NamespaceSet {
                 .map(SockDiag::from_socket);
             // Its tables are not read whole (see `discover_at_start`): its sockets are
             // asked for one by one as its traffic comes.
-            let ns = Namespace::new(inode, member, diag);
+            let ns = Namespace::new(inode, member, diag, rank);
             let net_dir = member.map(|pid| self.proc_root.join(format!("{pid}/net")));
             book.follow(inode, Some(&path), net_dir);
             self.list.push(ns);
         }
         added
+    }
+
+    /// At [`MAX_NAMESPACES`], forgets the last-found namespace of the worst rank present
+    /// if `rank` is better. Returns whether there is room now.
+    fn make_room(&mut self, rank: Rank) -> bool {
+        let worst = (1..self.list.len()).max_by_key(|&i| (self.list[i].rank, i));
+        match worst {
+            Some(i) if self.list[i].rank > rank => {
+                self.list.remove(i);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -281,5 +306,42 @@ mod tests {
         set.discover(false, &mut book);
         assert!(set.unfound.is_empty());
         assert!(!book.namespaces().any(|inode| inode == gone));
+    }
+
+    #[test]
+    fn a_user_s_namespaces_are_asked_last_and_give_way_first_at_the_cap() {
+        let paths = SystemPaths::default();
+        let pid = std::process::id();
+        let own = namespace_of(&paths.proc, pid).unwrap();
+        let mut book = AddressBook::new(&paths);
+        let mut set = NamespaceSet::new(&paths, own, pid, &mut book);
+        // Found in this order: a user's, root's, a user's, root's.
+        for (inode, rank) in [
+            (11, Rank::UserOwned),
+            (12, Rank::RootOwned),
+            (13, Rank::UserOwned),
+            (14, Rank::RootOwned),
+        ] {
+            set.list.push(Namespace::new(inode, None, None, rank));
+        }
+        // An address no namespace owns: every namespace is asked, best-ranked first.
+        let nobody_s: IpAddr = "192.0.2.77".parse().unwrap();
+        let candidates = set.candidates(nobody_s, &book);
+        assert!(!candidates.owned);
+        let asked: Vec<u64> = candidates
+            .indices
+            .iter()
+            .map(|&i| set.list[i].inode)
+            .collect();
+        assert_eq!(asked, vec![own, 12, 14, 11, 13]);
+        // At the cap, root's namespace takes the place of the user's found last; another
+        // user's takes nobody's.
+        assert!(!set.make_room(Rank::UserOwned));
+        assert!(set.make_room(Rank::RootOwned));
+        let left: Vec<u64> = set.list.iter().map(|n| n.inode).collect();
+        assert_eq!(left, vec![own, 11, 12, 14]);
+        assert!(set.make_room(Rank::RootOwned));
+        assert!(!set.make_room(Rank::RootOwned), "root's namespaces stay");
+        assert_eq!(set.list.len(), 3);
     }
 }
