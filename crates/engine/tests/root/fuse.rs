@@ -4,7 +4,7 @@
 //! process whose root it is then hangs whoever looks up `/proc/PID/root/<name>`).
 //! Written against the kernel's protocol (`linux/fuse.h`) directly: mount(2) with
 //! `fd=N`, then INIT, LOOKUP, GETATTR and OPEN are answered and READ is held. No libfuse,
-//! no fusermount.
+//! no fusermount. The helper's D-Bus tests include this file by path.
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::{Mode, OFlags};
@@ -76,12 +76,10 @@ impl StalledFuse {
         .expect("mount options");
         let stop = Arc::new(AtomicBool::new(false));
         let reads_held = Arc::new(AtomicU32::new(0));
-        // The kernel sends INIT as soon as the mount exists; the server must be reading
-        // before mount(2) returns to the caller's next step, so it starts first.
-        let server = {
-            let (stop, reads_held) = (Arc::clone(&stop), Arc::clone(&reads_held));
-            std::thread::spawn(move || serve(device, hold_lookups, &stop, &reads_held))
-        };
+        // Mounted first, served after: INIT waits in the device's queue (mount(2) does not
+        // wait for its answer, as libfuse's mount-then-loop relies on), while a device read
+        // or poll before the mount fails (EPERM, POLLERR), which ended a server started
+        // first, closed the device and failed the mount with EINVAL now and then.
         rustix::mount::mount(
             "sockeye-test",
             dir.path(),
@@ -90,6 +88,10 @@ impl StalledFuse {
             options.as_c_str(),
         )
         .unwrap_or_else(|e| panic!("mount FUSE on {}: {e}", dir.path().display()));
+        let server = {
+            let (stop, reads_held) = (Arc::clone(&stop), Arc::clone(&reads_held));
+            std::thread::spawn(move || serve(device, hold_lookups, &stop, &reads_held))
+        };
         StalledFuse {
             dir,
             stop,

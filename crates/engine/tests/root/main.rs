@@ -13,3 +13,4 @@ mod namespace;
 mod stalled_details;
 mod support;
 mod traffic;
+mod victim;

@@ -8,110 +8,13 @@
 use crate::fuse::StalledFuse;
 use crate::support::*;
 use crate::traffic::*;
-use std::io::{BufRead, BufReader, Write};
+use crate::victim::{Victim, MMAP_LOCK_VICTIM};
 use std::net::UdpSocket;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const MMAP_LOCK_VICTIM: &str = include_str!("fuse_victim.py");
 const CHROOT_VICTIM: &str = include_str!("chroot_victim.py");
-/// The user the victim runs as: the attack needs no privilege.
-const NOBODY: u32 = 65534;
 /// How long snapshots are watched while the victim's details hang.
 const WATCH: Duration = Duration::from_secs(2);
-
-/// The victim process and the FUSE file system it is stuck in. On drop it is killed,
-/// the FUSE connection aborted (only then can its stuck thread, and so the process, end)
-/// and the process reaped.
-struct Victim {
-    child: Child,
-    pid: u32,
-    fuse: Option<StalledFuse>,
-}
-
-impl Victim {
-    /// Starts `script` as nobody with `path` (on `fuse`) and 127.0.0.1:`port` to send to.
-    fn start(script: &str, fuse: StalledFuse, path: &Path, port: u16) -> Victim {
-        let mut child = Command::new(python())
-            .args(["-S", "-c", script])
-            .arg(path)
-            .arg(port.to_string())
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the victim");
-        // A victim that failed half-way may never close its output (a thread stuck in
-        // FUSE keeps it open), so its line is awaited with a deadline.
-        let stdout = child.stdout.take().expect("victim stdout");
-        let (sender, line) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = line
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_default();
-        let victim = Victim {
-            pid: child.id(),
-            child,
-            fuse: Some(fuse),
-        };
-        assert!(
-            line.starts_with("ready "),
-            "the victim did not start: {line:?}"
-        );
-        victim
-    }
-
-    /// READ requests the victim's FUSE server holds unanswered.
-    fn reads_held(&self) -> u32 {
-        self.fuse
-            .as_ref()
-            .map_or(0, |f| f.reads_held.load(Ordering::SeqCst))
-    }
-
-    /// Waits until one of the victim's threads sits in `mmap`, behind the thread that
-    /// holds its mmap lock in FUSE: from then on, its command line cannot be read.
-    fn wait_until_wedged(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let in_mmap = || {
-            let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?;
-            let found = tasks.flatten().any(|task| {
-                std::fs::read_to_string(task.path().join("syscall"))
-                    .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_mmap.to_string()))
-            });
-            Some(found)
-        };
-        while in_mmap() != Some(true) {
-            assert!(
-                Instant::now() < deadline,
-                "the victim's writer never blocked"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Lets the victim send its traffic.
-    fn go(&mut self) {
-        let stdin = self.child.stdin.as_mut().expect("victim stdin");
-        stdin.write_all(b"g").expect("start the victim's traffic");
-    }
-}
-
-impl Drop for Victim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        drop(self.fuse.take());
-        let _ = self.child.wait();
-    }
-}
 
 /// Longest time, over `window`, between two snapshots arriving.
 fn longest_gap(engine: &Engine, window: Duration) -> Duration {
@@ -139,7 +42,7 @@ fn a_process_whose_command_line_cannot_be_read_does_not_stall_capture() {
     let port = receiver.local_addr().expect("receiver address").port();
     let fuse = StalledFuse::mount(false);
     let file = fuse.file();
-    let victim = Victim::start(MMAP_LOCK_VICTIM, fuse, &file, port);
+    let victim = Victim::start(python(), MMAP_LOCK_VICTIM, fuse, &file, port);
     victim.wait_until_wedged();
     capture_goes_on_beside(name, &engine, &receiver, victim, "cmdline");
     engine.capture.stop().expect("stop");
@@ -156,7 +59,7 @@ fn a_process_whose_root_hangs_lookups_does_not_stall_capture() {
     let port = receiver.local_addr().expect("receiver address").port();
     let fuse = StalledFuse::mount(true);
     let root = fuse.file().parent().expect("mount point").to_owned();
-    let victim = Victim::start(CHROOT_VICTIM, fuse, &root, port);
+    let victim = Victim::start(python(), CHROOT_VICTIM, fuse, &root, port);
     capture_goes_on_beside(name, &engine, &receiver, victim, "root/.flatpak-info");
     engine.capture.stop().expect("stop");
 }
@@ -174,17 +77,7 @@ fn capture_goes_on_beside(
 ) {
     println!("  victim pid {}", victim.pid);
     // The attack is live: a plain read of that file hangs in FUSE.
-    let (read_done, read_returned) = mpsc::channel();
-    let path = format!("/proc/{}/{hung}", victim.pid);
-    std::thread::spawn(move || {
-        let _ = read_done.send(std::fs::read(path));
-    });
-    assert!(
-        read_returned
-            .recv_timeout(Duration::from_millis(200))
-            .is_err(),
-        "reading the victim's {hung} returned: the attack is not live"
-    );
+    let held = victim.hold_a_read(hung);
     victim.go();
     receiver
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -245,7 +138,7 @@ fn capture_goes_on_beside(
     }
     drop(victim);
     assert!(
-        read_returned.recv_timeout(Duration::from_secs(5)).is_ok(),
+        held.returns_within(Duration::from_secs(5)),
         "aborting the FUSE connection released the held read"
     );
 }

@@ -1,6 +1,7 @@
 //! Starting the real helper on a socketpair and polling for conditions with a deadline.
 
 use sockeye_protocol::Capture1Proxy;
+use std::net::UdpSocket;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
@@ -207,7 +208,8 @@ impl Sender {
     }
 }
 
-const PYTHON: &str = "/usr/bin/python3";
+/// The interpreter of the test's Python processes.
+pub const PYTHON: &str = "/usr/bin/python3";
 
 impl Drop for Sender {
     fn drop(&mut self) {
@@ -225,4 +227,24 @@ pub fn perf_event_count(pid: u32) -> usize {
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
         .filter(|target| target.to_string_lossy() == "anon_inode:[perf_event]")
         .count()
+}
+
+/// Receives datagrams until `bytes` arrived; returns the number of datagrams.
+pub fn receive(socket: &UdpSocket, bytes: usize) -> usize {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buffer = vec![0u8; 65536];
+    let (mut total, mut datagrams) = (0, 0);
+    while total < bytes {
+        total += socket.recv(&mut buffer).expect("datagram from the sender");
+        datagrams += 1;
+    }
+    datagrams
+}
+
+/// On `lo`, each datagram's wire length is its payload plus 14 (Ethernet) + 20 (IPv4) +
+/// 8 (UDP) bytes.
+pub fn wire_bytes(payload: usize, datagrams: usize) -> u64 {
+    (payload + 42 * datagrams) as u64
 }

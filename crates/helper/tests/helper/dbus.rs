@@ -119,26 +119,6 @@ async fn a_client_claiming_root_on_an_unprivileged_pair_is_refused() {
     assert!(handshake_claiming(0).await.is_err());
 }
 
-/// Receives datagrams until `bytes` arrived; returns the number of datagrams.
-fn receive(socket: &UdpSocket, bytes: usize) -> usize {
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut buffer = vec![0u8; 65536];
-    let (mut total, mut datagrams) = (0, 0);
-    while total < bytes {
-        total += socket.recv(&mut buffer).expect("datagram from the sender");
-        datagrams += 1;
-    }
-    datagrams
-}
-
-/// On `lo`, each datagram's wire length is its payload plus 14 (Ethernet) + 20 (IPv4) +
-/// 8 (UDP) bytes.
-fn wire_bytes(payload: usize, datagrams: usize) -> u64 {
-    (payload + 42 * datagrams) as u64
-}
-
 async fn first_update(updates: &mut sockeye_protocol::UpdatedStream) -> sockeye_protocol::Update {
     let signal = tokio::time::timeout(Duration::from_secs(10), updates.next())
         .await
@@ -164,8 +144,8 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     let port = receiver.local_addr().unwrap().port();
     const PAYLOAD: usize = 60_000;
     let sender = common::Sender::start(&[], "127.0.0.1", port, 60, 1000);
-    let datagrams = receive(&receiver, PAYLOAD);
-    let expected = wire_bytes(PAYLOAD, datagrams);
+    let datagrams = common::receive(&receiver, PAYLOAD);
+    let expected = common::wire_bytes(PAYLOAD, datagrams);
     let sender_pid = sender.0.id();
     let our_pid = std::process::id();
 
@@ -319,7 +299,7 @@ async fn reset_totals_sets_every_total_to_zero() {
     let port = receiver.local_addr().unwrap().port();
     // Spread over a second, so the sender is surely attributed; all sent before the reset.
     let sender = common::Sender::start_paced(&[], "127.0.0.1", port, 20, 1000, 50);
-    receive(&receiver, 20_000);
+    common::receive(&receiver, 20_000);
     let pid = sender.0.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

@@ -6,10 +6,15 @@
 
 mod common;
 mod dbus;
+#[path = "../../../engine/tests/root/fuse.rs"]
+mod fuse;
 mod gdbus;
 mod lifecycle;
 mod privilege;
 mod reach;
 #[cfg(feature = "sandbox-probe")]
 mod sandbox;
+mod stalled_details;
 mod updates;
+#[path = "../../../engine/tests/root/victim.rs"]
+mod victim;
