@@ -18,8 +18,13 @@ pub fn helper_binary() -> PathBuf {
             let target_dir = sockeye.parent().and_then(Path::parent).unwrap();
             let profile = sockeye.parent().and_then(Path::file_name).unwrap();
             let mut build = Command::new(env!("CARGO"));
+            // With the feature `./build-aux/dev test` gives the whole workspace: this build
+            // writes the same target/<profile>/sockeye-helper that the helper's own tests run
+            // later in that `cargo test`, and a build without it would replace their binary
+            // with one lacking the probe (inert unless SOCKEYE_SANDBOX_PROBE is set).
             build
                 .args(["build", "--quiet", "-p", "sockeye-helper"])
+                .args(["--features", "sockeye-helper/sandbox-probe"])
                 .arg("--manifest-path")
                 .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
                 .env("CARGO_TARGET_DIR", target_dir);
