@@ -46,15 +46,17 @@ pub const MIN_KEEP: Duration = Duration::from_secs(10);
 /// Most time a name is kept, whatever its TTL (a week-long TTL must not pin an entry).
 pub const MAX_KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Upper bound of one entry's heap use, in bytes, name included: a hash-table slot
-/// (key + entry + control byte) counted twice, as a table just grown is half empty; a
-/// recency-index entry counted three times for B-tree nodes that may be a third full;
-/// and a name of the longest kind (253 bytes plus the `Arc` counts, rounded up by the
-/// allocator) owned alone.
-const ENTRY_BOUND_BYTES: usize = 2 * (48 + 48 + 1) + 3 * (8 + 48) + 288;
-/// Upper bound of a full cache's heap use, in bytes: both tables full of distinct, longest
-/// names. About 43 MiB; real names (some 20 bytes, one per answer shared by its addresses)
-/// take about a third of that. Checked by the `name_memory` integration test.
+/// Upper bound of one entry's heap use, in bytes, name included: a hash-table slot (key,
+/// entry, control byte: 73 bytes, rounded up to 97) counted twice, as a table just grown is
+/// half empty; a recency-index entry (40 bytes, rounded up to 56) counted three times for
+/// B-tree nodes that may be little more than a third full; and a name of the longest kind
+/// (253 bytes plus the `Arc` counts, 288 with the allocator's rounding) owned alone.
+pub const ENTRY_BOUND_BYTES: usize = 2 * (48 + 48 + 1) + 3 * (8 + 48) + 288;
+/// Upper bound of a full cache's heap use, in bytes: both tables full, every entry with a
+/// distinct name of the longest kind: 81,920 × 650 bytes, about 51 MiB. Measured (the
+/// `name_memory` integration test): 36.8 MiB in that worst case; 4.4 MB for 10,000 answers
+/// of 25-byte names recorded with their askers (about 220 bytes per entry), so some 18 MB
+/// for a cache full of real names.
 pub const MAX_HEAP_BYTES: usize = (MAX_ADDRESSES + MAX_ASKER_ADDRESSES) * ENTRY_BOUND_BYTES;
 
 /// Addresses' names per namespace, and per asker. See the module documentation.
