@@ -9,7 +9,7 @@
 //! Why: a connection's remote address is named by the answer its own process received
 //! (issue 16). The decoder only reads; it never trusts a count or a length in the message:
 //! at most [`MAX_ANSWERS`] records are looked at whatever the header claims, names obey
-//! RFC 1035's limits and point only backwards ([`name`]), a record cut short ends the
+//! RFC 1035's limits and point only backwards (`name.rs`), a record cut short ends the
 //! decoding with what was already read kept (`truncated`), and a malformed record is skipped
 //! when its length allows. Nothing is allocated but the address list, whose capacity a
 //! reused [`DnsResponse`] keeps.
@@ -28,7 +28,7 @@ mod tests;
 
 pub use name::DnsName;
 
-use name::{read_name, skip_name};
+use name::{name_equals, read_name, skip_name};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Most answer records looked at in one message, whatever its header claims (up to 65,535):
@@ -114,15 +114,32 @@ impl Default for DnsResponse {
     }
 }
 
-/// Where one answer record sits in the message, without its names decoded.
+/// Where one answer record sits in the message, without its names decoded. Offsets fit in
+/// 16 bits as a DNS message does (`decode_into` reads no further), which keeps the 64 of
+/// them in 768 bytes of stack.
 #[derive(Debug, Clone, Copy, Default)]
 struct RawRecord {
-    owner: usize,
+    owner: u16,
     rtype: u16,
     ttl: u32,
-    data: usize,
-    data_len: usize,
+    data: u16,
+    data_len: u16,
 }
+
+impl RawRecord {
+    fn owner(&self) -> usize {
+        usize::from(self.owner)
+    }
+
+    fn data_range(&self) -> std::ops::Range<usize> {
+        let start = usize::from(self.data);
+        start..start + usize::from(self.data_len)
+    }
+}
+
+/// Longest DNS message, in bytes: its TCP length prefix is 16 bits, and a UDP payload is
+/// smaller still.
+const MAX_MESSAGE: usize = u16::MAX as usize;
 
 impl DnsResponse {
     /// Decodes one DNS message (see [`DnsResponse::decode_into`]).
@@ -139,6 +156,7 @@ impl DnsResponse {
         self.truncated = false;
         self.question = DnsName::root();
         self.canonical = DnsName::root();
+        let message = &message[..message.len().min(MAX_MESSAGE)];
         let header = message.get(..HEADER_LEN).ok_or(DnsError::TooShort)?;
         let field = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
         let flags = field(2);
@@ -182,7 +200,8 @@ impl DnsResponse {
 
     /// Locates up to [`MAX_ANSWERS`] answer records of class IN and type A, AAAA or CNAME
     /// from `at`; returns how many were stored. Stops, marking the message truncated, at a
-    /// record that runs past the end or whose owner name cannot be read (its end is unknown).
+    /// record that runs past the end or whose owner name cannot be walked (its end is
+    /// unknown). Owner names are only skipped here; `resolve` compares them in place.
     fn read_records(
         &mut self,
         message: &[u8],
@@ -212,7 +231,14 @@ impl DnsResponse {
                 break;
             }
             at = data + data_len;
-            if class == CLASS_IN && matches!(rtype, TYPE_A | TYPE_AAAA | TYPE_CNAME) {
+            let wanted = class == CLASS_IN && matches!(rtype, TYPE_A | TYPE_AAAA | TYPE_CNAME);
+            // Every offset is below `MAX_MESSAGE`, the length `message` was cut to.
+            if let (true, Ok(owner), Ok(data), Ok(data_len)) = (
+                wanted,
+                u16::try_from(owner),
+                u16::try_from(data),
+                u16::try_from(data_len),
+            ) {
                 records[stored] = RawRecord {
                     owner,
                     rtype,
@@ -228,19 +254,18 @@ impl DnsResponse {
 
     /// Follows the CNAME chain from the question, then keeps the addresses of its end.
     fn resolve(&mut self, message: &[u8], records: &[RawRecord]) {
-        let mut scratch = DnsName::root();
-        let mut owned_by = |record: &RawRecord, name: &DnsName| {
-            read_name(message, record.owner, &mut scratch).is_ok() && scratch == *name
-        };
+        let owned_by =
+            |record: &RawRecord, name: &DnsName| name_equals(message, record.owner(), name);
         self.canonical = self.question;
         let mut chain_ttl = u32::MAX;
+        let mut target = DnsName::root();
         for hop in 0..=MAX_CHAIN {
-            let mut target = DnsName::root();
             let next = records.iter().find(|r| {
                 r.rtype == TYPE_CNAME
                     && owned_by(r, &self.canonical)
                     // A CNAME whose target cannot be read is skipped like any bad record.
-                    && read_name(message, r.data, &mut target).is_ok_and(|end| end <= r.data + r.data_len)
+                    && read_name(message, r.data_range().start, &mut target)
+                        .is_ok_and(|end| end <= r.data_range().end)
             });
             let Some(cname) = next else { break };
             if hop == MAX_CHAIN {
@@ -251,7 +276,7 @@ impl DnsResponse {
             self.canonical = target;
         }
         for record in records {
-            let Some(data) = message.get(record.data..record.data + record.data_len) else {
+            let Some(data) = message.get(record.data_range()) else {
                 continue;
             };
             let addr = match (record.rtype, data.len()) {

@@ -31,7 +31,7 @@ impl DnsName {
     }
 
     /// A name from its dotted text (a final dot allowed), under the limits and rules of
-    /// [`read_name`]: for callers that build answers themselves (tests, fakes).
+    /// `read_name`: for callers that build answers themselves (tests, fakes).
     pub fn from_text(text: &str) -> Result<Self, DnsError> {
         let mut name = Self::root();
         let mut wire_len = 1;
@@ -114,6 +114,70 @@ impl std::fmt::Display for DnsName {
 /// runs past the end of the message.
 pub fn read_name(message: &[u8], start: usize, out: &mut DnsName) -> Result<usize, DnsError> {
     *out = DnsName::root();
+    walk(message, start, |label| {
+        if label.iter().any(|&b| !b.is_ascii_graphic() || b == b'.') {
+            return Err(DnsError::BadLabel);
+        }
+        out.push_label(label)
+    })
+}
+
+/// Whether the name at `start` is `expected`, ASCII case aside, compared in place (no copy;
+/// the first differing label ends the walk). A name [`read_name`] rejects equals nothing.
+pub fn name_equals(message: &[u8], start: usize, expected: &DnsName) -> bool {
+    let text = expected.as_bytes();
+    let mut at = 0;
+    let walked = walk(message, start, |label| {
+        let end = at + label.len();
+        let same = text
+            .get(at..end)
+            .is_some_and(|want| label.eq_ignore_ascii_case(want) && !label.contains(&b'.'));
+        match (same, text.get(end)) {
+            (true, None) => at = end,
+            (true, Some(b'.')) => at = end + 1,
+            _ => return Err(DnsError::BadLabel),
+        }
+        Ok(())
+    });
+    // `at` stops one past a dot when the name ends before `expected` does.
+    walked.is_ok() && at == text.len()
+}
+
+/// The offset just after the name at `start`, where its record goes on, without decoding
+/// it: only the labels in place are walked (their lengths and types, the 255-byte limit),
+/// and a pointer, which ends them, must point backwards; where it points is read, and
+/// checked, by whoever reads the name itself.
+pub fn skip_name(message: &[u8], start: usize) -> Result<usize, DnsError> {
+    let mut at = start;
+    loop {
+        let &len = message.get(at).ok_or(DnsError::Truncated)?;
+        match len & 0xc0 {
+            0x00 if at + 1 + usize::from(len) - start > MAX_NAME_WIRE => {
+                return Err(DnsError::NameTooLong)
+            }
+            0x00 if len == 0 => return Ok(at + 1),
+            0x00 => at += 1 + usize::from(len),
+            0xc0 => {
+                let &low = message.get(at + 1).ok_or(DnsError::Truncated)?;
+                let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+                return if target < start {
+                    Ok(at + 2)
+                } else {
+                    Err(DnsError::BadPointer)
+                };
+            }
+            _ => return Err(DnsError::BadLabel),
+        }
+    }
+}
+
+/// Walks the labels of the name at `start`, following pointers, handing each label to
+/// `on_label`; returns the offset after the name in place. See [`read_name`] for the rules.
+fn walk(
+    message: &[u8],
+    start: usize,
+    mut on_label: impl FnMut(&[u8]) -> Result<(), DnsError>,
+) -> Result<usize, DnsError> {
     let mut at = start;
     // Start of the segment being read: a pointer must point strictly before it.
     let mut segment = start;
@@ -136,10 +200,7 @@ pub fn read_name(message: &[u8], start: usize, out: &mut DnsName) -> Result<usiz
                 let label = message
                     .get(at + 1..at + 1 + len)
                     .ok_or(DnsError::Truncated)?;
-                if label.iter().any(|&b| !b.is_ascii_graphic() || b == b'.') {
-                    return Err(DnsError::BadLabel);
-                }
-                out.push_label(label)?;
+                on_label(label)?;
                 at += 1 + len;
             }
             0xc0 => {
@@ -157,11 +218,4 @@ pub fn read_name(message: &[u8], start: usize, out: &mut DnsName) -> Result<usiz
             _ => return Err(DnsError::BadLabel),
         }
     }
-}
-
-/// The offset just after the name at `start`, without decoding it (for the names a record
-/// holds that nobody asks about). Checks the same limits as [`read_name`].
-pub fn skip_name(message: &[u8], start: usize) -> Result<usize, DnsError> {
-    let mut scratch = DnsName::root();
-    read_name(message, start, &mut scratch)
 }

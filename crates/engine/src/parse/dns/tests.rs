@@ -447,6 +447,8 @@ fn random_and_mutated_messages_never_panic_and_stay_bounded() {
         if let Ok(r) = DnsResponse::decode(&bytes) {
             assert!(r.addresses.len() <= MAX_ANSWERS);
             assert!(r.question.as_str().len() <= 253);
+            // The in-place comparison agrees with the decoder.
+            assert!(name::name_equals(&bytes, HEADER_LEN, &r.question));
             assert!(r.mappings().all(|(_, n, _)| n == &r.question));
             assert!(r.addresses.iter().all(|a| a.ttl <= i32::MAX as u32));
         }
@@ -470,4 +472,28 @@ fn names_from_text_follow_the_wire_rules() {
     for bad in ["a..b", ".a", "a b", &"a".repeat(64)] {
         assert_eq!(DnsName::from_text(bad), Err(DnsError::BadLabel), "{bad}");
     }
+}
+
+#[test]
+fn names_compare_in_place_label_by_label_ignoring_case() {
+    let expected = DnsName::from_text("a.b").unwrap();
+    let m = [
+        3, b'a', b'.', b'b', 0, // @0: one label holding a dot
+        1, b'A', 1, b'B', 0, // @5
+        1, b'a', 0, // @10
+        1, b'a', 1, b'b', 1, b'c', 0, // @13
+        1, b'a', 0xc0, 7, // @20: "a" then "B" by pointer
+    ];
+    assert!(!name::name_equals(&m, 0, &expected));
+    assert!(name::name_equals(&m, 5, &expected));
+    assert!(!name::name_equals(&m, 10, &expected));
+    assert!(!name::name_equals(&m, 13, &expected));
+    assert!(name::name_equals(&m, 20, &expected));
+    assert!(name::name_equals(&[0], 0, &DnsName::root()));
+    assert_eq!(name::skip_name(&m, 20), Ok(24));
+    assert_eq!(name::skip_name(&m, 5), Ok(10));
+    assert_eq!(
+        name::skip_name(&[1, b'a', 0xc0, 0], 0),
+        Err(DnsError::BadPointer)
+    );
 }
