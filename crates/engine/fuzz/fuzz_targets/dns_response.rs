@@ -19,8 +19,10 @@ fuzz_target!(|input: &[u8]| {
             assert!(response.addresses.len() <= MAX_ANSWERS);
             assert!(response.question.as_str().len() <= 253);
             cache.record(1, Some(i as u32 % 3), &response, now);
-            for address in &response.addresses {
-                let name = cache.name_for(1, Some(i as u32 % 3), address.addr, now);
+            // The newest address is named by its question (earlier ones of a long answer
+            // may already be evicted from the 8-entry cache).
+            if let Some(last) = response.addresses.last() {
+                let name = cache.name_for(1, Some(i as u32 % 3), last.addr, now);
                 assert_eq!(name.as_deref(), Some(response.question.as_str()));
             }
         }
