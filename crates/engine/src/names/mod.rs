@@ -17,7 +17,12 @@
 //! caller — a pid today, a socket inode if that proves more stable.
 //!
 //! Names are the *question* names (what was typed, see `parse::dns`), shared between both
-//! tables and every address of one answer (`Arc<str>`, one allocation per answer).
+//! tables and every address of one answer (`Arc<str>`, one allocation per answer). The end
+//! of the CNAME chain (`DnsResponse::canonical`) is not kept: a tooltip that wants it costs
+//! one more `Arc` per answer and 16 bytes per entry.
+//!
+//! Lookups count as use for the LRU order, so `name_for` takes `&mut self`; the cache is
+//! meant to live on the capture thread, next to the accounting that asks it.
 //!
 //! Time is passed in (`now`), never read here, so tests need no sleeps. A name is kept for
 //! its TTL, at least [`MIN_KEEP`] (a TTL of 0 would otherwise name nothing: the program
