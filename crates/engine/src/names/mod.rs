@@ -51,11 +51,12 @@ pub const MIN_KEEP: Duration = Duration::from_secs(10);
 /// Most time a name is kept, whatever its TTL (a week-long TTL must not pin an entry).
 pub const MAX_KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Upper bound of one entry's heap use, in bytes, name included: a hash-table slot (key,
-/// entry, control byte: 73 bytes, rounded up to 97) counted twice, as a table just grown is
-/// half empty; a recency-index entry (40 bytes, rounded up to 56) counted three times for
-/// B-tree nodes that may be little more than a third full; and a name of the longest kind
-/// (253 bytes plus the `Arc` counts, 288 with the allocator's rounding) owned alone.
+/// Upper bound of one entry's heap use, in bytes, name included: hash-table slots (key,
+/// entry, control byte: 73 bytes; a table just grown holds up to 16/7 slots per entry,
+/// 167 bytes, counted as 2 × 97); a recency-index entry (40 bytes in B-tree nodes at least
+/// about half full, with their headers and inner nodes some 105 bytes, counted as 3 × 56);
+/// and a name of the longest kind (253 bytes plus the `Arc` counts, 288 with the
+/// allocator's rounding) owned alone.
 pub const ENTRY_BOUND_BYTES: usize = 2 * (48 + 48 + 1) + 3 * (8 + 48) + 288;
 /// Upper bound of a full cache's heap use, in bytes: both tables full, every entry with a
 /// distinct name of the longest kind: 81,920 × 650 bytes, about 51 MiB. Measured (the
