@@ -88,7 +88,8 @@ impl NameCache {
     }
 
     /// Learns the addresses of one decoded response received in namespace `ns`, by `asker`
-    /// when known. A later answer for an address replaces the earlier one.
+    /// when known. A later answer for an address replaces the earlier one. An answer to the
+    /// root name teaches nothing (an empty name would only hide the address).
     pub fn record(
         &mut self,
         ns: NamespaceId,
@@ -96,7 +97,7 @@ impl NameCache {
         response: &DnsResponse,
         now: Instant,
     ) {
-        if response.addresses.is_empty() {
+        if response.addresses.is_empty() || response.question.as_str().is_empty() {
             return;
         }
         let name: Arc<str> = Arc::from(response.question.as_str());

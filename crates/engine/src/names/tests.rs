@@ -239,8 +239,9 @@ fn ten_thousand_distinct_names_and_many_more_keep_the_entry_bounds() {
 }
 
 #[test]
-fn an_answer_without_addresses_records_nothing() {
+fn an_answer_without_addresses_or_to_the_root_name_records_nothing() {
     let mut cache = NameCache::default();
     cache.record(NS, Some(1), &answer("nx.test", 60, &[]), Instant::now());
+    cache.record(NS, Some(1), &answer("", 60, &["192.0.2.1"]), Instant::now());
     assert!(cache.is_empty());
 }
