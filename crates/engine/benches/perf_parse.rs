@@ -1,6 +1,7 @@
 //! Frame parsing per link type: one captured frame (256 bytes of a 1514-byte segment, as the
 //! capture hands it over) to a `PacketMeta`; and a typical DNS response (a CNAME and four
-//! addresses, compressed) decoded and recorded in the name cache. Run with `cargo bench -p
+//! addresses, compressed) decoded and recorded in the name cache, and the response that
+//! asks the decoder for the most work. Run with `cargo bench -p
 //! sockeye-engine --bench perf_parse`.
 
 #[path = "perf_support/cpu_time.rs"]
@@ -51,6 +52,25 @@ fn typical_dns_response() -> Vec<u8> {
     m
 }
 
+/// The most work one message can ask of the decoder (as in the unit test
+/// `a_message_built_for_the_most_work_is_decoded_in_bounded_time`): the longest question
+/// name and 64 CNAMEs owned by it, 63 with an unreadable target and the last a loop back to
+/// the question, so each of the 9 hops compares every owner in full.
+fn most_work_dns_response() -> Vec<u8> {
+    let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 64, 0, 0, 0, 0];
+    for label in [b'a', b'a', b'a', b'b'] {
+        let len = if label == b'b' { 61 } else { 63 };
+        m.push(len);
+        m.extend(std::iter::repeat_n(label, usize::from(len)));
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for i in 0..64 {
+        m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0]);
+        m.push(if i < 63 { 0xff } else { 12 });
+    }
+    m
+}
+
 fn dns_response(c: &mut Criterion<ThreadCpuTime>) {
     let message = typical_dns_response();
     let mut response = DnsResponse::default();
@@ -61,6 +81,11 @@ fn dns_response(c: &mut Criterion<ThreadCpuTime>) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("decode", |b| {
         b.iter(|| response.decode_into(black_box(&message)))
+    });
+    let most_work = most_work_dns_response();
+    assert!(response.decode_into(&most_work).is_ok() && response.addresses.is_empty());
+    group.bench_function("most_work", |b| {
+        b.iter(|| response.decode_into(black_box(&most_work)))
     });
     let mut cache = NameCache::default();
     let now = Instant::now();
