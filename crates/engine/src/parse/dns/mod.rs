@@ -14,6 +14,12 @@
 //! when its length allows. Nothing is allocated but the address list, whose capacity a
 //! reused [`DnsResponse`] keeps.
 //!
+//! Cost (`perf_parse`, `dns_response/*`, one core's CPU time): a typical answer (a CNAME
+//! and four addresses, 131 bytes) decodes in about 350 ns; the message that asks for the
+//! most work (64 CNAMEs owned by a 253-byte name, walked in full at each of 9 hops) in about
+//! 56 µs. A flood of such messages must therefore be met by a budget where decoding is
+//! called (responses decoded per interval), not here.
+//!
 //! Which name: each address is mapped to the *question* name — what the user typed or the
 //! program asked for (`github.com`), not the end of the CNAME chain (`lb-140-82-121-4-iad…`)
 //! that only the operator chose. The chain's end is kept too, in [`DnsResponse::canonical`].
