@@ -21,6 +21,8 @@
 //!   ├─ kernel/       netlink, sock_diag, /proc/PID/net, bounded /proc reads, last pid
 //!   ├─ processes/    which process holds a socket, and what that process is
 //!   └─ connect_log/  who connected or listened: the sock:inet_sock_set_state tracepoint
+//! names/            address → host name per namespace (and per asker), from DNS answers
+//!                    decoded by parse/dns/; TTL, LRU, memory bound (not yet fed: issue 16)
 //! system_paths.rs    /proc, /etc/passwd, /run/netns, tracefs: one value, for tests to move
 //! ```
 //!
@@ -31,6 +33,7 @@
 pub mod accounting;
 pub mod attribution;
 mod capture;
+pub mod names;
 pub mod owner;
 pub mod parse;
 mod snapshot;

@@ -4,12 +4,15 @@
 //! ```text
 //! frame ─► link (by pcap datalink) ─► IPv4 / IPv6 (extension headers) ─► transport ports
 //!                                         └─ fragments after the first: ports from the first
+//! dns/    a DNS response's payload ─► question name, CNAME chain, addresses with TTLs
+//!         (not on the frame path yet: issue 16 feeds it port-53 payloads)
 //! ```
 //!
 //! Every input is untrusted: a frame that is short, truncated by the snaplen or simply
 //! garbage still yields a `PacketMeta` (transport `Other`, unspecified addresses) carrying
 //! its wire length, so it is counted and never lost.
 
+pub mod dns;
 mod fast;
 mod fragments;
 mod ip;
