@@ -3,7 +3,8 @@
 
 use super::*;
 use sockeye_engine::ProcessStats;
-use sockeye_protocol::{CAPTURE_INTERFACE, CAPTURE_PATH, MAX_COMMAND_LINE_BYTES_PER_UPDATE};
+use sockeye_protocol::MAX_COMMAND_LINE_BYTES_PER_UPDATE;
+use wire_size::encoded;
 
 fn process(pid: u32, cmdline: &str, exited: bool) -> ProcessStats {
     ProcessStats {
@@ -31,16 +32,6 @@ fn sent(delivered: &mut Delivered, generation: u64, snapshot: &Snapshot) -> Upda
     let composed = delivered.compose(generation, snapshot);
     assert_eq!(delivered.record(composed.receipt, &Ok(())), None);
     composed.update
-}
-
-/// The signal as zbus encodes it, in bytes.
-fn encoded(update: &Update) -> usize {
-    zbus::message::Message::signal(CAPTURE_PATH, CAPTURE_INTERFACE, "Updated")
-        .unwrap()
-        .build(&(update,))
-        .unwrap()
-        .data()
-        .len()
 }
 
 #[test]

@@ -59,20 +59,21 @@ pub fn update(u: &Update) -> usize {
             .sum::<usize>()
 }
 
+/// The signal as zbus sends it, in bytes: what the bounds above are checked against.
+#[cfg(test)]
+pub fn encoded(update: &Update) -> usize {
+    use sockeye_protocol::{CAPTURE_INTERFACE, CAPTURE_PATH};
+    zbus::message::Message::signal(CAPTURE_PATH, CAPTURE_INTERFACE, "Updated")
+        .unwrap()
+        .build(&(update,))
+        .unwrap()
+        .data()
+        .len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockeye_protocol::{CAPTURE_INTERFACE, CAPTURE_PATH};
-
-    /// The signal as zbus sends it, in bytes.
-    fn encoded(update: &Update) -> usize {
-        zbus::message::Message::signal(CAPTURE_PATH, CAPTURE_INTERFACE, "Updated")
-            .unwrap()
-            .build(&(update,))
-            .unwrap()
-            .data()
-            .len()
-    }
 
     /// Odd lengths everywhere, so every alignment gap shows up.
     fn sample(processes: usize) -> Update {
