@@ -705,15 +705,8 @@ mod tests {
         // As `nobody` would: 65,536 local routes on its loopback (each a `/32 host LOCAL`
         // entry of its fib_trie, as an address is).
         let script = "ip link set lo up && ip -batch - && echo ready && exec sleep 60";
-        let mut child = Command::new("setpriv")
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
+        let mut child = Command::new(crate::attribution::namespaces::rank::AS_NOBODY[0])
+            .args(&crate::attribution::namespaces::rank::AS_NOBODY[1..])
             .args(["unshare", "-rn", "sh", "-c", script])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -80,6 +80,19 @@ pub(crate) fn owner_uid(ns_path: &Path) -> io::Result<u32> {
     Ok(unsafe { ioctl(&userns, getter) }?)
 }
 
+/// The command prefix that runs what follows as `nobody`, as an unprivileged attacker would
+/// (the ranking and address-flood tests).
+#[cfg(test)]
+pub(super) const AS_NOBODY: [&str; 7] = [
+    "setpriv",
+    "--reuid",
+    "65534",
+    "--regid",
+    "65534",
+    "--clear-groups",
+    "--",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,16 +158,7 @@ mod tests {
         let by_root = Unshared::start(&["env"]).expect("root makes a user namespace");
         assert_eq!(owner_uid(&by_root.ns_path()).unwrap(), 0);
         assert_eq!(Rank::of(&by_root.ns_path()), Rank::RootOwned);
-        let nobody = [
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ];
-        let Some(by_nobody) = Unshared::start(&nobody) else {
+        let Some(by_nobody) = Unshared::start(&AS_NOBODY) else {
             println!("unprivileged user namespaces are refused here: only root's checked");
             return;
         };
