@@ -1,30 +1,48 @@
-//! The About window: credits, links and licence.
+//! The About window or dialog (`crate::adaptive::about`): credits, links and licence.
 
 use adw::prelude::*;
 use gettextrs::gettext;
 
+use crate::adaptive::about::About;
 use crate::config;
 
 /// Shows the About window over `parent`.
-pub fn present(parent: &impl IsA<gtk::Window>) {
-    let about = adw::AboutWindow::builder()
-        .transient_for(parent)
-        .modal(true)
-        .application_name(gettext("Sockeye"))
-        .application_icon(config::APP_ID)
-        .developer_name(gettext("The Sockeye developers"))
-        .version(config::VERSION)
-        .comments(gettext(
-            "See which processes and applications use the network, and how much.",
-        ))
-        .website("https://github.com/sockeye/sockeye")
-        .issue_url("https://github.com/sockeye/sockeye/issues")
-        .license_type(gtk::License::Gpl30)
-        .copyright(gettext("© 2026 The Sockeye developers"))
-        .developers(vec!["The Sockeye developers"])
+pub fn present(parent: &adw::ApplicationWindow) {
+    let about = About::new();
+    // The same property names on AdwAboutWindow and AdwAboutDialog.
+    about.object().set_properties_from_value(&[
+        ("application-name", gettext("Sockeye").to_value()),
+        ("application-icon", config::APP_ID.to_value()),
+        (
+            "developer-name",
+            gettext("The Sockeye developers").to_value(),
+        ),
+        ("version", config::VERSION.to_value()),
+        (
+            "comments",
+            gettext("See which processes and applications use the network, and how much.")
+                .to_value(),
+        ),
+        ("website", "https://github.com/sockeye/sockeye".to_value()),
+        (
+            "issue-url",
+            "https://github.com/sockeye/sockeye/issues".to_value(),
+        ),
+        ("license-type", gtk::License::Gpl30.to_value()),
+        (
+            "copyright",
+            gettext("© 2026 The Sockeye developers").to_value(),
+        ),
+        (
+            "developers",
+            ["The Sockeye developers"].as_slice().to_value(),
+        ),
         // Translators: replace with your names, one per line.
-        .translator_credits(gettext("translator-credits"))
-        .build();
+        (
+            "translator-credits",
+            gettext("translator-credits").to_value(),
+        ),
+    ]);
     about.add_link(
         &gettext("Source Code"),
         "https://github.com/sockeye/sockeye",
@@ -33,5 +51,5 @@ pub fn present(parent: &impl IsA<gtk::Window>) {
         Some(&gettext("Inspired by")),
         &["libgtop netstats https://gitlab.gnome.org/GNOME/libgtop"],
     );
-    about.present();
+    about.present(parent);
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! main ─┬─ --json / --trace ─► terminal (the helper's terminal modes via the launcher; no GTK)
+//!       ├─ --history ─────────► terminal ─► history::cli (the recorder on the system bus)
 //!       └─ otherwise ─────────► app (relm4 GUI) ─► launcher ─► sockeye-helper (D-Bus p2p)
 //! ```
 
@@ -10,10 +11,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Before the terminal modes too: `--history` prints translated text and amounts.
+    init_gettext();
     if let Some(mode) = terminal::requested(&args) {
         return terminal::run(mode);
     }
-    init_gettext();
     app::run(args)
 }
 

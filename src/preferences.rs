@@ -1,17 +1,19 @@
-//! The Preferences window, built from `ui/preferences.ui`: refresh interval, units, idle
-//! processes, grouping. Every change is saved at once and reported to the window.
+//! The Preferences window or dialog (`crate::adaptive::preferences`): refresh interval,
+//! units, idle processes, grouping, reverse lookups of host names. Every change is saved at
+//! once and reported to the window.
 
 use adw::prelude::*;
+use gtk::glib;
 use std::rc::Rc;
 
+use crate::adaptive::preferences::PreferencesShell;
 use crate::format::Units;
 use crate::settings::{Preferences, Settings, REFRESH_INTERVALS_MS};
-use crate::ui::Template;
 
-/// Shows the Preferences window over `parent`; `changed` runs after every change with the
+/// Shows the Preferences over `parent`; `changed` runs after every change with the
 /// new values (already saved in `settings`).
 pub fn present(
-    parent: &impl IsA<gtk::Window>,
+    parent: &adw::ApplicationWindow,
     settings: Rc<Settings>,
     changed: impl Fn(Preferences) + 'static,
 ) {
@@ -21,9 +23,8 @@ pub fn present(
         let settings = settings.clone();
         Rc::new(move || changed(settings.preferences()))
     };
-    let ui = Template::load("preferences.ui");
-    let window: adw::PreferencesWindow = ui.get("window");
-    window.set_transient_for(Some(parent));
+    let shell = PreferencesShell::load();
+    let ui = shell.ui();
 
     // Each control shows the current value first, then reports changes: setting it after
     // connecting would save the value it already has.
@@ -67,29 +68,44 @@ pub fn present(
         });
     }
 
-    let group_switch: gtk::Switch = ui.get("group_switch");
-    group_switch.set_active(current.group_by_application);
-    {
+    bind_switch(ui.get("group_switch"), current.group_by_application, {
         let (settings, report) = (settings.clone(), report.clone());
-        group_switch.connect_active_notify(move |s| {
-            settings.set_group_by_application(s.is_active());
+        move |active| {
+            settings.set_group_by_application(active);
             report();
-        });
-    }
+        }
+    });
 
-    let idle_switch: gtk::Switch = ui.get("idle_switch");
-    idle_switch.set_active(current.show_idle);
-    {
+    bind_switch(ui.get("idle_switch"), current.show_idle, {
         let (settings, report) = (settings.clone(), report.clone());
-        idle_switch.connect_active_notify(move |s| {
-            settings.set_show_idle(s.is_active());
+        move |active| {
+            settings.set_show_idle(active);
             report();
-        });
-    }
+        }
+    });
+
+    // Reverse lookups tell the DNS server which addresses the apps talk to: the row's
+    // subtitle says so, and turning it off stops them at once.
+    bind_switch(ui.get("lookup_switch"), current.look_up_host_names, {
+        let (settings, report) = (settings.clone(), report.clone());
+        move |active| {
+            settings.set_look_up_host_names(active);
+            report();
+        }
+    });
 
     ui.get::<adw::PreferencesGroup>("not_persistent")
         .set_visible(!settings.is_persistent());
-    window.present();
+    shell.present(parent);
+}
+
+/// Shows `active` on `switch` (a `GtkSwitch` or an `AdwSwitchRow`: both have the boolean
+/// property `active`), then calls `toggled` on every change.
+fn bind_switch(switch: glib::Object, active: bool, toggled: impl Fn(bool) + 'static) {
+    switch.set_property("active", active);
+    switch.connect_notify_local(Some("active"), move |switch, _| {
+        toggled(switch.property("active"))
+    });
 }
 
 /// "0.5 seconds", "1 second", … for an interval in milliseconds.

@@ -21,6 +21,8 @@ pub struct Preferences {
     pub units: Units,
     pub group_by_application: bool,
     pub show_idle: bool,
+    /// Ask the DNS server for the names of addresses no DNS answer named (reverse lookups).
+    pub look_up_host_names: bool,
 }
 
 impl Default for Preferences {
@@ -30,6 +32,7 @@ impl Default for Preferences {
             units: Units::Bytes,
             group_by_application: true,
             show_idle: false,
+            look_up_host_names: true,
         }
     }
 }
@@ -88,6 +91,7 @@ impl Settings {
                 units: Units::from_nick(&s.string("units")),
                 group_by_application: s.boolean("group-by-application"),
                 show_idle: s.boolean("show-idle"),
+                look_up_host_names: s.boolean("look-up-host-names"),
             },
             None => self.memory.borrow().0.clone(),
         }
@@ -113,6 +117,13 @@ impl Settings {
 
     pub fn set_show_idle(&self, show: bool) {
         self.write(|p| p.show_idle = show, |s| s.set_boolean("show-idle", show));
+    }
+
+    pub fn set_look_up_host_names(&self, look_up: bool) {
+        self.write(
+            |p| p.look_up_host_names = look_up,
+            |s| s.set_boolean("look-up-host-names", look_up),
+        );
     }
 
     pub fn window_state(&self) -> WindowState {

@@ -18,6 +18,9 @@ Options of --json and --trace (passed on to sockeye-helper):
   --interval MS      length of one interval, in milliseconds (default 1000)
   --duration S       stop after this many seconds (default: until Ctrl-C)
   --interface NAME   capture only on this interface (repeatable; default: all)
+
+       sockeye --history [--since 24h|7d|2026-12-01] [--by hour|day] [--csv|--json]
+                                    what each app used, as recorded by sockeye-recorder
 ";
 
 /// A terminal mode asked for on the command line.
@@ -25,6 +28,8 @@ Options of --json and --trace (passed on to sockeye-helper):
 pub enum Mode {
     /// Run `sockeye-helper` with these arguments (the first is `--json` or `--trace`).
     Helper(Vec<OsString>),
+    /// Print the recorder's history (`--history` and the arguments after it).
+    History(Vec<OsString>),
     /// Print [`USAGE`].
     Help,
 }
@@ -35,6 +40,7 @@ pub fn requested(args: &[OsString]) -> Option<Mode> {
     let first = args.get(1)?;
     match first.to_str()? {
         "--json" | "--trace" => Some(Mode::Helper(args[1..].to_vec())),
+        "--history" => Some(Mode::History(args[2..].to_vec())),
         "--help" | "-h" => Some(Mode::Help),
         _ => None,
     }
@@ -46,6 +52,7 @@ pub fn run(mode: Mode) -> ExitCode {
             print!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Mode::History(args) => crate::history::cli::run(&args),
         Mode::Helper(args) => match run_helper(&args) {
             Ok(code) => code,
             Err(error) => {
@@ -159,6 +166,14 @@ mod tests {
         assert_eq!(
             requested(&args(&["sockeye", "--gapplication-service"])),
             None
+        );
+    }
+
+    #[test]
+    fn history_takes_the_arguments_after_it() {
+        assert_eq!(
+            requested(&args(&["sockeye", "--history", "--since", "7d", "--json"])),
+            Some(Mode::History(args(&["--since", "7d", "--json"])))
         );
     }
 

@@ -29,6 +29,7 @@ pub(super) fn install(app: &adw::Application) {
     app.set_accels_for_action("app.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.page-overview", &["<Control>1"]);
     app.set_accels_for_action("win.page-network", &["<Control>2"]);
+    app.set_accels_for_action("win.page-history", &["<Control>3"]);
     app.set_accels_for_action("win.search", &["<Control>f"]);
     app.set_accels_for_action("win.pause", &["<Control>p"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);

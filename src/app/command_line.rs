@@ -1,4 +1,4 @@
-//! The `--page network|overview` option. GApplication parses it in whichever process was
+//! The `--page overview|network|history` option. GApplication parses it in whichever process was
 //! started and forwards it to the running instance, which switches its window's tab.
 
 use adw::prelude::*;
@@ -25,7 +25,7 @@ pub(super) fn install(app: &adw::Application) {
         glib::Char::from(b'p'),
         glib::OptionFlags::NONE,
         glib::OptionArg::String,
-        &gettext("Open the given tab: “overview” or “network”"),
+        &gettext("Open the given tab: “overview”, “network” or “history”"),
         Some(&gettext("PAGE")),
     );
     // Runs in the process that was started: reject a bad value before it is forwarded.
@@ -35,7 +35,7 @@ pub(super) fn install(app: &adw::Application) {
             Some(name) if Page::from_name(&name).is_none() => {
                 eprintln!(
                     "{}",
-                    gettext("Unknown page “{}”: use “overview” or “network”.")
+                    gettext("Unknown page “{}”: use “overview”, “network” or “history”.")
                         .replacen("{}", &name, 1)
                 );
                 REFUSED.set(true);

@@ -2,7 +2,7 @@
 //! builds with the `fake-helper` feature and only when `SOCKEYE_FAKE_HELPER=<processes>` is
 //! set, a fake helper for the GUI cost benchmark and screenshots.
 
-use sockeye_protocol::Connection;
+use sockeye_protocol::{Connection, Host};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -113,6 +113,29 @@ impl Backend {
             }
         }
         all
+    }
+
+    /// The connections of each of `pids`, apart (a pid with none gets an empty list).
+    pub async fn connections_by_pid(&self, pids: Vec<u32>) -> Vec<(u32, Vec<Connection>)> {
+        let mut all = Vec::with_capacity(pids.len());
+        for pid in pids {
+            let connections = match self {
+                Backend::Helper(h) => h.connections(pid).await.unwrap_or_default(),
+                #[cfg(feature = "fake-helper")]
+                Backend::Fake(f) => f.connections(pid),
+            };
+            all.push((pid, connections));
+        }
+        all
+    }
+
+    /// Every remote host of the capture (`GetHosts`), or why the helper could not say.
+    pub async fn hosts(&self) -> Result<Vec<Host>, String> {
+        match self {
+            Backend::Helper(h) => h.hosts().await,
+            #[cfg(feature = "fake-helper")]
+            Backend::Fake(f) => Ok(f.hosts()),
+        }
     }
 
     /// pid → command line of those of `pids` the helper knows; none on an error (the row

@@ -1,23 +1,123 @@
 //! A stand-in for the helper that invents `SOCKEYE_FAKE_HELPER=<n>` busy processes, for the
 //! GUI cost benchmark (`build-aux/gui-bench`) and screenshots. Built only with the cargo
 //! feature `fake-helper`, and even then used only when that variable is set.
+//!
+//! Each fake app talks to a few named hosts (as the helper names them from DNS answers) and
+//! some unnamed addresses; every address is a loopback or documentation one, so nothing a
+//! screenshot shows, and no reverse lookup the GUI might try, reaches a real host.
 
-use sockeye_protocol::{Connection, Interface, Process, Unattributed, Update};
+use sockeye_protocol::{Connection, Host, Interface, Process, Unattributed, Update};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The process names (and application ids) the fake processes take in turn. No app ids:
-/// this machine has none of their desktop files, so rows group by process name.
+/// The process names and application ids the fake processes take in turn. Where no desktop
+/// file has the id (the benchmark), a row is named by its id; the AppStream screenshots
+/// (tests/appstream_screenshots.rs) install desktop files for them. flatpak is a system
+/// process, without an application.
 const APPS: [(&str, &str); 8] = [
-    ("firefox", ""),
-    ("evolution", ""),
-    ("telegram-desktop", ""),
-    ("syncthing", ""),
+    ("firefox", "org.mozilla.firefox"),
+    ("evolution", "org.gnome.Evolution"),
+    ("telegram-desktop", "org.telegram.desktop"),
+    ("syncthing", "com.github.zocker_160.SyncThingy"),
     ("flatpak", ""),
-    ("gnome-software", ""),
-    ("geary", ""),
-    ("transmission-gtk", ""),
+    ("gnome-software", "org.gnome.Software"),
+    ("geary", "org.gnome.Geary"),
+    ("transmission-gtk", "com.transmissionbt.Transmission"),
+];
+
+/// A fake remote host: its name (empty: none seen), its addresses, port and service.
+struct FakeHost {
+    name: &'static str,
+    addresses: &'static [&'static str],
+    protocol: &'static str,
+    port: u16,
+    service: &'static str,
+}
+
+const HOSTS: [FakeHost; 10] = [
+    FakeHost {
+        name: "github.com",
+        addresses: &["127.0.0.11", "127.0.0.12"],
+        protocol: "tcp",
+        port: 443,
+        service: "https",
+    },
+    FakeHost {
+        name: "fonts.gstatic.com",
+        addresses: &["127.0.0.21"],
+        protocol: "tcp",
+        port: 443,
+        service: "https",
+    },
+    FakeHost {
+        name: "matrix.org",
+        addresses: &["127.0.0.31"],
+        protocol: "tcp",
+        port: 443,
+        service: "https",
+    },
+    FakeHost {
+        name: "imap.fastmail.com",
+        addresses: &["127.0.0.41"],
+        protocol: "tcp",
+        port: 993,
+        service: "imaps",
+    },
+    FakeHost {
+        name: "relays.syncthing.net",
+        addresses: &["::1"],
+        protocol: "tcp",
+        port: 22067,
+        service: "",
+    },
+    FakeHost {
+        name: "",
+        addresses: &["192.0.2.7"],
+        protocol: "udp",
+        port: 51413,
+        service: "",
+    },
+    FakeHost {
+        name: "dl.flathub.org",
+        addresses: &["127.0.0.51"],
+        protocol: "tcp",
+        port: 443,
+        service: "https",
+    },
+    FakeHost {
+        name: "deb.debian.org",
+        addresses: &["127.0.0.61"],
+        protocol: "tcp",
+        port: 80,
+        service: "http",
+    },
+    FakeHost {
+        name: "",
+        addresses: &["2001:db8::5"],
+        protocol: "tcp",
+        port: 6881,
+        service: "",
+    },
+    FakeHost {
+        name: "",
+        addresses: &["127.0.0.53"],
+        protocol: "udp",
+        port: 53,
+        service: "domain",
+    },
+];
+
+/// Which of [`HOSTS`] each of [`APPS`] talks to, busiest first (indices).
+const APP_HOSTS: [&[usize]; 8] = [
+    &[0, 1, 0, 9],
+    &[3, 1],
+    &[2, 9],
+    &[4, 5],
+    &[6],
+    &[6, 7],
+    &[3],
+    &[5, 8, 5],
 ];
 
 #[derive(Debug)]
@@ -27,6 +127,8 @@ struct State {
     tick: u64,
     /// (sent, received) bytes per fake process.
     totals: Vec<(u64, u64)>,
+    /// (sent, received) bytes per second of each fake process over the last interval.
+    rates: Vec<(f64, f64)>,
     /// The command lines went out with an update of this capture (as the real helper, the
     /// fake sends each once).
     command_lines_sent: bool,
@@ -55,6 +157,7 @@ impl FakeHelper {
                 interval_ms: 1000,
                 tick: 0,
                 totals: vec![(0, 0); processes],
+                rates: vec![(0.0, 0.0); processes],
                 command_lines_sent: false,
             }),
         }
@@ -95,18 +198,54 @@ impl FakeHelper {
             .collect()
     }
 
+    /// The connections of a fake process: one per entry of its app's hosts, sharing its
+    /// totals and rates (the first the most).
     pub fn connections(&self, pid: u32) -> Vec<Connection> {
-        (0..3u16)
-            .map(|i| Connection {
-                protocol: if i == 2 { "udp" } else { "tcp" }.into(),
-                local: format!("127.0.0.1:{}", 40_000 + (pid % 20_000) as u16 + i),
-                remote: format!("127.0.0.{}:{}", 2 + i, [443, 8080, 53][usize::from(i)]),
-                sent_bytes: u64::from(pid) * 10 + u64::from(i) * 1000,
-                received_bytes: u64::from(pid) * 40 + u64::from(i) * 5000,
-                sent_rate: f64::from(i) * 120.0,
-                received_rate: f64::from(i) * 900.0,
-            })
-            .collect()
+        let Some(index) = pid
+            .checked_sub(FIRST_PID)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return Vec::new();
+        };
+        self.with_state(|s| {
+            let (Some(totals), Some(rates)) = (s.totals.get(index), s.rates.get(index)) else {
+                return Vec::new();
+            };
+            connections_of(index, *totals, *rates)
+        })
+    }
+
+    /// Every host the fake processes talked to, as `GetHosts` answers.
+    pub fn hosts(&self) -> Vec<Host> {
+        self.with_state(|s| {
+            let mut hosts: Vec<Host> = HOSTS
+                .iter()
+                .map(|h| Host {
+                    name: h.name.into(),
+                    addresses: h.addresses.iter().map(|a| (*a).to_owned()).collect(),
+                    ..Default::default()
+                })
+                .collect();
+            for (index, (totals, rates)) in s.totals.iter().zip(&s.rates).enumerate() {
+                let hosts_of_app = APP_HOSTS[index % APP_HOSTS.len()];
+                for (c, &h) in connections_of(index, *totals, *rates)
+                    .iter()
+                    .zip(hosts_of_app)
+                {
+                    let host = &mut hosts[h];
+                    host.sent_bytes += c.sent_bytes;
+                    host.received_bytes += c.received_bytes;
+                    host.sent_rate += c.sent_rate;
+                    host.received_rate += c.received_rate;
+                    let pid = FIRST_PID + index as u32;
+                    if c.sent_bytes + c.received_bytes > 0 && host.pids.last() != Some(&pid) {
+                        host.pids.push(pid);
+                    }
+                }
+            }
+            hosts.retain(|h| !h.pids.is_empty());
+            hosts
+        })
     }
 
     pub async fn run_updates(&self, emit: impl Fn(Update) + Send + Sync) -> String {
@@ -123,6 +262,46 @@ impl FakeHelper {
 /// Pid of the first fake process; the others follow.
 const FIRST_PID: u32 = 100_000;
 
+/// The connections of fake process `index` with these (sent, received) totals and rates:
+/// the n-th of its app's hosts takes 1/2^(n+1) of them (the last the rest).
+fn connections_of(index: usize, totals: (u64, u64), rates: (f64, f64)) -> Vec<Connection> {
+    let hosts_of_app = APP_HOSTS[index % APP_HOSTS.len()];
+    let port_base = 40_000 + (index % 20_000) as u16;
+    hosts_of_app
+        .iter()
+        .enumerate()
+        .map(|(n, &h)| {
+            let host = &HOSTS[h];
+            let last = n + 1 == hosts_of_app.len();
+            let share = |v: u64| if last { v >> n } else { v >> (n + 1) };
+            let share_f = |v: f64| {
+                if last {
+                    v / f64::from(1u32 << n)
+                } else {
+                    v / f64::from(2u32 << n)
+                }
+            };
+            let address = host.addresses[(index / APPS.len()) % host.addresses.len()];
+            let (local_ip, remote) = if address.contains(':') {
+                ("[::1]", format!("[{address}]:{}", host.port))
+            } else {
+                ("127.0.0.1", format!("{address}:{}", host.port))
+            };
+            Connection {
+                protocol: host.protocol.into(),
+                local: format!("{local_ip}:{}", port_base + n as u16),
+                remote,
+                sent_bytes: share(totals.0),
+                received_bytes: share(totals.1),
+                sent_rate: share_f(rates.0),
+                received_rate: share_f(rates.1),
+                remote_name: host.name.into(),
+                service: host.service.into(),
+            }
+        })
+        .collect()
+}
+
 fn command_line(index: usize) -> String {
     let (name, _) = APPS[index % APPS.len()];
     format!("/usr/bin/{name} --worker {index}")
@@ -136,8 +315,9 @@ fn next_update(s: &mut State) -> Update {
     let processes = s
         .totals
         .iter_mut()
+        .zip(s.rates.iter_mut())
         .enumerate()
-        .map(|(i, total)| {
+        .map(|(i, (total, rates))| {
             let phase = (tick as f64 / 4.0 + i as f64).sin().abs();
             let busy = i % 7 == 0;
             let received_rate = if busy {
@@ -148,14 +328,16 @@ fn next_update(s: &mut State) -> Update {
             let sent_rate = received_rate / 6.0;
             total.0 += (sent_rate * seconds) as u64;
             total.1 += (received_rate * seconds) as u64;
+            *rates = (sent_rate, received_rate);
             let (name, app_id) = APPS[i % APPS.len()];
             Process {
                 pid: FIRST_PID + i as u32,
                 name: name.into(),
                 // Sent apart, once: `command_lines`.
                 cmdline: String::new(),
-                uid: 1000,
-                user: "alice".into(),
+                // The viewer's own, so rows carry no "(user)" suffix.
+                uid: rustix::process::getuid().as_raw(),
+                user: std::env::var("USER").unwrap_or_else(|_| "alice".into()),
                 app_id: app_id.into(),
                 exited: false,
                 details_unavailable: false,
@@ -165,6 +347,11 @@ fn next_update(s: &mut State) -> Update {
                 received_packets: total.1 / 1000,
                 sent_rate,
                 received_rate,
+                // Payload is the wire bytes less some 5 % of headers (TCP/IP over
+                // Ethernet at full frames).
+                socket_counters: true,
+                socket_sent_bytes: total.0 / 20 * 19,
+                socket_received_bytes: total.1 / 20 * 19,
             }
         })
         .collect();

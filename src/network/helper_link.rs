@@ -2,7 +2,7 @@
 //! translation of the launcher's and the helper's errors into the Network tab's terms.
 
 use gettextrs::gettext;
-use sockeye_protocol::{CaptureError, Connection};
+use sockeye_protocol::{CaptureError, Connection, Host};
 use std::collections::HashMap;
 
 use super::SourceEvent;
@@ -63,6 +63,14 @@ impl HelperLink {
         self.connection
             .proxy()
             .get_connections(pid)
+            .await
+            .map_err(call_error)
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<Host>, String> {
+        self.connection
+            .proxy()
+            .get_hosts()
             .await
             .map_err(call_error)
     }

@@ -7,13 +7,19 @@
 //! │                   `fake-helper` feature, fake_helper for the benchmark); both report
 //! │                   a SourceEvent
 //! ├─ ProcessTable     (models::process_table) updates → rows, summary, stats
-//! ├─ DetailsPane      child component (ui/details-pane.ui): selected row's chart and
-//! │                   connections
-//! └─ NetworkWidgets   (ui/network-page.ui) status pages, error bar, summary line, search
+//! ├─ HostTable      (models::hosts) GetHosts answers → host rows; hosts_page asks for
+//! │                   them while the Hosts view shows (or a search needs them)
+//! ├─ ReverseNames     (models::reverse_dns) PTR lookups of unnamed addresses through
+//! │                   host_names' GioResolver, when the preference allows
+//! ├─ DetailsPane      child component (ui/details-pane.ui): selected row's or host's chart,
+//! │                   a host's apps, connections (a process's grouped by host)
+//! └─ NetworkWidgets   (ui/network-page.ui) status pages, error bar, summary line, search,
+//!    │                the Processes/Hosts view switch
 //!    ├─ TableView     (ui/table.ui) ColumnView over RowStore's GObject rows, updated in
 //!    │                place
-//!    └─ RowStore      one TrafficRow per process, protocol and application, brought
-//!                     up to date from the model's RowWork (rows changed, removed)
+//!    ├─ RowStore      one TrafficRow per process, protocol and application, brought
+//!    │                up to date from the model's RowWork (rows changed, removed)
+//!    └─ HostTableView (ui/hosts-table.ui) ColumnView over one HostRow per host
 //! ```
 
 mod app_info;
@@ -22,6 +28,10 @@ mod details;
 #[cfg(feature = "fake-helper")]
 mod fake_helper;
 mod helper_link;
+mod host_names;
+mod host_row;
+mod host_table;
+mod hosts_page;
 mod row_object;
 mod row_store;
 mod row_work;
@@ -29,14 +39,19 @@ mod table;
 mod view;
 
 use relm4::prelude::*;
-use sockeye_protocol::{Connection, Update};
+use sockeye_protocol::{Connection, Host, Update};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::rc::Rc;
 
 use crate::format::NumberFormat;
 use crate::models::capture_state::{CaptureEvent, CaptureMachine, Effect, LaunchFailure};
+use crate::models::hosts::HostTable;
 use crate::models::process_table::{Changes, ProcessTable, RowKey, Summary};
+use crate::models::reverse_dns::{AddressResolver, ReverseNames};
 use crate::settings::Preferences;
+use app_info::AppInfoCache;
 use backend::Backend;
 use details::{DetailsInput, DetailsOutput, DetailsPane};
 use row_work::RowWork;
@@ -49,6 +64,15 @@ pub enum SourceEvent {
     Update(Update),
     /// The capture stopped on an error; the sentence says which.
     CaptureFailed(String),
+}
+
+/// The tab's two views of the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkView {
+    /// Processes and applications (the table).
+    Processes,
+    /// The remote hosts they talk to.
+    Hosts,
 }
 
 #[derive(Debug)]
@@ -70,6 +94,14 @@ pub enum NetworkInput {
     /// The table's selection changed: the selected row's key, if any.
     SelectionChanged(Option<RowKey>),
     CloseDetails,
+    /// The view switch moved.
+    ShowView(NetworkView),
+    /// The Hosts view's selection changed: the selected host's key, if any.
+    HostSelectionChanged(Option<String>),
+    /// A reverse lookup answered: the address's name, if it has one.
+    HostNameFound(IpAddr, Option<String>),
+    /// The window became narrow (phone width) or wide again.
+    SetNarrow(bool),
 }
 
 #[derive(Debug)]
@@ -95,6 +127,10 @@ pub enum NetworkCommand {
     /// The source of `generation` ended, with the reason.
     HelperDied(u64, String),
     Connections(RowKey, Vec<Connection>),
+    /// The helper's hosts (`GetHosts`), asked for by the source of `generation`.
+    Hosts(u64, Result<Vec<Host>, String>),
+    /// The connections of the selected host's processes, by pid.
+    HostConnections(String, Vec<(u32, Vec<Connection>)>),
     /// Command lines asked for, of rows the updates have not brought one for yet.
     CommandLines(HashMap<u32, String>),
     CallDone(Result<(), String>),
@@ -126,9 +162,28 @@ pub struct NetworkPage {
     selected: Option<RowKey>,
     /// An update arrived since the helper started, so a failure keeps the table shown.
     has_data: bool,
+    /// The window is narrow: the table shows one combined rate instead of four figures.
+    narrow: bool,
     /// Work on the rows left for the next `update_view`.
     row_work: RefCell<RowWork>,
     details: Controller<DetailsPane>,
+    /// The view the tab shows.
+    view: NetworkView,
+    /// The remote hosts, as the helper last listed them.
+    hosts: HostTable,
+    /// Pids the search finds by their hosts' names (kept by the Processes view's filter).
+    host_pids: HashSet<u32>,
+    /// The selected host, whose details the pane shows in the Hosts view.
+    selected_host: Option<String>,
+    /// A `GetHosts` call is on its way.
+    hosts_pending: bool,
+    /// Why the last `GetHosts` failed (shown in the Hosts view).
+    hosts_error: Option<String>,
+    /// Names of the apps using a host (the table's rows have their own cache, in the view).
+    app_info: AppInfoCache,
+    /// Reverse lookups: cache and limits.
+    reverse: ReverseNames,
+    resolver: Rc<dyn AddressResolver>,
 }
 
 impl Component for NetworkPage {
@@ -177,8 +232,18 @@ impl Component for NetworkPage {
             query: String::new(),
             selected: None,
             has_data: false,
+            narrow: false,
             row_work: RefCell::default(),
             details,
+            view: NetworkView::Processes,
+            hosts: HostTable::default(),
+            host_pids: HashSet::new(),
+            selected_host: None,
+            hosts_pending: false,
+            hosts_error: None,
+            app_info: AppInfoCache::default(),
+            reverse: ReverseNames::default(),
+            resolver: Rc::new(host_names::GioResolver),
         };
         model.update_view(&mut widgets, sender);
         ComponentParts { model, widgets }
@@ -198,7 +263,11 @@ impl Component for NetworkPage {
             NetworkInput::PreferencesChanged(prefs) => self.apply_preferences(prefs, &sender),
             NetworkInput::ToggleSearch => self.search_open = !self.search_open,
             NetworkInput::SetSearchMode(open) => self.search_open = open,
-            NetworkInput::Search(query) => self.query = query,
+            NetworkInput::Search(query) => {
+                self.query = query;
+                self.host_pids = self.hosts.pids_matching(&self.query);
+                self.fetch_hosts(&sender);
+            }
             NetworkInput::TogglePause => {
                 self.paused = !self.paused;
                 if !self.paused {
@@ -232,9 +301,36 @@ impl Component for NetworkPage {
             }
             NetworkInput::CloseDetails => {
                 // The table's selection follows, then reports `SelectionChanged(None)`.
-                self.selected = None;
-                self.row_work.get_mut().unselect = true;
+                if self.view == NetworkView::Hosts {
+                    self.selected_host = None;
+                    self.row_work.get_mut().unselect_host = true;
+                } else {
+                    self.selected = None;
+                    self.row_work.get_mut().unselect = true;
+                }
             }
+            NetworkInput::ShowView(view) => {
+                if view != self.view {
+                    self.view = view;
+                    let work = self.row_work.get_mut();
+                    work.details = self.selected.is_some();
+                    work.host_details = self.selected_host.is_some();
+                    self.fetch_hosts(&sender);
+                    self.fetch_connections(&sender);
+                    self.fetch_host_connections(&sender);
+                }
+            }
+            NetworkInput::HostSelectionChanged(key) => {
+                self.selected_host = key;
+                if self.selected_host.is_some() {
+                    self.row_work.get_mut().host_details = true;
+                    self.fetch_host_connections(&sender);
+                }
+            }
+            NetworkInput::HostNameFound(address, name) => {
+                self.host_name_found(address, name, &sender)
+            }
+            NetworkInput::SetNarrow(narrow) => self.narrow = narrow,
         }
     }
 
@@ -289,9 +385,22 @@ impl Component for NetworkPage {
             | NetworkCommand::HelperDied(..)
             | NetworkCommand::CaptureFailed(..) => {}
             NetworkCommand::Connections(key, connections) => {
-                if self.selected.as_ref() == Some(&key) {
+                if self.selected.as_ref() == Some(&key) && self.view == NetworkView::Processes {
+                    let names = self.looked_up_names(&connections, &sender);
                     self.details
-                        .emit(DetailsInput::ShowConnections(connections));
+                        .emit(DetailsInput::ShowConnections(connections, names));
+                }
+            }
+            NetworkCommand::Hosts(generation, result) => {
+                if generation == self.generation {
+                    self.take_hosts(result, &sender);
+                } else {
+                    self.hosts_pending = false;
+                }
+            }
+            NetworkCommand::HostConnections(key, by_pid) => {
+                if self.view == NetworkView::Hosts {
+                    self.show_host_connections(&key, by_pid);
                 }
             }
             NetworkCommand::CommandLines(lines) => {
@@ -330,6 +439,14 @@ impl Component for NetworkPage {
         }
         if work.reformat {
             widgets.rows.reformat(&self.table, &self.numbers, units);
+            widgets
+                .host_table
+                .reformat(&self.hosts, &self.numbers, units);
+        }
+        if let Some(changes) = &work.hosts {
+            widgets
+                .host_table
+                .sync(&self.hosts, changes, &self.numbers, units);
         }
 
         widgets.show_state(self.machine.state(), self.has_data);
@@ -340,7 +457,12 @@ impl Component for NetworkPage {
         widgets.show_grouping(self.prefs.group_by_application);
         widgets.table.set_show_idle(self.prefs.show_idle);
         widgets.table.set_query(&self.query);
+        widgets.table.set_host_pids(&self.host_pids);
+        widgets.host_table.set_query(&self.query);
+        widgets.set_narrow(self.narrow);
         widgets.show_search(self.search_open);
+        widgets.show_view(self.view);
+        widgets.show_hosts_error(self.hosts_error.as_deref());
 
         if work.unselect {
             widgets
@@ -348,10 +470,33 @@ impl Component for NetworkPage {
                 .selection
                 .set_selected(gtk::INVALID_LIST_POSITION);
         }
-        widgets.show_details(self.selected.is_some());
-        if work.details {
-            if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
-                self.details.emit(DetailsInput::ShowRow(row.clone(), units));
+        if work.unselect_host {
+            widgets
+                .host_table
+                .selection
+                .set_selected(gtk::INVALID_LIST_POSITION);
+        }
+        match self.view {
+            NetworkView::Processes => {
+                widgets.show_details(self.selected.is_some());
+                if work.details {
+                    if let Some(row) = self.selected.as_ref().and_then(|k| widgets.rows.row(k)) {
+                        self.details.emit(DetailsInput::ShowRow(row.clone(), units));
+                    }
+                }
+            }
+            NetworkView::Hosts => {
+                widgets.show_details(self.selected_host.is_some());
+                if work.host_details {
+                    if let Some(host) = self.selected_host.as_ref().and_then(|k| self.hosts.host(k))
+                    {
+                        self.details.emit(DetailsInput::ShowHost(
+                            Box::new(host.clone()),
+                            self.host_apps(host),
+                            units,
+                        ));
+                    }
+                }
             }
         }
     }
@@ -402,6 +547,7 @@ impl NetworkPage {
             work.details = true;
             self.fetch_connections(sender);
         }
+        self.fetch_hosts(sender);
     }
 
     /// Asks the helper for the selected row's connections, if the table still has that row.
@@ -409,6 +555,9 @@ impl NetworkPage {
         let (Some(key), Some(backend)) = (self.selected.clone(), self.backend.clone()) else {
             return;
         };
+        if self.view != NetworkView::Processes {
+            return;
+        }
         let pids: Vec<u32> = match &key {
             RowKey::Process(pid) if self.table.row(&key).is_some() => vec![*pid],
             RowKey::Application(app) => {
@@ -440,6 +589,10 @@ impl NetworkPage {
 
     fn apply_preferences(&mut self, prefs: Preferences, sender: &ComponentSender<Self>) {
         let old = std::mem::replace(&mut self.prefs, prefs);
+        if !self.prefs.look_up_host_names {
+            // Lookups already asked still answer; no new one starts.
+            self.reverse.cancel_queued();
+        }
         if old.units != self.prefs.units {
             self.row_work.get_mut().reformat = true;
             // Shown in the new units even while paused.

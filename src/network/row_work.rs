@@ -2,6 +2,7 @@
 //! one GObject per row and updates it in place, so the view needs to know which rows
 //! changed, not only what the `ProcessTable` holds now.
 
+use crate::models::hosts::HostChanges;
 use crate::models::process_table::{Changes, RowKey};
 
 /// Row work pending for the next render; `update_view` takes it all at once.
@@ -18,6 +19,12 @@ pub(super) struct RowWork {
     pub details: bool,
     /// Clear the table's selection (the details pane's close button).
     pub unselect: bool,
+    /// Host rows to bring up to date (Hosts view).
+    pub hosts: Option<HostChanges>,
+    /// Show the selected host in the details pane again.
+    pub host_details: bool,
+    /// Clear the Hosts view's selection.
+    pub unselect_host: bool,
 }
 
 impl RowWork {
@@ -26,6 +33,18 @@ impl RowWork {
         match &mut self.changes {
             Some(pending) => pending.absorb(changes),
             None => self.changes = Some(changes),
+        }
+    }
+
+    /// Adds `changes` to the host rows to bring up to date.
+    pub fn show_hosts(&mut self, changes: HostChanges) {
+        match &mut self.hosts {
+            Some(pending) => {
+                pending.added.extend(changes.added);
+                pending.updated.extend(changes.updated);
+                pending.removed.extend(changes.removed);
+            }
+            None => self.hosts = Some(changes),
         }
     }
 
@@ -55,6 +74,28 @@ mod tests {
             Some(Changes {
                 added: vec![RowKey::Process(1), RowKey::Process(2)],
                 updated: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn host_changes_before_a_render_add_up() {
+        let mut work = RowWork::default();
+        work.show_hosts(HostChanges {
+            added: vec!["github.com".into()],
+            ..Default::default()
+        });
+        work.show_hosts(HostChanges {
+            updated: vec!["github.com".into()],
+            removed: vec!["192.0.2.1".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            work.hosts,
+            Some(HostChanges {
+                added: vec!["github.com".into()],
+                updated: vec!["github.com".into()],
+                removed: vec!["192.0.2.1".into()],
             })
         );
     }

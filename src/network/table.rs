@@ -8,6 +8,7 @@
 use gtk::prelude::*;
 use gtk::{gio, glib};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use super::row_object::TrafficRow;
@@ -15,11 +16,18 @@ use crate::models::process_table::{compare, SortColumn, SPARKLINE_LEN};
 use crate::ui::{Template, RESOURCE_BASE_PATH};
 use crate::widgets::RateChart;
 
+/// The Name column's width when the window is narrow, in pixels: with the Rate (96) and
+/// Activity (110) columns, the cells' padding and the window's border it fits a 360-pixel
+/// window (150 pushed the sparkline's right end out of it).
+const NARROW_NAME_WIDTH: i32 = 136;
+
 /// What the filter keeps.
 #[derive(Debug, Default)]
 struct FilterState {
     query: String,
     show_idle: bool,
+    /// Processes the query finds by the names of the hosts they talk to.
+    host_pids: HashSet<u32>,
 }
 
 pub struct TableView {
@@ -29,6 +37,15 @@ pub struct TableView {
     filter: gtk::CustomFilter,
     filter_state: Rc<RefCell<FilterState>>,
     sorters: Vec<gtk::CustomSorter>,
+    /// Download, Upload, Received and Sent: hidden when the window is narrow.
+    wide_columns: [gtk::ColumnViewColumn; 4],
+    /// Both rates in one: shown only when the window is narrow.
+    rate_column: gtk::ColumnViewColumn,
+    /// Given a fixed width when narrow, so its long names ellipsize instead of pushing the
+    /// sparkline out of the window.
+    name_column: gtk::ColumnViewColumn,
+    /// Styled `narrow` at phone width (style.css lifts the Name cell's minimum width).
+    column_view: gtk::ColumnView,
 }
 
 impl TableView {
@@ -36,6 +53,7 @@ impl TableView {
         let filter_state = Rc::new(RefCell::new(FilterState {
             query: String::new(),
             show_idle,
+            host_pids: HashSet::new(),
         }));
         let filter = {
             let state = filter_state.clone();
@@ -60,7 +78,7 @@ impl TableView {
             None::<&gtk::BuilderScope>,
             &format!("{RESOURCE_BASE_PATH}ui/name-cell.ui"),
         );
-        let columns: [(&str, gtk::ListItemFactory, SortColumn); 6] = [
+        let columns: [(&str, gtk::ListItemFactory, SortColumn); 7] = [
             ("name_column", name_cell.upcast(), SortColumn::Name),
             (
                 "download_column",
@@ -68,6 +86,7 @@ impl TableView {
                 SortColumn::Download,
             ),
             ("upload_column", text_factory("upload"), SortColumn::Upload),
+            ("rate_column", text_factory("rate"), SortColumn::TotalRate),
             (
                 "received_column",
                 text_factory("received"),
@@ -111,8 +130,19 @@ impl TableView {
         column_view.set_model(Some(&selection));
         column_view.sort_by_column(Some(&activity), gtk::SortType::Descending);
 
+        let wide_columns = [
+            "download_column",
+            "upload_column",
+            "received_column",
+            "sent_column",
+        ]
+        .map(|id| ui.get(id));
         Self {
             scrolled: ui.get("scrolled"),
+            wide_columns,
+            rate_column: ui.get("rate_column"),
+            name_column: ui.get("name_column"),
+            column_view,
             selection,
             filter_model,
             filter,
@@ -124,6 +154,22 @@ impl TableView {
     /// Shows `store`'s rows (flat processes, or applications with children).
     pub fn set_rows(&self, store: &gio::ListStore) {
         self.filter_model.set_model(Some(store));
+    }
+
+    /// At phone width shows the name, one combined rate and the sparkline, so nothing
+    /// scrolls sideways; the four figures otherwise.
+    pub fn set_narrow(&self, narrow: bool) {
+        for column in &self.wide_columns {
+            column.set_visible(!narrow);
+        }
+        self.rate_column.set_visible(narrow);
+        self.name_column
+            .set_fixed_width(if narrow { NARROW_NAME_WIDTH } else { -1 });
+        if narrow {
+            self.column_view.add_css_class("narrow");
+        } else {
+            self.column_view.remove_css_class("narrow");
+        }
     }
 
     /// Re-sorts and re-filters after the rows' values changed (selection is kept).
@@ -141,6 +187,16 @@ impl TableView {
             return;
         }
         self.filter_state.borrow_mut().query = query.to_owned();
+        self.filter.changed(gtk::FilterChange::Different);
+    }
+
+    /// Also keeps the processes in `pids` (those the query finds by their hosts' names); a
+    /// no-op when unchanged.
+    pub fn set_host_pids(&self, pids: &HashSet<u32>) {
+        if self.filter_state.borrow().host_pids == *pids {
+            return;
+        }
+        self.filter_state.borrow_mut().host_pids.clone_from(pids);
         self.filter.changed(gtk::FilterChange::Different);
     }
 
@@ -164,12 +220,14 @@ pub fn selected_row(selection: &gtk::SingleSelection) -> Option<TrafficRow> {
 }
 
 /// Whether the filter keeps `row`: an application is kept when it or one of its
-/// processes matches.
+/// processes matches; a process matches by its own fields or by its hosts' names.
 fn keeps(row: &TrafficRow, state: &FilterState) -> bool {
     let matches = |r: &TrafficRow| {
-        r.data()
-            .as_ref()
-            .is_some_and(|d| d.matches(&state.query) && (state.show_idle || !d.is_idle()))
+        r.data().as_ref().is_some_and(|d| {
+            let found =
+                d.matches(&state.query) || d.pid.is_some_and(|pid| state.host_pids.contains(&pid));
+            found && (state.show_idle || !d.is_idle())
+        })
     };
     if matches(row) {
         return true;

@@ -1,15 +1,20 @@
 //! The Network tab's widgets, built from `ui/network-page.ui`: the status pages (before
 //! authorization, waiting for it, refused), the error bar, and the capture view (summary
-//! line, search bar, table, details); and how they show the page's state.
+//! line with the Processes/Hosts switch, search bar, the process table or the hosts table,
+//! details); and how they show the page's state.
 
 use adw::prelude::*;
 use gettextrs::gettext;
 use gtk::gio;
 use relm4::ComponentSender;
 
+use super::host_table::{self, HostTableView};
 use super::row_store::RowStore;
 use super::table::{self, TableView};
-use super::{NetworkInput, NetworkPage};
+use super::{NetworkInput, NetworkPage, NetworkView};
+use crate::adaptive::details_split::{DetailsSplit, SplitWidgets};
+use crate::adaptive::error_banner::{ErrorBanner, ErrorBarWidgets};
+use crate::adaptive::spinner::Spinner;
 use crate::format::{NumberFormat, Units};
 use crate::models::capture_state::{CaptureState, Failure, Refusal};
 use crate::models::process_table::Summary;
@@ -24,17 +29,15 @@ pub(super) const CAPTURE: &str = "capture";
 pub struct NetworkWidgets {
     pub(super) stack: gtk::Stack,
     pub(super) refused: adw::StatusPage,
-    pub(super) spinner: gtk::Spinner,
-    pub(super) error_bar: gtk::Revealer,
-    pub(super) error_label: gtk::Label,
+    pub(super) spinner: Spinner,
+    pub(super) error_banner: ErrorBanner,
     pub(super) download: gtk::Label,
     pub(super) upload: gtk::Label,
     pub(super) attributed: gtk::Label,
     pub(super) dropped: gtk::Label,
     pub(super) paused: gtk::Label,
-    pub(super) group_button: gtk::ToggleButton,
-    /// The grouping button's `toggled` handler, blocked while the model sets the button.
-    group_toggled: gtk::glib::SignalHandlerId,
+    /// `network.group`, whose state (the menu's check mark) shows the model's grouping.
+    group_action: gio::SimpleAction,
     /// `network.pause`, whose state (the menu's check mark) shows the model's.
     pause_action: gio::SimpleAction,
     /// The grouping last shown: the button changes itself before the model hears of it.
@@ -44,9 +47,21 @@ pub struct NetworkWidgets {
     /// Whether the search bar was last shown open: GTK opens it (typing) and closes it
     /// (Escape) itself before the model hears of it.
     shown_search: Shown<bool>,
-    pub(super) details_revealer: gtk::Revealer,
+    details_split: DetailsSplit,
     pub(super) table: TableView,
     pub(super) rows: RowStore,
+    /// "processes" (the table) or "hosts" (`hosts_stack`).
+    views: gtk::Stack,
+    /// The view switch: active shows the hosts.
+    hosts_button: gtk::ToggleButton,
+    /// Its `toggled` handler, blocked while the model sets the button.
+    hosts_toggled: gtk::glib::SignalHandlerId,
+    /// The view last shown: the switch changes itself before the model hears of it.
+    shown_view: Shown<NetworkView>,
+    pub(super) host_table: HostTableView,
+    /// "list" (the hosts table) or "error" (`hosts_error`).
+    hosts_stack: gtk::Stack,
+    hosts_error: adw::StatusPage,
 }
 
 impl NetworkWidgets {
@@ -61,7 +76,7 @@ impl NetworkWidgets {
     ) -> Self {
         let ui = Template::load("network-page.ui");
         root.append(&ui.get::<gtk::Box>("content"));
-        let pause_action = install_actions(root, sender);
+        let (pause_action, group_action) = install_actions(root, sender, group);
 
         for id in ["start_button", "try_again_button", "restart_button"] {
             let sender = sender.clone();
@@ -86,18 +101,56 @@ impl NetworkWidgets {
             });
         }
 
-        let group_button: gtk::ToggleButton = ui.get("group_button");
-        group_button.set_active(group);
-        let group_toggled = {
-            let sender = sender.clone();
-            group_button
-                .connect_toggled(move |b| sender.input(NetworkInput::SetGrouping(b.is_active())))
-        };
-
         let table = TableView::new(show_idle);
-        ui.get::<gtk::Box>("table_slot").prepend(&table.scrolled);
-        let details_revealer: gtk::Revealer = ui.get("details_revealer");
-        details_revealer.set_child(Some(details));
+        let host_table = HostTableView::new();
+        let hosts_error = adw::StatusPage::builder()
+            .icon_name("network-server-symbolic")
+            .title(gettext("Hosts Unavailable"))
+            .build();
+        let hosts_stack = gtk::Stack::new();
+        hosts_stack.add_named(&host_table.scrolled, Some("list"));
+        hosts_stack.add_named(&hosts_error, Some("error"));
+        let views = gtk::Stack::builder()
+            .hexpand(true)
+            .transition_type(gtk::StackTransitionType::Crossfade)
+            .build();
+        views.add_named(&table.scrolled, Some("processes"));
+        views.add_named(&hosts_stack, Some("hosts"));
+        let hosts_button: gtk::ToggleButton = ui.get("hosts_button");
+        let hosts_toggled = {
+            let sender = sender.clone();
+            hosts_button.connect_toggled(move |b| {
+                sender.input(NetworkInput::ShowView(if b.is_active() {
+                    NetworkView::Hosts
+                } else {
+                    NetworkView::Processes
+                }))
+            })
+        };
+        {
+            let sender = sender.clone();
+            host_table
+                .selection
+                .connect_selection_changed(move |selection, _, _| {
+                    let key = selection
+                        .downcast_ref::<gtk::SingleSelection>()
+                        .and_then(host_table::selected_host)
+                        .map(|row| row.key());
+                    sender.input(NetworkInput::HostSelectionChanged(key))
+                });
+        }
+        let details_split = {
+            let sender = sender.clone();
+            DetailsSplit::new(
+                SplitWidgets {
+                    slot: ui.get("table_slot"),
+                    revealer: ui.get("details_revealer"),
+                    table: views.upcast_ref(),
+                    details: details.upcast_ref(),
+                },
+                move || sender.input(NetworkInput::CloseDetails),
+            )
+        };
         {
             let sender = sender.clone();
             table
@@ -116,24 +169,61 @@ impl NetworkWidgets {
         Self {
             stack: ui.get("stack"),
             refused: ui.get("refused"),
-            spinner: ui.get("spinner"),
-            error_bar: ui.get("error_bar"),
-            error_label: ui.get("error_label"),
+            spinner: Spinner::new(ui.get("spinner")),
+            error_banner: ErrorBanner::new(ErrorBarWidgets {
+                revealer: ui.get("error_bar"),
+                label: ui.get("error_label"),
+                button: ui.get("restart_button"),
+            }),
             download: ui.get("download"),
             upload: ui.get("upload"),
             attributed: ui.get("attributed"),
             dropped: ui.get("dropped"),
             paused: ui.get("paused"),
-            group_button,
-            group_toggled,
+            group_action,
             pause_action,
             shown_group: Shown::default(),
             search_bar,
             search_entry,
             shown_search: Shown::default(),
-            details_revealer,
+            details_split,
             table,
             rows,
+            views,
+            hosts_button,
+            hosts_toggled,
+            shown_view: Shown::default(),
+            host_table,
+            hosts_stack,
+            hosts_error,
+        }
+    }
+
+    /// Shows the processes or the hosts, the switch to match, and the grouping button only
+    /// where it applies, if the model's value moved since last shown.
+    pub(super) fn show_view(&mut self, view: NetworkView) {
+        if !self.shown_view.changed(&view) {
+            return;
+        }
+        let hosts = view == NetworkView::Hosts;
+        self.views
+            .set_visible_child_name(if hosts { "hosts" } else { "processes" });
+        self.hosts_button.block_signal(&self.hosts_toggled);
+        self.hosts_button.set_active(hosts);
+        self.hosts_button.unblock_signal(&self.hosts_toggled);
+        // Grouping applies to processes only.
+        self.group_action
+            .set_enabled(view == NetworkView::Processes);
+    }
+
+    /// Shows why the helper could not list its hosts, or the hosts.
+    pub(super) fn show_hosts_error(&self, error: Option<&str>) {
+        match error {
+            Some(error) => {
+                self.hosts_error.set_description(Some(error));
+                self.hosts_stack.set_visible_child_name("error");
+            }
+            None => self.hosts_stack.set_visible_child_name("list"),
         }
     }
 
@@ -158,14 +248,17 @@ impl NetworkWidgets {
 
     /// Shows the details pane or hides it.
     pub(super) fn show_details(&self, shown: bool) {
-        if self.details_revealer.reveals_child() != shown {
-            self.details_revealer.set_reveal_child(shown);
-        }
+        self.details_split.show(shown);
     }
 
-    /// Shows the flat or the grouped rows, and the grouping button to match (without it
-    /// reporting the change back as the user's), if the model's value moved since last
-    /// shown.
+    /// At phone width the table shows less, and the details pane (`adw_1_7`) lies over it.
+    pub(super) fn set_narrow(&self, narrow: bool) {
+        self.table.set_narrow(narrow);
+        self.details_split.set_narrow(narrow);
+    }
+
+    /// Shows the flat or the grouped rows, and the menu's check mark to match, if the
+    /// model's value moved since last shown.
     pub(super) fn show_grouping(&mut self, group: bool) {
         if !self.shown_group.changed(&group) {
             return;
@@ -175,9 +268,7 @@ impl NetworkWidgets {
         } else {
             &self.rows.flat
         });
-        self.group_button.block_signal(&self.group_toggled);
-        self.group_button.set_active(group);
-        self.group_button.unblock_signal(&self.group_toggled);
+        self.group_action.set_state(&group.to_variant());
     }
 
     /// Shows the page that goes with `state`.
@@ -199,10 +290,7 @@ impl NetworkWidgets {
         };
         self.stack.set_visible_child_name(page);
         self.spinner.set_spinning(page == AUTHORIZING);
-        if let Some(text) = &error {
-            self.error_label.set_label(text);
-        }
-        self.error_bar.set_reveal_child(error.is_some());
+        self.error_banner.show(error.as_deref());
     }
 
     /// The summary line above the table.
@@ -268,9 +356,13 @@ fn failure_text(failure: &Failure) -> String {
     }
 }
 
-/// `network.reset-totals`, `network.clear-exited` and `network.pause` (a check item whose
-/// state follows the model's), for the page's menu; returns the last.
-fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) -> gio::SimpleAction {
+/// `network.reset-totals`, `network.clear-exited`, and `network.pause` and `network.group`
+/// (check items whose state follows the model's), for the page's menu; returns the last two.
+fn install_actions(
+    root: &gtk::Box,
+    sender: &ComponentSender<NetworkPage>,
+    group_by_application: bool,
+) -> (gio::SimpleAction, gio::SimpleAction) {
     let group = gio::SimpleActionGroup::new();
     for (name, input) in [("reset-totals", true), ("clear-exited", false)] {
         let action = gio::SimpleAction::new(name, None);
@@ -291,6 +383,21 @@ fn install_actions(root: &gtk::Box, sender: &ComponentSender<NetworkPage>) -> gi
         pause.connect_activate(move |_, _| sender.input(NetworkInput::TogglePause));
     }
     group.add_action(&pause);
+    // A check item too (in the menu, so the summary line keeps room for the view switch in
+    // a 360 px window); activating it asks for the opposite of what it shows.
+    let grouping =
+        gio::SimpleAction::new_stateful("group", None, &group_by_application.to_variant());
+    {
+        let sender = sender.clone();
+        grouping.connect_activate(move |action, _| {
+            let grouped = action
+                .state()
+                .and_then(|s| s.get::<bool>())
+                .unwrap_or(false);
+            sender.input(NetworkInput::SetGrouping(!grouped))
+        });
+    }
+    group.add_action(&grouping);
     root.insert_action_group("network", Some(&group));
-    pause
+    (pause, grouping)
 }

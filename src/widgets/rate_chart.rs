@@ -6,6 +6,16 @@ use gtk::glib;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
+// A `cfg` outside `crate::adaptive` (as for `HistoryChart`): a type's interface list cannot
+// be passed in. GTK
+// 4.10+ bindings (the adw_1_7 build) require GtkAccessible in it; 4.8's do not have it.
+#[cfg(feature = "adw_1_7")]
+glib::wrapper! {
+    pub struct RateChart(ObjectSubclass<imp::RateChart>)
+        @extends gtk::Widget,
+        @implements gtk::Accessible, gtk::Buildable, gtk::ConstraintTarget;
+}
+#[cfg(not(feature = "adw_1_7"))]
 glib::wrapper! {
     pub struct RateChart(ObjectSubclass<imp::RateChart>)
         @extends gtk::Widget,

@@ -1,17 +1,17 @@
-//! The header bar: the view switcher as its title and the primary menu.
+//! The header bar: the view switcher as its title (`crate::adaptive::switcher`) and the
+//! primary menu.
 
 use gettextrs::gettext;
 use gtk::gio;
 
-/// Builds the header bar for `stack`; also returns the switcher title, whose
-/// `title-visible` tells when the bottom switcher bar must take over.
-pub(super) fn build(stack: &adw::ViewStack) -> (adw::HeaderBar, adw::ViewSwitcherTitle) {
-    let switcher_title = adw::ViewSwitcherTitle::builder()
-        .stack(stack)
-        .title(gettext("Sockeye"))
-        .build();
+use crate::adaptive::switcher::Switcher;
+
+/// Builds the header bar for `stack`; also returns the switcher, whose bottom bar the
+/// window places.
+pub(super) fn build(stack: &adw::ViewStack) -> (adw::HeaderBar, Switcher) {
+    let switcher = Switcher::new(stack);
     let header = adw::HeaderBar::builder()
-        .title_widget(&switcher_title)
+        .title_widget(&switcher.title)
         .centering_policy(adw::CenteringPolicy::Loose)
         .build();
 
@@ -31,5 +31,5 @@ pub(super) fn build(stack: &adw::ViewStack) -> (adw::HeaderBar, adw::ViewSwitche
         .tooltip_text(gettext("Main Menu"))
         .build();
     header.pack_end(&menu_button);
-    (header, switcher_title)
+    (header, switcher)
 }

@@ -1,14 +1,18 @@
-//! The main window: header bar with the view switcher, the Overview and Network pages in an
-//! `AdwViewStack`, a bottom view switcher on narrow widths, and the primary menu.
+//! The main window: header bar with the view switcher, the Overview, Network and History
+//! pages in an `AdwViewStack`, a bottom view switcher on narrow widths, and the primary menu.
+//! The frame and the switcher differ between the libadwaita 1.2 and the `adw_1_7` build
+//! (`crate::adaptive`: a box or an AdwToolbarView; a switcher title or a breakpoint).
 //!
 //! ```text
 //! AdwApplicationWindow
 //! └─ AdwToastOverlay
-//!    └─ GtkBox (vertical)
-//!       ├─ AdwHeaderBar ─ AdwViewSwitcherTitle, primary menu
+//!    └─ GtkBox (vertical) │ AdwToolbarView (adw_1_7)
+//!       ├─ AdwHeaderBar ─ AdwViewSwitcherTitle │ AdwViewSwitcher, primary menu
 //!       ├─ AdwViewStack ─┬─ "overview" ─ OverviewPage (no privileges)
-//!       │                └─ "network"  ─ NetworkPage (helper; visible ⇒ capturing)
-//!       └─ AdwViewSwitcherBar (revealed when the title has no room for the switcher)
+//!       │                ├─ "network"  ─ NetworkPage (helper; visible ⇒ capturing)
+//!       │                └─ "history"  ─ HistoryPage (recorder on the system bus)
+//!       └─ AdwViewSwitcherBar (revealed when the title has no room for the switcher, or
+//!          at the narrow breakpoint)
 //! ```
 
 mod actions;
@@ -22,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::history::{HistoryInput, HistoryOutput, HistoryPage};
 use crate::network::{NetworkInput, NetworkOutput, NetworkPage};
 use crate::overview::{OverviewInput, OverviewPage};
 use crate::settings::{Preferences, Settings, WindowState};
@@ -33,7 +38,7 @@ pub use page::Page;
 /// Messages to the main window.
 #[derive(Debug)]
 pub enum WindowInput {
-    /// Switch to a tab (Ctrl+1/Ctrl+2, `--page`).
+    /// Switch to a tab (Ctrl+1/2/3, `--page`).
     ShowPage(Page),
     /// The stack's visible page changed (by any means: the switcher, or the model).
     PageShown(Page),
@@ -43,6 +48,8 @@ pub enum WindowInput {
     /// Ctrl+F: show the Network tab with its search bar open.
     Search,
     TogglePause,
+    /// For the History tab (its menu's window actions).
+    History(HistoryInput),
     /// Show a short message at the bottom of the window.
     Toast(String),
     /// The window is closing: stop capturing, save the geometry.
@@ -67,6 +74,7 @@ pub struct MainWindow {
     settings: Rc<Settings>,
     overview: Controller<OverviewPage>,
     network: Controller<NetworkPage>,
+    history: Controller<HistoryPage>,
     /// `io.github.sockeye.Stats1` on the session bus (none without a session bus).
     stats: Option<StatsExport>,
 }
@@ -128,6 +136,12 @@ impl Component for MainWindow {
                 }
             });
 
+        let history = HistoryPage::builder()
+            .launch(settings.preferences())
+            .forward(sender.input_sender(), |out| match out {
+                HistoryOutput::Toast(text) => WindowInput::Toast(text),
+            });
+
         let stack = adw::ViewStack::new();
         stack.set_vexpand(true);
         let overview_page = stack.add_titled(
@@ -142,26 +156,30 @@ impl Component for MainWindow {
             &gettext("Network"),
         );
         network_page.set_icon_name(Some("network-transmit-receive-symbolic"));
+        let history_page = stack.add_titled(
+            history.widget(),
+            Some(Page::History.name()),
+            &gettext("History"),
+        );
+        history_page.set_icon_name(Some("document-open-recent-symbolic"));
 
-        let (header, switcher_title) = header::build(&stack);
-        let switcher_bar = adw::ViewSwitcherBar::builder().stack(&stack).build();
-        switcher_title
-            .bind_property("title-visible", &switcher_bar, "reveal")
-            .sync_create()
-            .build();
-
-        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
-        content.append(&header);
-        content.append(&stack);
-        content.append(&switcher_bar);
+        let (header, switcher) = header::build(&stack);
+        let content = crate::adaptive::toolbar::frame(&header, &stack, &switcher.bar);
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&content));
+        {
+            let network = network.sender().clone();
+            crate::adaptive::narrow::watch(&root, move |narrow| {
+                switcher.set_narrow(narrow);
+                let _ = network.send(NetworkInput::SetNarrow(narrow));
+            });
+        }
         root.set_content(Some(&toasts));
 
         {
             let sender = sender.clone();
             stack.connect_visible_child_name_notify(move |stack| {
-                // Only the two pages are ever added, so every name is one of theirs.
+                // Only the three pages are ever added, so every name is one of theirs.
                 if let Some(page) = stack
                     .visible_child_name()
                     .and_then(|name| Page::from_name(&name))
@@ -195,6 +213,7 @@ impl Component for MainWindow {
             settings,
             overview,
             network,
+            history,
             stats,
         };
         let widgets = MainWindowWidgets {
@@ -218,6 +237,8 @@ impl Component for MainWindow {
                 self.page = page;
                 self.network
                     .send(NetworkInput::SetVisible(page == Page::Network));
+                self.history
+                    .send(HistoryInput::SetVisible(page == Page::History));
             }
             WindowInput::ShowPreferences => {
                 let sender = sender.clone();
@@ -229,6 +250,8 @@ impl Component for MainWindow {
             WindowInput::PreferencesChanged(prefs) => {
                 self.overview
                     .send(OverviewInput::PreferencesChanged(prefs.clone()));
+                self.history
+                    .send(HistoryInput::PreferencesChanged(prefs.clone()));
                 self.network.send(NetworkInput::PreferencesChanged(prefs));
             }
             WindowInput::Search => {
@@ -236,6 +259,7 @@ impl Component for MainWindow {
                 self.network.send(NetworkInput::ToggleSearch);
             }
             WindowInput::TogglePause => self.network.send(NetworkInput::TogglePause),
+            WindowInput::History(message) => self.history.send(message),
             WindowInput::Toast(text) => self.toasts.get_mut().push(text),
             WindowInput::GroupingChanged(group) => self.settings.set_group_by_application(group),
             WindowInput::Published { capturing, stats } => {
@@ -245,6 +269,7 @@ impl Component for MainWindow {
             }
             WindowInput::Closing => {
                 self.network.send(NetworkInput::SetVisible(false));
+                self.history.send(HistoryInput::SetVisible(false));
                 let (width, height) = root.default_size();
                 self.settings.set_window_state(WindowState {
                     width,

@@ -1,10 +1,11 @@
-//! The window's two tabs, named as the `AdwViewStack` children and the `--page` values.
+//! The window's three tabs, named as the `AdwViewStack` children and the `--page` values.
 
-/// The window's two tabs.
+/// The window's three tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Overview,
     Network,
+    History,
 }
 
 impl Page {
@@ -13,6 +14,7 @@ impl Page {
         match self {
             Page::Overview => "overview",
             Page::Network => "network",
+            Page::History => "history",
         }
     }
 
@@ -20,6 +22,7 @@ impl Page {
         match name {
             "overview" => Some(Page::Overview),
             "network" => Some(Page::Network),
+            "history" => Some(Page::History),
             _ => None,
         }
     }
@@ -31,7 +34,7 @@ mod tests {
 
     #[test]
     fn page_names_round_trip() {
-        for page in [Page::Overview, Page::Network] {
+        for page in [Page::Overview, Page::Network, Page::History] {
             assert_eq!(Page::from_name(page.name()), Some(page));
         }
         assert_eq!(Page::from_name("settings"), None);

@@ -73,14 +73,14 @@ fn fake_owners(processes: u32) -> FakeOwners {
 }
 
 /// Metas of `n` TCP flows between 192.0.2.10 and 198.51.100.0/24 (distinct port pairs).
-fn flow_metas(n: usize) -> Vec<PacketMeta> {
+fn flow_metas(n: usize) -> Vec<PacketMeta<'static>> {
     let mut fragments = FragmentTable::default();
     (0..n)
         .map(|i| {
             let remote = [198, 51, 100, (i % 250) as u8 + 1];
             let port = 1024 + (i / 250) as u16;
             let frame = frames::eth_tcp4([192, 0, 2, 10], remote, (port, 443), 100);
-            parse_frame(frame.link, &frame.data, frame.wire_len, &mut fragments)
+            parse_frame(frame.link, &frame.data, frame.wire_len, &mut fragments).without_payload()
         })
         .collect()
 }

@@ -11,7 +11,9 @@
 //!                     │               fragments); nothing deeper sees raw bytes
 //!                     ├─ accounting/  PacketMeta ─► flows.rs (owner cached per endpoint) ─►
 //!                     │               per-process / per-flow counters, unattributed buckets;
-//!                     │               lookups.rs (when to ask), credit.rs (who is owed)
+//!                     │               lookups.rs (when to ask), credit.rs (who is owed);
+//!                     │               host_names.rs (DNS answers ─► names/), hosts.rs
+//!                     │               (traffic per remote host, per interval)
 //!                     │   └─ owner.rs  OwnerLookup: attribution/ or a fake (testing.rs)
 //!                     └─ snapshot.rs  what on_update receives each interval (the --json shape)
 //!
@@ -22,7 +24,8 @@
 //!   ├─ processes/    which process holds a socket, and what that process is
 //!   └─ connect_log/  who connected or listened: the sock:inet_sock_set_state tracepoint
 //! names/            address → host name per namespace (and per asker), from DNS answers
-//!                    decoded by parse/dns/; TTL, LRU, memory bound (not yet fed: issue 16)
+//!                    decoded by parse/dns/; TTL, LRU, memory bound
+//! services.rs        port → service name (/etc/services, or a built-in table)
 //! system_paths.rs    /proc, /etc/passwd, /run/netns, tracefs: one value, for tests to move
 //! ```
 //!
@@ -36,13 +39,14 @@ mod capture;
 pub mod names;
 pub mod owner;
 pub mod parse;
+pub mod services;
 mod snapshot;
 pub mod system_paths;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use snapshot::{
-    CaptureTotals, ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport,
+    CaptureTotals, ConnectionStats, HostStats, InterfaceStats, ProcessStats, Snapshot, Transport,
     UnattributedStats,
 };
 pub use system_paths::SystemPaths;
@@ -128,11 +132,29 @@ impl Capture {
         on_update: impl FnMut(Result<Snapshot, EngineError>) + Send + 'static,
     ) -> Result<Capture, EngineError> {
         let (control, waker, thread) = capture::spawn(options, owners, Box::new(on_update))?;
+        // The capture thread's accounting publishes its hosts each interval from now on
+        // (accounting/hosts.rs; the first interval ends at least 10 ms later).
+        accounting::hosts::register(thread.thread().id());
         Ok(Capture {
             control,
             waker,
             thread: Some(thread),
         })
+    }
+
+    /// Every remote host talked to since start (or the last reset), the busiest first, as
+    /// of the end of the last interval (published just before that interval's
+    /// `on_update`, so a slow reader may already see the next interval's).
+    pub fn hosts(&self) -> Arc<Vec<HostStats>> {
+        match &self.thread {
+            Some(thread) => accounting::hosts::latest(thread.thread().id()),
+            None => Arc::default(),
+        }
+    }
+
+    /// Like [`Capture::stop`], with the hosts as of that last snapshot.
+    pub fn stop_with_hosts(mut self) -> Result<(Snapshot, Arc<Vec<HostStats>>), EngineError> {
+        self.shutdown()
     }
 
     /// Connections of one process, as of now; `None` when the pid was never seen (or the
@@ -155,7 +177,7 @@ impl Capture {
 
     /// Stops the thread, closes the handles and returns the last snapshot.
     pub fn stop(mut self) -> Result<Snapshot, EngineError> {
-        self.shutdown()
+        self.shutdown().map(|(snapshot, _)| snapshot)
     }
 
     fn send(&self, message: Control) {
@@ -164,17 +186,22 @@ impl Capture {
         self.waker.wake();
     }
 
-    fn shutdown(&mut self) -> Result<Snapshot, EngineError> {
+    fn shutdown(&mut self) -> Result<(Snapshot, Arc<Vec<HostStats>>), EngineError> {
         let Some(thread) = self.thread.take() else {
             return Err(EngineError::NoCaptureDevice);
         };
         self.send(Control::Stop);
-        thread.join().unwrap_or_else(|_| {
+        let id = thread.thread().id();
+        let last = thread.join();
+        // After the join: the last interval's hosts are in.
+        let hosts = accounting::hosts::unregister(id);
+        let last = last.unwrap_or_else(|_| {
             Err(EngineError::Io {
                 what: "capture thread".into(),
                 source: std::io::Error::other("the capture thread panicked"),
             })
-        })
+        });
+        last.map(|snapshot| (snapshot, hosts))
     }
 }
 

@@ -4,6 +4,7 @@
 //! accounting tests use fakes.
 
 use crate::Transport;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// A process id.
@@ -31,6 +32,23 @@ pub struct ProcessInfo {
     pub details_unavailable: bool,
 }
 
+/// Payload bytes one process wrote to and read from its inet sockets, at the socket layer
+/// (see `attribution/socket_bytes/`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketBytes {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Every process's [`SocketBytes`] since the counters started, and the send and receive
+/// calls that could not be counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketTally {
+    pub per_pid: HashMap<Pid, SocketBytes>,
+    /// Calls lost: dropped by the kernel (a full ring) or past the bound on pids kept.
+    pub lost: u64,
+}
+
 /// Answers the questions accounting asks about sockets and processes.
 pub trait OwnerLookup: Send {
     /// The process owning the `transport` socket whose local end is `local` and whose peer
@@ -51,6 +69,13 @@ pub trait OwnerLookup: Send {
     /// Details of a process that [`OwnerLookup::owner`] returned.
     fn process(&self, pid: Pid) -> Option<&ProcessInfo>;
 
+    /// The network namespace of a process [`OwnerLookup::owner`] returned, by the inode of
+    /// its `/proc/PID/ns/net`: DNS answers name addresses per namespace (`names/`). `None`
+    /// when unknown (the process is gone); the default knows none.
+    fn namespace(&self, _pid: Pid) -> Option<u64> {
+        None
+    }
+
     /// Called when the capture thread has caught up with every packet, at least every few
     /// milliseconds: a moment to learn cheaply, ahead of their first packet, what the
     /// next lookups will need (the real lookup reads the processes started since). Should
@@ -58,6 +83,13 @@ pub trait OwnerLookup: Send {
     /// appeared takes a little longer, once, and is why it is done here and not inside a
     /// lookup).
     fn prepare(&mut self) {}
+
+    /// The socket-layer byte counters, current as of this call; `None` when this kernel or
+    /// this process's privilege cannot provide them (absent, not zero). The default has
+    /// none.
+    fn socket_bytes(&mut self) -> Option<&SocketTally> {
+        None
+    }
 
     /// Called once per interval: follow address changes, mark exited processes, and forget
     /// processes that are neither alive nor in `referenced` (pids accounting still holds).

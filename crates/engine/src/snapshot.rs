@@ -2,7 +2,7 @@
 //! `--json` line (field names are a contract with scripts: keep them).
 
 use serde::Serialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Transport protocol of a flow or of an unattributed bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -32,14 +32,23 @@ pub struct Snapshot {
     pub totals: CaptureTotals,
 }
 
-/// How much was captured, and how much of it was attributed to at least one process.
-/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received)` always holds.
+/// How much was captured, and how much of it was attributed to at least one process,
+/// counted per *transfer*: a packet seen on several local interfaces (a container's veth
+/// port, the bridge, the NATed egress) is one transfer, counted at its first sighting
+/// (`accounting`'s module doc has the rule). Per transfer,
+/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received)` always holds;
+/// the further sightings are `repeated_bytes`, so
+/// `captured_bytes + repeated_bytes` is every sighting on every interface.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CaptureTotals {
-    /// Wire bytes of every packet captured, on all interfaces.
+    /// Wire bytes of every transfer captured (its first sighting), on all interfaces.
     pub captured_bytes: u64,
     pub captured_packets: u64,
-    /// Wire bytes of packets whose sender or receiver is a known process.
+    /// Wire bytes of further sightings of transfers counted already (another interface
+    /// the same packet crossed, translated or not).
+    pub repeated_bytes: u64,
+    pub repeated_packets: u64,
+    /// Wire bytes of transfers whose sender or receiver is a known process.
     pub attributed_bytes: u64,
     /// Owner lookups made, and those that found no owner (diagnostics).
     pub owner_lookups: u64,
@@ -47,6 +56,20 @@ pub struct CaptureTotals {
     /// Lookups put off because the global lookup budget was spent or the capture thread
     /// was far behind.
     pub lookups_deferred: u64,
+    /// DNS messages received by a local socket and decoded for host names.
+    pub dns_decoded: u64,
+    /// DNS messages left undecoded because the decode budget was spent
+    /// (`AccountingConfig::dns_decodes_per_second`).
+    pub dns_skipped: u64,
+    /// TCP segments from port 53 left undecoded because a message in them was split
+    /// across segments (messages are not reassembled).
+    pub dns_split: u64,
+    /// The per-process socket-layer counters ([`ProcessStats::socket_sent_bytes`]) are
+    /// available: this kernel has the tracepoints and the engine may read them.
+    pub socket_counters: bool,
+    /// Send and receive calls the socket counters missed (the kernel's ring was full):
+    /// with any, some processes' socket counters are low.
+    pub socket_events_lost: u64,
 }
 
 /// One process's traffic. Totals are cumulative since start; rates in bytes per second
@@ -72,6 +95,14 @@ pub struct ProcessStats {
     pub received_packets: u64,
     pub sent_rate: f64,
     pub received_rate: f64,
+    /// Payload bytes the process wrote to its inet sockets (TCP, UDP…: no headers), since
+    /// start; absent (`None`, left out of `--json`), not zero, when the kernel cannot tell
+    /// (`attribution/socket_bytes/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_sent_bytes: Option<u64>,
+    /// Payload bytes it read from them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_received_bytes: Option<u64>,
 }
 
 /// Traffic that matched no socket, by protocol; never dropped silently.
@@ -102,4 +133,28 @@ pub struct ConnectionStats {
     pub received_bytes: u64,
     pub sent_rate: f64,
     pub received_rate: f64,
+    /// The remote address's host name: from the DNS answer this process received, else the
+    /// latest answer for that address in its network namespace (`names/`).
+    pub remote_name: Option<String>,
+    /// The service of the remote port (else of the local one), from `/etc/services`.
+    pub service: Option<String>,
+}
+
+/// One remote host: a DNS name and the addresses seen for it, or one address with no
+/// name; what the machine's processes sent to it and received from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostStats {
+    /// Host name from DNS; `None` when no answer named the address.
+    pub name: Option<String>,
+    /// Remote addresses (at most 16), in the order they were seen.
+    pub addresses: Vec<IpAddr>,
+    /// Bytes sent to it, since start (or the last reset).
+    pub sent_bytes: u64,
+    /// Bytes received from it.
+    pub received_bytes: u64,
+    /// Bytes per second over the last interval.
+    pub sent_rate: f64,
+    pub received_rate: f64,
+    /// The processes that talked to it, ascending (at most 64).
+    pub pids: Vec<u32>,
 }

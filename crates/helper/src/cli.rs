@@ -6,10 +6,12 @@ use std::time::Duration;
 pub const USAGE: &str = "\
 Usage: sockeye-helper --stdio
        sockeye-helper --json  [--interval MS] [--duration S] [--interface NAME]...
-       sockeye-helper --trace [--interval MS] [--duration S] [--interface NAME]...
+       sockeye-helper --trace [--hosts] [--interval MS] [--duration S] [--interface NAME]...
 
   --json            print one JSON object per interval (totals since start, rates in B/s)
   --trace           show a table refreshed each interval
+  --hosts           with --trace: a table of remote hosts (DNS name, addresses, pids)
+                    instead of processes
   --interval MS     length of an interval, in milliseconds (default 1000)
   --duration S      stop after S seconds (default: run until Ctrl-C)
   --interface NAME  capture only on NAME (repeatable; default: every interface that is up)
@@ -32,6 +34,8 @@ pub struct TerminalOptions {
     /// Stop after this long; run until Ctrl-C when `None`.
     pub duration: Option<Duration>,
     pub interfaces: Vec<String>,
+    /// `--trace` shows the remote hosts instead of the processes.
+    pub hosts: bool,
 }
 
 impl Default for TerminalOptions {
@@ -40,6 +44,7 @@ impl Default for TerminalOptions {
             interval: DEFAULT_INTERVAL,
             duration: None,
             interfaces: Vec::new(),
+            hosts: false,
         }
     }
 }
@@ -71,6 +76,8 @@ pub enum CliError {
     },
     #[error("{0} only applies to --json and --trace")]
     NotForStdio(String),
+    #[error("--hosts only applies to --trace (--json always has the hosts)")]
+    HostsOnlyForTrace,
 }
 
 pub fn parse(args: impl Iterator<Item = OsString>) -> Result<Mode, CliError> {
@@ -94,6 +101,10 @@ pub fn parse(args: impl Iterator<Item = OsString>) -> Result<Mode, CliError> {
                     return Err(CliError::Conflict(previous, name));
                 }
             }
+            "--hosts" if inline.is_none() => {
+                option_given.get_or_insert(name.clone());
+                options.hosts = true;
+            }
             "--interval" | "--duration" | "--interface" => {
                 let value = match inline {
                     Some(value) => value,
@@ -112,6 +123,7 @@ pub fn parse(args: impl Iterator<Item = OsString>) -> Result<Mode, CliError> {
             Some(option) => Err(CliError::NotForStdio(option)),
             None => Ok(Mode::Stdio),
         },
+        Some("--json") if options.hosts => Err(CliError::HostsOnlyForTrace),
         Some("--json") => Ok(Mode::Json(options)),
         Some("--trace") => Ok(Mode::Trace(options)),
         _ => Err(CliError::NoMode),
@@ -184,6 +196,7 @@ mod tests {
                 interval: Duration::from_millis(500),
                 duration: Some(Duration::from_millis(2500)),
                 interfaces: vec!["lo".into(), "eth0".into()],
+                hosts: false,
             }))
         );
     }
@@ -193,6 +206,29 @@ mod tests {
         assert_eq!(
             parse_str(&["--trace"]),
             Ok(Mode::Trace(TerminalOptions::default()))
+        );
+    }
+
+    #[test]
+    fn hosts_goes_with_trace_only() {
+        assert_eq!(
+            parse_str(&["--trace", "--hosts"]),
+            Ok(Mode::Trace(TerminalOptions {
+                hosts: true,
+                ..TerminalOptions::default()
+            }))
+        );
+        assert_eq!(
+            parse_str(&["--hosts", "--json"]),
+            Err(CliError::HostsOnlyForTrace)
+        );
+        assert_eq!(
+            parse_str(&["--stdio", "--hosts"]),
+            Err(CliError::NotForStdio("--hosts".into()))
+        );
+        assert_eq!(
+            parse_str(&["--trace", "--hosts=yes"]),
+            Err(CliError::Unknown("--hosts=yes".into()))
         );
     }
 

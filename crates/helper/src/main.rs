@@ -58,6 +58,8 @@ fn lock_down() -> Result<(), LockDownError> {
     // kernel) attribution still works, minus client connections that end before their
     // first lookup.
     let _ = sockeye_engine::attribution::preopen_connect_log();
+    // And the socket-layer byte counters ("sent by the app"; `--json` says whether).
+    let _ = sockeye_engine::attribution::preopen_socket_bytes();
     // Needs CAP_SYS_ADMIN, which the drop removes.
     let view = sandbox::read_only_view()?;
     privilege::drop_to_capture_set()?;

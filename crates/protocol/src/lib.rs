@@ -16,8 +16,9 @@ pub const STATS_PATH: &str = "/io/github/sockeye/Stats";
 /// Version both ends must agree on; the GUI compares it with the helper's `Version`
 /// property right after connecting and refuses a mismatch. The package version, then the
 /// revision of the payloads after `+protocol.`: raise it whenever a signature or the meaning
-/// of a field changes (2: command lines travel in [`Update::command_lines`], once).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+protocol.2");
+/// of a field changes (2: command lines travel in [`Update::command_lines`], once; 3: socket
+/// counters in [`Process`], host names and services in [`Connection`], `GetHosts`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+protocol.3");
 
 /// Most bytes an `Updated` signal may take on the wire, header included (zbus refuses
 /// messages above 128 MiB; a signal this size already takes a GUI a while to read). Command
@@ -57,6 +58,13 @@ pub struct Process {
     pub sent_rate: f64,
     /// Bytes per second over the last interval.
     pub received_rate: f64,
+    /// Whether the kernel reports this process's socket-layer bytes (the two fields below);
+    /// when false they are zero and mean "not known", not "none".
+    pub socket_counters: bool,
+    /// Payload bytes the process wrote to its sockets (what the app sent, before headers).
+    pub socket_sent_bytes: u64,
+    /// Payload bytes the process read from its sockets.
+    pub socket_received_bytes: u64,
 }
 
 /// Traffic that matched no socket; `protocol` is `tcp`, `udp`, `icmp` or `other`.
@@ -86,6 +94,29 @@ pub struct Connection {
     pub received_bytes: u64,
     pub sent_rate: f64,
     pub received_rate: f64,
+    /// The remote address's host name, from the DNS answer this process received (else the
+    /// latest answer for that address in its network namespace); empty when none was seen.
+    pub remote_name: String,
+    /// The remote port's service name (`https`, `domain`, `ssh`…); empty when unknown.
+    pub service: String,
+}
+
+/// One remote host the machine talked to during the capture: a name and the addresses
+/// that answered to it, or one address with no name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type)]
+pub struct Host {
+    /// The host name from DNS; empty when no answer named any of `addresses`.
+    pub name: String,
+    /// Remote addresses without ports, as text (`192.0.2.1`, `2001:db8::1`).
+    pub addresses: Vec<String>,
+    pub sent_bytes: u64,
+    pub received_bytes: u64,
+    /// Bytes per second over the last interval.
+    pub sent_rate: f64,
+    /// Bytes per second over the last interval.
+    pub received_rate: f64,
+    /// The processes that talked to this host, ascending.
+    pub pids: Vec<u32>,
 }
 
 /// The payload of the `Updated` signal, sent once per interval, at most
@@ -192,6 +223,8 @@ pub trait Capture1 {
     fn get_command_lines(&self, pids: &[u32]) -> zbus::Result<HashMap<u32, String>>;
     fn get_interfaces(&self) -> zbus::Result<Vec<Interface>>;
     fn get_unattributed(&self) -> zbus::Result<Vec<Unattributed>>;
+    /// Every remote host of the capture (name, else address) with its totals and pids.
+    fn get_hosts(&self) -> zbus::Result<Vec<Host>>;
     /// Sets every total back to zero.
     fn reset_totals(&self) -> zbus::Result<()>;
 
@@ -210,6 +243,8 @@ pub trait Capture1 {
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
 }
+
+pub mod recorder;
 
 #[cfg(test)]
 mod tests {

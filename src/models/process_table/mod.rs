@@ -55,6 +55,10 @@ pub struct RowData {
     pub upload_rate: f64,
     pub received: u64,
     pub sent: u64,
+    /// Payload bytes (sent, received) the process wrote to and read from its sockets, or
+    /// an application's processes that have them, summed; `None` when the helper's kernel
+    /// does not report them.
+    pub socket: Option<(u64, u64)>,
     pub history: RateHistory,
     /// For application rows: how many processes are beneath.
     pub process_count: usize,
@@ -76,6 +80,7 @@ impl RowData {
             upload_rate: 0.0,
             received: 0,
             sent: 0,
+            socket: None,
             history: RateHistory::new(SPARKLINE_LEN),
             process_count: 0,
         }
@@ -261,6 +266,9 @@ impl ProcessTable {
             row.upload_rate = finite(p.sent_rate);
             row.received = p.received_bytes;
             row.sent = p.sent_bytes;
+            row.socket = p
+                .socket_counters
+                .then_some((p.socket_sent_bytes, p.socket_received_bytes));
             row.history.push(row.download_rate, row.upload_rate);
         }
         seen.sort_unstable();
@@ -423,6 +431,11 @@ impl ProcessTable {
                     row.upload_rate += m.upload_rate;
                     row.received += m.received;
                     row.sent += m.sent;
+                    if let Some((sent, received)) = m.socket {
+                        let (s, r) = row.socket.get_or_insert((0, 0));
+                        *s = s.saturating_add(sent);
+                        *r = r.saturating_add(received);
+                    }
                 }
                 row.history = RateHistory::sum(SPARKLINE_LEN, members.iter().map(|m| &m.history));
                 let pids = members.iter().filter_map(|m| m.pid).collect();

@@ -360,3 +360,32 @@ fn a_user_without_a_name_is_named_by_uid_and_the_viewer_s_rows_by_nobody() {
         .collect();
     assert_eq!(titles, ["org.example.App", "org.example.App (4242)"]);
 }
+
+#[test]
+fn socket_counters_are_kept_per_process_and_summed_per_app_only_where_reported() {
+    let mut table = ProcessTable::for_viewer(ALICE);
+    let names = |_: &str| None;
+    let counted = |pid, sent, received| Process {
+        socket_counters: true,
+        socket_sent_bytes: sent,
+        socket_received_bytes: received,
+        ..process(pid, "fetch", "", 2_000, 1_000)
+    };
+    table.apply(&update(
+        vec![
+            counted(1, 900, 1_800),
+            counted(2, 100, 200),
+            // A helper without the counters sends zeros that mean "not known".
+            process(3, "old", "", 5, 5),
+        ],
+        vec![],
+    ));
+    assert_eq!(
+        table.row(&RowKey::Process(1)).and_then(|r| r.socket),
+        Some((900, 1_800))
+    );
+    assert_eq!(table.row(&RowKey::Process(3)).and_then(|r| r.socket), None);
+    let apps = table.applications(&names);
+    assert_eq!(apps[&alice("process:fetch")].0.socket, Some((1_000, 2_000)));
+    assert_eq!(apps[&alice("process:old")].0.socket, None);
+}

@@ -176,6 +176,30 @@ pub struct Flow {
     /// budget of such flows, so a flood of them (spoofed sources) cannot starve the flows
     /// this machine starts.
     pub inbound: bool,
+    /// Whether its packets are seen on several interfaces (`sightings`).
+    pub sighted: Sighted,
+    /// When the flow was created, in the sightings table's wrapping microseconds.
+    pub born_us: u32,
+}
+
+/// Whether a flow's packets are seen on several local interfaces. Every packet of a flow
+/// goes through the sightings table until the flow has been known for
+/// [`Sighted::SETTLE_US`]; a flow of which no packet was seen twice by then is seen once
+/// and skips the table from then on (most traffic: the host's own connections), so the
+/// table's cost is paid by new and by multiply-seen flows only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sighted {
+    #[default]
+    NotYet,
+    Once,
+    Several,
+}
+
+impl Sighted {
+    /// How long a flow is watched: every copy of its first packets has been captured
+    /// within `sightings::WINDOW` (20 ms) of them and read by then unless the capture
+    /// thread was a second behind.
+    pub const SETTLE_US: u32 = 1_000_000;
 }
 
 impl Flow {
@@ -190,6 +214,8 @@ impl Flow {
             queued: false,
             closing: false,
             inbound: false,
+            sighted: Sighted::NotYet,
+            born_us: 0,
         }
     }
 
@@ -249,7 +275,7 @@ pub struct FlowTable {
     slots: Vec<Option<(FlowKey, Flow)>>,
     /// Empty slots, reused before the slab grows.
     free: Vec<u32>,
-    /// Slot of the flow of the last [`FlowTable::entry`]; checked against the key, so it
+    /// Slot of the flow of the last [`FlowTable::entry_slot`]; checked against the key, so it
     /// needs no care when that slot is emptied or reused.
     last: u32,
     /// Hard cap on the number of flows.
@@ -271,17 +297,17 @@ impl FlowTable {
     }
 
     /// The flow for `key`, created by `make` when new (evicting old flows at the cap,
-    /// after `before_evict` saw them all).
-    pub fn entry(
+    /// after `before_evict` saw them all), and its slot (see [`FlowTable::by_slot_mut`]).
+    pub fn entry_slot(
         &mut self,
         key: FlowKey,
         now: Instant,
         make: impl FnOnce() -> Flow,
         before_evict: impl FnOnce(&mut Self),
-    ) -> &mut Flow {
+    ) -> (u32, &mut Flow) {
         let last = self.last as usize;
         if matches!(self.slots.get(last), Some(Some((k, _))) if *k == key) {
-            return &mut self.slot_mut(last).1;
+            return (self.last, &mut self.slot_mut(last).1);
         }
         let slot = match self.index.get(&key) {
             Some(&slot) => slot,
@@ -294,7 +320,7 @@ impl FlowTable {
             }
         };
         self.last = slot;
-        &mut self.slot_mut(slot as usize).1
+        (slot, &mut self.slot_mut(slot as usize).1)
     }
 
     /// The occupied slot `slot` (an index the table handed out and still holds).
@@ -364,6 +390,15 @@ impl FlowTable {
         self.index.len()
     }
 
+    /// The flow in `slot` (a name for a flow that costs nothing to keep, valid until the
+    /// flow is removed: `sightings`), if the slot holds one.
+    pub fn by_slot_mut(&mut self, slot: u32) -> Option<(&FlowKey, &mut Flow)> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Some((key, flow))) => Some((&*key, flow)),
+            _ => None,
+        }
+    }
+
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
         let slot = *self.index.get(key)?;
         Some(&mut self.slot_mut(slot as usize).1)
@@ -406,7 +441,7 @@ mod tests {
 
     /// Marks the flow of `port` with `n` packets, so a later lookup tells it apart.
     fn touch(table: &mut FlowTable, port: u16, now: Instant) -> u64 {
-        let flow = table.entry(key(port), now, || flow(now), |_| {});
+        let (_, flow) = table.entry_slot(key(port), now, || flow(now), |_| {});
         flow.dirs[0].add(1, 1);
         flow.dirs[0].packets
     }
@@ -452,7 +487,7 @@ mod tests {
         }
         let mut saw = 0;
         let flow_at = t0 + Duration::from_millis(20);
-        table.entry(key(100), flow_at, || flow(flow_at), |t| saw = t.len());
+        table.entry_slot(key(100), flow_at, || flow(flow_at), |t| saw = t.len());
         assert_eq!(saw, 10, "the hook sees the table before eviction");
         assert!(table.len() <= 6, "{} flows left", table.len());
         assert!(table.get_mut(&key(0)).is_none(), "the oldest went");

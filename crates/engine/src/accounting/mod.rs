@@ -8,7 +8,8 @@
 //!   local processes (loopback, veth into a local namespace) both are credited.
 //! - A packet is *attributed* when at least one side has an owner; otherwise its bytes go
 //!   to the bucket of its transport, as sent when the source is local, else as received.
-//!   So attributed + unattributed bytes == captured bytes, always.
+//!   So attributed + unattributed bytes == captured bytes, always, counted per transfer
+//!   (a packet seen on several interfaces is one: see below).
 //! - Owners are looked up once per new flow endpoint, then again while unknown after the
 //!   growing delays of [`AccountingConfig::retry`] (2 ms up to 200 ms), under budgets:
 //!   never per packet. First lookups of flows that came in from a remote address have a
@@ -33,19 +34,86 @@
 //!   up ([`Accounting::catch_up`]), so slow lookups never overflow the kernel buffer.
 //! - A socket shared by several processes (after fork) is credited to whichever pid
 //!   [`OwnerLookup::owner`] returns for it; the real lookup documents its choice.
+//! - A DNS answer received by a local end names addresses for the process that owns it
+//!   (host_names.rs, under a decode budget); connections carry those names and their
+//!   service, and hosts.rs sums traffic per remote host once per interval.
+//!
+//! ## One transfer, however many interfaces saw it
+//!
+//! A packet crossing several local interfaces is captured on each; it is still one
+//! transfer: its sender is credited once and its receiver once. Each IP packet carries a
+//! fingerprint of the fields forwarding and NAT leave alone (`parse::ident`: IPv4
+//! identification and lengths, TCP sequence and acknowledgement, the first payload bytes;
+//! not addresses, ports, TTL or checksums). `sightings.rs` remembers recent transfers by
+//! fingerprint; a packet with the fingerprint of one captured within 20 ms (kernel capture
+//! time, not reading order), with the same sender or the same receiver, on an interface
+//! that has not yet seen it as often as another has, is *another sighting*: it counts in
+//! `CaptureTotals::repeated_bytes`, not in `captured_bytes`, and credits nothing but what
+//! `repeat.rs` allows (below). A flow none of whose packets was seen twice in its first
+//! second settles as seen once and skips the table (`flows::Sighted`: most traffic, at a
+//! comparison per packet). The first sighting read wins; which one that is depends on
+//! the order the capture thread reads the interfaces, and the result does not. What each
+//! interface carried is counted per sighting by the capture (`capture::interfaces`);
+//! processes and unattributed buckets per transfer, so `captured == attributed + Σ
+//! unattributed` holds per transfer. Case by case:
+//!
+//! - **veth + bridge** (Docker, Podman, libvirt's `virbr0`): a container's packet routed
+//!   by the host is seen on the veth's host end (the bridge port) and on the bridge, with
+//!   the same addresses: one transfer, credited through one flow. Between two containers
+//!   on one bridge it is seen on both ports (switched, the bridge device does not see it):
+//!   one transfer, the sender and the receiver each credited once.
+//! - **routed or NAT egress**: the copy leaving on the egress device has the same
+//!   fingerprint and one side rewritten (masquerading: the source; a forwarded port: the
+//!   destination). It belongs to the same transfer. When the original was read first, the
+//!   copy credits nothing; when the copy was read first, it credited what its untouched
+//!   side owns (the server), and the original then credits the side NAT had hidden (the
+//!   container's process), while the copy's translated end (the host's address and the
+//!   port NAT picked) is marked as owned by no socket, so neither a later lookup nor the
+//!   traffic set aside for it ever credits it (`repeat.rs`). NAT is translated by matching
+//!   the copy to its original, not through conntrack: no capability beyond what capture
+//!   needs (conntrack over netlink needs `CAP_NET_ADMIN`, which the helper drops, see
+//!   `crates/helper/src/privilege.rs`), nothing per flow, and it also works when the NAT
+//!   runs in another namespace (a router namespace, whose conntrack table the host's
+//!   netlink socket does not see). Left: a translated copy read first whose translated
+//!   end a host socket really holds (a UDP socket bound to the very port NAT chose; NAT
+//!   avoids ports of tracked connections, not idle bound ones) credits that socket's
+//!   process as the sender.
+//! - **macvlan / ipvlan**: a container's macvlan or ipvlan lives in its namespace, which
+//!   is not captured: its packets are seen once, on the lower device. One in the host's
+//!   namespace is captured too: the packet is seen there and on the lower device, same
+//!   addresses, one transfer.
+//! - **`lo` inside a namespace**: only the host namespace's interfaces are captured, so
+//!   traffic between two processes of one container over its own loopback is not seen at
+//!   all. On the host's `lo` each packet is seen once (outgoing copies are filtered out in
+//!   the kernel, `capture::snap_filter`).
+//! - **tun with userspace encapsulation** (OpenVPN, wireguard-go, tailscale): the app's
+//!   packet on the tun device and the VPN process's encapsulated packet on the physical
+//!   link are different packets (other fingerprint): two transfers, the inner one credited
+//!   to the app, the outer one to the VPN process, never both to the app. A kernel tunnel
+//!   (WireGuard, IPsec) has no process: its outer packets go to the unattributed buckets.
+//! - **Repeated identical packets** (an unconnected UDP socket sending the same datagram
+//!   twice: IPv4 identification 0, same bytes) are seen twice on each interface: the
+//!   count per interface tells `n` transfers from `n` sightings of one.
 
 mod credit;
 pub(crate) mod flows;
+mod host_names;
+pub mod hosts;
 mod lookups;
+mod repeat;
+mod sightings;
 
-use crate::owner::{OwnerLookup, Pid, ProcessInfo};
+use crate::owner::{OwnerLookup, Pid, ProcessInfo, SocketBytes};
 use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
-use crate::Transport;
+use crate::{services, Transport};
 use credit::{flush, set_aside, settle_found};
 use flows::{Flow, FlowKey, FlowTable, PacketMap, Traffic};
+use host_names::HostNames;
+use hosts::{HostKey, HostTable};
 use lookups::LookupBudget;
-use std::collections::VecDeque;
+use sightings::{Seen, Sighting, Sightings};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Limits and timings of accounting.
@@ -96,6 +164,12 @@ pub struct AccountingConfig {
     pub lookup_max_age: Duration,
     /// Most flows queued for a lookup after catching up.
     pub deferred_capacity: usize,
+    /// DNS messages received by local ends decoded per second for host names, in bursts
+    /// of up to `dns_decode_burst`; the rest are counted (`CaptureTotals::dns_skipped`).
+    /// A typical answer decodes in some 350 ns, the costliest a message can ask for in
+    /// some 56 µs (`parse::dns`): at most about 6 % of a core under a hostile flood.
+    pub dns_decodes_per_second: f64,
+    pub dns_decode_burst: f64,
 }
 
 impl Default for AccountingConfig {
@@ -117,6 +191,8 @@ impl Default for AccountingConfig {
             refresh_period: Duration::from_secs(1),
             lookup_max_age: Duration::from_millis(100),
             deferred_capacity: 4096,
+            dns_decodes_per_second: 1000.0,
+            dns_decode_burst: 1000.0,
         }
     }
 }
@@ -174,6 +250,7 @@ struct Books<'a, O: OwnerLookup> {
     deferred: &'a mut VecDeque<FlowKey>,
     retries: &'a mut lookups::RetryQueue,
     rechecks: &'a mut lookups::RetryQueue,
+    sightings: &'a mut Sightings,
 }
 
 impl<O: OwnerLookup> Books<'_, O> {
@@ -239,6 +316,14 @@ pub struct Accounting<O: OwnerLookup> {
     /// Locality checks of unsure ends (a namespace being discovered), on the same timer;
     /// a queue of their own, so the remote ends of busy traffic cannot crowd out retries.
     rechecks: lookups::RetryQueue,
+    /// Names from DNS answers.
+    names: HostNames,
+    /// Traffic per remote host.
+    hosts: HostTable,
+    /// Each process's socket-layer counters at the last reset, taken off what it reports.
+    socket_baseline: HashMap<Pid, SocketBytes>,
+    /// Recent transfers, to tell another sighting of one from a new one.
+    sightings: Sightings,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -260,6 +345,10 @@ impl<O: OwnerLookup> Accounting<O> {
             deferred: VecDeque::new(),
             retries: lookups::RetryQueue::default(),
             rechecks: lookups::RetryQueue::default(),
+            names: HostNames::new(config.dns_decodes_per_second, config.dns_decode_burst, now),
+            hosts: HostTable::default(),
+            socket_baseline: HashMap::new(),
+            sightings: Sightings::new(now),
             config,
         }
     }
@@ -278,6 +367,7 @@ impl<O: OwnerLookup> Accounting<O> {
             deferred: &mut self.deferred,
             retries: &mut self.retries,
             rechecks: &mut self.rechecks,
+            sightings: &mut self.sightings,
         };
         (&mut self.flows, books)
     }
@@ -287,12 +377,26 @@ impl<O: OwnerLookup> Accounting<O> {
         self.record_aged(meta, now, Duration::ZERO)
     }
 
-    /// Counts one packet that the kernel captured `age` before `now`.
+    /// Counts one packet that the kernel captured `age` before `now`, on an interface
+    /// that is not told (every packet counts as a transfer of its own: tests, benches).
     pub fn record_aged(&mut self, meta: &PacketMeta, now: Instant, age: Duration) -> Locality {
+        self.record_on(meta, now, age, 0)
+    }
+
+    /// Counts one packet that the kernel captured `age` before `now` on the interface
+    /// `iface` (any number that names it for the capture's lifetime): a packet seen on
+    /// several interfaces is one transfer (see the module doc).
+    pub fn record_on(
+        &mut self,
+        meta: &PacketMeta,
+        now: Instant,
+        age: Duration,
+        iface: u32,
+    ) -> Locality {
         let len = u64::from(meta.wire_len);
-        self.totals.captured_bytes = self.totals.captured_bytes.saturating_add(len);
-        self.totals.captured_packets = self.totals.captured_packets.saturating_add(1);
         if !meta.is_ip() {
+            self.totals.captured_bytes = self.totals.captured_bytes.saturating_add(len);
+            self.totals.captured_packets = self.totals.captured_packets.saturating_add(1);
             let bucket = &mut self.buckets[bucket_index(meta.transport)];
             bucket.received.add(len, 1);
             return Locality::default();
@@ -301,16 +405,37 @@ impl<O: OwnerLookup> Accounting<O> {
         let (key, dir) = FlowKey::of(meta);
         let (flows, mut books) = self.split();
         let (owners, processes) = (&mut *books.owners, &mut *books.processes);
-        let flow = flows.entry(
+        let mut created = false;
+        let (slot, flow) = flows.entry_slot(
             key,
             now,
-            || lookups::new_flow(&key, dir, meta.kind, &*owners, now),
+            || {
+                created = true;
+                lookups::new_flow(&key, dir, meta.kind, &*owners, now)
+            },
             |flows| {
                 flows
                     .values_mut()
                     .for_each(|f| flush(f, processes, &*owners))
             },
         );
+        // Digests of the ends only for flows still watched.
+        let sighting = || Sighting::new(slot, dir, meta.src, meta.dst);
+        let seen = books
+            .sightings
+            .sight(flow, created, meta, sighting, iface, now, age);
+        let first = match seen {
+            Seen::Again(slot) => books.sightings.first(slot),
+            Seen::New(_) | Seen::Untracked => None,
+        };
+        if let Seen::Again(_) = seen {
+            books.totals.repeated_bytes = books.totals.repeated_bytes.saturating_add(len);
+            books.totals.repeated_packets = books.totals.repeated_packets.saturating_add(1);
+        } else {
+            books.totals.captured_bytes = books.totals.captured_bytes.saturating_add(len);
+            books.totals.captured_packets = books.totals.captured_packets.saturating_add(1);
+        }
+        let (owners, processes) = (&mut *books.owners, &mut *books.processes);
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)
             && now.saturating_duration_since(flow.last_seen) >= books.config.syn_reuse_gap
@@ -324,7 +449,6 @@ impl<O: OwnerLookup> Accounting<O> {
             PacketKind::TcpSyn => flow.closing = false,
             _ => {}
         }
-        flow.dirs[dir].add(len, 1);
         let (src, dst) = (dir, 1 - dir);
 
         if age > books.config.lookup_max_age {
@@ -343,6 +467,33 @@ impl<O: OwnerLookup> Accounting<O> {
             src_local: flow.ends[src].local,
             dst_local: flow.ends[dst].local,
         };
+        let slot = match seen {
+            Seen::Again(slot) => {
+                let translation = repeat::credit_missing_ends(
+                    flow,
+                    sighting(),
+                    len,
+                    first,
+                    &*books.owners,
+                    books.processes,
+                );
+                if let Some(translation) = translation {
+                    books.sightings.credit(slot, translation.credited);
+                }
+                if let Some(first) = first {
+                    repeat::after_copy(flows, first.sighting, translation);
+                }
+                return locality;
+            }
+            Seen::New(slot) => Some(slot),
+            Seen::Untracked => None,
+        };
+        flow.dirs[dir].add(len, 1);
+        // Only answers a local end received can name what a local process connects to.
+        let dns_asker = meta
+            .dns
+            .filter(|_| flow.ends[dst].local)
+            .map(|dns| (dns, dst_owner));
         if src_owner.is_some() || dst_owner.is_some() {
             // The owners' process entries get it at the interval's end (see `flush`).
             flow.uncredited[dir].add(len, 1);
@@ -359,6 +510,15 @@ impl<O: OwnerLookup> Accounting<O> {
                 bucket.received.add(len, 1);
                 flow.orphans.get_or_insert_with(Box::default)[dir][1].add(len, 1);
             }
+        }
+        if let Some(slot) = slot {
+            books
+                .sightings
+                .credit(slot, [src_owner.is_some(), dst_owner.is_some()]);
+        }
+        if let Some((dns, asker)) = dns_asker {
+            self.names
+                .learn(&self.owners, dns, asker, &mut self.totals, now);
         }
         locality
     }
@@ -413,6 +573,7 @@ impl<O: OwnerLookup> Accounting<O> {
         now: Instant,
     ) -> (Vec<ProcessStats>, Vec<UnattributedStats>) {
         let seconds = elapsed.as_secs_f64();
+        self.count_hosts(seconds, now);
         for flow in self.flows.values_mut() {
             flush(flow, &mut self.processes, &self.owners);
             for traffic in flow
@@ -446,7 +607,50 @@ impl<O: OwnerLookup> Accounting<O> {
             bucket.received.end_interval(seconds);
         }
         self.limit_exited();
+        let processes = &self.processes;
+        self.names.sweep(now, |pid| processes.contains_key(&pid));
         (self.process_stats(), self.unattributed_stats())
+    }
+
+    /// Adds the interval's bytes of every flow side with an owner to its remote host,
+    /// closes the hosts' interval and publishes them. Runs before the flows' interval
+    /// closes (their interval bytes are read here).
+    fn count_hosts(&mut self, seconds: f64, now: Instant) {
+        for (key, flow) in self.flows.iter() {
+            for side in 0..2 {
+                let Some(pid) = flow.ends[side].owner else {
+                    continue;
+                };
+                let (sent, received) = (&flow.dirs[side], &flow.dirs[1 - side]);
+                if sent.interval_bytes == 0 && received.interval_bytes == 0 {
+                    continue;
+                }
+                let remote = key.addr(1 - side).ip().to_canonical();
+                let host = match self.names.name_of(&self.owners, pid, remote, now) {
+                    Some(name) => HostKey::Name(name),
+                    None => HostKey::Address(remote),
+                };
+                self.hosts.add(
+                    host,
+                    remote,
+                    pid,
+                    sent.interval_bytes,
+                    received.interval_bytes,
+                );
+            }
+        }
+        self.hosts.end_interval(seconds);
+        hosts::publish(|| self.hosts.stats());
+    }
+
+    /// Every remote host talked to since start (or the last reset), the busiest first.
+    pub fn hosts(&self) -> Vec<crate::snapshot::HostStats> {
+        self.hosts.stats()
+    }
+
+    /// Hosts dropped by the bound of the hosts table.
+    pub fn hosts_dropped(&self) -> u64 {
+        self.hosts.dropped()
     }
 
     /// Drops the exited processes with the least traffic beyond the configured cap.
@@ -471,6 +675,18 @@ impl<O: OwnerLookup> Accounting<O> {
     /// Every process credited since start (or the last reset), by pid.
     pub fn process_stats(&mut self) -> Vec<ProcessStats> {
         self.flush_all();
+        let tally = self.owners.socket_bytes();
+        self.totals.socket_counters = tally.is_some();
+        self.totals.socket_events_lost = tally.map_or(0, |t| t.lost);
+        let baseline = &self.socket_baseline;
+        let socket = |pid: Pid| -> Option<SocketBytes> {
+            let now = tally?.per_pid.get(&pid).copied().unwrap_or_default();
+            let before = baseline.get(&pid).copied().unwrap_or_default();
+            Some(SocketBytes {
+                sent: now.sent.saturating_sub(before.sent),
+                received: now.received.saturating_sub(before.received),
+            })
+        };
         let mut stats: Vec<ProcessStats> = self
             .processes
             .values()
@@ -489,6 +705,8 @@ impl<O: OwnerLookup> Accounting<O> {
                 received_packets: entry.received.packets,
                 sent_rate: entry.sent.rate,
                 received_rate: entry.received.rate,
+                socket_sent_bytes: socket(entry.info.pid).map(|b| b.sent),
+                socket_received_bytes: socket(entry.info.pid).map(|b| b.received),
             })
             .collect();
         stats.sort_by_key(|p| p.pid);
@@ -510,30 +728,43 @@ impl<O: OwnerLookup> Accounting<O> {
             .collect()
     }
 
-    /// Connections of one process still in the flow table; `None` for a pid never seen.
-    pub fn connections(&self, pid: Pid) -> Option<Vec<ConnectionStats>> {
+    /// Connections of one process still in the flow table, with the names of their remote
+    /// addresses as of `now`; `None` for a pid never seen.
+    pub fn connections_at(&mut self, pid: Pid, now: Instant) -> Option<Vec<ConnectionStats>> {
         if !self.processes.contains_key(&pid) {
             return None;
         }
         let mut connections = Vec::new();
+        let services = services::system();
         for (key, flow) in self.flows.iter() {
             for side in 0..2 {
                 if flow.ends[side].owner == Some(pid) {
                     let (sent, received) = (&flow.dirs[side], &flow.dirs[1 - side]);
+                    let (local, remote) = (key.addr(side), key.addr(1 - side));
+                    let name = self.names.name_of(&self.owners, pid, remote.ip(), now);
                     connections.push(ConnectionStats {
                         protocol: key.transport,
-                        local: key.addr(side),
-                        remote: key.addr(1 - side),
+                        local,
+                        remote,
                         sent_bytes: sent.bytes,
                         received_bytes: received.bytes,
                         sent_rate: sent.rate,
                         received_rate: received.rate,
+                        remote_name: name.map(|n| n.to_string()),
+                        service: services
+                            .of_connection(key.transport, local.port(), remote.port())
+                            .map(str::to_owned),
                     });
                 }
             }
         }
         connections.sort_by_key(|c| (c.protocol, c.local, c.remote));
         Some(connections)
+    }
+
+    /// [`Accounting::connections_at`] now.
+    pub fn connections(&mut self, pid: Pid) -> Option<Vec<ConnectionStats>> {
+        self.connections_at(pid, Instant::now())
     }
 
     /// Adds what every flow's owners are owed to their process entries.
@@ -564,6 +795,12 @@ impl<O: OwnerLookup> Accounting<O> {
             bucket.sent.reset_totals();
             bucket.received.reset_totals();
         }
+        self.hosts.reset_totals();
+        self.socket_baseline = self
+            .owners
+            .socket_bytes()
+            .map(|tally| tally.per_pid.clone())
+            .unwrap_or_default();
         self.totals = CaptureTotals::default();
     }
 
@@ -579,7 +816,11 @@ impl<O: OwnerLookup> Accounting<O> {
 }
 
 #[cfg(test)]
+mod host_names_tests;
+#[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod sightings_tests;
 #[cfg(test)]
 mod tests;
 

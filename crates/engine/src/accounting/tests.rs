@@ -18,13 +18,15 @@ pub(super) fn packet(
     src: SocketAddr,
     dst: SocketAddr,
     len: u32,
-) -> PacketMeta {
+) -> PacketMeta<'static> {
     PacketMeta {
         transport,
         src,
         dst,
         wire_len: len,
         kind: PacketKind::Plain,
+        dns: None,
+        ident: crate::parse::Ident::None,
     }
 }
 
@@ -46,6 +48,7 @@ fn unattributed_total(acc: &Accounting<FakeOwners>) -> u64 {
         .sum()
 }
 
+/// Per transfer: further sightings of a packet (`repeated_bytes`) are in neither side.
 pub(super) fn assert_invariant(acc: &Accounting<FakeOwners>) {
     let totals = acc.totals();
     assert_eq!(

@@ -22,6 +22,8 @@
 //!  │               their reads can hang (late_details/); kept after the process exits
 //!  └─ connect_log/ who connected or listened, from the sock:inet_sock_set_state
 //!                  tracepoint: for TCP connections over before their lookup
+//! SystemOwners::socket_bytes()    socket_bytes/: payload each process sent and received
+//!                                 on inet sockets, from sock:sock_{send,recv}_length
 //! SystemOwners::is_local(ip)      namespaces/address_book.rs
 //! SystemOwners::refresh()         new namespaces, address changes, cached sockets
 //!                                 forgotten, exited processes marked, unreferenced forgotten
@@ -34,12 +36,16 @@ mod connect_log;
 mod kernel;
 mod namespaces;
 mod processes;
+mod socket_bytes;
 mod sockets;
 mod trace;
 pub use connect_log::preopen as preopen_connect_log;
+pub use socket_bytes::{
+    discard_preopened as discard_preopened_socket_bytes, preopen as preopen_socket_bytes,
+};
 pub use trace::trace_lookups;
 
-use crate::owner::{OwnerLookup, Pid, ProcessInfo};
+use crate::owner::{OwnerLookup, Pid, ProcessInfo, SocketTally};
 use crate::{EngineError, SystemPaths, Transport};
 use connect_log::ConnectLog;
 use namespaces::address_book::AddressBook;
@@ -49,6 +55,7 @@ use processes::holders::SocketHolders;
 use processes::late_details::{Late, LateDetails, LateReaders, Request};
 use processes::process_info;
 use processes::users::Users;
+use socket_bytes::SocketBytesLog;
 use sockets::socket_table::canonical;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -131,11 +138,16 @@ pub struct SystemOwners {
     tried: HashMap<(Transport, SocketAddr, SocketAddr), Instant>,
     /// Who opened or listened for each TCP connection, when the tracepoint can be read.
     connects: Option<ConnectLog>,
+    /// Payload bytes per process at the socket layer, when the tracepoints can be read.
+    socket_bytes: Option<SocketBytesLog>,
 }
 
 impl Drop for SystemOwners {
     fn drop(&mut self) {
         if let Some(log) = self.connects.take() {
+            log.release();
+        }
+        if let Some(log) = self.socket_bytes.take() {
             log.release();
         }
     }
@@ -167,6 +179,7 @@ impl SystemOwners {
             users: Users::new(paths.passwd.clone()),
             tried: HashMap::new(),
             connects: ConnectLog::acquire(paths),
+            socket_bytes: SocketBytesLog::acquire(paths),
         };
         owners
             .namespaces
@@ -357,6 +370,15 @@ impl OwnerLookup for SystemOwners {
         if let Some(log) = self.connects.as_mut() {
             log.drain(&self.proc_root);
         }
+        // Drained often so the rings (256 KiB per CPU and direction) do not fill during
+        // a bulk transfer of small writes.
+        if let Some(log) = self.socket_bytes.as_mut() {
+            log.drain();
+        }
+    }
+
+    fn socket_bytes(&mut self) -> Option<&SocketTally> {
+        Some(self.socket_bytes.as_mut()?.drain())
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {
@@ -370,6 +392,10 @@ impl OwnerLookup for SystemOwners {
 
     fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
         self.details.get(&pid).map(|d| &d.info)
+    }
+
+    fn namespace(&self, pid: Pid) -> Option<u64> {
+        namespace_of(&self.proc_root, pid)
     }
 
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool) {

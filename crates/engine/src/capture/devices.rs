@@ -13,7 +13,7 @@ use std::path::Path;
 /// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
 /// some extension headers + the ports and flags of TCP. Wire length is counted, not this;
 /// a smaller snaplen fits more packets in the ring (each slot holds a whole snaplen).
-pub const SNAPLEN: i32 = 128;
+pub const SNAPLEN: i32 = 256;
 /// Kernel ring buffer per handle, in bytes: some 20,000 packet slots at this snaplen (a
 /// slot is about 200 bytes), 65 ms of a 300,000 packets/s flood, so a 64-byte UDP flood on
 /// loopback is not dropped while the thread is busy. The ring is mapped into the helper and

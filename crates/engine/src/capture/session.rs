@@ -169,12 +169,14 @@ impl<O: OwnerLookup> Session<O> {
                 continue;
             };
             let link = handle.source.link();
+            let iface = interface_id(&handle.name);
             let mut clock = BatchClock::new();
             let (accounting, fragments) = (&mut self.accounting, &mut self.fragments);
             let (read, end) = handle.source.read_batch(BATCH, &mut |frame| {
                 let meta = parse_frame(link, frame.data, frame.wire_len, fragments);
                 let now = clock.now(accounting.lookups_run());
-                let locality = accounting.record_aged(&meta, now.mono, now.age(frame.captured));
+                let age = now.age(frame.captured);
+                let locality = accounting.record_on(&meta, now.mono, age, iface);
                 let len = u64::from(frame.wire_len);
                 if locality.src_local {
                     counters.sent_bytes = counters.sent_bytes.saturating_add(len);
@@ -216,6 +218,17 @@ impl<O: OwnerLookup> Session<O> {
             totals: self.accounting.totals(),
         }
     }
+}
+
+/// A number naming an interface for accounting, which tells another sighting of one
+/// packet (on another interface) from a new transfer (`Accounting::record_on`). From the
+/// name, so it stays the same when the handle is reopened; a clash of two names (one in
+/// four billion) would only make their copies of one packet count twice.
+fn interface_id(name: &str) -> u32 {
+    use std::hash::BuildHasher;
+    let hash = foldhash::fast::FixedState::with_seed(0x1f_aced).hash_one(name);
+    // The high half: the low bits of a multiplicative hash are the weaker.
+    (hash >> 32) as u32
 }
 
 /// Nice value of the capture thread: it must run within a fraction of a millisecond of a

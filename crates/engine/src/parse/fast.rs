@@ -8,8 +8,10 @@
 //! about half of the per-packet CPU in the profile (`build-aux/bench/README.md`), while
 //! these few fixed offsets are all accounting needs.
 
+use super::dns;
+use super::ident;
 use super::link::LinkType;
-use super::{PacketKind, PacketMeta};
+use super::{Ident, PacketKind, PacketMeta};
 use crate::Transport;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -32,7 +34,7 @@ const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
 /// The packet's meta data when the frame is of the common shape, else `None`.
-pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Option<PacketMeta> {
+pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Option<PacketMeta<'_>> {
     let (ethertype, net) = match link {
         LinkType::Ethernet => (be16(frame, 12)?, frame.get(ETHERNET_HEADER_LEN..)?),
         LinkType::LinuxSll => (be16(frame, 14)?, frame.get(SLL_HEADER_LEN..)?),
@@ -44,7 +46,7 @@ pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Option<PacketMeta> 
         },
         _ => return None,
     };
-    let (src, dst, proto, payload) = match ethertype {
+    let (src, dst, proto, payload, complete, ip_fields) = match ethertype {
         ETHERTYPE_IPV4 => ipv4(net)?,
         ETHERTYPE_IPV6 => ipv6(net)?,
         _ => return None,
@@ -64,18 +66,29 @@ pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Option<PacketMeta> 
         PROTO_UDP if payload.len() >= UDP_NEEDED => (Transport::Udp, PacketKind::Plain),
         _ => return None,
     };
+    let src_port = be16(payload, 0)?;
     Some(PacketMeta {
         transport,
-        src: SocketAddr::new(src, be16(payload, 0)?),
+        src: SocketAddr::new(src, src_port),
         dst: SocketAddr::new(dst, be16(payload, 2)?),
         wire_len,
         kind,
+        dns: dns::payload::of_packet(transport == Transport::Tcp, src_port, payload, complete),
+        ident: Ident::Packet {
+            ip_fields,
+            proto,
+            l4: payload,
+        },
     })
 }
 
-/// Addresses, protocol and payload (cut to the header's total length) of a whole,
-/// unfragmented IPv4 packet.
-fn ipv4(net: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
+/// Addresses, protocol, payload and whether the capture holds all of it, and the invariant
+/// header fields ([`ident::ipv4_fields`]).
+type IpParts<'a> = (IpAddr, IpAddr, u8, &'a [u8], bool, u64);
+
+/// The [`IpParts`] (payload cut to the header's total length) of a whole, unfragmented
+/// IPv4 packet.
+fn ipv4(net: &[u8]) -> Option<IpParts<'_>> {
     let header = net.get(..20)?;
     let header_len = usize::from(header[0] & 0x0f) * 4;
     if header[0] >> 4 != 4 || header_len < 20 || net.len() < header_len {
@@ -92,12 +105,20 @@ fn ipv4(net: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
     let end = total_len.min(net.len());
     let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
     let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
-    Some((src.into(), dst.into(), header[9], &net[header_len..end]))
+    let complete = net.len() >= total_len;
+    Some((
+        src.into(),
+        dst.into(),
+        header[9],
+        &net[header_len..end],
+        complete,
+        ident::ipv4_fields(header),
+    ))
 }
 
-/// Addresses, next header and payload (cut to the payload length) of an IPv6 packet whose
-/// next header is the transport (no extension headers).
-fn ipv6(net: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
+/// The [`IpParts`] (payload cut to the payload length) of an IPv6 packet whose next header
+/// is the transport (no extension headers).
+fn ipv6(net: &[u8]) -> Option<IpParts<'_>> {
     let header = net.get(..IPV6_HEADER_LEN)?;
     if header[0] >> 4 != 6 {
         return None;
@@ -115,6 +136,8 @@ fn ipv6(net: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
         Ipv6Addr::from(dst).into(),
         header[6],
         &net[IPV6_HEADER_LEN..end],
+        net.len() >= IPV6_HEADER_LEN + payload_len,
+        ident::ipv6_fields(header),
     ))
 }
 

@@ -3,8 +3,10 @@
 //! Ports are read from the IP payload directly (only its first bytes are needed), so a
 //! first fragment or a payload cut off by the snaplen still gives its ports.
 
+use super::dns;
 use super::fragments::{FragmentKey, FragmentTable};
-use super::{PacketKind, PacketMeta};
+use super::ident;
+use super::{Ident, PacketKind, PacketMeta};
 use crate::Transport;
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use std::net::{IpAddr, SocketAddr};
@@ -21,12 +23,12 @@ enum Fragment {
 }
 
 /// Builds the packet's meta data from its network layer.
-pub fn parse_ip(
-    packet: LaxSlicedPacket<'_>,
+pub fn parse_ip<'a>(
+    packet: LaxSlicedPacket<'a>,
     wire_len: u32,
     fragments: &mut FragmentTable,
-) -> PacketMeta {
-    let (src, dst, fragment, payload) = match &packet.net {
+) -> PacketMeta<'a> {
+    let (src, dst, fragment, payload, ip_fields) = match &packet.net {
         Some(LaxNetSlice::Ipv4(ipv4)) => {
             let header = ipv4.header();
             let offset = header.fragments_offset().value();
@@ -41,6 +43,7 @@ pub fn parse_ip(
                 IpAddr::V4(header.destination_addr()),
                 fragment,
                 ipv4.payload(),
+                ident::ipv4_fields(header.slice()),
             )
         }
         Some(LaxNetSlice::Ipv6(ipv6)) => {
@@ -53,6 +56,7 @@ pub fn parse_ip(
                 IpAddr::V6(header.destination_addr()),
                 fragment,
                 ipv6.payload(),
+                ident::ipv6_fields(header.slice()),
             )
         }
         Some(LaxNetSlice::Arp(_)) | None => return PacketMeta::other(wire_len),
@@ -81,12 +85,28 @@ pub fn parse_ip(
             PacketKind::Plain,
         ),
     };
+    // DNS is read from whole packets only (a fragmented response is skipped).
+    let dns = match (fragment, transport) {
+        (Fragment::Whole, Transport::Tcp | Transport::Udp) => dns::payload::of_packet(
+            transport == Transport::Tcp,
+            ports.0,
+            payload.payload,
+            !payload.incomplete,
+        ),
+        _ => None,
+    };
     PacketMeta {
         transport,
         src: SocketAddr::new(src, ports.0),
         dst: SocketAddr::new(dst, ports.1),
         wire_len,
         kind,
+        dns,
+        ident: Ident::Packet {
+            ip_fields,
+            proto: payload.ip_number.0,
+            l4: payload.payload,
+        },
     }
 }
 

@@ -4,17 +4,21 @@
 //! ```text
 //! frame ─► link (by pcap datalink) ─► IPv4 / IPv6 (extension headers) ─► transport ports
 //!                                         └─ fragments after the first: ports from the first
-//! dns/    a DNS response's payload ─► question name, CNAME chain, addresses with TTLs
-//!         (not on the frame path yet: issue 16 feeds it port-53 payloads)
+//! dns/    a DNS response's payload ─► question name, CNAME chain, addresses with TTLs;
+//!         payload.rs: which packets carry one (source port 53, 5353, 5355), borrowed
+//!         into PacketMeta::dns for accounting to decode under its budgets
 //! ```
 //!
 //! Every input is untrusted: a frame that is short, truncated by the snaplen or simply
 //! garbage still yields a `PacketMeta` (transport `Other`, unspecified addresses) carrying
-//! its wire length, so it is counted and never lost.
+//! its wire length, so it is counted and never lost. The one exception to "no raw bytes
+//! deeper in": a DNS response's message, borrowed from the frame ([`PacketMeta::dns`]) for
+//! the packet's accounting to decode (issue 16), since only accounting knows its asker.
 
 pub mod dns;
 mod fast;
 mod fragments;
+mod ident;
 mod ip;
 mod link;
 #[cfg(test)]
@@ -26,9 +30,10 @@ pub use link::LinkType;
 use crate::Transport;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-/// What accounting needs to know about one packet.
+/// What accounting needs to know about one packet; `'a` is the captured frame's lifetime
+/// (only [`PacketMeta::dns`] borrows from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketMeta {
+pub struct PacketMeta<'a> {
     pub transport: Transport,
     /// Source address and port (ICMP echo: the echo identifier; other ICMP: 0; another IP
     /// protocol: its protocol number, as raw sockets are keyed).
@@ -39,7 +44,56 @@ pub struct PacketMeta {
     pub wire_len: u32,
     /// What the packet means for attribution, beyond its addresses.
     pub kind: PacketKind,
+    /// The DNS response(s) of a whole TCP or UDP packet sent from a DNS port, as far as
+    /// they were captured; `None` for every other packet.
+    pub dns: Option<dns::DnsPayload<'a>>,
+    /// Fingerprint of the packet, the same on every interface it crosses and through NAT
+    /// (see `ident`), computed when asked for ([`Ident::value`]).
+    pub ident: Ident<'a>,
 }
+
+/// A packet's fingerprint, or what it is computed from: accounting asks for it only for
+/// flows still watched for copies on other interfaces (`accounting::sightings`), so the
+/// packets of settled flows do not pay for the hash.
+#[derive(Debug, Clone, Copy)]
+pub enum Ident<'a> {
+    /// No fingerprint: not an IP packet.
+    None,
+    /// A fingerprint given as is (tests).
+    Known(u64),
+    /// From the invariant IP header fields, the IP protocol and the transport header and
+    /// payload as captured.
+    Packet {
+        ip_fields: u64,
+        proto: u8,
+        l4: &'a [u8],
+    },
+}
+
+impl Ident<'_> {
+    /// The fingerprint; 0 for none.
+    pub fn value(&self) -> u64 {
+        match *self {
+            Ident::None => 0,
+            Ident::Known(value) => value,
+            Ident::Packet {
+                ip_fields,
+                proto,
+                l4,
+            } => ident::of(ip_fields, proto, l4),
+        }
+    }
+}
+
+/// Equal when the fingerprints are: the fast and the general parser may slice the same
+/// packet's bytes differently without it mattering.
+impl PartialEq for Ident<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl Eq for Ident<'_> {}
 
 /// The few header bits accounting cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,16 +112,34 @@ pub enum PacketKind {
     EchoReply,
 }
 
-impl PacketMeta {
+impl PacketMeta<'_> {
     /// A frame that carries no IP packet we understand (ARP, truncated, unknown link).
-    pub fn other(wire_len: u32) -> Self {
+    pub fn other(wire_len: u32) -> PacketMeta<'static> {
         let unspecified = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        Self {
+        PacketMeta {
             transport: Transport::Other,
             src: unspecified,
             dst: unspecified,
             wire_len,
             kind: PacketKind::Plain,
+            dns: None,
+            ident: Ident::None,
+        }
+    }
+
+    /// The same meta data without the borrowed DNS payload, to keep past the frame.
+    pub fn without_payload(&self) -> PacketMeta<'static> {
+        PacketMeta {
+            transport: self.transport,
+            src: self.src,
+            dst: self.dst,
+            wire_len: self.wire_len,
+            kind: self.kind,
+            dns: None,
+            ident: match self.ident {
+                Ident::None => Ident::None,
+                ident => Ident::Known(ident.value()),
+            },
         }
     }
 
@@ -79,12 +151,12 @@ impl PacketMeta {
 
 /// Parses one frame captured on a handle of datalink `link`. `wire_len` is the length the
 /// packet had on the wire; `frame` may be shorter (snaplen). Never panics.
-pub fn parse_frame(
+pub fn parse_frame<'a>(
     link: LinkType,
-    frame: &[u8],
+    frame: &'a [u8],
     wire_len: u32,
     fragments: &mut FragmentTable,
-) -> PacketMeta {
+) -> PacketMeta<'a> {
     match fast::parse(link, frame, wire_len) {
         Some(meta) => meta,
         None => parse_general(link, frame, wire_len, fragments),
@@ -93,12 +165,12 @@ pub fn parse_frame(
 
 /// Every frame the fast path leaves: link layers, tags, fragments and extension headers
 /// through etherparse.
-fn parse_general(
+fn parse_general<'a>(
     link: LinkType,
-    frame: &[u8],
+    frame: &'a [u8],
     wire_len: u32,
     fragments: &mut FragmentTable,
-) -> PacketMeta {
+) -> PacketMeta<'a> {
     match link::network_layer(link, frame) {
         Some(net) => ip::parse_ip(net, wire_len, fragments),
         None => PacketMeta::other(wire_len),

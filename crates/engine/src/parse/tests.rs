@@ -154,6 +154,17 @@ static ETH_IPV4_GRE: [u8; 38] = [
     0x00, 0x02, 0x00, 0x00, 0x08, 0x00,
 ];
 
+/// dnsmasq's answer to `w.sockeye.test AAAA` (fd00:e7::2, TTL 2), 10.0.0.2:53 → 10.0.0.1:40000.
+static ETH_IPV4_DNS_ANSWER: [u8; 102] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x08, 0x00, 0x45, 0x00,
+    0x00, 0x58, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x02, 0x0a, 0x00,
+    0x00, 0x01, 0x00, 0x35, 0x9c, 0x40, 0x00, 0x44, 0x00, 0x00, 0x12, 0x34, 0x85, 0x80, 0x00, 0x01,
+    0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x77, 0x07, 0x73, 0x6f, 0x63, 0x6b, 0x65, 0x79, 0x65,
+    0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x1c, 0x00, 0x01, 0xc0, 0x0c, 0x00, 0x1c, 0x00, 0x01,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x10, 0xfd, 0x00, 0x00, 0xe7, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+];
+
 const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
@@ -163,17 +174,44 @@ fn sa(ip: impl Into<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.into(), port)
 }
 
-fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> PacketMeta {
-    parse_frame(link, frame, wire_len, &mut FragmentTable::default())
+/// Parses a frame; the fingerprint, checked to be there for every IP packet, is zeroed
+/// so that expected values need not spell it out (`ident`'s own tests check its fields).
+fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> PacketMeta<'_> {
+    let got = parse_frame(link, frame, wire_len, &mut FragmentTable::default());
+    assert_eq!(
+        got.ident.value() != 0,
+        got.is_ip(),
+        "fingerprint of {got:?}"
+    );
+    PacketMeta {
+        ident: Ident::None,
+        ..got
+    }
 }
 
-fn meta(transport: Transport, src: SocketAddr, dst: SocketAddr, wire_len: u32) -> PacketMeta {
+/// `got` with its fingerprint, checked to be there, zeroed.
+fn without_ident(got: PacketMeta<'_>) -> PacketMeta<'_> {
+    assert_ne!(got.ident.value(), 0, "fingerprint of {got:?}");
+    PacketMeta {
+        ident: Ident::None,
+        ..got
+    }
+}
+
+fn meta(
+    transport: Transport,
+    src: SocketAddr,
+    dst: SocketAddr,
+    wire_len: u32,
+) -> PacketMeta<'static> {
     PacketMeta {
         transport,
         src,
         dst,
         wire_len,
         kind: PacketKind::Plain,
+        dns: None,
+        ident: Ident::None,
     }
 }
 
@@ -223,7 +261,40 @@ fn tcp_fin_or_rst_marks_a_closing_connection() {
 #[test]
 fn vlan_tagged_udp_is_parsed_through_the_tag() {
     let got = parse(LinkType::Ethernet, &ETH_VLAN_IPV4_UDP, 64);
-    assert_eq!(got, meta(Transport::Udp, sa(A4, 5353), sa(B4, 53), 64));
+    let expected = meta(Transport::Udp, sa(A4, 5353), sa(B4, 53), 64);
+    assert_eq!(PacketMeta { dns: None, ..got }, expected);
+    // From the mDNS port: its payload is handed on as a DNS message.
+    assert!(matches!(got.dns, Some(super::dns::DnsPayload::Udp(_))));
+}
+
+#[test]
+fn a_dns_answer_hands_its_message_on_whole_or_as_far_as_it_was_captured() {
+    use super::dns::{DnsPayload, DnsResponse};
+    let got = parse(LinkType::Ethernet, &ETH_IPV4_DNS_ANSWER, 102);
+    assert_eq!(
+        PacketMeta { dns: None, ..got },
+        meta(Transport::Udp, sa(B4, 53), sa(A4, 40000), 102)
+    );
+    let Some(DnsPayload::Udp(message)) = got.dns else {
+        panic!("no DNS payload: {got:?}");
+    };
+    assert_eq!(message, &ETH_IPV4_DNS_ANSWER[42..]);
+    let answer = DnsResponse::decode(message).unwrap();
+    assert_eq!(answer.question.as_str(), "w.sockeye.test");
+    assert_eq!(answer.addresses.len(), 1);
+    // Cut by a small snap length: the message is handed on as far as it goes, and decodes
+    // as truncated, with no address.
+    let cut = parse(LinkType::Ethernet, &ETH_IPV4_DNS_ANSWER[..90], 102);
+    let Some(DnsPayload::Udp(message)) = cut.dns else {
+        panic!("no DNS payload: {cut:?}");
+    };
+    assert_eq!(message.len(), 48);
+    let answer = DnsResponse::decode(message).unwrap();
+    assert!(answer.truncated && answer.addresses.is_empty());
+    // The question to port 53 carries no payload to decode.
+    let mut query = ETH_IPV4_DNS_ANSWER;
+    query[34..38].copy_from_slice(&[0x9c, 0x40, 0x00, 0x35]);
+    assert_eq!(parse(LinkType::Ethernet, &query, 102).dns, None);
 }
 
 #[test]
@@ -294,12 +365,22 @@ fn ipv6_extension_headers_are_walked_to_the_transport() {
 #[test]
 fn later_ipv4_fragment_gets_the_ports_of_the_first() {
     let mut fragments = FragmentTable::default();
-    let first = parse_frame(LinkType::RawIp, &RAW_IPV4_FRAG_FIRST, 1500, &mut fragments);
+    let first = without_ident(parse_frame(
+        LinkType::RawIp,
+        &RAW_IPV4_FRAG_FIRST,
+        1500,
+        &mut fragments,
+    ));
     assert_eq!(
         first,
         meta(Transport::Udp, sa(A4, 1111), sa(B4, 2222), 1500)
     );
-    let last = parse_frame(LinkType::RawIp, &RAW_IPV4_FRAG_LAST, 120, &mut fragments);
+    let last = without_ident(parse_frame(
+        LinkType::RawIp,
+        &RAW_IPV4_FRAG_LAST,
+        120,
+        &mut fragments,
+    ));
     assert_eq!(last, meta(Transport::Udp, sa(A4, 1111), sa(B4, 2222), 120));
     assert_eq!(fragments.len(), 0, "the last fragment forgets the packet");
 }
@@ -313,12 +394,22 @@ fn later_fragment_without_its_first_keeps_addresses_with_port_zero() {
 #[test]
 fn later_ipv6_fragment_gets_the_ports_of_the_first() {
     let mut fragments = FragmentTable::default();
-    let first = parse_frame(LinkType::RawIp, &RAW_IPV6_FRAG_FIRST, 1280, &mut fragments);
+    let first = without_ident(parse_frame(
+        LinkType::RawIp,
+        &RAW_IPV6_FRAG_FIRST,
+        1280,
+        &mut fragments,
+    ));
     assert_eq!(
         first,
         meta(Transport::Udp, sa(A6, 3333), sa(B6, 4444), 1280)
     );
-    let later = parse_frame(LinkType::RawIp, &RAW_IPV6_FRAG_LATER, 200, &mut fragments);
+    let later = without_ident(parse_frame(
+        LinkType::RawIp,
+        &RAW_IPV6_FRAG_LATER,
+        200,
+        &mut fragments,
+    ));
     assert_eq!(later, meta(Transport::Udp, sa(A6, 3333), sa(B6, 4444), 200));
 }
 
@@ -446,6 +537,7 @@ mod never_panics {
             &RAW_IPV6_EXT_UDP,
             &RAW_IPV4_FRAG_FIRST,
             &RAW_IPV6_FRAG_LATER,
+            &ETH_IPV4_DNS_ANSWER,
         ];
         (
             prop::sample::select(fixtures),

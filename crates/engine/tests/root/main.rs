@@ -5,11 +5,15 @@
 //! `cargo test -p sockeye-engine --test root -- --nocapture` prints one SCENARIO line each.
 
 mod address_flood;
+mod bridged_nat;
 mod churn;
+mod dns_names;
 mod fuse;
+mod heap;
 mod lifecycle;
 mod loopback;
 mod namespace;
+mod socket_bytes;
 mod stalled_details;
 mod support;
 mod traffic;

@@ -464,7 +464,8 @@ fn credited_right(snapshot: &Snapshot, truth: &HashMap<u32, (u64, u64)>) -> u64 
         .sum()
 }
 
-/// The engine's invariant: attributed + unattributed == captured.
+/// The engine's invariant, per transfer (a packet seen on several interfaces counts once
+/// in each): attributed + unattributed == captured.
 pub fn assert_nothing_lost(snapshot: &Snapshot) {
     let unattributed: u64 = snapshot
         .unattributed

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! main ─ die_with_parent ─ lock_down:
-//!      │    ├─ preopen the connect log (perf_event_open, a detached tracefs mount)
+//!      │    ├─ preopen the connect log and the socket-byte counters
+//!      │    │                       (perf_event_open, a detached tracefs mount)
 //!      │    ├─ read_only_view       mounts::read_only_view: own mount namespace, every
 //!      │    │                       mount read-only, nodev, nosuid (needs CAP_SYS_ADMIN)
 //!      │    ├─ drop_to_capture_set  privilege: NET_RAW, SYS_PTRACE, DAC_READ_SEARCH

@@ -2,9 +2,10 @@
 //! no socket address: `None` becomes `""`, addresses become `ip:port` text).
 
 use sockeye_engine::{
-    ConnectionStats, InterfaceStats, ProcessStats, Snapshot, Transport, UnattributedStats,
+    ConnectionStats, HostStats, InterfaceStats, ProcessStats, Snapshot, Transport,
+    UnattributedStats,
 };
-use sockeye_protocol::{Connection, Interface, Process, Unattributed};
+use sockeye_protocol::{Connection, Host, Interface, Process, Unattributed};
 use std::collections::HashMap;
 
 pub fn transport_name(transport: Transport) -> &'static str {
@@ -43,6 +44,10 @@ pub fn row(p: &ProcessStats) -> Process {
         received_packets: p.received_packets,
         sent_rate: p.sent_rate,
         received_rate: p.received_rate,
+        // D-Bus has no null: the flag says whether the two counters mean anything.
+        socket_counters: p.socket_sent_bytes.is_some() && p.socket_received_bytes.is_some(),
+        socket_sent_bytes: p.socket_sent_bytes.unwrap_or(0),
+        socket_received_bytes: p.socket_received_bytes.unwrap_or(0),
     }
 }
 
@@ -72,6 +77,20 @@ pub fn connection(c: &ConnectionStats) -> Connection {
         received_bytes: c.received_bytes,
         sent_rate: c.sent_rate,
         received_rate: c.received_rate,
+        remote_name: c.remote_name.clone().unwrap_or_default(),
+        service: c.service.clone().unwrap_or_default(),
+    }
+}
+
+pub fn host(h: &HostStats) -> Host {
+    Host {
+        name: h.name.clone().unwrap_or_default(),
+        addresses: h.addresses.iter().map(ToString::to_string).collect(),
+        sent_bytes: h.sent_bytes,
+        received_bytes: h.received_bytes,
+        sent_rate: h.sent_rate,
+        received_rate: h.received_rate,
+        pids: h.pids.clone(),
     }
 }
 
@@ -102,10 +121,36 @@ mod tests {
             received_bytes: 2,
             sent_rate: 0.0,
             received_rate: 0.0,
+            remote_name: None,
+            service: Some("http".into()),
         };
         let converted = connection(&c);
         assert_eq!(converted.local, "[::1]:80");
         assert_eq!(converted.protocol, "tcp");
+        assert_eq!(converted.remote_name, "");
+        assert_eq!(converted.service, "http");
+    }
+
+    #[test]
+    fn a_host_without_a_name_has_an_empty_one_and_plain_addresses() {
+        let h = HostStats {
+            name: None,
+            addresses: vec!["2001:db8::1".parse().unwrap(), "10.0.0.1".parse().unwrap()],
+            sent_bytes: 1,
+            received_bytes: 2,
+            sent_rate: 3.0,
+            received_rate: 4.0,
+            pids: vec![5, 9],
+        };
+        let converted = host(&h);
+        assert_eq!(converted.name, "");
+        assert_eq!(converted.addresses, vec!["2001:db8::1", "10.0.0.1"]);
+        assert_eq!(converted.pids, vec![5, 9]);
+        let named = host(&HostStats {
+            name: Some("www.sockeye.test".into()),
+            ..h
+        });
+        assert_eq!(named.name, "www.sockeye.test");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::error::MethodError;
 use super::session::{NoConnections, Session, Started};
 use super::{convert, wire_size};
 use sockeye_protocol::{
-    CaptureError, Connection, Interface, Process, Unattributed, Update, MAX_INTERVAL_MS,
+    CaptureError, Connection, Host, Interface, Process, Unattributed, Update, MAX_INTERVAL_MS,
     MAX_UPDATE_BYTES, VERSION,
 };
 use std::collections::HashMap;
@@ -120,6 +120,12 @@ impl CaptureService {
             ))
             .into()),
         }
+    }
+
+    /// Every remote host talked to since the capture started (its DNS name, else one
+    /// address), the busiest first, as of the last interval; kept after `Stop`.
+    async fn get_hosts(&self) -> Vec<Host> {
+        self.session.hosts().iter().map(convert::host).collect()
     }
 
     /// Per-interface totals and pcap drops, as of the last interval.

@@ -2,7 +2,7 @@
 //! snapshot, and the channel that carries each interval's update to the signal emitter.
 
 use super::wire_size;
-use sockeye_engine::{Capture, CaptureOptions, ConnectionStats, EngineError, Snapshot};
+use sockeye_engine::{Capture, CaptureOptions, ConnectionStats, EngineError, HostStats, Snapshot};
 use sockeye_protocol::MAX_COMMAND_LINE_BYTES_PER_REPLY;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +26,8 @@ struct Published {
     capturing: bool,
     /// The last snapshot delivered (kept after `stop` so `GetStats` still answers).
     latest: Option<Snapshot>,
+    /// The hosts as of that snapshot (the engine publishes them beside it).
+    hosts: Arc<Vec<HostStats>>,
 }
 
 /// Whether `start` began a capture or only changed the interval of the running one.
@@ -111,6 +113,7 @@ impl Session {
         published.generation = generation;
         published.capturing = true;
         published.latest = None;
+        published.hosts = Arc::default();
         Ok(Started::New)
     }
 
@@ -128,11 +131,12 @@ impl Session {
         };
         // Joins the capture thread outside the locks: the thread may be waiting for the
         // forwarder to take its last report, which needs them.
-        if let Ok(last) = capture.stop() {
+        if let Ok((last, hosts)) = capture.stop_with_hosts() {
             let mut published = lock(&self.published);
             // Unless a new capture started meanwhile: its totals start from zero.
             if published.generation == generation {
                 published.latest = Some(last);
+                published.hosts = hosts;
             }
         }
         true
@@ -153,6 +157,9 @@ impl Session {
         match report.result {
             Ok(snapshot) => {
                 published.latest = Some(snapshot.clone());
+                if let Some(capture) = running.as_ref() {
+                    published.hosts = capture.hosts();
+                }
                 Some(Ok(snapshot))
             }
             Err(error) => {
@@ -168,6 +175,11 @@ impl Session {
                 Some(Err(error))
             }
         }
+    }
+
+    /// The remote hosts as of the latest snapshot, the busiest first.
+    pub fn hosts(&self) -> Arc<Vec<HostStats>> {
+        Arc::clone(&lock(&self.published).hosts)
     }
 
     /// The latest snapshot (empty before the first interval).
@@ -239,5 +251,6 @@ impl Session {
                 interface.received_bytes = 0;
             }
         }
+        lock(&self.published).hosts = Arc::default();
     }
 }

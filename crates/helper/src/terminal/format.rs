@@ -1,19 +1,46 @@
 //! How snapshots look in the terminal: the `--json` line and the `--trace` table.
 
-use sockeye_engine::{ProcessStats, Snapshot, Transport};
+use serde::Serialize;
+use sockeye_engine::{HostStats, ProcessStats, Snapshot, Transport};
 use std::fmt::Write;
 
-/// One `--json` line (without the newline): the snapshot exactly as serialised.
-pub fn json_line(snapshot: &Snapshot) -> Result<String, serde_json::Error> {
-    serde_json::to_string(snapshot)
+/// The `--json` object: the snapshot's fields, then `hosts`, then whether the per-process
+/// socket counters are available.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    snapshot: &'a Snapshot,
+    /// `{"name": string or null, "addresses": [..], "sent_bytes", "received_bytes",
+    /// "sent_rate", "received_rate", "pids": [..]}`, the busiest first.
+    hosts: &'a [HostStats],
+    /// The kernel reports socket-layer bytes (`sock:sock_send_length`, Linux 6.3+, and the
+    /// privilege to read it): without them each process's `socket_sent_bytes` and
+    /// `socket_received_bytes` are left out, never zero.
+    socket_counters: bool,
+    /// Send and receive calls the socket counters missed because the kernel's ring was
+    /// full, since the capture started: with any, some socket counters are low.
+    socket_events_lost: u64,
+}
+
+/// One `--json` line (without the newline): the snapshot exactly as serialised, with the
+/// remote hosts as of that snapshot.
+pub fn json_line(snapshot: &Snapshot, hosts: &[HostStats]) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&JsonLine {
+        snapshot,
+        hosts,
+        socket_counters: snapshot.totals.socket_counters,
+        socket_events_lost: snapshot.totals.socket_events_lost,
+    })
 }
 
 /// Clears the screen and moves the cursor home (only written to a terminal).
 pub const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
 
 /// The `--trace` table for one snapshot: processes by traffic, the unattributed buckets
-/// and the interfaces, in human units.
+/// and the interfaces, in human units. With socket counters, two more columns give what
+/// each process wrote to and read from its sockets (payload, no headers).
 pub fn trace_table(snapshot: &Snapshot) -> String {
+    let sockets = snapshot.totals.socket_counters;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -22,11 +49,15 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
         snapshot.interval_ms,
         attributed_share(snapshot),
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{:>7}  {:<20} {:<10} {:>10} {:>10} {:>12} {:>12}",
         "PID", "PROCESS", "USER", "SENT", "RECEIVED", "SEND RATE", "RECV RATE"
     );
+    if sockets {
+        let _ = write!(out, " {:>10} {:>10}", "APP SENT", "APP RECV");
+    }
+    out.push('\n');
     let mut processes: Vec<&ProcessStats> = snapshot.processes.iter().collect();
     processes.sort_by(|a, b| {
         let total = |p: &ProcessStats| p.sent_bytes.saturating_add(p.received_bytes);
@@ -39,7 +70,7 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
             (false, true) => format!("{} (no details)", p.name),
             (false, false) => p.name.clone(),
         };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:>7}  {:<20} {:<10} {:>10} {:>10} {:>12} {:>12}",
             p.pid,
@@ -49,6 +80,23 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
             bytes(p.received_bytes),
             rate(p.sent_rate),
             rate(p.received_rate),
+        );
+        if sockets {
+            let socket = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), bytes);
+            let _ = write!(
+                out,
+                " {:>10} {:>10}",
+                socket(p.socket_sent_bytes),
+                socket(p.socket_received_bytes)
+            );
+        }
+        out.push('\n');
+    }
+    if sockets && snapshot.totals.socket_events_lost > 0 {
+        let _ = writeln!(
+            out,
+            "         ({} send and receive calls missed: some APP columns are low)",
+            snapshot.totals.socket_events_lost
         );
     }
     for bucket in &snapshot.unattributed {
@@ -83,6 +131,48 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
             bytes(interface.received_bytes),
             interface.dropped,
         );
+    }
+    out
+}
+
+/// Most hosts the `--trace --hosts` table lists (the busiest).
+const TRACE_HOSTS: usize = 200;
+
+/// The `--trace --hosts` table: the header line, then remote hosts by traffic (a name, or
+/// an address when no DNS answer named it), their addresses and the pids that talked to
+/// them.
+pub fn hosts_table(snapshot: &Snapshot, hosts: &[HostStats]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "sockeye  {}  interval {} ms  ({} remote hosts)",
+        utc_time(snapshot.time),
+        snapshot.interval_ms,
+        hosts.len(),
+    );
+    let _ = writeln!(
+        out,
+        "{:<32} {:<24} {:>10} {:>10} {:>12} {:>12}  PIDS",
+        "HOST", "ADDRESSES", "SENT", "RECEIVED", "SEND RATE", "RECV RATE"
+    );
+    for host in hosts.iter().take(TRACE_HOSTS) {
+        let addresses: Vec<String> = host.addresses.iter().map(ToString::to_string).collect();
+        let name = host.name.clone().unwrap_or_else(|| addresses.join(" "));
+        let pids: Vec<String> = host.pids.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "{:<32} {:<24} {:>10} {:>10} {:>12} {:>12}  {}",
+            clip(&name, 32),
+            clip(&addresses.join(" "), 24),
+            bytes(host.sent_bytes),
+            bytes(host.received_bytes),
+            rate(host.sent_rate),
+            rate(host.received_rate),
+            pids.join(" "),
+        );
+    }
+    if hosts.len() > TRACE_HOSTS {
+        let _ = writeln!(out, "… and {} more", hosts.len() - TRACE_HOSTS);
     }
     out
 }

@@ -5,7 +5,7 @@ mod format;
 mod signals;
 
 use crate::cli::TerminalOptions;
-use sockeye_engine::{Capture, CaptureOptions, EngineError, Snapshot};
+use sockeye_engine::{Capture, CaptureOptions, EngineError, HostStats, Snapshot};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -15,9 +15,11 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Output {
     Json,
-    /// The table, clearing the screen first when stdout is a terminal.
+    /// The table, clearing the screen first when stdout is a terminal; of the remote
+    /// hosts instead of the processes with `hosts`.
     Trace {
         clear: bool,
+        hosts: bool,
     },
 }
 
@@ -33,7 +35,8 @@ pub fn run_json(options: TerminalOptions) -> ExitCode {
 
 pub fn run_trace(options: TerminalOptions) -> ExitCode {
     let clear = std::io::stdout().is_terminal();
-    run(options, Output::Trace { clear })
+    let hosts = options.hosts;
+    run(options, Output::Trace { clear, hosts })
 }
 
 fn run(options: TerminalOptions, output: Output) -> ExitCode {
@@ -79,7 +82,7 @@ fn run(options: TerminalOptions, output: Output) -> ExitCode {
         };
         match event {
             Event::Update(Ok(snapshot)) => {
-                if !print(&snapshot, output) {
+                if !print(&snapshot, &capture.hosts(), output) {
                     // stdout closed (e.g. `| head`): stop quietly.
                     let _ = capture.stop();
                     return ExitCode::SUCCESS;
@@ -93,9 +96,9 @@ fn run(options: TerminalOptions, output: Output) -> ExitCode {
             Event::Signal => break,
         }
     }
-    match capture.stop() {
-        Ok(last) => {
-            print(&last, output);
+    match capture.stop_with_hosts() {
+        Ok((last, hosts)) => {
+            print(&last, &hosts, output);
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -105,18 +108,25 @@ fn run(options: TerminalOptions, output: Output) -> ExitCode {
     }
 }
 
-/// Writes one snapshot; false when stdout is gone.
-fn print(snapshot: &Snapshot, output: Output) -> bool {
+/// Writes one snapshot, with the remote hosts as of it; false when stdout is gone.
+fn print(snapshot: &Snapshot, hosts: &[HostStats], output: Output) -> bool {
     let text = match output {
-        Output::Json => match format::json_line(snapshot) {
+        Output::Json => match format::json_line(snapshot, hosts) {
             Ok(line) => line + "\n",
             Err(error) => {
                 eprintln!("sockeye-helper: cannot serialise a snapshot: {error}");
                 return false;
             }
         },
-        Output::Trace { clear } => {
-            let table = format::trace_table(snapshot);
+        Output::Trace {
+            clear,
+            hosts: by_host,
+        } => {
+            let table = if by_host {
+                format::hosts_table(snapshot, hosts)
+            } else {
+                format::trace_table(snapshot)
+            };
             if clear {
                 format!("{}{table}", format::CLEAR_SCREEN)
             } else {

@@ -18,6 +18,7 @@ fn method_error_name(error: &zbus::Error) -> Option<String> {
 async fn version_and_capturing_properties_are_served() {
     let session = connect().await;
     assert_eq!(session.proxy.version().await.unwrap(), VERSION);
+    assert!(VERSION.ends_with("+protocol.3"), "{VERSION}");
     assert!(!session.proxy.capturing().await.unwrap());
 }
 
@@ -45,6 +46,7 @@ async fn stop_when_stopped_is_harmless() {
     session.proxy.stop().await.unwrap();
     assert!(session.proxy.get_stats().await.unwrap().is_empty());
     assert!(session.proxy.get_processes().await.unwrap().is_empty());
+    assert!(session.proxy.get_hosts().await.unwrap().is_empty());
     session.proxy.reset_totals().await.unwrap();
 }
 
@@ -182,6 +184,14 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     assert!(connections
         .iter()
         .any(|c| c.protocol == "udp" && c.remote == format!("127.0.0.1:{port}")));
+    // No DNS answer named 127.0.0.1 in this test: the host is the address, with no name.
+    let hosts = session.proxy.get_hosts().await.unwrap();
+    let host = hosts
+        .iter()
+        .find(|h| h.pids.contains(&sender_pid))
+        .unwrap_or_else(|| panic!("no host lists the sender: {hosts:?}"));
+    assert_eq!(host.addresses, ["127.0.0.1"]);
+    assert!(host.sent_bytes >= expected, "{host:?}");
     let processes = session.proxy.get_processes().await.unwrap();
     let process = processes.iter().find(|p| p.pid == sender_pid).unwrap();
     assert_eq!((process.name.as_str(), process.uid), ("python3", 0));

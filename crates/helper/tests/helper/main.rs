@@ -9,6 +9,7 @@ mod dbus;
 #[path = "../../../engine/tests/root/fuse.rs"]
 mod fuse;
 mod gdbus;
+mod hosts;
 mod lifecycle;
 mod privilege;
 mod reach;

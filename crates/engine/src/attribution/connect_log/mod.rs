@@ -37,9 +37,9 @@
 //! ```
 
 mod record;
-mod ring;
+pub(super) mod ring;
 mod state;
-mod tracefs;
+pub(super) mod tracefs;
 
 use crate::owner::Pid;
 use crate::SystemPaths;

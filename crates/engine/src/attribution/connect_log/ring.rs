@@ -23,7 +23,7 @@ const DATA_OFFSET: usize = offset_of!(perf_event_mmap_page, data_offset);
 const DATA_SIZE: usize = offset_of!(perf_event_mmap_page, data_size);
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
-pub(super) struct Ring {
+pub(in crate::attribution) struct Ring {
     fd: OwnedFd,
     base: *mut u8,
     mapped: usize,
@@ -46,7 +46,11 @@ impl Drop for Ring {
 impl Ring {
     /// Opens tracepoint `id` on `cpu` for every process, disabled, with the kernel-side
     /// `filter` (a NUL-terminated expression), and maps its ring.
-    pub(super) fn open(id: u64, cpu: i32, filter: &std::ffi::CStr) -> io::Result<Ring> {
+    pub(in crate::attribution) fn open(
+        id: u64,
+        cpu: i32,
+        filter: &std::ffi::CStr,
+    ) -> io::Result<Ring> {
         let mut attr = perf_event_attr {
             type_: PERF_TYPE_TRACEPOINT,
             size: std::mem::size_of::<perf_event_attr>() as u32,
@@ -110,7 +114,7 @@ impl Ring {
     }
 
     /// Turns the event on (`true`) or off; the ring keeps its mapping either way.
-    pub(super) fn enable(&self, on: bool) {
+    pub(in crate::attribution) fn enable(&self, on: bool) {
         let fd = self.fd.as_raw_fd();
         // SAFETY: ENABLE and DISABLE take no argument and touch only this event.
         unsafe {
@@ -123,7 +127,7 @@ impl Ring {
     }
 
     /// Drops whatever the ring holds (a log taken up again starts empty).
-    pub(super) fn skip_all(&mut self) {
+    pub(in crate::attribution) fn skip_all(&mut self) {
         let head = self.word(DATA_HEAD);
         self.set_tail(head);
     }
@@ -152,7 +156,11 @@ impl Ring {
     }
 
     /// Hands every complete record to `each` (type, body after the header) and frees it.
-    pub(super) fn drain(&mut self, scratch: &mut Vec<u8>, mut each: impl FnMut(u32, &[u8])) {
+    pub(in crate::attribution) fn drain(
+        &mut self,
+        scratch: &mut Vec<u8>,
+        mut each: impl FnMut(u32, &[u8]),
+    ) {
         let head = self.word(DATA_HEAD);
         fence(Ordering::Acquire);
         let mut tail = self.word(DATA_TAIL);
@@ -183,7 +191,7 @@ impl Ring {
 
 /// Number of CPU ids to open events on: the highest possible CPU + 1 (an offline CPU may
 /// come online), else the CPUs this process may run on.
-pub(super) fn possible_cpus() -> i32 {
+pub(in crate::attribution) fn possible_cpus() -> i32 {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
     let highest = text
         .trim()

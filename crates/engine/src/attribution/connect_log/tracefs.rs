@@ -19,7 +19,7 @@ const MAX_FILE: u64 = 64 * 1024;
 
 /// The tracepoint's `id` and `format` texts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct EventFiles {
+pub(in crate::attribution) struct EventFiles {
     pub id: String,
     pub format: String,
 }
@@ -27,14 +27,23 @@ pub(super) struct EventFiles {
 /// The tracepoint's files from the first of `roots` that holds them, else from a detached
 /// tracefs; the error says why neither worked.
 pub(super) fn event_files(roots: &[PathBuf]) -> io::Result<EventFiles> {
-    match roots.iter().find_map(|root| mounted(root)) {
+    event_files_of(roots, EVENT)
+}
+
+/// The same for any tracepoint, `event` being its directory under a tracefs root
+/// (`events/SYSTEM/NAME`).
+pub(in crate::attribution) fn event_files_of(
+    roots: &[PathBuf],
+    event: &str,
+) -> io::Result<EventFiles> {
+    match roots.iter().find_map(|root| mounted(root, event)) {
         Some(files) => Ok(files),
-        None => detached().map_err(|why| {
+        None => detached(event).map_err(|why| {
             io::Error::new(
                 why.kind(),
                 format!(
-                    "no tracefs with sock:inet_sock_set_state mounted, and none could be \
-                     mounted detached: {why}"
+                    "no tracefs with {event} mounted, and none could be mounted detached: \
+                     {why}"
                 ),
             )
         }),
@@ -42,8 +51,8 @@ pub(super) fn event_files(roots: &[PathBuf]) -> io::Result<EventFiles> {
 }
 
 /// The files under a tracefs mounted at `root`, if it is one with the tracepoint.
-fn mounted(root: &Path) -> Option<EventFiles> {
-    let dir = root.join(EVENT);
+fn mounted(root: &Path, event: &str) -> Option<EventFiles> {
+    let dir = root.join(event);
     let read = |name: &str| -> Option<String> {
         let mut text = String::new();
         std::fs::File::open(dir.join(name))
@@ -61,7 +70,7 @@ fn mounted(root: &Path) -> Option<EventFiles> {
 
 /// The files under a tracefs mounted for this call alone and attached nowhere: it goes
 /// away when its descriptor closes.
-pub(super) fn detached() -> io::Result<EventFiles> {
+pub(super) fn detached(event: &str) -> io::Result<EventFiles> {
     let context = fsopen("tracefs", FsOpenFlags::FSOPEN_CLOEXEC)?;
     fsconfig_create(&context)?;
     let attributes = MountAttrFlags::MOUNT_ATTR_RDONLY
@@ -70,7 +79,7 @@ pub(super) fn detached() -> io::Result<EventFiles> {
         | MountAttrFlags::MOUNT_ATTR_NOEXEC;
     let mount = fsmount(&context, FsMountFlags::FSMOUNT_CLOEXEC, attributes)?;
     let read = |name: &str| -> io::Result<String> {
-        let path = format!("{EVENT}/{name}");
+        let path = format!("{event}/{name}");
         let fd: OwnedFd = rustix::fs::openat(
             mount.as_fd(),
             path.as_str(),
@@ -134,7 +143,7 @@ mod tests {
         let roots = [PathBuf::from(SYSTEM_TRACEFS)];
 
         // As the host is.
-        let detached_files = detached().expect("a detached tracefs");
+        let detached_files = detached(EVENT).expect("a detached tracefs");
         assert_usable(&detached_files);
         let found = event_files(&roots).expect("the tracepoint");
         assert_eq!(
@@ -161,7 +170,7 @@ mod tests {
             let now_mounted = tracefs_mounted_at(&info, SYSTEM_TRACEFS);
             Ok((
                 now_mounted,
-                detached()?,
+                detached(EVENT)?,
                 event_files(&[PathBuf::from(SYSTEM_TRACEFS)])?,
             ))
         });
@@ -183,6 +192,6 @@ mod tests {
     #[test]
     fn a_root_without_the_tracepoint_is_passed_over() {
         let empty = tempfile::tempdir().expect("tempdir");
-        assert_eq!(mounted(empty.path()), None);
+        assert_eq!(mounted(empty.path(), EVENT), None);
     }
 }

@@ -29,10 +29,12 @@
 //! which carry no question (`NoQuestion`).
 
 mod name;
+pub mod payload;
 #[cfg(test)]
 mod tests;
 
 pub use name::DnsName;
+pub use payload::DnsPayload;
 
 use name::{name_equals, read_name, skip_name};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

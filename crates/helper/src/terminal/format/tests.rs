@@ -23,6 +23,8 @@ fn snapshot() -> Snapshot {
                 received_packets: 3_600,
                 sent_rate: 0.0,
                 received_rate: 1_048_576.0,
+                socket_sent_bytes: None,
+                socket_received_bytes: None,
             },
             ProcessStats {
                 pid: 77,
@@ -39,6 +41,8 @@ fn snapshot() -> Snapshot {
                 received_packets: 1_400_000,
                 sent_rate: 1536.4,
                 received_rate: 25_600.0,
+                socket_sent_bytes: None,
+                socket_received_bytes: None,
             },
         ],
         unattributed: vec![
@@ -78,9 +82,32 @@ fn snapshot() -> Snapshot {
     }
 }
 
+fn hosts() -> Vec<HostStats> {
+    vec![
+        HostStats {
+            name: Some("www.sockeye.test".into()),
+            addresses: vec!["10.231.0.2".parse().unwrap(), "fd00:e7::2".parse().unwrap()],
+            sent_bytes: 2048,
+            received_bytes: 1 << 20,
+            sent_rate: 0.0,
+            received_rate: 512.0,
+            pids: vec![77, 4242],
+        },
+        HostStats {
+            name: None,
+            addresses: vec!["127.0.0.53".parse().unwrap()],
+            sent_bytes: 60,
+            received_bytes: 120,
+            sent_rate: 0.0,
+            received_rate: 0.0,
+            pids: vec![77],
+        },
+    ]
+}
+
 #[test]
 fn json_line_has_exactly_the_documented_shape() {
-    let line = json_line(&snapshot()).unwrap_or_default();
+    let line = json_line(&snapshot(), &hosts()).unwrap_or_default();
     let expected = concat!(
         r#"{"time":1763771045,"interval_ms":1000,"processes":["#,
         r#"{"pid":4242,"name":"curl","cmdline":"curl -O http://127.0.0.1:8000/big","uid":1000,"#,
@@ -96,7 +123,13 @@ fn json_line_has_exactly_the_documented_shape() {
         r#"{"protocol":"udp","sent_bytes":0,"received_bytes":300},"#,
         r#"{"protocol":"icmp","sent_bytes":0,"received_bytes":0},"#,
         r#"{"protocol":"other","sent_bytes":42,"received_bytes":2048}],"#,
-        r#""interfaces":[{"name":"lo","sent_bytes":4096,"received_bytes":4096,"dropped":3}]}"#,
+        r#""interfaces":[{"name":"lo","sent_bytes":4096,"received_bytes":4096,"dropped":3}],"#,
+        r#""hosts":[{"name":"www.sockeye.test","addresses":["10.231.0.2","fd00:e7::2"],"#,
+        r#""sent_bytes":2048,"received_bytes":1048576,"sent_rate":0.0,"received_rate":512.0,"#,
+        r#""pids":[77,4242]},"#,
+        r#"{"name":null,"addresses":["127.0.0.53"],"sent_bytes":60,"received_bytes":120,"#,
+        r#""sent_rate":0.0,"received_rate":0.0,"pids":[77]}],"#,
+        r#""socket_counters":false,"socket_events_lost":0}"#,
     );
     assert_eq!(line, expected);
 }
@@ -154,6 +187,46 @@ fn a_process_whose_details_hung_is_marked_in_the_trace_and_the_json() {
         table.contains("curl (exited) "),
         "exited says more: {table}"
     );
-    let line = json_line(&snapshot).unwrap_or_default();
+    let line = json_line(&snapshot, &[]).unwrap_or_default();
     assert_eq!(line.matches(r#""details_unavailable":true"#).count(), 2);
+}
+
+#[test]
+fn hosts_table_lists_names_or_addresses_with_their_pids() {
+    let expected = "\
+sockeye  2025-11-22 00:24:05 UTC  interval 1000 ms  (2 remote hosts)
+HOST                             ADDRESSES                      SENT   RECEIVED    SEND RATE    RECV RATE  PIDS
+www.sockeye.test                 10.231.0.2 fd00:e7::2       2.0 KiB    1.0 MiB        0 B/s      512 B/s  77 4242
+127.0.0.53                       127.0.0.53                     60 B      120 B        0 B/s        0 B/s  77
+";
+    assert_eq!(hosts_table(&snapshot(), &hosts()), expected);
+}
+
+#[test]
+fn socket_counters_appear_in_the_json_and_as_two_trace_columns_when_the_kernel_has_them() {
+    let mut snapshot = snapshot();
+    snapshot.totals.socket_counters = true;
+    snapshot.totals.socket_events_lost = 7;
+    snapshot.processes[1].socket_sent_bytes = Some(9_000_000);
+    snapshot.processes[1].socket_received_bytes = Some(1_900_000_000);
+    let line = json_line(&snapshot, &[]).unwrap_or_default();
+    assert!(
+        line.contains(r#""socket_sent_bytes":9000000,"socket_received_bytes":1900000000}"#),
+        "{line}"
+    );
+    // Absent, not zero, for the process the kernel said nothing about.
+    assert_eq!(line.matches("socket_sent_bytes").count(), 1, "{line}");
+    assert!(
+        line.ends_with(r#""socket_counters":true,"socket_events_lost":7}"#),
+        "{line}"
+    );
+    let table = trace_table(&snapshot);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[1].ends_with("   APP SENT   APP RECV"), "{table}");
+    assert!(lines[2].ends_with("    8.6 MiB    1.8 GiB"), "{table}");
+    assert!(lines[3].ends_with("          -          -"), "{table}");
+    assert!(
+        table.contains("(7 send and receive calls missed"),
+        "{table}"
+    );
 }

@@ -1,0 +1,29 @@
+//! `AdwMessageDialog`, transient for the window `parent` belongs to.
+
+use super::Question;
+use adw::prelude::*;
+
+/// Asks `question` over `parent`'s window; runs `confirmed` only if the action is chosen
+/// (Escape and closing mean Cancel, which is also the default).
+pub fn confirm_destructive(
+    parent: &impl IsA<gtk::Widget>,
+    question: &Question,
+    confirmed: impl Fn() + 'static,
+) {
+    let window = parent.root().and_then(|r| r.downcast::<gtk::Window>().ok());
+    let dialog = adw::MessageDialog::new(
+        window.as_ref(),
+        Some(&question.heading),
+        Some(&question.body),
+    );
+    dialog.add_responses(&[("cancel", &question.cancel), ("action", &question.action)]);
+    dialog.set_response_appearance("action", adw::ResponseAppearance::Destructive);
+    dialog.set_default_response(Some("cancel"));
+    dialog.set_close_response("cancel");
+    dialog.connect_response(None, move |_, response| {
+        if response == "action" {
+            confirmed();
+        }
+    });
+    dialog.present();
+}
