@@ -91,6 +91,13 @@ pub trait OwnerLookup: Send {
         None
     }
 
+    /// Whether short-lived UDP senders are found (the route-lookup tracepoints are read:
+    /// `Some`, with the events the kernel dropped so far) or fall to "unknown UDP" once
+    /// their socket is gone (`None`). The default has no such log.
+    fn sender_log(&self) -> Option<u64> {
+        None
+    }
+
     /// Called once per interval: follow address changes, mark exited processes, and forget
     /// processes that are neither alive nor in `referenced` (pids accounting still holds).
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool);

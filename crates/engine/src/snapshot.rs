@@ -70,6 +70,13 @@ pub struct CaptureTotals {
     /// Send and receive calls the socket counters missed (the kernel's ring was full):
     /// with any, some processes' socket counters are low.
     pub socket_events_lost: u64,
+    /// Short-lived UDP senders are found from the kernel's route-lookup tracepoints (this
+    /// kernel has them and the engine may read them); without, a sender whose socket
+    /// closed before its first packet was looked up is "unknown UDP".
+    pub sender_log: bool,
+    /// Route lookups the sender log missed (the kernel's ring was full): with any, a
+    /// short-lived sender may have fallen to "unknown UDP".
+    pub sender_events_lost: u64,
 }
 
 /// One process's traffic. Totals are cumulative since start; rates in bytes per second

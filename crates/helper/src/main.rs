@@ -60,6 +60,8 @@ fn lock_down() -> Result<(), LockDownError> {
     let _ = sockeye_engine::attribution::preopen_connect_log();
     // And the socket-layer byte counters ("sent by the app"; `--json` says whether).
     let _ = sockeye_engine::attribution::preopen_socket_bytes();
+    // And the UDP sender log (short-lived senders; `--json` says whether).
+    let _ = sockeye_engine::attribution::preopen_udp_senders();
     // Needs CAP_SYS_ADMIN, which the drop removes.
     let view = sandbox::read_only_view()?;
     privilege::drop_to_capture_set()?;

@@ -80,6 +80,8 @@ fn json_mode_prints_one_line_per_interval_in_the_documented_shape() {
                 "interfaces",
                 "interval_ms",
                 "processes",
+                "sender_events_lost",
+                "sender_log",
                 "socket_counters",
                 "socket_events_lost",
                 "time",
@@ -103,8 +105,10 @@ fn json_mode_prints_one_line_per_interval_in_the_documented_shape() {
         assert_eq!(line["interfaces"][0]["name"], "lo");
         // As root on this kernel (6.3+, tracefs) the helper opens the socket counters
         // before its sandbox forbids perf_event_open; CI's machines have them.
+        // So is the UDP sender log (the route-lookup tracepoints).
         if std::env::var_os("CI").is_some() {
             assert_eq!(line["socket_counters"], true, "{line}");
+            assert_eq!(line["sender_log"], true, "{line}");
         }
     }
 }

@@ -240,6 +240,13 @@ pub trait Capture1 {
 
     #[zbus(property)]
     fn capturing(&self) -> zbus::Result<bool>;
+    /// Whether short-lived UDP senders are traced (route-lookup tracepoints), as of the
+    /// last interval.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn sender_log(&self) -> zbus::Result<bool>;
+    /// Route lookups the sender log missed (a full kernel ring), as of the last interval.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn sender_events_lost(&self) -> zbus::Result<u64>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
 }

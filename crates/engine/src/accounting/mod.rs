@@ -675,6 +675,9 @@ impl<O: OwnerLookup> Accounting<O> {
     /// Every process credited since start (or the last reset), by pid.
     pub fn process_stats(&mut self) -> Vec<ProcessStats> {
         self.flush_all();
+        let senders = self.owners.sender_log();
+        self.totals.sender_log = senders.is_some();
+        self.totals.sender_events_lost = senders.unwrap_or(0);
         let tally = self.owners.socket_bytes();
         self.totals.socket_counters = tally.is_some();
         self.totals.socket_events_lost = tally.map_or(0, |t| t.lost);

@@ -20,8 +20,11 @@
 //!  │               cgroup app id read at once (process_info.rs, users.rs, app_id.rs),
 //!  │               cmdline and Flatpak app id by reader threads with a deadline, as
 //!  │               their reads can hang (late_details/); kept after the process exits
-//!  └─ connect_log/ who connected or listened, from the sock:inet_sock_set_state
-//!                  tracepoint: for TCP connections over before their lookup
+//!  ├─ connect_log/ who connected or listened, from the sock:inet_sock_set_state
+//!  │               tracepoint: for TCP connections over before their lookup
+//!  └─ udp_senders/ who sent UDP from a port to a peer, from the route-lookup
+//!                  tracepoints: for UDP senders gone before their lookup; the names
+//!                  processes had, from exec and fork records
 //! SystemOwners::socket_bytes()    socket_bytes/: payload each process sent and received
 //!                                 on inet sockets, from sock:sock_{send,recv}_length
 //! SystemOwners::is_local(ip)      namespaces/address_book.rs
@@ -39,11 +42,16 @@ mod processes;
 mod socket_bytes;
 mod sockets;
 mod trace;
+mod udp_senders;
 pub use connect_log::preopen as preopen_connect_log;
 pub use socket_bytes::{
     discard_preopened as discard_preopened_socket_bytes, preopen as preopen_socket_bytes,
 };
 pub use trace::trace_lookups;
+pub use udp_senders::{
+    discard_preopened as discard_preopened_udp_senders, preopen as preopen_udp_senders,
+    SENDER_ENTRY_BOUND_BYTES,
+};
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo, SocketTally};
 use crate::{EngineError, SystemPaths, Transport};
@@ -62,6 +70,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use udp_senders::UdpSenderLog;
 
 /// Least time between two lookups in the kernel for the same flow key: only a guard
 /// against a caller asking in a loop (accounting backs off by itself, from 2 ms on).
@@ -140,6 +149,9 @@ pub struct SystemOwners {
     connects: Option<ConnectLog>,
     /// Payload bytes per process at the socket layer, when the tracepoints can be read.
     socket_bytes: Option<SocketBytesLog>,
+    /// Who sent UDP from each port to each peer, and the names processes had, when the
+    /// route-lookup tracepoints can be read.
+    udp_senders: Option<UdpSenderLog>,
 }
 
 impl Drop for SystemOwners {
@@ -148,6 +160,9 @@ impl Drop for SystemOwners {
             log.release();
         }
         if let Some(log) = self.socket_bytes.take() {
+            log.release();
+        }
+        if let Some(log) = self.udp_senders.take() {
             log.release();
         }
     }
@@ -180,6 +195,7 @@ impl SystemOwners {
             tried: HashMap::new(),
             connects: ConnectLog::acquire(paths),
             socket_bytes: SocketBytesLog::acquire(paths),
+            udp_senders: UdpSenderLog::acquire(paths),
         };
         owners
             .namespaces
@@ -212,10 +228,10 @@ impl SystemOwners {
             .filter(|d| d.start_time == key)
             .map(|d| d.late.clone());
         let fallback_name = scanned
-            .map(|(_, name)| name)
-            .or_else(|| self.connects.as_ref()?.name(pid))
-            .unwrap_or_default()
-            .to_owned();
+            .map(|(_, name)| name.to_owned())
+            .or_else(|| Some(self.connects.as_ref()?.name(pid)?.to_owned()))
+            .or_else(|| self.udp_senders.as_ref()?.name(pid))
+            .unwrap_or_default();
         let mut info =
             process_info::read_process_info(&self.proc_root, pid, &fallback_name, &mut self.users);
         if info.uid == u32::MAX {
@@ -293,6 +309,40 @@ impl SystemOwners {
             .connector(local, remote, &self.proc_root)
     }
 
+    /// The process that last sent UDP from `local`'s port to `remote`, from the
+    /// route-lookup tracepoints: for a sender whose socket closed before its lookup.
+    fn udp_sender(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Pid> {
+        if transport != Transport::Udp {
+            return None;
+        }
+        self.udp_senders
+            .as_mut()?
+            .sender(local, remote, &self.proc_root)
+    }
+
+    /// The process the tracepoints saw connect, listen on `local` or send UDP from it,
+    /// for an end whose socket or holder is gone; its details are noted (with `uid`
+    /// when the socket told it and `/proc` no longer does).
+    fn witness(
+        &mut self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        uid: u32,
+    ) -> Option<Pid> {
+        let pid = self
+            .connector(transport, local, remote)
+            .or_else(|| self.listened_on(transport, local))
+            .or_else(|| self.udp_sender(transport, local, remote))?;
+        self.note_process(pid, uid);
+        Some(pid)
+    }
+
     /// The process that listened on `local` (TCP), from the tracepoint: the last answer
     /// for a server end when neither the connection's socket nor a live listener is left.
     /// Only a listener still open or closed moments ago, in a namespace that may own
@@ -328,29 +378,33 @@ impl OwnerLookup for SystemOwners {
             Transport::Tcp | Transport::Udp => {}
         }
         let Some((found, hint)) = self.find_socket(transport, local, remote) else {
-            let witness = self
-                .connector(transport, local, remote)
-                .or_else(|| self.listened_on(transport, local));
-            if let Some(pid) = witness {
-                self.note_process(pid, u32::MAX);
-                return Some(pid);
-            }
-            trace::miss(
-                transport,
-                local,
-                remote,
-                "no open socket in any candidate namespace (never seen, or already closed)",
-            );
-            return None;
+            return self
+                .witness(transport, local, remote, u32::MAX)
+                .or_else(|| {
+                    trace::miss(
+                        transport,
+                        local,
+                        remote,
+                        "no open socket in any candidate namespace (never seen, or already closed)",
+                    );
+                    None
+                });
         };
         let Some(pid) = self.holder(transport, local, remote, found.inode, hint) else {
-            trace::miss(
-                transport,
-                local,
-                remote,
-                &format!("no holder of inode {}", found.inode),
-            );
-            return None;
+            // The socket outlived its holder's descriptors by a moment (the process is
+            // exiting, or passed the socket on and closed it): the tracepoints may still
+            // have seen who connected, listened or sent.
+            return self
+                .witness(transport, local, remote, found.uid)
+                .or_else(|| {
+                    trace::miss(
+                        transport,
+                        local,
+                        remote,
+                        &format!("no holder of inode {}", found.inode),
+                    );
+                    None
+                });
         };
         self.note_process(pid, found.uid);
         Some(pid)
@@ -375,6 +429,13 @@ impl OwnerLookup for SystemOwners {
         if let Some(log) = self.socket_bytes.as_mut() {
             log.drain();
         }
+        if let Some(log) = self.udp_senders.as_mut() {
+            log.drain(&self.proc_root);
+        }
+    }
+
+    fn sender_log(&self) -> Option<u64> {
+        Some(self.udp_senders.as_ref()?.lost)
     }
 
     fn socket_bytes(&mut self) -> Option<&SocketTally> {

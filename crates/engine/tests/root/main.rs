@@ -13,6 +13,7 @@ mod heap;
 mod lifecycle;
 mod loopback;
 mod namespace;
+mod short_udp;
 mod socket_bytes;
 mod stalled_details;
 mod support;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 /// A namespace `sockeye-test-<pid>` joined to this one by a veth pair, with offloads off
 /// (MTU-sized frames, as on a real link). Removed on drop, also when the test fails.
-struct TestNetns {
-    name: String,
-    host_if: String,
+pub struct TestNetns {
+    pub name: String,
+    pub host_if: String,
 }
 
 /// The test's addresses: host end `1`, namespace end `2`, in subnets derived from this
@@ -31,10 +31,10 @@ fn address(v6: bool, end: u8) -> &'static str {
     });
     &ADDRESSES[usize::from(v6) * 2 + usize::from(end - 1)]
 }
-fn host_v4() -> &'static str {
+pub fn host_v4() -> &'static str {
     address(false, 1)
 }
-fn ns_v4() -> &'static str {
+pub fn ns_v4() -> &'static str {
     address(false, 2)
 }
 fn host_v6() -> &'static str {
@@ -53,7 +53,7 @@ fn run(args: &[&str]) {
 }
 
 impl TestNetns {
-    fn create() -> TestNetns {
+    pub fn create() -> TestNetns {
         let pid = std::process::id();
         let netns = TestNetns {
             name: format!("sockeye-test-{pid}"),

@@ -48,6 +48,18 @@ elif mode == "tcp-client":  # PORT SEND CONNECTIONS: each sends SEND bytes, read
         while c.recv(65536):
             pass
         c.close()
+elif mode == "tcp-stream":  # PORT MBPS: a steady transfer at MBPS megabytes a second in 64 KiB writes, until killed
+    port, mbps = args
+    c = socket.socket(family, socket.SOCK_STREAM)
+    c.connect((host, port))
+    out("conn", os.getpid(), c.getsockname()[1])
+    chunk, start, sent = b"t" * 65536, time.monotonic(), 0
+    while True:
+        c.sendall(chunk)
+        sent += len(chunk)
+        ahead = sent / (mbps * 1e6) - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
 elif mode == "udp-server":  # COUNT: answer each of COUNT datagrams with half its size
     (count,) = args
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -71,6 +83,20 @@ elif mode == "udp-client":  # PORT COUNT SIZE CONNECTED: COUNT datagrams, waits 
             s.send(b"u" * size)
         else:
             s.sendto(b"u" * size, (host, port))
+        s.recv(65536)
+elif mode == "udp-short":  # PORT COUNT SIZE CONNECTED: as a DNS client does: an unbound socket, COUNT datagrams each answered, then exit
+    port, count, size, connected = args
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    if connected:
+        s.connect((host, port))
+    for i in range(count):
+        if connected:
+            s.send(b"q" * size)
+        else:
+            s.sendto(b"q" * size, (host, port))
+        if i == 0:
+            out("conn", os.getpid(), s.getsockname()[1])
         s.recv(65536)
 elif mode == "udp-sink":  # reads until 1 s of silence
     s = socket.socket(family, socket.SOCK_DGRAM)

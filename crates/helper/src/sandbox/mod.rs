@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! main ─ die_with_parent ─ lock_down:
-//!      │    ├─ preopen the connect log and the socket-byte counters
+//!      │    ├─ preopen the connect log, the socket-byte counters and the UDP sender log
 //!      │    │                       (perf_event_open, a detached tracefs mount)
 //!      │    ├─ read_only_view       mounts::read_only_view: own mount namespace, every
 //!      │    │                       mount read-only, nodev, nosuid (needs CAP_SYS_ADMIN)

@@ -167,6 +167,21 @@ impl CaptureService {
         self.session.is_capturing()
     }
 
+    /// Whether short-lived UDP senders are traced (the kernel's route-lookup tracepoints
+    /// are read), as of the last interval: without, a sender whose socket closed before
+    /// its first packet was looked up counts as unknown UDP. False while no capture ran.
+    #[zbus(property(emits_changed_signal = "false"))]
+    async fn sender_log(&self) -> bool {
+        self.session.latest().totals.sender_log
+    }
+
+    /// Route lookups the sender log missed because the kernel's ring was full, since
+    /// the capture started, as of the last interval.
+    #[zbus(property(emits_changed_signal = "false"))]
+    async fn sender_events_lost(&self) -> u64 {
+        self.session.latest().totals.sender_events_lost
+    }
+
     /// `sockeye_protocol::VERSION` of this helper; the GUI refuses a different one.
     #[zbus(property)]
     async fn version(&self) -> String {

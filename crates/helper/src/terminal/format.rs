@@ -13,6 +13,14 @@ struct JsonLine<'a> {
     /// `{"name": string or null, "addresses": [..], "sent_bytes", "received_bytes",
     /// "sent_rate", "received_rate", "pids": [..]}`, the busiest first.
     hosts: &'a [HostStats],
+    /// Short-lived UDP senders are found from the kernel's route-lookup tracepoints
+    /// (`fib:fib_table_lookup`, `fib6:fib6_table_lookup`, and the privilege to read
+    /// them): without, a sender whose socket closed before its first packet was looked
+    /// up lands in "unknown UDP".
+    sender_log: bool,
+    /// Route lookups the sender log missed because the kernel's ring was full, since
+    /// the capture started.
+    sender_events_lost: u64,
     /// The kernel reports socket-layer bytes (`sock:sock_send_length`, Linux 6.3+, and the
     /// privilege to read it): without them each process's `socket_sent_bytes` and
     /// `socket_received_bytes` are left out, never zero.
@@ -28,6 +36,8 @@ pub fn json_line(snapshot: &Snapshot, hosts: &[HostStats]) -> Result<String, ser
     serde_json::to_string(&JsonLine {
         snapshot,
         hosts,
+        sender_log: snapshot.totals.sender_log,
+        sender_events_lost: snapshot.totals.sender_events_lost,
         socket_counters: snapshot.totals.socket_counters,
         socket_events_lost: snapshot.totals.socket_events_lost,
     })
@@ -97,6 +107,19 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
             out,
             "         ({} send and receive calls missed: some APP columns are low)",
             snapshot.totals.socket_events_lost
+        );
+    }
+    if !snapshot.totals.sender_log {
+        let _ = writeln!(
+            out,
+            "         (short-lived UDP senders are not traced on this system: \
+             some may count as unknown UDP)"
+        );
+    } else if snapshot.totals.sender_events_lost > 0 {
+        let _ = writeln!(
+            out,
+            "         ({} UDP sends untraced: some short-lived senders may count as unknown UDP)",
+            snapshot.totals.sender_events_lost
         );
     }
     for bucket in &snapshot.unattributed {

@@ -150,6 +150,11 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     let expected = common::wire_bytes(PAYLOAD, datagrams);
     let sender_pid = sender.0.id();
     let our_pid = std::process::id();
+    // As root on this kernel the helper traces short-lived UDP senders; CI's machines can.
+    if std::env::var_os("CI").is_some() {
+        assert!(session.proxy.sender_log().await.unwrap());
+        assert_eq!(session.proxy.sender_events_lost().await.unwrap(), 0);
+    }
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = None;
@@ -207,7 +212,10 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
         .iter()
         .find(|i| i.name == "lo")
         .expect("lo is captured");
-    assert!(lo.sent_bytes >= expected, "{lo:?}");
+    // An interface's totals are its kernel counters, which on `lo` leave out the 14-byte
+    // Ethernet header pcap shows (run alone, this test's datagrams are all lo carried).
+    let carried = expected - 14 * datagrams as u64;
+    assert!(lo.sent_bytes >= carried, "{lo:?}, at least {carried}");
     let buckets = session.proxy.get_unattributed().await.unwrap();
     let names: Vec<&str> = buckets.iter().map(|b| b.protocol.as_str()).collect();
     assert!(

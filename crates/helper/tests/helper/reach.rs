@@ -86,6 +86,17 @@ async fn sent_by(
     pid: u32,
     max_updates: usize,
 ) -> Option<u64> {
+    credited(updates, pid, max_updates, |p| p.sent_bytes).await
+}
+
+/// What `pick` reads of `pid`'s row in the updates, once it reaches WIRE_BYTES or after
+/// `max_updates` updates (or 15 s); `None` if no update listed `pid`.
+async fn credited(
+    updates: &mut sockeye_protocol::UpdatedStream,
+    pid: u32,
+    max_updates: usize,
+    pick: fn(&sockeye_protocol::Process) -> u64,
+) -> Option<u64> {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut last = None;
     let mut seen = 0;
@@ -96,11 +107,7 @@ async fn sent_by(
         };
         seen += 1;
         let update = signal.args().unwrap().update;
-        last = update
-            .processes
-            .iter()
-            .find(|p| p.pid == pid)
-            .map(|p| p.sent_bytes);
+        last = update.processes.iter().find(|p| p.pid == pid).map(pick);
         if last == Some(WIRE_BYTES) {
             break;
         }
@@ -230,12 +237,95 @@ async fn without_cap_net_raw_start_fails_with_permission_denied() {
     assert!(!session.proxy.capturing().await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_cap_sys_ptrace_another_users_traffic_is_not_attributed() {
-    assert_eq!(nobody_burst(Some("-sys_ptrace")).await.unwrap_or(0), 0);
+/// A `nobody` process receives a burst from this one, over loopback, watched by a helper
+/// with capabilities `bounding`; returns what the helper credited it with receiving.
+/// Received traffic is what only `/proc/PID/fd` can attribute: the route-lookup
+/// tracepoints name senders (whatever their user, without `CAP_SYS_PTRACE`), never a
+/// socket that only receives.
+async fn nobody_receives(bounding: Option<&str>) -> Option<u64> {
+    let session = common::connect_bounded(bounding).await;
+    let mut updates = capture(&session).await;
+    let mut receiver = NobodyReceiver::start();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = [0u8; DATAGRAM];
+    for _ in 0..COUNT {
+        sender
+            .send_to(&payload, ("127.0.0.1", receiver.port))
+            .unwrap();
+    }
+    receiver.wait_for_burst();
+    received_by(&mut updates, receiver.child.id(), PATIENCE).await
+}
+
+/// A `nobody` Python process holding a UDP socket on 127.0.0.1 that reads [`COUNT`]
+/// datagrams, says so, and stays (so its socket and process are there to be found).
+struct NobodyReceiver {
+    child: std::process::Child,
+    lines: std::io::BufReader<std::process::ChildStdout>,
+    port: u16,
+}
+
+impl NobodyReceiver {
+    fn start() -> NobodyReceiver {
+        use std::io::BufRead;
+        let script = format!(
+            "import socket, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('127.0.0.1', 0)); print(s.getsockname()[1], flush=True)\n\
+             for _ in range({COUNT}): s.recv(65536)\n\
+             print('done', flush=True); time.sleep(60)\n"
+        );
+        let mut child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args([common::PYTHON, "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        let port = line.trim().parse().expect("the receiver's port");
+        NobodyReceiver { child, lines, port }
+    }
+
+    fn wait_for_burst(&mut self) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "done", "the receiver got the burst");
+    }
+}
+
+impl Drop for NobodyReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Like [`sent_by`], for the bytes `pid` received.
+async fn received_by(
+    updates: &mut sockeye_protocol::UpdatedStream,
+    pid: u32,
+    max_updates: usize,
+) -> Option<u64> {
+    credited(updates, pid, max_updates, |p| p.received_bytes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_cap_dac_read_search_another_users_traffic_is_not_attributed() {
-    assert_eq!(nobody_burst(Some("-dac_read_search")).await.unwrap_or(0), 0);
+async fn what_another_users_process_receives_is_attributed_to_it() {
+    assert_eq!(nobody_receives(None).await, Some(WIRE_BYTES));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cap_sys_ptrace_what_another_user_receives_is_not_attributed() {
+    assert_eq!(nobody_receives(Some("-sys_ptrace")).await.unwrap_or(0), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cap_dac_read_search_what_another_user_receives_is_not_attributed() {
+    assert_eq!(
+        nobody_receives(Some("-dac_read_search")).await.unwrap_or(0),
+        0
+    );
 }

@@ -38,7 +38,7 @@
 
 mod record;
 pub(super) mod ring;
-mod state;
+pub(super) mod state;
 pub(super) mod tracefs;
 
 use crate::owner::Pid;

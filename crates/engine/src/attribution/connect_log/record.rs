@@ -3,6 +3,7 @@
 //! record comes from the kernel's ring, but is still checked: short or foreign records
 //! are skipped, never read past their end.
 
+use super::tracefs::field_offset;
 use crate::owner::Pid;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -30,25 +31,7 @@ impl Layout {
     /// Reads the offsets from a tracefs `format` text; `None` when a field is missing or
     /// has an unexpected size.
     pub(super) fn parse(format: &str) -> Option<Layout> {
-        let field = |name: &str, size: usize| -> Option<usize> {
-            format.lines().find_map(|line| {
-                let line = line.trim();
-                let decl = line.strip_prefix("field:")?.split(';').next()?;
-                let declared = decl.rsplit([' ', '*']).next()?;
-                let declared = declared.split('[').next()?;
-                if declared != name {
-                    return None;
-                }
-                let number = |key: &str| -> Option<usize> {
-                    line.split(';')
-                        .find_map(|part| part.trim().strip_prefix(key))?
-                        .trim()
-                        .parse()
-                        .ok()
-                };
-                (number("size:")? == size).then(|| number("offset:"))?
-            })
-        };
+        let field = |name: &str, size: usize| field_offset(format, name, size);
         Some(Layout {
             skaddr: field("skaddr", 8)?,
             oldstate: field("oldstate", 4)?,

@@ -51,6 +51,21 @@ impl Ring {
         cpu: i32,
         filter: &std::ffi::CStr,
     ) -> io::Result<Ring> {
+        Ring::open_with(id, cpu, filter, false)
+    }
+
+    /// Like [`Ring::open`], and the ring also gets a `PERF_RECORD_COMM` for every `exec`
+    /// (and `prctl(PR_SET_NAME)`) on that CPU: the name a process had, told while it
+    /// runs, for when it is gone before `/proc` is read.
+    pub(in crate::attribution) fn open_with_names(
+        id: u64,
+        cpu: i32,
+        filter: &std::ffi::CStr,
+    ) -> io::Result<Ring> {
+        Ring::open_with(id, cpu, filter, true)
+    }
+
+    fn open_with(id: u64, cpu: i32, filter: &std::ffi::CStr, names: bool) -> io::Result<Ring> {
         let mut attr = perf_event_attr {
             type_: PERF_TYPE_TRACEPOINT,
             size: std::mem::size_of::<perf_event_attr>() as u32,
@@ -60,6 +75,10 @@ impl Ring {
         };
         attr.__bindgen_anon_1.sample_period = 1;
         attr.set_disabled(1);
+        if names {
+            attr.set_comm(1);
+            attr.set_comm_exec(1);
+        }
         // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` is its own;
         // pid -1 with a cpu asks for every process on that CPU, which needs CAP_PERFMON.
         let fd = unsafe {

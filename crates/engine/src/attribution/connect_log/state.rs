@@ -17,14 +17,14 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Most sockets and connections remembered per generation (two generations are kept).
-pub(super) const GENERATION: usize = 32_768;
+pub(in crate::attribution) const GENERATION: usize = 32_768;
 /// Most processes whose name is remembered.
 const MAX_NAMES: usize = 8_192;
 
 /// Two generations of a map: lookups see both, inserts go to the newer, and the older is
 /// dropped when the newer is full. Bounded at twice [`GENERATION`] entries.
 #[derive(Debug)]
-pub(super) struct Generations<K, V> {
+pub(in crate::attribution) struct Generations<K, V> {
     pub(super) new: HashMap<K, V>,
     pub(super) old: HashMap<K, V>,
 }
@@ -39,14 +39,20 @@ impl<K, V> Default for Generations<K, V> {
 }
 
 impl<K: std::hash::Hash + Eq, V: Copy> Generations<K, V> {
-    pub(super) fn insert(&mut self, key: K, value: V) {
+    pub(in crate::attribution) fn insert(&mut self, key: K, value: V) {
         if self.new.len() >= GENERATION {
             self.old = std::mem::take(&mut self.new);
         }
         self.new.insert(key, value);
     }
 
-    pub(super) fn get(&self, key: &K) -> Option<V> {
+    /// Entries held, in both generations.
+    #[cfg(test)]
+    pub(in crate::attribution) fn len(&self) -> usize {
+        self.new.len() + self.old.len()
+    }
+
+    pub(in crate::attribution) fn get(&self, key: &K) -> Option<V> {
         self.new.get(key).or_else(|| self.old.get(key)).copied()
     }
 }

@@ -50,6 +50,29 @@ pub(in crate::attribution) fn event_files_of(
     }
 }
 
+/// Where field `name` is in a tracepoint's raw record, from its tracefs `format` text
+/// (`field:__u8 saddr[4];\toffset:28;\tsize:4;\tsigned:0;`): `None` when the field is
+/// missing or its size is not `size` bytes (a kernel whose record differs is not read).
+pub(in crate::attribution) fn field_offset(format: &str, name: &str, size: usize) -> Option<usize> {
+    format.lines().find_map(|line| {
+        let line = line.trim();
+        let decl = line.strip_prefix("field:")?.split(';').next()?;
+        let declared = decl.rsplit([' ', '*']).next()?;
+        let declared = declared.split('[').next()?;
+        if declared != name {
+            return None;
+        }
+        let number = |key: &str| -> Option<usize> {
+            line.split(';')
+                .find_map(|part| part.trim().strip_prefix(key))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        (number("size:")? == size).then(|| number("offset:"))?
+    })
+}
+
 /// The files under a tracefs mounted at `root`, if it is one with the tracepoint.
 fn mounted(root: &Path, event: &str) -> Option<EventFiles> {
     let dir = root.join(event);

@@ -4,6 +4,8 @@
 //! is skipped, never read past its end, and the kernel filter is checked again here (a
 //! kernel that refused the filter hands over every call).
 
+use crate::attribution::connect_log::tracefs::field_offset;
+
 /// `AF_INET` and `AF_INET6` as the `family` field holds them.
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
@@ -23,24 +25,7 @@ impl Layout {
     /// Reads the offsets from a tracefs `format` text; `None` when a field is missing or
     /// has an unexpected size.
     pub(super) fn parse(format: &str) -> Option<Layout> {
-        let field = |name: &str, size: usize| -> Option<usize> {
-            format.lines().find_map(|line| {
-                let line = line.trim();
-                let decl = line.strip_prefix("field:")?.split(';').next()?;
-                let declared = decl.rsplit([' ', '*']).next()?;
-                if declared != name {
-                    return None;
-                }
-                let number = |key: &str| -> Option<usize> {
-                    line.split(';')
-                        .find_map(|part| part.trim().strip_prefix(key))?
-                        .trim()
-                        .parse()
-                        .ok()
-                };
-                (number("size:")? == size).then(|| number("offset:"))?
-            })
-        };
+        let field = |name: &str, size: usize| field_offset(format, name, size);
         Some(Layout {
             family: field("family", 2)?,
             protocol: field("protocol", 2)?,

@@ -129,6 +129,7 @@ fn json_line_has_exactly_the_documented_shape() {
         r#""pids":[77,4242]},"#,
         r#"{"name":null,"addresses":["127.0.0.53"],"sent_bytes":60,"received_bytes":120,"#,
         r#""sent_rate":0.0,"received_rate":0.0,"pids":[77]}],"#,
+        r#""sender_log":false,"sender_events_lost":0,"#,
         r#""socket_counters":false,"socket_events_lost":0}"#,
     );
     assert_eq!(line, expected);
@@ -148,7 +149,31 @@ sockeye  2025-11-22 00:24:05 UTC  interval 1000 ms  (97.5% of captured bytes att
          INTERFACE                             SENT   RECEIVED      DROPPED
          lo                                 4.0 KiB    4.0 KiB            3
 ";
-    assert_eq!(trace_table(&snapshot()), expected);
+    let mut traced = snapshot();
+    traced.totals.sender_log = true;
+    assert_eq!(trace_table(&traced), expected);
+}
+
+#[test]
+fn the_trace_says_when_short_lived_udp_senders_are_not_traced_or_were_missed() {
+    let note = "(short-lived UDP senders are not traced on this system";
+    let mut s = snapshot();
+    assert!(trace_table(&s).contains(note), "{}", trace_table(&s));
+    s.totals.sender_log = true;
+    assert!(!trace_table(&s).contains(note));
+    assert!(!trace_table(&s).contains("untraced"));
+    s.totals.sender_events_lost = 12;
+    assert!(
+        trace_table(&s)
+            .contains("(12 UDP sends untraced: some short-lived senders may count as unknown UDP)"),
+        "{}",
+        trace_table(&s)
+    );
+    let line = json_line(&s, &[]).unwrap_or_default();
+    assert!(
+        line.contains(r#""sender_log":true,"sender_events_lost":12,"#),
+        "{line}"
+    );
 }
 
 #[test]
