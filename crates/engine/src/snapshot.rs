@@ -36,7 +36,9 @@ pub struct Snapshot {
 /// counted per *transfer*: a packet seen on several local interfaces (a container's veth
 /// port, the bridge, the NATed egress) is one transfer, counted at its first sighting
 /// (`accounting`'s module doc has the rule). Per transfer,
-/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received)` always holds;
+/// `captured_bytes == attributed_bytes + Σ unattributed (sent + received) + pending_bytes`
+/// holds in every snapshot (pending: traffic whose owner may still be found, published
+/// to a process or a bucket within two seconds, so that no published total goes down);
 /// the further sightings are `repeated_bytes`, so
 /// `captured_bytes + repeated_bytes` is every sighting on every interface.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +52,11 @@ pub struct CaptureTotals {
     pub repeated_packets: u64,
     /// Wire bytes of transfers whose sender or receiver is a known process.
     pub attributed_bytes: u64,
+    /// Wire bytes of transfers with no owner yet whose owner may still be found (for up
+    /// to `AccountingConfig::orphan_hold`): in no process and no unattributed bucket
+    /// yet, so that neither ever goes down. Per snapshot, `captured_bytes ==
+    /// attributed_bytes + Σ unattributed + pending_bytes`.
+    pub pending_bytes: u64,
     /// Owner lookups made, and those that found no owner (diagnostics).
     pub owner_lookups: u64,
     pub owner_misses: u64,

@@ -6,6 +6,15 @@ use crate::accounting::flows::{Dir, Flow, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::snapshot::CaptureTotals;
 use crate::Transport;
+use std::time::{Duration, Instant};
+
+/// The unattributed buckets, and how long a flow's orphans may still leave them.
+pub(super) struct Buckets<'a> {
+    pub(super) buckets: &'a mut [Bucket; 4],
+    /// [`super::AccountingConfig::orphan_hold`].
+    pub(super) hold: Duration,
+    pub(super) now: Instant,
+}
 
 /// Owners were just found for the ends marked in `found`: their process entries exist
 /// and the flow's earlier unattributed packets move to them.
@@ -15,7 +24,7 @@ pub(super) fn settle_found<O: OwnerLookup>(
     found: [bool; 2],
     owners: &O,
     processes: &mut PacketMap<Pid, ProcessEntry>,
-    buckets: &mut [Bucket; 4],
+    buckets: &mut Buckets,
     totals: &mut CaptureTotals,
 ) {
     if !found.contains(&true) {
@@ -112,21 +121,25 @@ pub(super) fn process_entry<'a, O: OwnerLookup>(
 }
 
 /// An owner was just found for the ends marked in `found`: the flow's packets that went
-/// unattributed so far move from their bucket to the owners.
+/// unattributed so far move from their bucket to the owners, unless their hold is over
+/// (they were published as unattributed and stay so; the owners get what follows).
 fn adopt_orphans<O: OwnerLookup>(
     flow: &mut Flow,
     transport: Transport,
     found: [bool; 2],
     processes: &mut PacketMap<Pid, ProcessEntry>,
     owners: &O,
-    buckets: &mut [Bucket; 4],
+    buckets: &mut Buckets,
     totals: &mut CaptureTotals,
 ) {
     let Some(all) = flow.orphans.take() else {
         return;
     };
+    if buckets.now.saturating_duration_since(all.since) >= buckets.hold {
+        return;
+    }
     for dir in [0 as Dir, 1] {
-        let [as_sent, as_received] = all[dir];
+        let [as_sent, as_received] = all.traffic[dir];
         let mut orphans = as_sent;
         orphans.add(as_received.bytes, as_received.packets);
         if orphans.packets == 0 {
@@ -151,7 +164,7 @@ fn adopt_orphans<O: OwnerLookup>(
                 traffic.add(orphans.bytes, orphans.packets);
             }
         }
-        let bucket = &mut buckets[bucket_index(transport)];
+        let bucket = &mut buckets.buckets[bucket_index(transport)];
         bucket.sent.remove(&as_sent);
         bucket.received.remove(&as_received);
         totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);

@@ -248,7 +248,25 @@ impl Tally {
 }
 
 /// Traffic of a flow counted in the unattributed buckets, `[direction][bucket]`.
-pub type Orphans = [[Traffic; 2]; 2];
+/// A flow's traffic counted in the unattributed buckets while neither end had an owner,
+/// and since when: an owner found within [`super::AccountingConfig::orphan_hold`] takes
+/// it from the bucket; after that it has been published as unattributed and stays there.
+#[derive(Debug, Clone)]
+pub struct Orphans {
+    /// `[direction][0: sent, 1: received]`.
+    pub traffic: [[Traffic; 2]; 2],
+    /// When the first of them was counted.
+    pub since: Instant,
+}
+
+impl Orphans {
+    pub fn new(since: Instant) -> Box<Orphans> {
+        Box::new(Orphans {
+            traffic: Default::default(),
+            since,
+        })
+    }
+}
 
 /// Traffic of a flow's unowned local ends, `[side][0: sent, 1: received]`.
 pub type Unclaimed = [[Tally; 2]; 2];
@@ -406,6 +424,13 @@ impl FlowTable {
 
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow)> {
         self.slots.iter().flatten().map(|(key, flow)| (key, flow))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FlowKey, &mut Flow)> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .map(|(key, flow)| (&*key, flow))
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Flow> {

@@ -108,7 +108,7 @@ use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::{services, Transport};
 use credit::{flush, set_aside, settle_found};
-use flows::{Flow, FlowKey, FlowTable, PacketMap, Traffic};
+use flows::{Flow, FlowKey, FlowTable, Orphans, PacketMap, Traffic};
 use host_names::HostNames;
 use hosts::{HostKey, HostTable};
 use lookups::LookupBudget;
@@ -170,6 +170,13 @@ pub struct AccountingConfig {
     /// some 56 µs (`parse::dns`): at most about 6 % of a core under a hostile flood.
     pub dns_decodes_per_second: f64,
     pub dns_decode_burst: f64,
+    /// How long traffic of a flow with no owner yet is held back from the published
+    /// unattributed buckets (it is in neither a process nor a bucket meanwhile:
+    /// `CaptureTotals::pending_bytes`). An owner found within it takes the traffic;
+    /// after it the traffic is published as unattributed and stays there, so no
+    /// published total ever goes down. Longer than the retry schedule (0.39 s) and a
+    /// capture thread somewhat behind.
+    pub orphan_hold: Duration,
 }
 
 impl Default for AccountingConfig {
@@ -193,6 +200,7 @@ impl Default for AccountingConfig {
             deferred_capacity: 4096,
             dns_decodes_per_second: 1000.0,
             dns_decode_burst: 1000.0,
+            orphan_hold: Duration::from_secs(2),
         }
     }
 }
@@ -290,7 +298,11 @@ impl<O: OwnerLookup> Books<'_, O> {
             round.found,
             &*self.owners,
             self.processes,
-            self.buckets,
+            &mut credit::Buckets {
+                buckets: self.buckets,
+                hold: self.config.orphan_hold,
+                now,
+            },
             self.totals,
         );
     }
@@ -505,10 +517,16 @@ impl<O: OwnerLookup> Accounting<O> {
             let bucket = &mut books.buckets[bucket_index(key.transport)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
-                flow.orphans.get_or_insert_with(Box::default)[dir][0].add(len, 1);
+                flow.orphans
+                    .get_or_insert_with(|| Orphans::new(now))
+                    .traffic[dir][0]
+                    .add(len, 1);
             } else {
                 bucket.received.add(len, 1);
-                flow.orphans.get_or_insert_with(Box::default)[dir][1].add(len, 1);
+                flow.orphans
+                    .get_or_insert_with(|| Orphans::new(now))
+                    .traffic[dir][1]
+                    .add(len, 1);
             }
         }
         if let Some(slot) = slot {
@@ -576,11 +594,11 @@ impl<O: OwnerLookup> Accounting<O> {
         self.count_hosts(seconds, now);
         for flow in self.flows.values_mut() {
             flush(flow, &mut self.processes, &self.owners);
-            for traffic in flow
-                .dirs
-                .iter_mut()
-                .chain(flow.orphans.iter_mut().flat_map(|o| o.iter_mut().flatten()))
-            {
+            for traffic in flow.dirs.iter_mut().chain(
+                flow.orphans
+                    .iter_mut()
+                    .flat_map(|o| o.traffic.iter_mut().flatten()),
+            ) {
                 traffic.end_interval(seconds);
             }
         }
@@ -609,7 +627,38 @@ impl<O: OwnerLookup> Accounting<O> {
         self.limit_exited();
         let processes = &self.processes;
         self.names.sweep(now, |pid| processes.contains_key(&pid));
-        (self.process_stats(), self.unattributed_stats())
+        (self.process_stats(), self.published_unattributed(now))
+    }
+
+    /// The unattributed buckets as published at `now`: without the traffic of flows whose
+    /// owner may still be found ([`AccountingConfig::orphan_hold`]), which is counted in
+    /// `CaptureTotals::pending_bytes` instead. Never lower than at an earlier `now` (but
+    /// after [`Self::reset_totals`]): held traffic either moves to a process or, once its
+    /// hold ends, is published here for good (the flow forgets it as orphans).
+    fn published_unattributed(&mut self, now: Instant) -> Vec<UnattributedStats> {
+        let mut held = [[0u64; 2]; 4];
+        for (key, flow) in self.flows.iter_mut() {
+            let Some(orphans) = flow.orphans.as_deref() else {
+                continue;
+            };
+            if now.saturating_duration_since(orphans.since) >= self.config.orphan_hold {
+                // Published for good: the flow's later orphans start a hold of their own.
+                flow.orphans = None;
+                continue;
+            }
+            let bucket = &mut held[bucket_index(key.transport)];
+            for dir in &orphans.traffic {
+                bucket[0] += dir[0].bytes;
+                bucket[1] += dir[1].bytes;
+            }
+        }
+        self.totals.pending_bytes = held.iter().flatten().sum();
+        let mut stats = self.unattributed_stats();
+        for (stat, [sent, received]) in stats.iter_mut().zip(held) {
+            stat.sent_bytes = stat.sent_bytes.saturating_sub(sent);
+            stat.received_bytes = stat.received_bytes.saturating_sub(received);
+        }
+        stats
     }
 
     /// Adds the interval's bytes of every flow side with an owner to its remote host,
@@ -716,7 +765,9 @@ impl<O: OwnerLookup> Accounting<O> {
         stats
     }
 
-    /// The unattributed buckets, always all four, in the order tcp, udp, icmp, other.
+    /// The unattributed buckets, always all four, in the order tcp, udp, icmp, other,
+    /// as of now: with the traffic still held for an owner that may be found (snapshots
+    /// publish them without it, see `published_unattributed`).
     pub fn unattributed_stats(&self) -> Vec<UnattributedStats> {
         BUCKETS
             .iter()
@@ -822,6 +873,8 @@ impl<O: OwnerLookup> Accounting<O> {
 mod host_names_tests;
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod published_tests;
 #[cfg(test)]
 mod sightings_tests;
 #[cfg(test)]

@@ -214,8 +214,17 @@ impl SystemOwners {
         let start_time = scanned
             .map(|(start, _)| start)
             .or_else(|| process_info::start_time(&self.proc_root, pid));
-        if let (Some(d), Some(start)) = (self.details.get(&pid), start_time) {
+        if let (Some(d), Some(start)) = (self.details.get_mut(&pid), start_time) {
             if d.start_time == start {
+                // Known, but maybe from before an exec (its name was the parent's then).
+                let renamed = self
+                    .udp_senders
+                    .as_mut()
+                    .and_then(|log| log.name(pid, &self.proc_root))
+                    .filter(|name| *name != d.info.name);
+                if let Some(name) = renamed {
+                    d.info.name = name;
+                }
                 return;
             }
         }
@@ -227,10 +236,15 @@ impl SystemOwners {
             .get(&pid)
             .filter(|d| d.start_time == key)
             .map(|d| d.late.clone());
-        let fallback_name = scanned
-            .map(|(_, name)| name.to_owned())
+        // For a process gone before /proc is read: the name its exec (or rename) records
+        // gave, else the one a scan read (it may predate an exec: a scan between fork
+        // and exec reads the parent's name), else the one read at its connect.
+        let fallback_name = self
+            .udp_senders
+            .as_mut()
+            .and_then(|log| log.name(pid, &self.proc_root))
+            .or_else(|| scanned.map(|(_, name)| name.to_owned()))
             .or_else(|| Some(self.connects.as_ref()?.name(pid)?.to_owned()))
-            .or_else(|| self.udp_senders.as_ref()?.name(pid))
             .unwrap_or_default();
         let mut info =
             process_info::read_process_info(&self.proc_root, pid, &fallback_name, &mut self.users);

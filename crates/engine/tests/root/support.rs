@@ -465,7 +465,7 @@ fn credited_right(snapshot: &Snapshot, truth: &HashMap<u32, (u64, u64)>) -> u64 
 }
 
 /// The engine's invariant, per transfer (a packet seen on several interfaces counts once
-/// in each): attributed + unattributed == captured.
+/// in each): attributed + unattributed + pending (owner still looked for) == captured.
 pub fn assert_nothing_lost(snapshot: &Snapshot) {
     let unattributed: u64 = snapshot
         .unattributed
@@ -473,9 +473,9 @@ pub fn assert_nothing_lost(snapshot: &Snapshot) {
         .map(|b| b.sent_bytes + b.received_bytes)
         .sum();
     assert_eq!(
-        snapshot.totals.attributed_bytes + unattributed,
+        snapshot.totals.attributed_bytes + unattributed + snapshot.totals.pending_bytes,
         snapshot.totals.captured_bytes,
-        "attributed + unattributed == captured"
+        "attributed + unattributed + pending == captured"
     );
 }
 

@@ -25,7 +25,8 @@ enum Output {
 
 /// What wakes the main loop.
 enum Event {
-    Update(Result<Snapshot, EngineError>),
+    /// Boxed: a snapshot's fixed part is some 200 bytes, a signal none.
+    Update(Box<Result<Snapshot, EngineError>>),
     Signal,
 }
 
@@ -60,7 +61,7 @@ fn run(options: TerminalOptions, output: Output) -> ExitCode {
         interfaces: options.interfaces.clone(),
     };
     let capture = match Capture::start(capture_options, move |update| {
-        let _ = events.send(Event::Update(update));
+        let _ = events.send(Event::Update(Box::new(update)));
     }) {
         Ok(capture) => capture,
         Err(error) => return report_start_error(&error),
@@ -81,18 +82,20 @@ fn run(options: TerminalOptions, output: Output) -> ExitCode {
             },
         };
         match event {
-            Event::Update(Ok(snapshot)) => {
-                if !print(&snapshot, &capture.hosts(), output) {
-                    // stdout closed (e.g. `| head`): stop quietly.
-                    let _ = capture.stop();
-                    return ExitCode::SUCCESS;
+            Event::Update(update) => match *update {
+                Ok(snapshot) => {
+                    if !print(&snapshot, &capture.hosts(), output) {
+                        // stdout closed (e.g. `| head`): stop quietly.
+                        let _ = capture.stop();
+                        return ExitCode::SUCCESS;
+                    }
                 }
-            }
-            Event::Update(Err(error)) => {
-                eprintln!("sockeye-helper: {error}");
-                let _ = capture.stop();
-                return ExitCode::FAILURE;
-            }
+                Err(error) => {
+                    eprintln!("sockeye-helper: {error}");
+                    let _ = capture.stop();
+                    return ExitCode::FAILURE;
+                }
+            },
             Event::Signal => break,
         }
     }

@@ -4,7 +4,7 @@
 
 use perf_event_open_sys::bindings::{
     perf_event_attr, perf_event_mmap_page, PERF_FLAG_FD_CLOEXEC, PERF_SAMPLE_RAW, PERF_SAMPLE_TID,
-    PERF_TYPE_TRACEPOINT,
+    PERF_SAMPLE_TIME, PERF_TYPE_TRACEPOINT,
 };
 use perf_event_open_sys::ioctls;
 use std::io;
@@ -21,6 +21,19 @@ const DATA_HEAD: usize = offset_of!(perf_event_mmap_page, data_head);
 const DATA_TAIL: usize = offset_of!(perf_event_mmap_page, data_tail);
 const DATA_OFFSET: usize = offset_of!(perf_event_mmap_page, data_offset);
 const DATA_SIZE: usize = offset_of!(perf_event_mmap_page, data_size);
+
+/// What a ring carries beyond its tracepoint's samples (pid, tid, raw record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(in crate::attribution) struct Extras {
+    /// Each sample, after its pid and tid, has the kernel's time (u64 ns,
+    /// `PERF_SAMPLE_TIME`), and every other record ends with pid, tid and time
+    /// (`sample_id_all`): records of several CPUs' rings can be put in order.
+    pub time: bool,
+    /// A `PERF_RECORD_COMM` for every `exec` (and `prctl(PR_SET_NAME)`) and a
+    /// `PERF_RECORD_FORK` for every new task on that CPU: the name a process had, told
+    /// while it runs, for when it is gone before `/proc` is read.
+    pub names: bool,
+}
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
 pub(in crate::attribution) struct Ring {
@@ -51,33 +64,36 @@ impl Ring {
         cpu: i32,
         filter: &std::ffi::CStr,
     ) -> io::Result<Ring> {
-        Ring::open_with(id, cpu, filter, false)
+        Ring::open_with(id, cpu, filter, Extras::default())
     }
 
-    /// Like [`Ring::open`], and the ring also gets a `PERF_RECORD_COMM` for every `exec`
-    /// (and `prctl(PR_SET_NAME)`) on that CPU: the name a process had, told while it
-    /// runs, for when it is gone before `/proc` is read.
-    pub(in crate::attribution) fn open_with_names(
+    /// Like [`Ring::open`], with the `extras` asked for.
+    pub(in crate::attribution) fn open_with(
         id: u64,
         cpu: i32,
         filter: &std::ffi::CStr,
+        extras: Extras,
     ) -> io::Result<Ring> {
-        Ring::open_with(id, cpu, filter, true)
-    }
-
-    fn open_with(id: u64, cpu: i32, filter: &std::ffi::CStr, names: bool) -> io::Result<Ring> {
+        let mut sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_RAW;
+        if extras.time {
+            sample_type |= PERF_SAMPLE_TIME;
+        }
         let mut attr = perf_event_attr {
             type_: PERF_TYPE_TRACEPOINT,
             size: std::mem::size_of::<perf_event_attr>() as u32,
             config: id,
-            sample_type: u64::from(PERF_SAMPLE_TID | PERF_SAMPLE_RAW),
+            sample_type: u64::from(sample_type),
             ..perf_event_attr::default()
         };
         attr.__bindgen_anon_1.sample_period = 1;
         attr.set_disabled(1);
-        if names {
+        if extras.time {
+            attr.set_sample_id_all(1);
+        }
+        if extras.names {
             attr.set_comm(1);
             attr.set_comm_exec(1);
+            attr.set_task(1);
         }
         // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` is its own;
         // pid -1 with a cpu asks for every process on that CPU, which needs CAP_PERFMON.

@@ -48,10 +48,11 @@
 
 mod record;
 
-use super::connect_log::ring::{possible_cpus, Ring};
+use super::connect_log::ring::{possible_cpus, Extras, Ring};
 use super::connect_log::state::Generations;
 use super::connect_log::tracefs::event_files_of;
 use super::kernel::bounded_read::read_text;
+use super::processes::process_info::parse_comm;
 use super::sockets::socket_table::canonical;
 use crate::owner::Pid;
 use crate::SystemPaths;
@@ -92,6 +93,31 @@ struct Sender {
     /// The socket's own address; unspecified when it was not bound to one.
     local: IpAddr,
     seen: Instant,
+    /// The kernel's time of the send (ns, `PERF_SAMPLE_TIME`).
+    time: u64,
+}
+
+/// A name a process took, and when (the kernel's ns): records of several CPUs are read
+/// one ring after the other, and a shell's exec must not be taken for the newer exec of
+/// the program it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Named {
+    comm: Comm,
+    time: u64,
+}
+
+/// Remembers `named` for `pid` unless a newer name is known.
+fn name(names: &mut Generations<Pid, Named>, pid: Pid, named: Named) {
+    if names.get(&pid).is_none_or(|known| known.time <= named.time) {
+        names.insert(pid, named);
+    }
+}
+
+/// The u64 at `at` of a record's body.
+fn time_at(body: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_ne_bytes(
+        body.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The route-lookup tracepoints on every CPU, and what they told so far.
@@ -100,7 +126,7 @@ pub(crate) struct UdpSenderLog {
     /// (peer, local port) → the last process that sent from that port to that peer.
     senders: Generations<(SocketAddr, u16), Sender>,
     /// Names processes had, from exec and fork records and read at a sender's first send.
-    names: Generations<Pid, Comm>,
+    names: Generations<Pid, Named>,
     scratch: Vec<u8>,
     /// Events the kernel dropped because a ring was full.
     pub(crate) lost: u64,
@@ -180,11 +206,11 @@ impl UdpSenderLog {
             })?;
             for cpu in 0..possible_cpus() {
                 // Names come once per CPU: on the IPv4 rings.
-                let ring = if address_len == 4 {
-                    Ring::open_with_names(id, cpu, FILTER)
-                } else {
-                    Ring::open(id, cpu, FILTER)
+                let extras = Extras {
+                    time: true,
+                    names: address_len == 4,
                 };
+                let ring = Ring::open_with(id, cpu, FILTER, extras);
                 match ring {
                     Ok(ring) => rings.push((layout, ring)),
                     // An offline CPU refuses (ENODEV); its events cannot happen.
@@ -209,35 +235,47 @@ impl UdpSenderLog {
     /// Reads every event the kernel has written since the last call.
     pub(crate) fn drain(&mut self, proc_root: &Path) {
         let now = Instant::now();
-        let mut routes: Vec<(Pid, Route)> = Vec::new();
+        let mut routes: Vec<(Pid, u64, Route)> = Vec::new();
         let mut lost = 0u64;
         let names = &mut self.names;
         for (layout, ring) in &mut self.rings {
             let layout = *layout;
             ring.drain(&mut self.scratch, |kind, body| match kind {
                 PERF_RECORD_SAMPLE => {
-                    // u32 pid, u32 tid (PERF_SAMPLE_TID), u32 size, raw bytes.
+                    // u32 pid, u32 tid (PERF_SAMPLE_TID), u64 time, u32 size, raw bytes.
                     let word = |at: usize| -> Option<u32> {
                         Some(u32::from_ne_bytes(body.get(at..at + 4)?.try_into().ok()?))
                     };
-                    let (Some(pid), Some(size)) = (word(0), word(8)) else {
+                    let (Some(pid), Some(time), Some(size)) = (word(0), time_at(body, 8), word(16))
+                    else {
                         return;
                     };
-                    let raw = body.get(12..).unwrap_or_default();
+                    let raw = body.get(20..).unwrap_or_default();
                     let raw = raw.get(..size as usize).unwrap_or(raw);
                     if let Some(route) = decode(&layout, raw) {
-                        routes.push((pid, route));
+                        routes.push((pid, time, route));
                     }
                 }
                 PERF_RECORD_COMM => {
-                    if let Some((pid, comm)) = decode_comm(body) {
-                        names.insert(pid, comm);
+                    // Ends with the sample id: u32 pid, u32 tid, u64 time.
+                    let time = body.len().checked_sub(8).and_then(|at| time_at(body, at));
+                    if let (Some((pid, comm)), Some(time)) = (decode_comm(body), time) {
+                        name(names, pid, Named { comm, time });
                     }
                 }
                 PERF_RECORD_FORK => {
-                    if let Some((child, parent)) = decode_fork(body) {
-                        if let Some(comm) = names.get(&parent) {
-                            names.insert(child, comm);
+                    if let (Some((child, parent)), Some(time)) =
+                        (decode_fork(body), time_at(body, 16))
+                    {
+                        if let Some(named) = names.get(&parent) {
+                            name(
+                                names,
+                                child,
+                                Named {
+                                    comm: named.comm,
+                                    time,
+                                },
+                            );
                         }
                     }
                 }
@@ -252,37 +290,42 @@ impl UdpSenderLog {
         }
         self.lost = self.lost.saturating_add(lost);
         let mut last: Option<(Pid, Route)> = None;
-        for (pid, route) in routes {
+        for (pid, time, route) in routes {
             // A flood from one socket repeats one record: noted once per drain.
             if last == Some((pid, route)) {
                 continue;
             }
             last = Some((pid, route));
-            self.note(pid, route, now, proc_root);
+            self.note(pid, route, time, now, proc_root);
         }
     }
 
-    /// Remembers one send, and its process's name if no record named it yet.
-    fn note(&mut self, pid: Pid, route: Route, now: Instant, proc_root: &Path) {
+    /// Remembers one send (made at kernel `time`), and its process's name if no record
+    /// named it yet. Rings of several CPUs are read one after the other: a send older
+    /// than the one remembered for its key is not taken for the newer.
+    fn note(&mut self, pid: Pid, route: Route, time: u64, now: Instant, proc_root: &Path) {
         let remote = canonical(route.remote);
         let local = canonical(route.local);
+        let key = (remote, local.port());
+        let known = self.senders.get(&key);
+        if known.is_some_and(|s| s.time > time) {
+            return;
+        }
+        if known.map(|s| s.pid) != Some(pid) && self.names.get(&pid).is_none() {
+            // A process that started before the log did has no exec record here.
+            let comm = read_text(&proc_root.join(pid.to_string()).join("comm"), 64)
+                .ok()
+                .and_then(|text| Comm::from_bytes(text.trim_end_matches('\n').as_bytes()));
+            if let Some(comm) = comm {
+                name(&mut self.names, pid, Named { comm, time });
+            }
+        }
         let sender = Sender {
             pid,
             local: local.ip(),
             seen: now,
+            time,
         };
-        let key = (remote, local.port());
-        if self.senders.get(&key).map(|s| s.pid) != Some(pid) {
-            // A process that started before the log did has no exec record here.
-            if self.names.get(&pid).is_none() {
-                let comm = read_text(&proc_root.join(pid.to_string()).join("comm"), 64)
-                    .ok()
-                    .and_then(|text| Comm::from_bytes(text.trim_end_matches('\n').as_bytes()));
-                if let Some(comm) = comm {
-                    self.names.insert(pid, comm);
-                }
-            }
-        }
         self.senders.insert(key, sender);
     }
 
@@ -301,9 +344,16 @@ impl UdpSenderLog {
         (fits && sender.seen.elapsed() < MEMORY).then_some(sender.pid)
     }
 
-    /// The name `pid` had when it last exec'd, was renamed, forked or sent.
-    pub(crate) fn name(&self, pid: Pid) -> Option<String> {
-        self.names.get(&pid).map(|comm| comm.text())
+    /// The name `pid` had when it last exec'd, was renamed, forked or sent, cleaned for
+    /// display as every process name is; the rings are read first (its exec may be
+    /// there, unread: a process looked at between its fork and its exec showed its
+    /// parent's name).
+    pub(crate) fn name(&mut self, pid: Pid, proc_root: &Path) -> Option<String> {
+        self.drain(proc_root);
+        self.names
+            .get(&pid)
+            .map(|named| parse_comm(&named.comm.text()))
+            .filter(|name| !name.is_empty())
     }
 }
 

@@ -137,13 +137,15 @@ pub(super) fn decode_comm(body: &[u8]) -> Option<(Pid, Comm)> {
 }
 
 /// A `PERF_RECORD_FORK` (u32 pid, ppid, tid, ptid, u64 time): a new process (`pid ==
-/// tid`) and its parent, whose name it keeps until it execs; `None` for a new thread.
+/// tid`) forked by its parent's main thread (`ptid == ppid`), whose name it keeps until
+/// it execs; `None` for a new thread, or a process forked by another thread (it takes
+/// that thread's name, which is not kept here).
 pub(super) fn decode_fork(body: &[u8]) -> Option<(Pid, Pid)> {
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_ne_bytes(body.get(at..at + 4)?.try_into().ok()?))
     };
-    let (pid, ppid, tid) = (word(0)?, word(4)?, word(8)?);
-    (pid == tid && pid != ppid).then_some((pid, ppid))
+    let (pid, ppid, tid, ptid) = (word(0)?, word(4)?, word(8)?, word(12)?);
+    (pid == tid && pid != ppid && ptid == ppid).then_some((pid, ppid))
 }
 
 #[cfg(test)]

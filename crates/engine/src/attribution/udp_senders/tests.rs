@@ -35,6 +35,7 @@ fn an_unbound_sender_owns_its_port_towards_its_peer_whatever_local_address_the_p
     log.note(
         7,
         route("0.0.0.0:40000", "10.0.0.2:53"),
+        1,
         Instant::now(),
         proc_root,
     );
@@ -54,6 +55,7 @@ fn a_bound_sender_owns_only_its_own_address() {
     log.note(
         7,
         route("10.0.0.1:40000", "10.0.0.2:53"),
+        1,
         Instant::now(),
         proc_root,
     );
@@ -78,6 +80,7 @@ fn the_newest_sender_of_a_port_wins_and_an_old_one_is_forgotten() {
     log.note(
         7,
         route("0.0.0.0:40000", "127.0.0.1:53"),
+        1,
         long_ago,
         proc_root,
     );
@@ -85,21 +88,61 @@ fn the_newest_sender_of_a_port_wins_and_an_old_one_is_forgotten() {
     log.note(
         8,
         route("0.0.0.0:40000", "127.0.0.1:53"),
+        3,
         Instant::now(),
         proc_root,
     );
     assert_eq!(log.sender(local, peer, proc_root), Some(8));
+    // Another CPU's ring, read later, with an older send on the same port: not taken.
+    let older = route("0.0.0.0:40000", "127.0.0.1:53");
+    log.note(9, older, 2, Instant::now(), proc_root);
+    assert_eq!(log.sender(local, peer, proc_root), Some(8));
 }
 
 #[test]
-fn names_follow_exec_and_fork_and_are_bounded() {
+fn the_newest_name_wins_whatever_order_the_rings_are_read_in_and_names_are_bounded() {
     let mut log = empty_log();
+    let proc_root = Path::new("/nonexistent");
     let comm = |text: &str| Comm::from_bytes(text.as_bytes()).expect("comm");
-    log.names.insert(10, comm("bash"));
-    assert_eq!(log.name(10).as_deref(), Some("bash"));
-    assert_eq!(log.name(11), None);
+    // A pyenv shim: bash execs python3 (time 20), read from the first CPU's ring
+    // before bash's own exec (time 10) from the second's.
+    name(
+        &mut log.names,
+        10,
+        Named {
+            comm: comm("python3"),
+            time: 20,
+        },
+    );
+    name(
+        &mut log.names,
+        10,
+        Named {
+            comm: comm("bash"),
+            time: 10,
+        },
+    );
+    assert_eq!(log.name(10, proc_root).as_deref(), Some("python3"));
+    assert_eq!(log.name(11, proc_root), None);
+    // A name is cleaned as every process name is.
+    name(
+        &mut log.names,
+        12,
+        Named {
+            comm: comm("a\tb"),
+            time: 1,
+        },
+    );
+    assert_eq!(log.name(12, proc_root).as_deref(), Some("a?b"));
     for pid in 0..(3 * GENERATION as u32) {
-        log.names.insert(1000 + pid, comm("x"));
+        name(
+            &mut log.names,
+            1000 + pid,
+            Named {
+                comm: comm("x"),
+                time: 1,
+            },
+        );
     }
     let kept = log.names.len();
     assert!(kept <= 2 * GENERATION, "{kept}");
@@ -169,7 +212,11 @@ fn a_process_that_sent_and_exited_is_named_with_its_port_over_ipv4_and_ipv6() {
             Some(pid),
             "{family} send() on a connect()ed socket, port {connected}"
         );
-        assert_eq!(log.name(pid).as_deref(), Some("python3"), "{family}");
+        assert_eq!(
+            log.name(pid, proc_root).as_deref(),
+            Some("python3"),
+            "{family}"
+        );
     }
     assert_eq!(log.lost, 0);
     log.release();
@@ -203,6 +250,9 @@ fn a_forked_child_that_sends_carries_its_parents_name() {
     let local = SocketAddr::new([127, 0, 0, 1].into(), port);
     let peer = SocketAddr::new([127, 0, 0, 1].into(), receiver);
     assert_eq!(log.sender(local, peer, Path::new("/proc")), Some(child));
-    assert_eq!(log.name(child).as_deref(), Some("python3"));
+    assert_eq!(
+        log.name(child, Path::new("/proc")).as_deref(),
+        Some("python3")
+    );
     log.release();
 }

@@ -218,4 +218,7 @@ fn exec_and_fork_records_name_processes_and_threads_are_passed_over() {
     assert_eq!(decode_fork(&fork(50, 42, 50)), Some((50, 42)));
     assert_eq!(decode_fork(&fork(42, 42, 51)), None, "a new thread");
     assert_eq!(decode_fork(&fork(50, 42, 50)[..10]), None);
+    let mut by_a_thread = fork(50, 42, 50);
+    by_a_thread[12..16].copy_from_slice(&43u32.to_ne_bytes());
+    assert_eq!(decode_fork(&by_a_thread), None, "forked by thread 43");
 }
