@@ -197,7 +197,7 @@ impl Drop for BridgedNat {
 /// A wire counter on `interface` inside the namespace `netns`: its capture socket is
 /// opened by a thread that entered the namespace, so it sees what a tcpdump run there
 /// would.
-fn counter_in(netns: &str, interface: &str, filter: &str) -> WireCounter {
+pub fn counter_in(netns: &str, interface: &str, filter: &str) -> WireCounter {
     let path = format!("/run/netns/{netns}");
     let (interface, filter) = (interface.to_owned(), filter.to_owned());
     std::thread::spawn(move || {
@@ -218,7 +218,7 @@ fn counter_in(netns: &str, interface: &str, filter: &str) -> WireCounter {
 }
 
 /// Sums (sent, received) of the endpoints `owns` in `packets`.
-fn tally(packets: &[WirePacket], owns: impl Fn(&std::net::SocketAddr) -> bool) -> (u64, u64) {
+pub fn tally(packets: &[WirePacket], owns: impl Fn(&std::net::SocketAddr) -> bool) -> (u64, u64) {
     packets.iter().fold((0, 0), |(sent, received), p| {
         (
             sent + if owns(&p.src) { p.len } else { 0 },

@@ -12,6 +12,7 @@ mod fuse;
 mod heap;
 mod lifecycle;
 mod loopback;
+mod macvlan;
 mod namespace;
 mod short_udp;
 mod socket_bytes;
