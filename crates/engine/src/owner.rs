@@ -91,6 +91,14 @@ pub trait OwnerLookup: Send {
         None
     }
 
+    /// The process that sent a frame carrying no IP packet, of EtherType `ethertype`, out
+    /// of interface `ifindex` (it left with the interface's own address) through a packet
+    /// socket, when one process alone can have; `None` otherwise (then it is "other").
+    /// The default knows none.
+    fn packet_owner(&mut self, _ifindex: u32, _ethertype: u16) -> Option<Pid> {
+        None
+    }
+
     /// Whether short-lived UDP senders are found (the route-lookup tracepoints are read:
     /// `Some`, with the events the kernel dropped so far) or fall to "unknown UDP" once
     /// their socket is gone (`None`). The default has no such log.

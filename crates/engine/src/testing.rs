@@ -28,6 +28,8 @@ pub struct FakeOwners {
     /// Local networks, as (address, prefix length in bits).
     pub local_networks: Vec<(IpAddr, u8)>,
     pub processes: HashMap<Pid, ProcessInfo>,
+    /// (interface index, EtherType) → the process whose packet socket sends such frames.
+    pub packet_senders: HashMap<(u32, u16), Pid>,
     /// Owner lookups answered so far.
     pub lookups: usize,
     by_port: Option<PortRule>,
@@ -121,6 +123,10 @@ impl OwnerLookup for FakeOwners {
         let pid = (self.by_port.as_ref()?)(local.port())?;
         self.processes.entry(pid).or_insert_with(|| details(pid));
         Some(pid)
+    }
+
+    fn packet_owner(&mut self, ifindex: u32, ethertype: u16) -> Option<Pid> {
+        self.packet_senders.get(&(ifindex, ethertype)).copied()
     }
 
     fn is_local(&self, ip: IpAddr) -> bool {

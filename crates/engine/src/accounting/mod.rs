@@ -29,6 +29,13 @@
 //!   namespace before its addresses were known is still credited to its sender in full.
 //! - ICMP echo requests are sent by a socket and answered by the kernel; any other ICMP
 //!   is the kernel's and stays unattributed (a raw socket sees copies of it all).
+//! - A frame without IP (ARP, LLDP, a packet socket's own EtherType) that leaves with the
+//!   capturing interface's own address was sent from here: it is credited as sent to the
+//!   one process whose packet socket can have sent it (opened for that EtherType, else
+//!   one that only sends, bound to that interface or to none; never a capture, which
+//!   sees every frame), and to "other" (as sent) when none or several can
+//!   ([`Accounting::record_link_frame`], `attribution/kernel/packet_table.rs`). Any other
+//!   frame without IP is "other", as received; no process is credited with receiving it.
 //! - While the capture thread is far behind (packets older than
 //!   [`AccountingConfig::lookup_max_age`]) lookups are queued and run once it has caught
 //!   up ([`Accounting::catch_up`]), so slow lookups never overflow the kernel buffer.
@@ -387,6 +394,32 @@ impl<O: OwnerLookup> Accounting<O> {
             sightings: &mut self.sightings,
         };
         (&mut self.flows, books)
+    }
+
+    /// Counts a frame that carries no IP packet and left this machine through interface
+    /// `ifindex` (its source address is the interface's own), of EtherType `ethertype`:
+    /// sent by the one process whose packet socket can have sent it
+    /// ([`OwnerLookup::packet_owner`]), else by no one ("other", as sent). No process is
+    /// credited as its receiver: a capture sees every frame without receiving it.
+    pub fn record_link_frame(&mut self, wire_len: u32, ifindex: u32, ethertype: u16) -> Locality {
+        let len = u64::from(wire_len);
+        self.totals.captured_bytes = self.totals.captured_bytes.saturating_add(len);
+        self.totals.captured_packets = self.totals.captured_packets.saturating_add(1);
+        match self.owners.packet_owner(ifindex, ethertype) {
+            Some(pid) => {
+                credit::process_entry(&mut self.processes, &self.owners, pid)
+                    .sent
+                    .add(len, 1);
+                self.totals.attributed_bytes = self.totals.attributed_bytes.saturating_add(len);
+            }
+            None => self.buckets[bucket_index(Transport::Other)]
+                .sent
+                .add(len, 1),
+        }
+        Locality {
+            src_local: true,
+            dst_local: false,
+        }
     }
 
     /// Counts one packet seen at `now`, fresh from the wire.

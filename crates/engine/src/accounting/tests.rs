@@ -702,3 +702,22 @@ fn a_remote_end_is_checked_again_only_until_the_schedule_ends_and_keeps_nothing_
     assert_eq!(process(&mut acc, 3).received_bytes, 1500);
     assert_invariant(&acc);
 }
+
+#[test]
+fn a_frame_without_ip_sent_here_is_credited_to_its_packet_socket_else_other_as_sent() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::with_local(&[LOCAL]);
+    owners.packet_senders.insert((4, 0x88b5), 9);
+    let mut acc = accounting(owners, t0);
+    for _ in 0..3 {
+        acc.record_link_frame(1014, 4, 0x88b5);
+    }
+    acc.record_link_frame(42, 4, 0x0806);
+    acc.record_link_frame(1014, 5, 0x88b5);
+    let sender = process(&mut acc, 9);
+    assert_eq!((sender.sent_bytes, sender.sent_packets), (3 * 1014, 3));
+    assert_eq!(sender.received_bytes, 0, "a receiver is never credited");
+    let other = acc.unattributed_stats()[3].clone();
+    assert_eq!((other.sent_bytes, other.received_bytes), (42 + 1014, 0));
+    assert_invariant(&acc);
+}

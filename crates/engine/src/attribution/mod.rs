@@ -56,6 +56,8 @@ pub use udp_senders::{
 use crate::owner::{OwnerLookup, Pid, ProcessInfo, SocketTally};
 use crate::{EngineError, SystemPaths, Transport};
 use connect_log::ConnectLog;
+use kernel::bounded_read::read_text;
+use kernel::packet_table;
 use namespaces::address_book::AddressBook;
 use namespaces::namespace::namespace_of;
 use namespaces::namespace_set::NamespaceSet;
@@ -80,6 +82,15 @@ const MAX_KEYS: usize = 65_536;
 /// Most processes whose details are kept (those accounting still references are kept
 /// beyond this).
 const MAX_DETAILS: usize = 65_536;
+/// How long the sender found for (interface, EtherType) of frames without IP is kept: the
+/// packet socket table (some 20 µs to read and parse here) is read at most 100 times a
+/// second per kind of frame, whatever the frame rate; a second sender that opens its
+/// socket later is seen within this time.
+const PACKET_OWNER_TTL: Duration = Duration::from_millis(10);
+/// Most (interface, EtherType) pairs remembered.
+const MAX_PACKET_KEYS: usize = 1024;
+/// Most bytes of `/proc/net/packet` read (some 80 bytes a socket).
+const MAX_PACKET_TABLE: u64 = 8 << 20;
 
 /// Details of a process returned by `owner`, with the start time that tells it apart from a
 /// later process reusing its pid.
@@ -152,6 +163,9 @@ pub struct SystemOwners {
     /// Who sent UDP from each port to each peer, and the names processes had, when the
     /// route-lookup tracepoints can be read.
     udp_senders: Option<UdpSenderLog>,
+    /// (interface index, EtherType) → the packet socket's process that sends such
+    /// frames, or none, and when that was found (kept [`PACKET_OWNER_TTL`]).
+    packet_owners: HashMap<(u32, u16), (Option<Pid>, Instant)>,
 }
 
 impl Drop for SystemOwners {
@@ -196,6 +210,7 @@ impl SystemOwners {
             connects: ConnectLog::acquire(paths),
             socket_bytes: SocketBytesLog::acquire(paths),
             udp_senders: UdpSenderLog::acquire(paths),
+            packet_owners: HashMap::new(),
         };
         owners
             .namespaces
@@ -323,6 +338,34 @@ impl SystemOwners {
             .connector(local, remote, &self.proc_root)
     }
 
+    /// The one process whose packet sockets in this namespace (the host's: only its
+    /// interfaces are captured) can have sent a frame of `ethertype` out of `ifindex`
+    /// (`kernel/packet_table.rs` says which sockets count); `None` when none or several
+    /// can. This process's own (the capture's) never count.
+    fn find_packet_owner(&mut self, ifindex: u32, ethertype: u16) -> Option<Pid> {
+        let text = read_text(&self.proc_root.join("self/net/packet"), MAX_PACKET_TABLE).ok()?;
+        let sockets = packet_table::parse(&text);
+        let own = std::process::id();
+        for group in packet_table::senders(&sockets, ifindex, ethertype) {
+            let mut holders: Vec<(Pid, u32)> = group
+                .iter()
+                .filter_map(|s| Some((self.holders.owner(s.inode, None)?, s.uid)))
+                .filter(|&(pid, _)| pid != own)
+                .collect();
+            holders.sort_unstable();
+            holders.dedup_by_key(|h| h.0);
+            match holders[..] {
+                [] => continue,
+                [(pid, uid)] => {
+                    self.note_process(pid, uid);
+                    return Some(pid);
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// The process that last sent UDP from `local`'s port to `remote`, from the
     /// route-lookup tracepoints: for a sender whose socket closed before its lookup.
     fn udp_sender(
@@ -446,6 +489,22 @@ impl OwnerLookup for SystemOwners {
         if let Some(log) = self.udp_senders.as_mut() {
             log.drain(&self.proc_root);
         }
+    }
+
+    fn packet_owner(&mut self, ifindex: u32, ethertype: u16) -> Option<Pid> {
+        let key = (ifindex, ethertype);
+        let now = Instant::now();
+        if let Some(&(pid, at)) = self.packet_owners.get(&key) {
+            if now.saturating_duration_since(at) < PACKET_OWNER_TTL {
+                return pid;
+            }
+        }
+        let pid = self.find_packet_owner(ifindex, ethertype);
+        if self.packet_owners.len() >= MAX_PACKET_KEYS {
+            self.packet_owners.clear();
+        }
+        self.packet_owners.insert(key, (pid, now));
+        pid
     }
 
     fn sender_log(&self) -> Option<u64> {

@@ -2,7 +2,7 @@
 //! header-only, lossless, low-latency capture.
 
 use super::dispatch::dispatch;
-use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError};
+use super::source::{BatchEnd, Devices, Frame, FrameSource, LinkIdentity, OpenError};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
 use std::fs::File;
@@ -77,6 +77,35 @@ impl Devices for PcapDevices {
     fn kernel_bytes(&self, name: &str) -> Option<(u64, u64)> {
         kernel_bytes(&Path::new(SYS_CLASS_NET).join(name).join("statistics"))
     }
+
+    fn identity(&self, name: &str) -> Option<LinkIdentity> {
+        identity(&Path::new(SYS_CLASS_NET).join(name))
+    }
+}
+
+/// An interface's `ifindex` and Ethernet `address` from its sysfs directory. Untrusted
+/// like all of sysfs: bounded reads, a number and six hex bytes or nothing.
+fn identity(dir: &Path) -> Option<LinkIdentity> {
+    let read = |name: &str| -> Option<String> {
+        let mut text = String::new();
+        File::open(dir.join(name))
+            .ok()?
+            .take(64)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text.trim().to_owned())
+    };
+    let ifindex = read("ifindex")?.parse().ok()?;
+    let address = read("address")?;
+    let mut mac = [0u8; 6];
+    let mut parts = address.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(LinkIdentity { ifindex, mac })
 }
 
 /// The `tx_bytes` and `rx_bytes` counters under an interface's sysfs `statistics`
@@ -196,6 +225,36 @@ mod tests {
             "not an interface: skipped"
         );
         assert_eq!(sys_class_net(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn an_interfaces_index_and_address_are_read_and_anything_else_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
+        write("ifindex", "7\n").expect("write");
+        write("address", "02:00:5e:10:00:0a\n").expect("write");
+        assert_eq!(
+            identity(dir.path()),
+            Some(LinkIdentity {
+                ifindex: 7,
+                mac: [0x02, 0x00, 0x5e, 0x10, 0x00, 0x0a]
+            })
+        );
+        for bad in [
+            "02:00:5e:10:00",
+            "02:00:5e:10:00:0a:0b",
+            "zz:00:5e:10:00:0a",
+            "",
+        ] {
+            write("address", bad).expect("write");
+            assert_eq!(identity(dir.path()), None, "{bad:?}");
+        }
+        write("address", "02:00:5e:10:00:0a").expect("write");
+        write("ifindex", "seven").expect("write");
+        assert_eq!(identity(dir.path()), None);
+        assert_eq!(identity(&dir.path().join("gone")), None);
+        let lo = identity(&Path::new(SYS_CLASS_NET).join("lo")).expect("lo");
+        assert_eq!(lo.mac, [0; 6]);
     }
 
     #[test]

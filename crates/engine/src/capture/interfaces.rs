@@ -8,7 +8,7 @@
 //! Where the kernel's counters cannot be read, the capture's own count by the addresses
 //! stands in.
 
-use super::source::{Devices, FrameSource};
+use super::source::{Devices, FrameSource, LinkIdentity};
 use crate::{EngineError, InterfaceStats};
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
@@ -17,6 +17,8 @@ use std::os::fd::BorrowedFd;
 pub struct Handle {
     pub name: String,
     pub source: Box<dyn FrameSource>,
+    /// Its index and hardware address, read when it opened.
+    pub identity: Option<LinkIdentity>,
 }
 
 /// Counts of one interface, kept after its handle closes (totals are since start).
@@ -173,6 +175,7 @@ impl Interfaces {
                     self.handles.push(Handle {
                         name: name.clone(),
                         source,
+                        identity: self.devices.identity(name),
                     });
                 }
                 Err(error) => {

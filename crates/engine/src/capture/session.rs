@@ -9,7 +9,7 @@ use super::source::BatchEnd;
 use super::waker::Waker;
 use crate::accounting::Accounting;
 use crate::owner::{OwnerLookup, Pid};
-use crate::parse::{parse_frame, FragmentTable};
+use crate::parse::{ethernet_source_and_type, parse_frame, FragmentTable};
 use crate::{ConnectionStats, EngineError, Snapshot};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -170,13 +170,25 @@ impl<O: OwnerLookup> Session<O> {
             };
             let link = handle.source.link();
             let iface = interface_id(&handle.name);
+            // A frame without IP that leaves with the interface's own address was sent
+            // from here, maybe by a packet socket (loopback's address is all zeros).
+            let sent_here = handle.identity.filter(|id| id.mac != [0; 6]);
             let mut clock = BatchClock::new();
             let (accounting, fragments) = (&mut self.accounting, &mut self.fragments);
             let (read, end) = handle.source.read_batch(BATCH, &mut |frame| {
                 let meta = parse_frame(link, frame.data, frame.wire_len, fragments);
                 let now = clock.now(accounting.lookups_run());
                 let age = now.age(frame.captured);
-                let locality = accounting.record_on(&meta, now.mono, age, iface);
+                let outgoing = sent_here.filter(|_| !meta.is_ip()).and_then(|id| {
+                    let (source, ethertype) = ethernet_source_and_type(link, frame.data)?;
+                    (source == id.mac).then_some((id.ifindex, ethertype))
+                });
+                let locality = match outgoing {
+                    Some((ifindex, ethertype)) => {
+                        accounting.record_link_frame(frame.wire_len, ifindex, ethertype)
+                    }
+                    None => accounting.record_on(&meta, now.mono, age, iface),
+                };
                 let len = u64::from(frame.wire_len);
                 if locality.src_local {
                     counters.sent_bytes = counters.sent_bytes.saturating_add(len);

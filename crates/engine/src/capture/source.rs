@@ -59,4 +59,17 @@ pub trait Devices: Send {
     fn kernel_bytes(&self, _name: &str) -> Option<(u64, u64)> {
         None
     }
+    /// Interface `name`'s index and hardware address, read when its handle opens: a
+    /// frame that leaves with that source address was sent from this machine (see
+    /// `Accounting::record_link_frame`). `None` where they cannot be read.
+    fn identity(&self, _name: &str) -> Option<LinkIdentity> {
+        None
+    }
+}
+
+/// An interface's index and Ethernet address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkIdentity {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
 }

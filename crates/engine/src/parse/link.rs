@@ -101,6 +101,20 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Option<LaxSlicedPacket<'_>
 }
 
 /// The big-endian 16-bit value at `offset`, if the frame is long enough.
+/// An Ethernet frame's source address and EtherType (past one 802.1Q or 802.1ad tag);
+/// `None` for another link type or a frame too short to hold them.
+pub fn ethernet_source_and_type(link: LinkType, frame: &[u8]) -> Option<([u8; 6], u16)> {
+    if link != LinkType::Ethernet {
+        return None;
+    }
+    let source: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+    let ethertype = match be16(frame, 12)? {
+        0x8100 | 0x88a8 => be16(frame, 16)?,
+        ethertype => ethertype,
+    };
+    Some((source, ethertype))
+}
+
 fn be16(frame: &[u8], offset: usize) -> Option<u16> {
     let bytes = frame.get(offset..offset.checked_add(2)?)?;
     Some(u16::from_be_bytes([bytes[0], bytes[1]]))

@@ -25,7 +25,7 @@ mod link;
 mod tests;
 
 pub use fragments::FragmentTable;
-pub use link::LinkType;
+pub use link::{ethernet_source_and_type, LinkType};
 
 use crate::Transport;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

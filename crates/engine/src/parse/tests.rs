@@ -607,3 +607,33 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn an_ethernet_frames_source_and_type_are_read_past_one_vlan_tag() {
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[2, 0, 0x5e, 0, 0, 1]);
+    frame.extend_from_slice(&[0x88, 0xb5, 1, 2, 3]);
+    let source = [2, 0, 0x5e, 0, 0, 1];
+    assert_eq!(
+        crate::parse::ethernet_source_and_type(LinkType::Ethernet, &frame),
+        Some((source, 0x88b5))
+    );
+    let mut tagged = frame[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05, 0x08, 0x06]);
+    assert_eq!(
+        crate::parse::ethernet_source_and_type(LinkType::Ethernet, &tagged),
+        Some((source, 0x0806))
+    );
+    assert_eq!(
+        crate::parse::ethernet_source_and_type(LinkType::Ethernet, &frame[..13]),
+        None
+    );
+    assert_eq!(
+        crate::parse::ethernet_source_and_type(LinkType::Ethernet, &tagged[..17]),
+        None
+    );
+    assert_eq!(
+        crate::parse::ethernet_source_and_type(LinkType::RawIp, &frame),
+        None
+    );
+}

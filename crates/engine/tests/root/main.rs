@@ -14,6 +14,7 @@ mod lifecycle;
 mod loopback;
 mod macvlan;
 mod namespace;
+mod packet_socket;
 mod short_udp;
 mod socket_bytes;
 mod stalled_details;

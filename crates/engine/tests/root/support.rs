@@ -7,7 +7,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use sockeye_engine::{Capture, CaptureOptions, Snapshot};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -208,6 +208,8 @@ fn wire_packet(frame: &[u8], len: u32) -> Option<WirePacket> {
             ip.header().source_addr().into(),
             ip.header().destination_addr().into(),
         ),
+        // A frame without IP (a packet socket's own EtherType): counted, with no address.
+        None => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()),
         _ => return None,
     };
     let (sport, dport, echo) = match &sliced.transport {
