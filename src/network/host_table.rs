@@ -19,6 +19,9 @@ const HOST_ICON: &str = "network-server-symbolic";
 pub struct HostTableView {
     pub scrolled: gtk::ScrolledWindow,
     pub selection: gtk::SingleSelection,
+    /// Host, Apps, Received and Sent: Apps, Received and Sent are hidden when narrow.
+    name_column: gtk::ColumnViewColumn,
+    wide_columns: Vec<gtk::ColumnViewColumn>,
     store: gio::ListStore,
     rows: HashMap<String, HostRow>,
     filter: gtk::CustomFilter,
@@ -26,7 +29,20 @@ pub struct HostTableView {
     sorters: Vec<gtk::CustomSorter>,
 }
 
+/// The Host column's width when the window is narrow, in pixels: with Download and Upload
+/// (104 each) it fits a 360-pixel window, so nothing scrolls sideways.
+const NARROW_HOST_WIDTH: i32 = 136;
+
 impl HostTableView {
+    /// At phone width shows the host and its two rates; the apps and totals otherwise.
+    pub fn set_narrow(&self, narrow: bool) {
+        for column in &self.wide_columns {
+            column.set_visible(!narrow);
+        }
+        self.name_column
+            .set_fixed_width(if narrow { NARROW_HOST_WIDTH } else { -1 });
+    }
+
     pub fn new() -> Self {
         let store = gio::ListStore::new::<HostRow>();
         let query = Rc::new(RefCell::new(String::new()));
@@ -98,6 +114,11 @@ impl HostTableView {
 
         Self {
             scrolled: ui.get("scrolled"),
+            name_column: ui.get("name_column"),
+            wide_columns: ["apps_column", "received_column", "sent_column"]
+                .iter()
+                .map(|id| ui.get::<gtk::ColumnViewColumn>(id))
+                .collect(),
             selection,
             store,
             rows: HashMap::new(),

@@ -110,8 +110,11 @@ impl NetworkWidgets {
         let hosts_stack = gtk::Stack::new();
         hosts_stack.add_named(&host_table.scrolled, Some("list"));
         hosts_stack.add_named(&hosts_error, Some("error"));
+        // Sized by the page shown: the hosts table must not widen the process table's
+        // narrow layout (measured together, the window asked for 486 px at 390).
         let views = gtk::Stack::builder()
             .hexpand(true)
+            .hhomogeneous(false)
             .transition_type(gtk::StackTransitionType::Crossfade)
             .build();
         views.add_named(&table.scrolled, Some("processes"));
@@ -254,6 +257,7 @@ impl NetworkWidgets {
     /// At phone width the table shows less, and the details pane (`adw_1_7`) lies over it.
     pub(super) fn set_narrow(&self, narrow: bool) {
         self.table.set_narrow(narrow);
+        self.host_table.set_narrow(narrow);
         self.details_split.set_narrow(narrow);
     }
 
