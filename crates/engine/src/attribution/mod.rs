@@ -38,6 +38,7 @@
 mod connect_log;
 mod kernel;
 mod namespaces;
+mod preopened;
 mod processes;
 mod socket_bytes;
 mod sockets;

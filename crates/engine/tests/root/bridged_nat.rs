@@ -9,22 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn run(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed: {status}");
-}
-
-fn quiet(args: &[&str]) {
-    let _ = Command::new(args[0])
-        .args(&args[1..])
-        .stderr(Stdio::null())
-        .status();
-}
 
 /// Namespace A (`sko-a-PID`, the container) on the bridge `skobrPID` through the veth
 /// `skoaPID`; namespace B (`sko-b-PID`) on the host's veth `skobPID`; the host masquerades
@@ -253,25 +237,7 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
     let net = BridgedNat::create(offloads);
     let engine = Engine::start();
     // Interfaces that exist at start are captured at once; wait for all three anyway.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let snapshot = engine.settle(|_| true);
-        let names: HashSet<&str> = snapshot
-            .interfaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect();
-        if [&net.bridge, &net.a_port, &net.b_host]
-            .iter()
-            .all(|dev| names.contains(dev.as_str()))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "test interfaces not captured: {names:?}"
-        );
-    }
+    wait_captured(&engine, &[&net.bridge, &net.a_port, &net.b_host]);
     let before = engine.settle(|_| true);
 
     let (send, reply) = (1_000_000, 400_000);

@@ -17,14 +17,6 @@ const CLIENT: &str = include_str!("dns_client.py");
 /// The stub resolver's address (on `lo`).
 const STUB: &str = "127.231.0.77";
 
-fn run(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed: {status}");
-}
-
 /// A namespace `hsdns<pid>` with a veth pair to this one: host end `.1`, namespace ends
 /// `.2` and `.3` (and `fd00:e7:<n>::1/2`), in a /24 of 10.231.0.0/17 chosen by pid.
 struct DnsNetns {

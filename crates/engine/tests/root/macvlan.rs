@@ -15,23 +15,6 @@ use crate::bridged_nat::{counter_in, tally};
 use crate::support::*;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn run(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed: {status}");
-}
-
-fn quiet(args: &[&str]) {
-    let _ = Command::new(args[0])
-        .args(&args[1..])
-        .stderr(Stdio::null())
-        .status();
-}
 
 /// The server's namespace `skm-b-PID` on the veth `skmAPID` (host) – `skmbPID`; a macvlan
 /// `skmvPID` on `skmAPID`, in the client's namespace `skm-a-PID` or in the host's. Torn
@@ -151,27 +134,19 @@ fn macvlan_transfer(name: &str, in_container: bool) {
     };
     let net = Macvlan::create(in_container);
     let engine = Engine::start();
-    // The host captures the lower device, and the macvlan when it is the host's.
-    let mut captured = vec![net.lower.clone()];
+    // The host captures the lower device, and the macvlan when it is the host's; never a
+    // container's.
+    let mut captured = vec![net.lower.as_str()];
     if !in_container {
-        captured.push(net.macvlan.clone());
+        captured.push(net.macvlan.as_str());
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
+    wait_captured(&engine, &captured);
+    if in_container {
         let snapshot = engine.settle(|_| true);
-        let names: HashSet<&str> = snapshot
-            .interfaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect();
-        if captured.iter().all(|dev| names.contains(dev.as_str())) {
-            assert!(
-                !in_container || !names.contains(net.macvlan.as_str()),
-                "a container's macvlan is not the host's to capture"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "not captured: {names:?}");
+        assert!(
+            !snapshot.interfaces.iter().any(|i| i.name == net.macvlan),
+            "a container's macvlan is not the host's to capture"
+        );
     }
 
     let (send, reply) = (1_000_000, 400_000);

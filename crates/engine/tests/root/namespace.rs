@@ -44,14 +44,6 @@ fn ns_v6() -> &'static str {
     address(true, 2)
 }
 
-fn run(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed: {status}");
-}
-
 impl TestNetns {
     pub fn create() -> TestNetns {
         let pid = std::process::id();

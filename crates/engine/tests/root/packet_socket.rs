@@ -9,8 +9,7 @@
 use crate::namespace::TestNetns;
 use crate::support::*;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdin, Stdio};
 
 /// An EtherType for local experiments (IEEE 802 "Local Experimental Ethertype 1").
 const ETHERTYPE: u16 = 0x88b5;
@@ -47,15 +46,7 @@ struct PacketPeer {
 
 impl PacketPeer {
     fn start(netns: Option<&str>, args: &[&str]) -> PacketPeer {
-        let mut command = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, python()]);
-                c
-            }
-            None => Command::new(python()),
-        };
-        let mut child = command
+        let mut child = python_in(netns)
             .args(["-S", "-c", SCRIPT])
             .args(args)
             .stdin(Stdio::piped())
@@ -108,15 +99,7 @@ fn set_up(name: &str) -> Option<(std::sync::MutexGuard<'static, ()>, TestNetns, 
     let serial = root_scenario(name)?;
     let netns = TestNetns::create();
     let engine = Engine::start();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !engine
-        .settle(|_| true)
-        .interfaces
-        .iter()
-        .any(|i| i.name == netns.host_if)
-    {
-        assert!(Instant::now() < deadline, "the veth is not captured");
-    }
+    wait_captured(&engine, &[&netns.host_if]);
     Some((serial, netns, engine))
 }
 

@@ -9,7 +9,7 @@
 use crate::namespace::{host_v4, ns_v4, TestNetns};
 use crate::support::*;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Short-lived clients per round.
 const CLIENTS: usize = 30;
@@ -64,15 +64,7 @@ fn short_lived_udp_clients(name: &str, clients_in_namespace: bool) {
     };
     let netns = TestNetns::create();
     let engine = Engine::start();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !engine
-        .settle(|_| true)
-        .interfaces
-        .iter()
-        .any(|i| i.name == netns.host_if)
-    {
-        assert!(Instant::now() < deadline, "the veth is not captured");
-    }
+    wait_captured(&engine, &[&netns.host_if]);
     let rounds = rounds();
     let mut perfect = 0;
     for round in 0..rounds {

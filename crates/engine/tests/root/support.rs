@@ -63,15 +63,7 @@ pub struct Peer {
 impl Peer {
     /// Starts `peer.py MODE ARGS...`, inside `netns` when given, and waits for its first line.
     pub fn start(netns: Option<&str>, args: &[String]) -> Peer {
-        let mut command = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, python()]);
-                c
-            }
-            None => Command::new(python()),
-        };
-        let mut child = command
+        let mut child = python_in(netns)
             .args(["-S", "-c", PEER])
             .args(args)
             .stdout(Stdio::piped())
@@ -119,6 +111,55 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Runs a set-up command (`ip`, `ethtool`, `nft`…), failing the test if it fails.
+pub fn run(args: &[&str]) {
+    let status = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(status.success(), "{args:?} failed: {status}");
+}
+
+/// Runs a tear-down command whose failure (already gone) does not matter.
+pub fn quiet(args: &[&str]) {
+    let _ = Command::new(args[0])
+        .args(&args[1..])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `python3`, inside network namespace `netns` when given (through `ip netns exec`).
+pub fn python_in(netns: Option<&str>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, python()]);
+            c
+        }
+        None => Command::new(python()),
+    }
+}
+
+/// Waits (at most 3 s) until `engine` captures on every interface of `names`.
+pub fn wait_captured(engine: &Engine, names: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let snapshot = engine.settle(|_| true);
+        let captured: HashSet<&str> = snapshot
+            .interfaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        if names.iter().all(|name| captured.contains(name)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{names:?} not captured: {captured:?}"
+        );
     }
 }
 

@@ -41,6 +41,7 @@ pub(super) mod ring;
 pub(super) mod state;
 pub(super) mod tracefs;
 
+use super::preopened::Preopened;
 use crate::owner::Pid;
 use crate::SystemPaths;
 use perf_event_open_sys::bindings::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE};
@@ -51,7 +52,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// `TCP_SYN_SENT` in `include/net/tcp_states.h`.
@@ -109,16 +109,13 @@ impl std::fmt::Debug for ConnectLog {
 }
 
 /// The log opened by [`preopen`] and not in use by a [`super::SystemOwners`].
-static PREOPENED: Mutex<Option<ConnectLog>> = Mutex::new(None);
+static PREOPENED: Preopened<ConnectLog> = Preopened::new();
 
 /// Opens the connect tracepoint now, while the process still has the privilege to, for
 /// every later [`super::SystemOwners`] of this process (the helper calls this before
 /// dropping capabilities). Tells why it could not be opened.
 pub fn preopen() -> io::Result<()> {
-    let log = ConnectLog::open(&SystemPaths::default())?;
-    if let Ok(mut slot) = PREOPENED.lock() {
-        *slot = Some(log);
-    }
+    PREOPENED.keep(ConnectLog::open(&SystemPaths::default())?);
     Ok(())
 }
 
@@ -126,8 +123,7 @@ impl ConnectLog {
     /// The preopened log, else a new one (needs CAP_PERFMON, and tracefs or
     /// CAP_SYS_ADMIN); enabled, empty.
     pub(crate) fn acquire(paths: &SystemPaths) -> Option<ConnectLog> {
-        let preopened = PREOPENED.lock().ok().and_then(|mut slot| slot.take());
-        let mut log = preopened.or_else(|| ConnectLog::open(paths).ok())?;
+        let mut log = PREOPENED.take().or_else(|| ConnectLog::open(paths).ok())?;
         for ring in &mut log.rings {
             ring.skip_all();
             ring.enable(true);
@@ -140,9 +136,7 @@ impl ConnectLog {
         for ring in &self.rings {
             ring.enable(false);
         }
-        if let Ok(mut slot) = PREOPENED.lock() {
-            *slot = Some(self);
-        }
+        PREOPENED.keep(self);
     }
 
     fn open(paths: &SystemPaths) -> io::Result<ConnectLog> {

@@ -54,12 +54,12 @@ mod record;
 
 use super::connect_log::ring::{possible_cpus, Ring};
 use super::connect_log::tracefs::event_files_of;
+use super::preopened::Preopened;
 use crate::owner::{Pid, SocketTally};
 use crate::SystemPaths;
 use perf_event_open_sys::bindings::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE};
 use record::{payload_bytes, Layout};
 use std::io;
-use std::sync::Mutex;
 
 /// The tracepoints' directories under tracefs.
 const SEND_EVENT: &str = "events/sock/sock_send_length";
@@ -95,16 +95,13 @@ impl std::fmt::Debug for SocketBytesLog {
 }
 
 /// The log opened by [`preopen`] and not in use by a [`super::SystemOwners`].
-static PREOPENED: Mutex<Option<SocketBytesLog>> = Mutex::new(None);
+static PREOPENED: Preopened<SocketBytesLog> = Preopened::new();
 
 /// Opens the tracepoints now, while the process still has the privilege to, for every
 /// later [`super::SystemOwners`] of this process (the helper calls this before dropping
 /// capabilities). Tells why they could not be opened.
 pub fn preopen() -> io::Result<()> {
-    let log = SocketBytesLog::open(&SystemPaths::default())?;
-    if let Ok(mut slot) = PREOPENED.lock() {
-        *slot = Some(log);
-    }
+    PREOPENED.keep(SocketBytesLog::open(&SystemPaths::default())?);
     Ok(())
 }
 
@@ -112,17 +109,16 @@ pub fn preopen() -> io::Result<()> {
 /// [`super::SystemOwners`] opens its own, with the privilege it has then (tests of the
 /// unprivileged case).
 pub fn discard_preopened() {
-    if let Ok(mut slot) = PREOPENED.lock() {
-        *slot = None;
-    }
+    PREOPENED.discard();
 }
 
 impl SocketBytesLog {
     /// The preopened log, else a new one (needs CAP_PERFMON, and tracefs or
     /// CAP_SYS_ADMIN); enabled, counting from zero.
     pub(crate) fn acquire(paths: &SystemPaths) -> Option<SocketBytesLog> {
-        let preopened = PREOPENED.lock().ok().and_then(|mut slot| slot.take());
-        let mut log = preopened.or_else(|| SocketBytesLog::open(paths).ok())?;
+        let mut log = PREOPENED
+            .take()
+            .or_else(|| SocketBytesLog::open(paths).ok())?;
         log.tally = SocketTally::default();
         for (_, ring) in &mut log.rings {
             ring.skip_all();
@@ -136,9 +132,7 @@ impl SocketBytesLog {
         for (_, ring) in &self.rings {
             ring.enable(false);
         }
-        if let Ok(mut slot) = PREOPENED.lock() {
-            *slot = Some(self);
-        }
+        PREOPENED.keep(self);
     }
 
     fn open(paths: &SystemPaths) -> io::Result<SocketBytesLog> {

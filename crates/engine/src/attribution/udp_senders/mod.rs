@@ -52,6 +52,7 @@ use super::connect_log::ring::{possible_cpus, Extras, Ring};
 use super::connect_log::state::Generations;
 use super::connect_log::tracefs::event_files_of;
 use super::kernel::bounded_read::read_text;
+use super::preopened::Preopened;
 use super::processes::process_info::parse_comm;
 use super::sockets::socket_table::canonical;
 use crate::owner::Pid;
@@ -64,7 +65,6 @@ use record::{decode, decode_comm, decode_fork, Layout, Route};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The tracepoints' directories under tracefs.
@@ -142,33 +142,29 @@ impl std::fmt::Debug for UdpSenderLog {
 }
 
 /// The log opened by [`preopen`] and not in use by a [`super::SystemOwners`].
-static PREOPENED: Mutex<Option<UdpSenderLog>> = Mutex::new(None);
+static PREOPENED: Preopened<UdpSenderLog> = Preopened::new();
 
 /// Opens the tracepoints now, while the process still has the privilege to, for every
 /// later [`super::SystemOwners`] of this process (the helper calls this before dropping
 /// capabilities). Tells why they could not be opened.
 pub fn preopen() -> io::Result<()> {
-    let log = UdpSenderLog::open(&SystemPaths::default())?;
-    if let Ok(mut slot) = PREOPENED.lock() {
-        *slot = Some(log);
-    }
+    PREOPENED.keep(UdpSenderLog::open(&SystemPaths::default())?);
     Ok(())
 }
 
 /// Closes the log [`preopen`] opened, or a released one kept for reuse (tests of the
 /// unprivileged case).
 pub fn discard_preopened() {
-    if let Ok(mut slot) = PREOPENED.lock() {
-        *slot = None;
-    }
+    PREOPENED.discard();
 }
 
 impl UdpSenderLog {
     /// The preopened log, else a new one (needs CAP_PERFMON, and tracefs or
     /// CAP_SYS_ADMIN); enabled, empty.
     pub(crate) fn acquire(paths: &SystemPaths) -> Option<UdpSenderLog> {
-        let preopened = PREOPENED.lock().ok().and_then(|mut slot| slot.take());
-        let mut log = preopened.or_else(|| UdpSenderLog::open(paths).ok())?;
+        let mut log = PREOPENED
+            .take()
+            .or_else(|| UdpSenderLog::open(paths).ok())?;
         log.senders = Generations::default();
         log.names = Generations::default();
         log.lost = 0;
@@ -184,9 +180,7 @@ impl UdpSenderLog {
         for (_, ring) in &self.rings {
             ring.enable(false);
         }
-        if let Ok(mut slot) = PREOPENED.lock() {
-            *slot = Some(self);
-        }
+        PREOPENED.keep(self);
     }
 
     fn open(paths: &SystemPaths) -> io::Result<UdpSenderLog> {
