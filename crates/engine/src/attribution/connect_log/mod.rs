@@ -46,7 +46,7 @@ use crate::owner::Pid;
 use crate::SystemPaths;
 use perf_event_open_sys::bindings::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE};
 use record::{decode, Layout};
-use ring::Ring;
+use ring::{Extras, Ring};
 use state::Generations;
 use std::collections::HashMap;
 use std::io;
@@ -73,10 +73,12 @@ const LISTENER_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct ConnectLog {
     rings: Vec<Ring>,
     layout: Layout,
-    /// Kernel socket address → pid of the process that called `connect()` on it.
+    /// Kernel socket address → pid of the process that called `connect()` on it, until
+    /// its handshake ends (the address is reused by a later socket once this one is freed).
     connector: Generations<u64, Pid>,
-    /// (local, remote) of a client connection → its kernel socket address.
-    socket_of: Generations<(SocketAddr, SocketAddr), u64>,
+    /// (local, remote) of a client connection → the process that connected it, taken
+    /// from `connector` when the handshake ended, while the socket was still its own.
+    client_of: Generations<(SocketAddr, SocketAddr), Pid>,
     /// Listening address (the wildcard for any) → the listener last opened on it.
     listener: Generations<SocketAddr, Listener>,
     /// Names of connecting and listening processes, read when their event was seen (they
@@ -152,7 +154,11 @@ impl ConnectLog {
         let mut rings = Vec::new();
         let mut last_error = None;
         for cpu in 0..ring::possible_cpus() {
-            match Ring::open(id, cpu, FILTER) {
+            let extras = Extras {
+                time: true,
+                names: false,
+            };
+            match Ring::open_with(id, cpu, FILTER, extras) {
                 Ok(ring) => rings.push(ring),
                 Err(e) => last_error = Some(e),
             }
@@ -168,7 +174,7 @@ impl ConnectLog {
             rings,
             layout,
             connector: Generations::default(),
-            socket_of: Generations::default(),
+            client_of: Generations::default(),
             listener: Generations::default(),
             names: HashMap::new(),
             scratch: Vec::with_capacity(256),
@@ -184,17 +190,21 @@ impl ConnectLog {
         for ring in &mut self.rings {
             ring.drain(&mut self.scratch, |kind, body| match kind {
                 PERF_RECORD_SAMPLE => {
-                    // u32 pid, u32 tid (PERF_SAMPLE_TID), u32 size, raw bytes.
+                    // u32 pid, u32 tid (PERF_SAMPLE_TID), u64 time, u32 size, raw bytes.
                     let word = |at: usize| -> Option<u32> {
                         Some(u32::from_ne_bytes(body.get(at..at + 4)?.try_into().ok()?))
                     };
-                    let (Some(pid), Some(size)) = (word(0), word(8)) else {
+                    let time = body
+                        .get(8..16)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_ne_bytes);
+                    let (Some(pid), Some(time), Some(size)) = (word(0), time, word(16)) else {
                         return;
                     };
-                    let raw = body.get(12..).unwrap_or_default();
+                    let raw = body.get(20..).unwrap_or_default();
                     let raw = raw.get(..size as usize).unwrap_or(raw);
                     if let Some(change) = decode(&layout, pid, raw) {
-                        changes.push(change);
+                        changes.push((time, change));
                     }
                 }
                 PERF_RECORD_LOST => {
@@ -207,7 +217,10 @@ impl ConnectLog {
             });
         }
         self.lost = self.lost.saturating_add(lost);
-        for change in changes {
+        // The rings are read one CPU after the other: a connect on one CPU and the end of
+        // its handshake on another are noted in the order they happened.
+        changes.sort_by_key(|(time, _)| *time);
+        for (_, change) in changes {
             self.note(change, proc_root);
         }
     }

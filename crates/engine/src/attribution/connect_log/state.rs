@@ -88,8 +88,14 @@ impl ConnectLog {
                 }
             }
         } else if change.oldstate == SYN_SENT && change.local.port() != 0 {
-            let key = (canonical(change.local), canonical(change.remote));
-            self.socket_of.insert(key, change.socket);
+            // The handshake ended: the socket is still the connector's, so its pid is
+            // taken now. Joined later through the socket's address, a connection whose
+            // socket was freed and its address reused by a sibling's new socket was
+            // credited to that sibling (one connection in 50 short-lived processes).
+            if let Some(pid) = self.connector.get(&change.socket) {
+                let key = (canonical(change.local), canonical(change.remote));
+                self.client_of.insert(key, pid);
+            }
         }
     }
 
@@ -136,8 +142,7 @@ impl ConnectLog {
         proc_root: &Path,
     ) -> Option<Pid> {
         self.drain(proc_root);
-        let socket = self.socket_of.get(&(canonical(local), canonical(remote)))?;
-        self.connector.get(&socket)
+        self.client_of.get(&(canonical(local), canonical(remote)))
     }
 
     /// The name `pid` had when it connected.

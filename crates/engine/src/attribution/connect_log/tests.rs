@@ -97,6 +97,25 @@ fn short_or_foreign_records_are_skipped() {
 }
 
 #[test]
+fn a_socket_address_reused_by_a_siblings_socket_leaves_each_connection_its_own_process() {
+    let mut log = empty_log();
+    let proc_root = Path::new("/nonexistent");
+    // Every record has the same kernel socket address: the first socket was freed and
+    // its memory given to the next process's socket.
+    for (pid, port) in [(100, 40000), (101, 40001)] {
+        let connect = decode(&log.layout, pid, &record(2, 7, 2, 0, 80)).unwrap();
+        let established = decode(&log.layout, 1, &record(2, 2, 1, port, 80)).unwrap();
+        log.note(connect, proc_root);
+        log.note(established, proc_root);
+    }
+    let remote = "127.0.0.2:80".parse().unwrap();
+    let first = "127.0.0.1:40000".parse().unwrap();
+    let second = "127.0.0.1:40001".parse().unwrap();
+    assert_eq!(log.connector(first, remote, proc_root), Some(100));
+    assert_eq!(log.connector(second, remote, proc_root), Some(101));
+}
+
+#[test]
 fn the_two_events_of_a_handshake_name_the_connecting_process() {
     let mut log = empty_log();
     let proc_root = Path::new("/nonexistent");
