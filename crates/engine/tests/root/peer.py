@@ -84,9 +84,14 @@ elif mode == "udp-client":  # PORT COUNT SIZE CONNECTED: COUNT datagrams, waits 
         else:
             s.sendto(b"u" * size, (host, port))
         s.recv(65536)
-elif mode == "udp-short":  # PORT COUNT SIZE CONNECTED: as a DNS client does: an unbound socket, COUNT datagrams each answered, then exit
-    port, count, size, connected = args
-    s = socket.socket(family, socket.SOCK_DGRAM)
+elif mode == "udp-short":  # PORT COUNT SIZE CONNECTED [AVOID...]: as a DNS client does: a socket on no address and an ephemeral port (not one of AVOID), COUNT datagrams each answered, then exit
+    port, count, size, connected, *avoid = args
+    while True:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+        if s.getsockname()[1] not in avoid:
+            break
+        s.close()
     s.settimeout(5)
     if connected:
         s.connect((host, port))

@@ -125,22 +125,23 @@ fn one_round(
         ],
     );
     let counter = WireCounter::start(&netns.host_if, &format!("udp port {}", server.port));
-    let mut clients = Vec::new();
+    let mut clients: Vec<(u32, u16)> = Vec::new();
     for (i, gap) in gaps(round as u64).take(CLIENTS).enumerate() {
-        let client = Peer::start(
-            client_ns,
-            &[
-                arg("udp-short"),
-                arg(server_host),
-                arg(server.port),
-                arg(DATAGRAMS),
-                arg(PAYLOAD),
-                // Half connect() first (one route lookup for the socket's life), half
-                // sendto() each datagram (one per send), as DNS clients do either way.
-                arg(i % 2),
-            ],
-        )
-        .finish();
+        let mut args = vec![
+            arg("udp-short"),
+            arg(server_host),
+            arg(server.port),
+            arg(DATAGRAMS),
+            arg(PAYLOAD),
+            // Half connect() first (one route lookup for the socket's life), half
+            // sendto() each datagram (one per send), as DNS clients do either way.
+            arg(i % 2),
+        ];
+        // Not an ephemeral port an earlier client of the round had (30 of some 28,000
+        // collide about one round in 60): the wire could not tell their datagrams apart,
+        // and the two would be one flow to the engine too (see the closing note).
+        args.extend(clients.iter().map(|&(_, port)| arg(port)));
+        let client = Peer::start(client_ns, &args).finish();
         clients.push((client.pid, client.port));
         std::thread::sleep(gap);
     }
