@@ -543,6 +543,12 @@ pub fn port_in(ports: Vec<u16>) -> Owns {
     Box::new(move |endpoint| ports.contains(&endpoint.port()))
 }
 
+/// Endpoint predicate: exactly `owned` (address and port). Where both ends of a scenario
+/// may pick the same port number in two namespaces, a port alone names two sockets.
+pub fn endpoint_is(owned: SocketAddr) -> Owns {
+    Box::new(move |endpoint| *endpoint == owned)
+}
+
 /// Endpoint predicate: any port of the address `ip`.
 pub fn address_is(ip: IpAddr) -> Owns {
     Box::new(move |endpoint| endpoint.ip() == ip)
