@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Where a peer runs and which address it uses.
@@ -16,6 +17,15 @@ pub struct Side<'a> {
 
 pub fn here(host: &str) -> Side<'_> {
     Side { netns: None, host }
+}
+
+/// The server's socket, by address and port: first in the owners, it keeps a client in
+/// another namespace that got the same port number (known by port alone) from owning it.
+fn server_endpoint(side: Side, port: u16) -> Owns {
+    endpoint_is(SocketAddr::new(
+        side.host.parse().expect("test address"),
+        port,
+    ))
 }
 
 /// A TCP exchange: `clients` client processes each make `connections` connections,
@@ -55,7 +65,7 @@ pub fn run_tcp(engine: &Engine, x: &TcpExchange) -> TcpOutcome {
         ],
     );
     let counter = WireCounter::start(x.interface, &format!("tcp port {}", server.port));
-    let mut owners = vec![(server.pid, port_in(vec![server.port]))];
+    let mut owners = vec![(server.pid, server_endpoint(x.server, server.port))];
     let mut ports = HashSet::from([server.port]);
     let mut longest = Duration::ZERO;
     let mut client_pids = Vec::new();
@@ -123,7 +133,7 @@ pub fn run_udp(engine: &Engine, x: &UdpExchange) -> (Measurement, sockeye_engine
     let server = server.finish();
     let packets = counter.finish();
     let owners = vec![
-        (server.pid, port_in(vec![server.port])),
+        (server.pid, server_endpoint(x.server, server.port)),
         (client.pid, port_in(client.ports.clone())),
     ];
     let truth = truth(&packets, &Expectation { owners });
