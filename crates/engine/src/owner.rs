@@ -84,6 +84,17 @@ pub trait OwnerLookup: Send {
     /// lookup).
     fn prepare(&mut self) {}
 
+    /// Descriptors that become readable when the lookup has news to act on at once (a
+    /// process connecting: its details are read while it runs). The capture thread polls
+    /// them with its handles and calls [`Self::woken`] when one is. The default has none.
+    fn wake_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        Vec::new()
+    }
+
+    /// One of [`Self::wake_fds`] was readable: take the news in. Cheap (reads the logs and
+    /// the details of processes just seen, nothing else).
+    fn woken(&mut self) {}
+
     /// The socket-layer byte counters, current as of this call; `None` when this kernel or
     /// this process's privilege cannot provide them (absent, not zero). The default has
     /// none.

@@ -620,6 +620,16 @@ impl<O: OwnerLookup> Accounting<O> {
         self.owners.prepare();
     }
 
+    /// The owner lookup's descriptors to poll with the handles ([`OwnerLookup::wake_fds`]).
+    pub fn wake_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.owners.wake_fds()
+    }
+
+    /// One of [`Self::wake_fds`] was readable ([`OwnerLookup::woken`]).
+    pub fn woken(&mut self) {
+        self.owners.woken();
+    }
+
     /// Closes an interval that lasted `elapsed`: computes rates, prunes idle flows,
     /// refreshes process details (exited processes) and returns the per-process and
     /// unattributed statistics.

@@ -479,11 +479,31 @@ impl OwnerLookup for SystemOwners {
         let book = self.addresses.get_mut();
         book.look_for_new_namespaces();
         self.namespaces.set_up_followed(book);
+        // Drained often so the rings (256 KiB per CPU and direction) do not fill during
+        // a bulk transfer of small writes (and when half full, `wake_fds`).
+        self.woken();
+    }
+
+    /// The three logs' rings: the connect log's wake at each connect or listen, the
+    /// others when half full.
+    fn wake_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        let connects = self.connects.iter().flat_map(|log| log.fds());
+        let senders = self.udp_senders.iter().flat_map(|log| log.fds());
+        let bytes = self.socket_bytes.iter().flat_map(|log| log.fds());
+        connects.chain(senders).chain(bytes).collect()
+    }
+
+    /// Reads the logs, and the details of the processes the connect log saw connecting or
+    /// listening while they still run: a client that connects, exchanges a few kilobytes
+    /// and exits within the few milliseconds the capture hands packets over late would
+    /// otherwise be shown without its command line and user.
+    fn woken(&mut self) {
         if let Some(log) = self.connects.as_mut() {
             log.drain(&self.proc_root);
+            for pid in log.take_started() {
+                self.note_process(pid, u32::MAX);
+            }
         }
-        // Drained often so the rings (256 KiB per CPU and direction) do not fill during
-        // a bulk transfer of small writes.
         if let Some(log) = self.socket_bytes.as_mut() {
             log.drain();
         }

@@ -2,6 +2,7 @@
 //! header-only, lossless, low-latency capture.
 
 use super::dispatch::dispatch;
+use super::snap_filter;
 use super::source::{BatchEnd, Devices, Frame, FrameSource, LinkIdentity, OpenError};
 use crate::parse::LinkType;
 use pcap::{Active, Capture, Device};
@@ -10,16 +11,20 @@ use std::io::Read as _;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-/// Bytes captured per packet: Ethernet + two VLAN tags + IPv4 with options or IPv6 with
-/// some extension headers + the ports and flags of TCP. Wire length is counted, not this;
-/// a smaller snaplen fits more packets in the ring (each slot holds a whole snaplen).
-pub const SNAPLEN: i32 = 256;
-/// Kernel ring buffer per handle, in bytes: some 20,000 packet slots at this snaplen (a
-/// slot is about 200 bytes), 65 ms of a 300,000 packets/s flood, so a 64-byte UDP flood on
-/// loopback is not dropped while the thread is busy. The ring is mapped into the helper and
-/// counts in its RSS in full: 16 MiB per interface put the helper at 55–70 MB with three
+/// Kernel ring per handle, in bytes: TPACKET_V3 packs packets by the length they were cut
+/// to (`snap_filter`: 128 bytes and a header of some 50), so a 4 MiB ring holds about
+/// 23,000 packets, 75 ms of a 300,000 packets/s flood of small datagrams. libpcap splits it
+/// into 256 KiB blocks. The ring is mapped into the helper and counts in its RSS as its
+/// pages are first written: 16 MiB per interface put the helper at 55–70 MB with three
 /// interfaces (profile in build-aux/bench).
 pub const BUFFER_SIZE: i32 = 4 << 20;
+/// How long the kernel holds a ring block that has packets before it hands it over, in
+/// milliseconds (TPACKET_V3's block timeout): the capture thread wakes when a block is
+/// full or this old, not per packet. The kernel counts it in jiffies, so with HZ=250 any
+/// value up to 4 ms is 4 ms. Every millisecond here is one a new flow's first packet may
+/// wait for its lookup; the sockets of short-lived processes are known meanwhile from the
+/// connect and route-lookup tracepoints (`attribution::connect_log`, `udp_senders`).
+pub const BLOCK_TIMEOUT_MS: i32 = 4;
 
 /// Pseudo devices pcap lists that carry no IP traffic of this machine, or would duplicate it.
 pub fn is_capturable(name: &str) -> bool {
@@ -123,18 +128,44 @@ fn kernel_bytes(statistics: &Path) -> Option<(u64, u64)> {
     Some((read("tx_bytes")?, read("rx_bytes")?))
 }
 
-/// Opens a non-blocking handle on `name`: header-only snaplen, big buffer, immediate mode
-/// (each packet is delivered at once, so a short-lived process is looked up while alive).
-/// No BPF filter: every frame is counted, ARP and unknown protocols included.
+/// Opens a non-blocking TPACKET_V3 handle on `name` (no immediate mode: the kernel hands
+/// packets over a block at a time, see [`BLOCK_TIMEOUT_MS`]) with the snap filter, which
+/// cuts each packet in the kernel to what the parser reads and lets every packet through:
+/// ARP and unknown protocols are counted too. On a loopback interface the outgoing copy of
+/// each packet is not taken (it comes in again).
 fn open(name: &str) -> Result<Capture<Active>, pcap::Error> {
-    Capture::from_device(name)?
-        .snaplen(SNAPLEN)
+    let capture = Capture::from_device(name)?
+        .snaplen(snap_filter::DNS_SNAP as i32)
         .buffer_size(BUFFER_SIZE)
-        .immediate_mode(true)
+        .immediate_mode(false)
         .promisc(false)
-        .timeout(1)
+        .timeout(BLOCK_TIMEOUT_MS)
         .open()?
-        .setnonblock()
+        .setnonblock()?;
+    let link = LinkType::from_datalink(capture.get_datalink().0);
+    let fd = capture.as_fd();
+    let setup = |what: &str, done: std::io::Result<()>| {
+        done.map_err(|e| pcap::Error::PcapError(format!("{what} on {name}: {e}")))
+    };
+    setup("snap filter", snap_filter::attach(fd, link))?;
+    if is_loopback(&Path::new(SYS_CLASS_NET).join(name)) {
+        setup(
+            "ignoring outgoing packets",
+            snap_filter::ignore_outgoing(fd),
+        )?;
+    }
+    Ok(capture)
+}
+
+/// Whether the interface with sysfs directory `dir` is a loopback (`IFF_LOOPBACK` in its
+/// flags). Untrusted like all of sysfs: a bounded read of one hex number, else no.
+fn is_loopback(dir: &Path) -> bool {
+    const IFF_LOOPBACK: u32 = 0x8;
+    let mut text = String::new();
+    let read = File::open(dir.join("flags")).and_then(|f| f.take(32).read_to_string(&mut text));
+    read.is_ok()
+        && u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+            .is_ok_and(|flags| flags & IFF_LOOPBACK != 0)
 }
 
 /// Whether a pcap error means we lack the privilege to capture.

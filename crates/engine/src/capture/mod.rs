@@ -4,9 +4,8 @@
 mod devices;
 mod dispatch;
 mod interfaces;
-mod nap;
-mod realtime;
 mod session;
+mod snap_filter;
 mod source;
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,6 @@
 //! and follows interfaces as they come and go.
 
 use super::interfaces::Interfaces;
-use super::nap::Nap;
-use super::realtime::{set_attr, RealTime};
 use super::source::BatchEnd;
 use super::waker::Waker;
 use crate::accounting::Accounting;
@@ -13,7 +11,7 @@ use crate::parse::{ethernet_source_and_type, parse_frame, FragmentTable};
 use crate::{ConnectionStats, EngineError, Snapshot};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,6 +41,14 @@ const RETRY_PERIOD: Duration = Duration::from_millis(5);
 /// at its first packet, by the lookup itself, a fraction of a millisecond later than when
 /// read ahead.
 const PREPARE_PERIOD: Duration = Duration::from_millis(50);
+/// Longest sleep once no packet came for [`QUIET_AFTER`]: the owner lookup prepares (and
+/// reads its logs) about once a second. An idle helper spent 2.3 ms a second (0.23 % of a
+/// core) waking 20 times a second (build-aux/bench/idle). Nothing waits on it: a packet
+/// wakes the thread when its ring block is handed over, and a process connecting wakes it
+/// through the connect log (`OwnerLookup::wake_fds`), whose details are read then.
+const QUIET_PREPARE_PERIOD: Duration = Duration::from_secs(1);
+/// How long without a packet makes the capture quiet (see [`QUIET_PREPARE_PERIOD`]).
+const QUIET_AFTER: Duration = Duration::from_secs(2);
 
 pub type UpdateFn = Box<dyn FnMut(Result<Snapshot, EngineError>) + Send>;
 
@@ -62,12 +68,12 @@ pub struct Session<O: OwnerLookup> {
 impl<O: OwnerLookup> Session<O> {
     /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
     pub fn run(mut self) -> Result<Snapshot, EngineError> {
-        let mut realtime = RealTime::enter(raise_priority());
+        raise_priority();
         let mut interval_start = Instant::now();
         let mut next_rescan = interval_start + self.rescan_period;
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
-        let mut nap = Nap::default();
+        let mut last_packet = interval_start;
         loop {
             loop {
                 match self.control.try_recv() {
@@ -105,15 +111,20 @@ impl<O: OwnerLookup> Session<O> {
             } else {
                 let prepare = if self.accounting.lookups_waiting() {
                     RETRY_PERIOD
-                } else {
+                } else if now.saturating_duration_since(last_packet) < QUIET_AFTER {
                     PREPARE_PERIOD
+                } else {
+                    QUIET_PREPARE_PERIOD
                 };
                 let wait = deadline
                     .saturating_duration_since(Instant::now())
                     .min(prepare);
                 i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
             };
-            let woken = match poll(&self.waker, &self.interfaces, timeout, &mut ready) {
+            let extra = self.accounting.wake_fds();
+            let polled = poll(&self.waker, &self.interfaces, &extra, timeout, &mut ready);
+            drop(extra);
+            let (woken, owners_woken) = match polled {
                 Ok(woken) => woken,
                 Err(error) => {
                     let describe = || EngineError::Io {
@@ -127,10 +138,14 @@ impl<O: OwnerLookup> Session<O> {
             if woken {
                 self.waker.drain();
             }
-            let lookups_before = self.accounting.lookups_run();
+            if owners_woken {
+                self.accounting.woken();
+            }
             let read;
             (busy, read) = self.read_ready(&ready);
-            realtime.follow(busy);
+            if read > 0 {
+                last_packet = Instant::now();
+            }
             if !busy {
                 // Caught up with every handle: run the lookups put off meanwhile, a few
                 // milliseconds at a time so new packets are not kept waiting.
@@ -139,15 +154,11 @@ impl<O: OwnerLookup> Session<O> {
             if !busy {
                 self.accounting.prepare();
             }
-            let looked_up = self.accounting.lookups_run() != lookups_before;
-            if let Some(time) = nap.after_round(read, busy, looked_up, Instant::now()) {
-                std::thread::sleep(time);
-            }
         }
     }
 
-    /// Reads every ready handle; returns whether one still had packets left after a batch.
-    /// Also returns how many packets were read.
+    /// Reads every ready handle; returns whether one still had packets left after a batch,
+    /// and how many packets were read.
     fn read_ready(&mut self, ready: &[bool]) -> (bool, usize) {
         let mut more = false;
         let mut total = 0;
@@ -243,8 +254,11 @@ fn interface_id(name: &str) -> u32 {
     (hash >> 32) as u32
 }
 
-/// Nice value of the capture thread: it must run within a fraction of a millisecond of a
-/// packet, or the socket of a short connection is gone before it is looked up.
+/// Nice value of the capture thread. It is not a real-time thread: one would preempt
+/// whatever runs on its CPU at every wakeup and could starve the session under a flood.
+/// The kernel batches packets for it instead (`devices::BLOCK_TIMEOUT_MS`), and the
+/// sockets of short-lived processes are known from tracepoints, not from a race to
+/// `/proc`. A raised priority still gets it a CPU soon after a block is handed over.
 const CAPTURE_NICE: i32 = -10;
 /// Time slice asked for the capture thread, in nanoseconds. Under EEVDF (Linux 6.6+) a
 /// woken thread with a short slice preempts sooner; the default slice (about 3 ms) let
@@ -253,8 +267,8 @@ const CAPTURE_SLICE_NS: u64 = 100_000;
 
 /// Raises this thread's scheduling priority (needs CAP_SYS_NICE; without it, a helper that
 /// dropped it, the nice value stays) and asks for a short time slice (no privilege needed;
-/// ignored by kernels without custom slices). Returns that scheduling.
-fn raise_priority() -> libc::sched_attr {
+/// ignored by kernels without custom slices).
+fn raise_priority() {
     // setpriority/getpriority with PRIO_PROCESS and who = 0 (`None`) act on the calling
     // thread only (Linux keeps nice values per thread). Some sandboxes refuse an explicit
     // thread id even to root, hence 0.
@@ -271,8 +285,11 @@ fn raise_priority() -> libc::sched_attr {
         sched_deadline: 0,
         sched_period: 0,
     };
-    set_attr(&attr);
-    attr
+    // rustix has no sched_setattr. Refused (an old kernel, a sandbox), the thread keeps
+    // the default slice.
+    // SAFETY: sched_setattr(pid 0 = this thread, a valid sched_attr of the size it states,
+    // flags 0) reads the struct and changes only this thread's scheduling.
+    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, std::ptr::from_ref(&attr), 0) };
 }
 
 /// How long ago the kernel captured a frame (0 when unknown or the clock went back).
@@ -337,17 +354,21 @@ impl BatchClock {
     }
 }
 
-/// poll(2) over the waker and every handle for at most `timeout_ms`; EINTR counts as a
-/// timeout. Fills `ready` with whether each handle is readable, in the order of
-/// [`Interfaces::fds`], and returns whether the waker is.
+/// poll(2) over the waker, every handle and the owner lookup's `extra` descriptors for at
+/// most `timeout_ms`; EINTR counts as a timeout. Fills `ready` with whether each handle is
+/// readable, in the order of [`Interfaces::fds`], and returns whether the waker is and
+/// whether one of `extra` is.
 fn poll(
     waker: &Waker,
     interfaces: &Interfaces,
+    extra: &[BorrowedFd<'_>],
     timeout_ms: i32,
     ready: &mut Vec<bool>,
-) -> std::io::Result<bool> {
+) -> std::io::Result<(bool, bool)> {
+    let handles = interfaces.fds().count();
     let mut fds: Vec<PollFd<'_>> = std::iter::once(waker.as_fd())
         .chain(interfaces.fds())
+        .chain(extra.iter().copied())
         .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
         .collect();
     let timeout = Timespec {
@@ -359,6 +380,7 @@ fn poll(
         Err(error) => return Err(error.into()),
     }
     ready.clear();
-    ready.extend(fds[1..].iter().map(|fd| !fd.revents().is_empty()));
-    Ok(!fds[0].revents().is_empty())
+    ready.extend(fds[1..=handles].iter().map(|fd| !fd.revents().is_empty()));
+    let extra_ready = fds[handles + 1..].iter().any(|fd| !fd.revents().is_empty());
+    Ok((!fds[0].revents().is_empty(), extra_ready))
 }

@@ -319,13 +319,17 @@ async fn reset_totals_sets_every_total_to_zero() {
     let sender = common::Sender::start_paced(&[], "127.0.0.1", port, 20, 1000, 50);
     common::receive(&receiver, 20_000);
     let pid = sender.0.id();
+    // Every datagram counted (1,000 bytes + UDP, IPv4 and Ethernet headers) before the
+    // reset: one still in the kernel's ring when the reset comes (the capture reads a
+    // ring block up to a few milliseconds after its first packet) counts after it.
+    let all_sent = 20 * (1000 + 8 + 20 + 14);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let update = first_update(&mut updates).await;
         if update
             .processes
             .iter()
-            .any(|p| p.pid == pid && p.sent_bytes > 0)
+            .any(|p| p.pid == pid && p.sent_bytes >= all_sent)
         {
             break;
         }

@@ -64,6 +64,9 @@ const FILTER: &std::ffi::CStr =
     c"newstate == 2 || oldstate == 2 || ((newstate == 10 || oldstate == 10) && protocol == 6)";
 /// `IPPROTO_TCP`.
 const TCP: u16 = 6;
+/// Most processes kept for [`ConnectLog::take_started`] between two calls (a connect
+/// storm beyond it is credited as before, its details read when its packets are).
+const MAX_STARTED: usize = 1024;
 /// How long a closed listener still names the server of its port: longer than
 /// accounting's retry schedule (~0.4 s), short enough that a later process reusing the
 /// port, or the listener's pid, is not taken for it.
@@ -84,6 +87,9 @@ pub(crate) struct ConnectLog {
     /// Names of connecting and listening processes, read when their event was seen (they
     /// may be gone by the time their traffic is looked up).
     names: HashMap<Pid, String>,
+    /// Processes seen connecting or listening since [`Self::take_started`], oldest first,
+    /// at most [`MAX_STARTED`].
+    started: Vec<Pid>,
     scratch: Vec<u8>,
     /// Events the kernel dropped because a ring was full (diagnostics).
     pub(crate) lost: u64,
@@ -154,9 +160,14 @@ impl ConnectLog {
         let mut rings = Vec::new();
         let mut last_error = None;
         for cpu in 0..ring::possible_cpus() {
+            // A connect wakes the capture thread, which reads the connecting process's
+            // details while it runs: the capture hands packets over a few milliseconds
+            // late, after a short-lived client may have exited (its name would survive
+            // in this log, its command line and user would not).
             let extras = Extras {
                 time: true,
                 names: false,
+                wake_each: true,
             };
             match Ring::open_with(id, cpu, FILTER, extras) {
                 Ok(ring) => rings.push(ring),
@@ -177,9 +188,20 @@ impl ConnectLog {
             client_of: Generations::default(),
             listener: Generations::default(),
             names: HashMap::new(),
+            started: Vec::new(),
             scratch: Vec::with_capacity(256),
             lost: 0,
         }
+    }
+
+    /// The rings' descriptors: readable when a connect or listen was logged.
+    pub(crate) fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.rings.iter().map(Ring::fd)
+    }
+
+    /// The processes seen connecting or listening since the last call, each once.
+    pub(crate) fn take_started(&mut self) -> Vec<Pid> {
+        std::mem::take(&mut self.started)
     }
 
     /// Reads every event the kernel has written since the last call.

@@ -33,6 +33,10 @@ pub(in crate::attribution) struct Extras {
     /// `PERF_RECORD_FORK` for every new task on that CPU: the name a process had, told
     /// while it runs, for when it is gone before `/proc` is read.
     pub names: bool,
+    /// Each sample wakes a poller of the ring (`wakeup_events` 1): for events rare enough
+    /// to be acted on at once. Otherwise the kernel wakes one only when the ring is half
+    /// full, and the ring is read when its reader comes by.
+    pub wake_each: bool,
 }
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
@@ -90,6 +94,9 @@ impl Ring {
         if extras.time {
             attr.set_sample_id_all(1);
         }
+        if extras.wake_each {
+            attr.__bindgen_anon_2.wakeup_events = 1;
+        }
         if extras.names {
             attr.set_comm(1);
             attr.set_comm_exec(1);
@@ -146,6 +153,12 @@ impl Ring {
             }
         }
         Ok(ring)
+    }
+
+    /// The event's descriptor, readable (poll) when a sample woke it.
+    pub(in crate::attribution) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
     }
 
     /// Turns the event on (`true`) or off; the ring keeps its mapping either way.

@@ -102,6 +102,9 @@ impl ConnectLog {
     /// Remembers the name of `pid` while it runs (it may be gone by the time its traffic
     /// is looked up).
     fn note_name(&mut self, pid: Pid, proc_root: &Path) {
+        if self.started.len() < super::MAX_STARTED && self.started.last() != Some(&pid) {
+            self.started.push(pid);
+        }
         if self.names.contains_key(&pid) {
             return;
         }

@@ -174,6 +174,12 @@ impl SocketBytesLog {
     }
 
     /// Reads every event the kernel has written since the last call, and the counters.
+    /// The rings' descriptors: readable when one is half full (the kernel's default
+    /// watermark).
+    pub(crate) fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.rings.iter().map(|(_, ring)| ring.fd())
+    }
+
     pub(crate) fn drain(&mut self) -> &SocketTally {
         let layout = self.layout;
         let tally = &mut self.tally;

@@ -203,6 +203,7 @@ impl UdpSenderLog {
                 let extras = Extras {
                     time: true,
                     names: address_len == 4,
+                    wake_each: false,
                 };
                 let ring = Ring::open_with(id, cpu, FILTER, extras);
                 match ring {
@@ -227,6 +228,12 @@ impl UdpSenderLog {
     }
 
     /// Reads every event the kernel has written since the last call.
+    /// The rings' descriptors: readable when one is half full (the kernel's default
+    /// watermark), so a burst of sends or of new processes is read before it overflows.
+    pub(crate) fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.rings.iter().map(|(_, ring)| ring.fd())
+    }
+
     pub(crate) fn drain(&mut self, proc_root: &Path) {
         let now = Instant::now();
         let mut routes: Vec<(Pid, u64, Route)> = Vec::new();
