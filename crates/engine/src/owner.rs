@@ -117,6 +117,15 @@ pub trait OwnerLookup: Send {
         None
     }
 
+    /// The process that last sent UDP from `local`'s port to `remote`, by the route-lookup
+    /// log, whether or not its socket is still open; `None` without the log or a record.
+    /// Asked for the first datagram after a pause in a UDP flow: another process than the
+    /// flow's owner means a new socket took the same port towards the same peer (UDP has
+    /// no SYN to tell a new exchange). The default has no log.
+    fn last_udp_sender(&mut self, _local: SocketAddr, _remote: SocketAddr) -> Option<Pid> {
+        None
+    }
+
     /// Called once per interval: follow address changes, mark exited processes, and forget
     /// processes that are neither alive nor in `referenced` (pids accounting still holds).
     fn refresh(&mut self, referenced: &dyn Fn(Pid) -> bool);

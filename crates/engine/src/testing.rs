@@ -125,6 +125,11 @@ impl OwnerLookup for FakeOwners {
         Some(pid)
     }
 
+    /// The fake's log: whoever holds the socket now sent last.
+    fn last_udp_sender(&mut self, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
+        self.sockets.get(&(Transport::Udp, local)).copied()
+    }
+
     fn packet_owner(&mut self, ifindex: u32, ethertype: u16) -> Option<Pid> {
         self.packet_senders.get(&(ifindex, ethertype)).copied()
     }

@@ -162,6 +162,11 @@ pub struct AccountingConfig {
     /// A TCP SYN on a flow silent for this long starts a new connection: owners are
     /// looked up afresh.
     pub syn_reuse_gap: Duration,
+    /// A UDP datagram after a pause this long has its sender checked against the
+    /// route-lookup log ([`OwnerLookup::last_udp_sender`]); within a burst it is not (a
+    /// flood costs nothing). Shorter than a process takes to start, so a port taken again
+    /// by a new process is noticed at its first datagram.
+    pub udp_reuse_gap: Duration,
     /// Most exited processes listed; beyond it those with the least traffic are dropped
     /// from the list (their bytes stay in the attributed total), so a machine running
     /// millions of short processes does not grow the table without bound.
@@ -206,6 +211,7 @@ impl Default for AccountingConfig {
             flow_capacity: 65_536,
             idle_timeout: Duration::from_secs(60),
             syn_reuse_gap: Duration::from_millis(500),
+            udp_reuse_gap: Duration::from_millis(5),
             max_exited_processes: 10_000,
             refresh_period: Duration::from_secs(1),
             lookup_max_age: Duration::from_millis(100),
@@ -492,6 +498,20 @@ impl<O: OwnerLookup> Accounting<O> {
         {
             flush(flow, processes, &*owners);
             flow.forget_owners(now);
+        }
+        // UDP has no SYN: after a pause, a datagram from a local end whose port another
+        // process sent from last is that process's (a DNS client's ephemeral port, drawn
+        // again by the next client towards the same resolver).
+        if key.transport == Transport::Udp
+            && flow.ends[dir].local
+            && flow.ends[dir].owner.is_some()
+            && now.saturating_duration_since(flow.last_seen) >= books.config.udp_reuse_gap
+        {
+            let sender = owners.last_udp_sender(meta.src, meta.dst);
+            if sender.is_some() && sender != flow.ends[dir].owner {
+                flush(flow, processes, &*owners);
+                flow.forget_owners(now);
+            }
         }
         flow.last_seen = now;
         match meta.kind {

@@ -294,6 +294,49 @@ fn a_new_tcp_connection_on_a_reused_four_tuple_is_looked_up_again() {
 }
 
 #[test]
+fn a_udp_port_another_process_sends_from_after_a_pause_is_credited_to_it() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 50000), 1);
+    owners.bind(Transport::Udp, sa(LO, 53), 9);
+    let mut acc = accounting(owners, t0);
+    let query = packet(Transport::Udp, sa(LO, 50000), sa(LO, 53), 70);
+    let answer = packet(Transport::Udp, sa(LO, 53), sa(LO, 50000), 200);
+    acc.record(&query, t0);
+    acc.record(&answer, t0 + Duration::from_millis(1));
+    // Within a burst the log is not asked: a second query of the same process.
+    acc.record(&query, t0 + Duration::from_millis(2));
+
+    // The first client exits; the next one draws the same port towards the same peer.
+    acc.owners_mut().exit(1);
+    acc.owners_mut().bind(Transport::Udp, sa(LO, 50000), 2);
+    let later = t0 + Duration::from_millis(40);
+    acc.record(&query, later);
+    acc.record(&answer, later + Duration::from_millis(1));
+
+    let first = process(&mut acc, 1);
+    let second = process(&mut acc, 2);
+    assert_eq!((first.sent_bytes, first.received_bytes), (140, 200));
+    assert_eq!((second.sent_bytes, second.received_bytes), (70, 200));
+    assert_eq!(process(&mut acc, 9).received_bytes, 210);
+    assert_invariant(&acc);
+}
+
+#[test]
+fn a_udp_flow_whose_sender_is_unknown_to_the_log_keeps_its_owner() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 50000), 1);
+    let mut acc = accounting(owners, t0);
+    let datagram = packet(Transport::Udp, sa(LO, 50000), sa(LO, 53), 70);
+    acc.record(&datagram, t0);
+    // Gone from the log (its socket closed, nothing newer sent): still its datagram.
+    acc.owners_mut().exit(1);
+    acc.record(&datagram, t0 + Duration::from_secs(1));
+    assert_eq!(process(&mut acc, 1).sent_bytes, 140);
+}
+
+#[test]
 fn rates_are_bytes_per_second_over_the_last_interval() {
     let t0 = Instant::now();
     let mut owners = FakeOwners::default();

@@ -528,6 +528,10 @@ impl OwnerLookup for SystemOwners {
         pid
     }
 
+    fn last_udp_sender(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
+        self.udp_sender(Transport::Udp, local, remote)
+    }
+
     fn sender_log(&self) -> Option<u64> {
         Some(self.udp_senders.as_ref()?.lost)
     }

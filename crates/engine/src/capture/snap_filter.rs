@@ -201,38 +201,37 @@ pub fn attach(fd: BorrowedFd<'_>, link: LinkType) -> io::Result<()> {
         len: u16::try_from(program.len()).map_err(|_| io::Error::other("filter too long"))?,
         filter: program.as_mut_ptr(),
     };
-    // SAFETY: `fd` is a live socket for the call; the kernel reads `fprog` (of the size
-    // given) and the `len` instructions it points to, which `program` keeps alive until
-    // after the call, and copies them; nothing is written to user memory.
-    let done = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if done == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // The kernel copies the `len` instructions `fprog` points to during the call;
+    // `program` outlives it.
+    set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }
 
 /// Tells the kernel not to hand the packet socket `fd` outgoing packets (for `lo`, where
 /// each is seen again coming in).
 pub fn ignore_outgoing(fd: BorrowedFd<'_>) -> io::Result<()> {
     let on: libc::c_int = 1;
-    // SAFETY: `fd` is a live socket for the call; the kernel reads the int `on` of the
-    // size given and writes nothing.
+    set_option(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &on)
+}
+
+/// setsockopt(2) with `value` (rustix has neither option).
+fn set_option<T>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let size = libc::socklen_t::try_from(std::mem::size_of::<T>())
+        .map_err(|_| io::Error::other("option too large"))?;
+    // SAFETY: `fd` is a live socket for the call; the kernel reads `size` bytes at
+    // `value`, a live reference of that size (and what the caller's value points to,
+    // which the caller keeps alive), and writes nothing to user memory.
     let done = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            PACKET_IGNORE_OUTGOING,
-            std::ptr::from_ref(&on).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            level,
+            name,
+            std::ptr::from_ref(value).cast(),
+            size,
         )
     };
     if done == 0 {

@@ -103,6 +103,21 @@ elif mode == "udp-short":  # PORT COUNT SIZE CONNECTED [AVOID...]: as a DNS clie
         if i == 0:
             out("conn", os.getpid(), s.getsockname()[1])
         s.recv(65536)
+elif mode == "udp-short-at":  # LOCALPORT PORT COUNT SIZE CONNECTED: udp-short from a given local port (on no address)
+    local_port, port, count, size, connected = args
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", local_port))
+    s.settimeout(5)
+    if connected:
+        s.connect((host, port))
+    for i in range(count):
+        if connected:
+            s.send(b"q" * size)
+        else:
+            s.sendto(b"q" * size, (host, port))
+        if i == 0:
+            out("conn", os.getpid(), s.getsockname()[1])
+        s.recv(65536)
 elif mode == "udp-sink":  # reads until 1 s of silence
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)

@@ -8,7 +8,7 @@
 
 use crate::namespace::{host_v4, ns_v4, TestNetns};
 use crate::support::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -139,8 +139,9 @@ fn one_round(
             arg(i % 2),
         ];
         // Not an ephemeral port an earlier client of the round had (30 of some 28,000
-        // collide about one round in 60): the wire could not tell their datagrams apart,
-        // and the two would be one flow to the engine too (see the closing note).
+        // collide about one round in 60): this truth, by address and port, could not tell
+        // their datagrams apart (the engine can: the next test, with a port reused on
+        // purpose, and its truth in time order).
         args.extend(clients.iter().map(|&(_, port)| arg(port)));
         let client = Peer::start(client_ns, &args).finish();
         clients.push((client.pid, client.port));
@@ -198,4 +199,81 @@ fn one_round(
         measurement.wrong_share() * 100.0
     );
     credited
+}
+
+/// A client's ephemeral port drawn again by the next client towards the same server: one
+/// four-tuple, two processes one after the other (a resolver's clients do this now and
+/// then). UDP has no SYN to tell a new exchange; each client must still get exactly its
+/// own datagrams and answers, the second from its first datagram on (issue 14, item 2).
+#[test]
+fn a_udp_port_taken_again_by_the_next_client_is_credited_to_each_in_turn() {
+    let name = "reused UDP port, loopback";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let engine = Engine::start();
+    wait_captured(&engine, &["lo"]);
+    for connected in [0, 1] {
+        let server = Peer::start(
+            None,
+            &[arg("udp-server"), arg("127.0.0.1"), arg(2 * DATAGRAMS)],
+        );
+        let counter = WireCounter::start("lo", &format!("udp port {}", server.port));
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free port")
+            .port();
+        let clients: Vec<u32> = (0..2)
+            .map(|_| {
+                let client = Peer::start(
+                    None,
+                    &[
+                        arg("udp-short-at"),
+                        arg("127.0.0.1"),
+                        arg(port),
+                        arg(server.port),
+                        arg(DATAGRAMS),
+                        arg(PAYLOAD),
+                        arg(connected),
+                    ],
+                )
+                .finish();
+                assert_eq!(client.port, port, "the client took the port it was given");
+                client.pid
+            })
+            .collect();
+        let server = server.finish();
+        let packets = counter.finish();
+
+        // The wire: the first client's exchange, then the second's, on one four-tuple.
+        assert_eq!(packets.len(), 4 * DATAGRAMS, "{packets:?}");
+        let mut truth: HashMap<u32, (u64, u64)> = HashMap::new();
+        for (i, packet) in packets.iter().enumerate() {
+            let client = clients[i / (2 * DATAGRAMS)];
+            let (client_side, server_side) = if packet.src.port() == port {
+                ((packet.len, 0), (0, packet.len))
+            } else {
+                ((0, packet.len), (packet.len, 0))
+            };
+            for (pid, (sent, received)) in [(client, client_side), (server.pid, server_side)] {
+                let entry = truth.entry(pid).or_default();
+                entry.0 += sent;
+                entry.1 += received;
+            }
+        }
+        let ports = HashSet::from([port, server.port]);
+        let (measurement, snapshot) = measure(
+            &engine,
+            &format!("{name}, connected {connected}"),
+            &truth,
+            &ports,
+        );
+        assert_attributed(&measurement, &snapshot);
+        for pid in clients {
+            let process = snapshot.processes.iter().find(|p| p.pid == pid);
+            let got = process.map(|p| (p.sent_bytes, p.received_bytes));
+            assert_eq!(got, truth.get(&pid).copied(), "client {pid}");
+        }
+    }
+    engine.capture.stop().expect("stop");
 }
