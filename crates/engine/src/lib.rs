@@ -39,6 +39,7 @@ mod capture;
 pub mod names;
 pub mod owner;
 pub mod parse;
+pub mod privilege;
 pub mod services;
 mod snapshot;
 pub mod system_paths;

@@ -3,11 +3,11 @@
 
 mod cli;
 mod lifecycle;
-mod privilege;
 mod sandbox;
 mod stdio;
 mod terminal;
 
+use sockeye_engine::privilege;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

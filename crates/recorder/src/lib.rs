@@ -30,7 +30,6 @@ pub mod delta;
 pub mod localtime;
 pub mod pending;
 pub mod polkit;
-pub mod privilege;
 pub mod recording;
 pub mod service;
 pub mod store;

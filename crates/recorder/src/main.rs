@@ -1,11 +1,12 @@
 //! `sockeye-recorder`: see the library's documentation for what it is and why.
 
 use anyhow::Context;
+use sockeye_engine::privilege;
 use sockeye_protocol::recorder::{RECORDER_BUS_NAME, RECORDER_PATH};
 use sockeye_recorder::config::{self, Config};
 use sockeye_recorder::recording::Recording;
 use sockeye_recorder::service::{self, HistoryService};
-use sockeye_recorder::{admin, capture, cli, privilege};
+use sockeye_recorder::{admin, capture, cli};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

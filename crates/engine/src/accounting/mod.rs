@@ -79,7 +79,7 @@
 //!   traffic set aside for it ever credits it (`repeat.rs`). NAT is translated by matching
 //!   the copy to its original, not through conntrack: no capability beyond what capture
 //!   needs (conntrack over netlink needs `CAP_NET_ADMIN`, which the helper drops, see
-//!   `crates/helper/src/privilege.rs`), nothing per flow, and it also works when the NAT
+//!   `crate::privilege`), nothing per flow, and it also works when the NAT
 //!   runs in another namespace (a router namespace, whose conntrack table the host's
 //!   netlink socket does not see). Left: a translated copy read first whose translated
 //!   end a host socket really holds (a UDP socket bound to the very port NAT chose; NAT

@@ -33,6 +33,11 @@
 //! which network namespace sent; two namespaces would have to use the same local port
 //! towards the same peer within the same moments to be confused.
 //!
+//! The log also tells a port taken again: the first datagram of a UDP flow after a pause
+//! (`AccountingConfig::udp_reuse_gap`) is checked against the last sender from its port
+//! to its peer, and another process than the flow's owner has the flow looked up afresh
+//! (`OwnerLookup::last_udp_sender`), as a TCP SYN on a reused four-tuple does.
+//!
 //! Reading the tracepoints needs `CAP_PERFMON` (or root) and tracefs to find their ids;
 //! the helper opens them before dropping capabilities ([`preopen`]). Without them (an old
 //! kernel, a container) such senders land in "unknown UDP" as before, and

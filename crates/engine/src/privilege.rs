@@ -1,11 +1,10 @@
-//! Least privilege: right after start-up, before any other thread exists, the recorder
-//! keeps only the capabilities capture and attribution need and sets no_new_privs.
-//!
-//! A copy of `sockeye-helper`'s `privilege` module (a binary crate, so it cannot be shared
-//! without a new library crate): the recorder keeps exactly the helper's set, and its unit's
-//! `CapabilityBoundingSet=` names the same three. The recorder also needs no
-//! `CAP_DAC_OVERRIDE` for its database: the state directory belongs to root, which it stays.
-//! The text below is the helper's; "helper" reads "recorder".
+//! Least privilege for a process that captures: right after start-up, before any other
+//! thread exists, `sockeye-helper` and `sockeye-recorder` keep only the capabilities
+//! capture and attribution need and set no_new_privs. Here, beside the engine that needs
+//! them, so both keep exactly the same set (the recorder's unit's
+//! `CapabilityBoundingSet=` names the same three; it needs no `CAP_DAC_OVERRIDE` for its
+//! database either: its state directory belongs to root, which it stays). Below, "the
+//! helper" stands for either.
 //!
 //! The set kept ([`KEPT`]) was found by starting the helper with one capability fewer
 //! each time and watching what broke (`crates/helper/tests/helper/reach.rs` keeps these
