@@ -492,28 +492,42 @@ impl<O: OwnerLookup> Accounting<O> {
             books.totals.captured_packets = books.totals.captured_packets.saturating_add(1);
         }
         let (owners, processes) = (&mut *books.owners, &mut *books.processes);
+        // Pauses are measured between the kernel's capture times, not the times the
+        // packets were read: a capture thread some milliseconds behind reads the end of
+        // one exchange and the start of the next in one batch.
+        let captured = now.checked_sub(age).unwrap_or(now);
+        let pause = captured.saturating_duration_since(flow.last_seen);
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)
-            && now.saturating_duration_since(flow.last_seen) >= books.config.syn_reuse_gap
+            && pause >= books.config.syn_reuse_gap
         {
             flush(flow, processes, &*owners);
             flow.forget_owners(now);
         }
         // UDP has no SYN: after a pause, a datagram from a local end whose port another
         // process sent from last is that process's (a DNS client's ephemeral port, drawn
-        // again by the next client towards the same resolver).
+        // again by the next client towards the same resolver). The flow's other end keeps
+        // its owner (the same server).
         if key.transport == Transport::Udp
             && flow.ends[dir].local
             && flow.ends[dir].owner.is_some()
-            && now.saturating_duration_since(flow.last_seen) >= books.config.udp_reuse_gap
+            && pause >= books.config.udp_reuse_gap
         {
+            // The log names the sender outright: a fresh lookup could still find the old
+            // socket's entry in the socket and holder caches until the next refresh.
             let sender = owners.last_udp_sender(meta.src, meta.dst);
             if sender.is_some() && sender != flow.ends[dir].owner {
                 flush(flow, processes, &*owners);
-                flow.forget_owners(now);
+                flow.ends[dir].owner = sender;
             }
         }
-        flow.last_seen = now;
+        // When the flow's last packet was captured (packets of several interfaces may be
+        // read out of order: it never goes back).
+        flow.last_seen = if created {
+            captured
+        } else {
+            flow.last_seen.max(captured)
+        };
         match meta.kind {
             PacketKind::TcpFin => flow.closing = true,
             PacketKind::TcpSyn => flow.closing = false,

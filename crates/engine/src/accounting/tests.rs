@@ -323,6 +323,26 @@ fn a_udp_port_another_process_sends_from_after_a_pause_is_credited_to_it() {
 }
 
 #[test]
+fn a_udp_port_taken_again_is_noticed_when_both_exchanges_are_read_in_one_late_batch() {
+    let t0 = Instant::now();
+    let mut owners = FakeOwners::default();
+    owners.bind(Transport::Udp, sa(LO, 50000), 1);
+    let mut acc = accounting(owners, t0);
+    let query = packet(Transport::Udp, sa(LO, 50000), sa(LO, 53), 70);
+    acc.record(&query, t0);
+    // The thread falls 50 ms behind: the first client's second query (captured at
+    // +10 ms) and the second client's first (captured at +40 ms) are read together.
+    let read = t0 + Duration::from_millis(60);
+    acc.record_aged(&query, read, Duration::from_millis(50));
+    acc.owners_mut().exit(1);
+    acc.owners_mut().bind(Transport::Udp, sa(LO, 50000), 2);
+    acc.record_aged(&query, read, Duration::from_millis(20));
+
+    assert_eq!(process(&mut acc, 1).sent_bytes, 140);
+    assert_eq!(process(&mut acc, 2).sent_bytes, 70);
+}
+
+#[test]
 fn a_udp_flow_whose_sender_is_unknown_to_the_log_keeps_its_owner() {
     let t0 = Instant::now();
     let mut owners = FakeOwners::default();

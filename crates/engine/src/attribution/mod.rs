@@ -529,7 +529,11 @@ impl OwnerLookup for SystemOwners {
     }
 
     fn last_udp_sender(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
-        self.udp_sender(Transport::Udp, local, remote)
+        let pid = self.udp_sender(Transport::Udp, local, remote)?;
+        // Its details, for a process that may be credited from now on (known ones return
+        // at once).
+        self.note_process(pid, u32::MAX);
+        Some(pid)
     }
 
     fn sender_log(&self) -> Option<u64> {

@@ -173,13 +173,31 @@ wait()
     // What the capture thread does between packets: the connect is read while the
     // process still runs (its name with it).
     owners.prepare();
+    let pid = child.pid();
+    // Its command line is read off the capture thread meanwhile (`late_details`).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while owners.process(pid).is_none_or(|p| p.cmdline.is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::yield_now();
+        owners.prepare();
+    }
     child.close_stdin();
     child.wait_exit();
-    let pid = child.pid();
     assert_eq!(owners.owner(Transport::Tcp, client, to), Some(pid));
     let info = owners.process(pid).unwrap();
     assert_eq!(info.name, "python3", "the name read when it connected");
+    // Its details were read at the connect, while it ran (`woken`); the interval's
+    // refresh notes that it is gone.
+    owners.refresh(&|p| p == pid);
+    let info = owners.process(pid).expect("kept while referenced");
     assert!(info.exited);
+    assert_eq!(info.name, "python3");
+    assert!(
+        info.cmdline.contains("python3"),
+        "the command line read while it ran: {:?}",
+        info.cmdline
+    );
 }
 
 #[test]

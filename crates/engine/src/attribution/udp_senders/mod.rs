@@ -35,8 +35,9 @@
 //!
 //! The log also tells a port taken again: the first datagram of a UDP flow after a pause
 //! (`AccountingConfig::udp_reuse_gap`) is checked against the last sender from its port
-//! to its peer, and another process than the flow's owner has the flow looked up afresh
-//! (`OwnerLookup::last_udp_sender`), as a TCP SYN on a reused four-tuple does.
+//! to its peer, and another process than the flow's owner is that end's owner from then
+//! on (`OwnerLookup::last_udp_sender`; not through a fresh lookup, which could still find
+//! the old socket in the socket and holder caches).
 //!
 //! Reading the tracepoints needs `CAP_PERFMON` (or root) and tracefs to find their ids;
 //! the helper opens them before dropping capabilities ([`preopen`]). Without them (an old
