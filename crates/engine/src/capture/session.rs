@@ -28,6 +28,13 @@ pub enum Control {
 pub const RESCAN_PERIOD: Duration = Duration::from_secs(1);
 /// Packets read from one handle before the others get their turn.
 const BATCH: usize = 8192;
+/// How long after its end an interval is closed: a packet reaches this thread up to a
+/// ring block's timeout after it was captured (`devices::BLOCK_TIMEOUT_MS`, and a timer
+/// tick more), and not in capture order across interfaces. Closed at once, an interval
+/// could count a connection on one interface before the DNS answer on another that named
+/// it, read moments later (a hosts root scenario saw the connection's bytes go to the
+/// address's other name). Rates still span one interval: it is shifted, not longer.
+const INTERVAL_LAG: Duration = Duration::from_millis(20);
 /// Longest run of put-off lookups between two reads of the handles.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 /// Longest sleep while lookups wait for a retry (their delays start at 2 ms).
@@ -78,7 +85,7 @@ impl<O: OwnerLookup> Session<O> {
             loop {
                 match self.control.try_recv() {
                     Ok(Control::Stop) | Err(TryRecvError::Disconnected) => {
-                        return Ok(self.close_interval(&mut interval_start));
+                        return Ok(self.close_interval(&mut interval_start, Instant::now()));
                     }
                     Ok(Control::ResetTotals) => {
                         self.accounting.reset_totals();
@@ -94,8 +101,9 @@ impl<O: OwnerLookup> Session<O> {
             }
 
             let now = Instant::now();
-            if now >= interval_start + self.interval {
-                let snapshot = self.close_interval(&mut interval_start);
+            if now >= interval_start + self.interval + INTERVAL_LAG {
+                let until = now.checked_sub(INTERVAL_LAG).unwrap_or(now);
+                let snapshot = self.close_interval(&mut interval_start, until);
                 (self.on_update)(Ok(snapshot));
             }
             if now >= next_rescan {
@@ -105,7 +113,7 @@ impl<O: OwnerLookup> Session<O> {
                 next_rescan = now + self.rescan_period;
             }
 
-            let deadline = (interval_start + self.interval).min(next_rescan);
+            let deadline = (interval_start + self.interval + INTERVAL_LAG).min(next_rescan);
             let timeout = if busy {
                 0
             } else {
@@ -223,10 +231,12 @@ impl<O: OwnerLookup> Session<O> {
     }
 
     /// Ends the interval under way and builds its snapshot.
-    fn close_interval(&mut self, interval_start: &mut Instant) -> Snapshot {
+    /// The interval is the packets captured from `interval_start` to `until` (read by now),
+    /// the next one starts at `until`.
+    fn close_interval(&mut self, interval_start: &mut Instant, until: Instant) -> Snapshot {
         let now = Instant::now();
-        let elapsed = now.saturating_duration_since(*interval_start);
-        *interval_start = now;
+        let elapsed = until.saturating_duration_since(*interval_start);
+        *interval_start = until;
         self.interfaces.read_counters();
         let (processes, unattributed) = self.accounting.end_interval(elapsed, now);
         Snapshot {
