@@ -17,7 +17,12 @@ def query(server, name, qtype, ident=0x5eed, keep=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(5)
     s.sendto(q, (server, 53))
-    reply = s.recv(4096)
+    # The answer to this query: same id and question. The ephemeral port may be one an
+    # earlier client of the test had, and a late or repeated answer to it may still come.
+    while True:
+        reply = s.recv(4096)
+        if reply[:2] == q[:2] and reply[12:len(q)] == q[12:]:
+            break
     if keep is None:
         s.close()
     else:
