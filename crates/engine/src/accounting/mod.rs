@@ -253,6 +253,9 @@ const BUCKETS: [Transport; 4] = [
     Transport::Other,
 ];
 
+/// Longest age of a packet taken into account when measuring a flow's pauses.
+const MAX_PAUSE_AGE: Duration = Duration::from_secs(1);
+
 fn bucket_index(transport: Transport) -> usize {
     match transport {
         Transport::Tcp => 0,
@@ -495,7 +498,9 @@ impl<O: OwnerLookup> Accounting<O> {
         // Pauses are measured between the kernel's capture times, not the times the
         // packets were read: a capture thread some milliseconds behind reads the end of
         // one exchange and the start of the next in one batch.
-        let captured = now.checked_sub(age).unwrap_or(now);
+        // The age comes from wall clocks: a clock step between capture and read is not
+        // taken for a packet captured hours ago.
+        let captured = now.checked_sub(age.min(MAX_PAUSE_AGE)).unwrap_or(now);
         let pause = captured.saturating_duration_since(flow.last_seen);
         if meta.kind == PacketKind::TcpSyn
             && flow.dirs.iter().any(|d| d.packets > 0)

@@ -530,9 +530,12 @@ impl OwnerLookup for SystemOwners {
 
     fn last_udp_sender(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Pid> {
         let pid = self.udp_sender(Transport::Udp, local, remote)?;
-        // Its details, for a process that may be credited from now on (known ones return
-        // at once).
-        self.note_process(pid, u32::MAX);
+        // Its details, for a process that may be credited from now on. Asked after every
+        // pause of a flow (a voice call's every packet): a process already known is not
+        // read again.
+        if !self.details.contains_key(&pid) {
+            self.note_process(pid, u32::MAX);
+        }
         Some(pid)
     }
 

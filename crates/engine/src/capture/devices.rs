@@ -149,10 +149,9 @@ fn open(name: &str) -> Result<Capture<Active>, pcap::Error> {
     };
     setup("snap filter", snap_filter::attach(fd, link))?;
     if is_loopback(&Path::new(SYS_CLASS_NET).join(name)) {
-        setup(
-            "ignoring outgoing packets",
-            snap_filter::ignore_outgoing(fd),
-        )?;
+        // Best effort: before Linux 4.20 the option does not exist, and libpcap drops the
+        // outgoing copies on loopback itself (after the kernel copied them).
+        let _ = snap_filter::ignore_outgoing(fd);
     }
     Ok(capture)
 }

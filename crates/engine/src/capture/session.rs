@@ -34,7 +34,9 @@ const BATCH: usize = 8192;
 /// could count a connection on one interface before the DNS answer on another that named
 /// it, read moments later (a hosts root scenario saw the connection's bytes go to the
 /// address's other name). Rates still span one interval: it is shifted, not longer.
-const INTERVAL_LAG: Duration = Duration::from_millis(20);
+/// 50 ms leaves room for a kernel with HZ=100, where the block timeout is 10 ms and a
+/// block may wait for a second tick.
+const INTERVAL_LAG: Duration = Duration::from_millis(50);
 /// Longest run of put-off lookups between two reads of the handles.
 const CATCH_UP_SLICE: Duration = Duration::from_millis(5);
 /// Longest sleep while lookups wait for a retry (their delays start at 2 ms).
@@ -76,11 +78,13 @@ impl<O: OwnerLookup> Session<O> {
     /// Runs until stopped; returns the final snapshot. Handles close when `self` drops.
     pub fn run(mut self) -> Result<Snapshot, EngineError> {
         raise_priority();
-        let mut interval_start = Instant::now();
-        let mut next_rescan = interval_start + self.rescan_period;
+        // The first interval, like every one, ends INTERVAL_LAG before it is closed.
+        let started = Instant::now();
+        let mut interval_start = started.checked_sub(INTERVAL_LAG).unwrap_or(started);
+        let mut next_rescan = started + self.rescan_period;
         let mut ready: Vec<bool> = Vec::new();
         let mut busy = false;
-        let mut last_packet = interval_start;
+        let mut last_packet = started;
         loop {
             loop {
                 match self.control.try_recv() {

@@ -52,8 +52,10 @@ const IPV4_FRAGMENT_OFFSET: u32 = 0x1fff;
 fn link_header_len(link: LinkType) -> Option<u32> {
     match link {
         LinkType::Ethernet => Some(14),
-        LinkType::LinuxSll => Some(16),
-        LinkType::LinuxSll2 => Some(20),
+        // libpcap opens cooked handles as SOCK_DGRAM sockets: the kernel runs their
+        // filter on the packet from its network header (libpcap adds the SLL header
+        // afterwards).
+        LinkType::LinuxSll | LinkType::LinuxSll2 => Some(0),
         LinkType::Null | LinkType::Loop => Some(4),
         LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Some(0),
         LinkType::Unsupported(_) => None,

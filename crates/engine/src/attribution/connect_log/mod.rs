@@ -201,7 +201,10 @@ impl ConnectLog {
 
     /// The processes seen connecting or listening since the last call, each once.
     pub(crate) fn take_started(&mut self) -> Vec<Pid> {
-        std::mem::take(&mut self.started)
+        let mut started = std::mem::take(&mut self.started);
+        started.sort_unstable();
+        started.dedup();
+        started
     }
 
     /// Reads every event the kernel has written since the last call.
