@@ -19,6 +19,20 @@ mode, host = sys.argv[1], sys.argv[2]
 args = [int(a) for a in sys.argv[3:]]
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 deadline = time.monotonic() + 20
+ANY = "::" if family == socket.AF_INET6 else "0.0.0.0"
+
+def short_exchange(s, port, count, size, connected):  # udp-short's datagrams, each answered
+    s.settimeout(5)
+    if connected:
+        s.connect((host, port))
+    for i in range(count):
+        if connected:
+            s.send(b"q" * size)
+        else:
+            s.sendto(b"q" * size, (host, port))
+        if i == 0:
+            out("conn", os.getpid(), s.getsockname()[1])
+        s.recv(65536)
 
 if mode == "tcp-server":  # COUNT REPLY: accept COUNT connections, read to EOF, answer REPLY bytes
     count, reply = args
@@ -88,36 +102,16 @@ elif mode == "udp-short":  # PORT COUNT SIZE CONNECTED [AVOID...]: as a DNS clie
     port, count, size, connected, *avoid = args
     while True:
         s = socket.socket(family, socket.SOCK_DGRAM)
-        s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+        s.bind((ANY, 0))
         if s.getsockname()[1] not in avoid:
             break
         s.close()
-    s.settimeout(5)
-    if connected:
-        s.connect((host, port))
-    for i in range(count):
-        if connected:
-            s.send(b"q" * size)
-        else:
-            s.sendto(b"q" * size, (host, port))
-        if i == 0:
-            out("conn", os.getpid(), s.getsockname()[1])
-        s.recv(65536)
+    short_exchange(s, port, count, size, connected)
 elif mode == "udp-short-at":  # LOCALPORT PORT COUNT SIZE CONNECTED: udp-short from a given local port (on no address)
     local_port, port, count, size, connected = args
     s = socket.socket(family, socket.SOCK_DGRAM)
-    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", local_port))
-    s.settimeout(5)
-    if connected:
-        s.connect((host, port))
-    for i in range(count):
-        if connected:
-            s.send(b"q" * size)
-        else:
-            s.sendto(b"q" * size, (host, port))
-        if i == 0:
-            out("conn", os.getpid(), s.getsockname()[1])
-        s.recv(65536)
+    s.bind((ANY, local_port))
+    short_exchange(s, port, count, size, connected)
 elif mode == "udp-sink":  # reads until 1 s of silence
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
