@@ -65,10 +65,13 @@
 //! unattributed` holds per transfer. Case by case:
 //!
 //! - **veth + bridge** (Docker, Podman, libvirt's `virbr0`): a container's packet routed
-//!   by the host is seen on the veth's host end (the bridge port) and on the bridge, with
-//!   the same addresses: one transfer, credited through one flow. Between two containers
-//!   on one bridge it is seen on both ports (switched, the bridge device does not see it):
-//!   one transfer, the sender and the receiver each credited once.
+//!   by the host crosses the veth's host end (the bridge port) and the bridge, with the
+//!   same addresses. A bridge whose ports are all captured gets no handle of its own (its
+//!   totals come from its kernel counters, `capture::interfaces::covered_bridges`), so
+//!   the packet is seen once there; a bridge that is captured (a port down or not
+//!   captured) sees it again: one transfer, credited through one flow. Between two
+//!   containers on one bridge it is seen on both ports (switched, the bridge device does
+//!   not see it): one transfer, the sender and the receiver each credited once.
 //! - **routed or NAT egress**: the copy leaving on the egress device has the same
 //!   fingerprint and one side rewritten (masquerading: the source; a forwarded port: the
 //!   destination). It belongs to the same transfer. When the original was read first, the

@@ -86,6 +86,28 @@ impl Devices for PcapDevices {
     fn identity(&self, name: &str) -> Option<LinkIdentity> {
         identity(&Path::new(SYS_CLASS_NET).join(name))
     }
+
+    fn bridge_ports(&self, name: &str) -> Option<Vec<String>> {
+        bridge_ports(&Path::new(SYS_CLASS_NET).join(name))
+    }
+}
+
+/// Most ports read of one bridge: more and it is captured itself.
+const MAX_BRIDGE_PORTS: usize = 1024;
+
+/// The ports of the bridge whose sysfs directory is `dir` (the entries of its `brif`
+/// directory, which only bridges have), or `None` when it is no bridge, the list cannot
+/// be read or it is longer than [`MAX_BRIDGE_PORTS`]. Untrusted like all of sysfs: the
+/// names are only compared with interface names.
+fn bridge_ports(dir: &Path) -> Option<Vec<String>> {
+    let mut ports = Vec::new();
+    for entry in std::fs::read_dir(dir.join("brif")).ok()? {
+        ports.push(entry.ok()?.file_name().to_string_lossy().into_owned());
+        if ports.len() > MAX_BRIDGE_PORTS {
+            return None;
+        }
+    }
+    Some(ports)
 }
 
 /// An interface's `ifindex` and Ethernet `address` from its sysfs directory. Untrusted
@@ -306,6 +328,27 @@ mod tests {
         std::fs::write(dir.path().join("rx_bytes"), "9".repeat(100)).expect("write");
         assert_eq!(kernel_bytes(dir.path()), None, "longer than any counter");
         assert_eq!(kernel_bytes(&dir.path().join("gone")), None);
+    }
+
+    #[test]
+    fn a_bridges_ports_are_listed_and_anything_else_is_no_bridge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bridge = dir.path().join("br0");
+        std::fs::create_dir_all(bridge.join("brif/veth1")).expect("port");
+        std::fs::create_dir_all(bridge.join("brif/tap0")).expect("port");
+        let mut ports = bridge_ports(&bridge).expect("a bridge");
+        ports.sort();
+        assert_eq!(ports, ["tap0", "veth1"]);
+
+        let plain = dir.path().join("eth0");
+        std::fs::create_dir_all(&plain).expect("interface");
+        assert_eq!(bridge_ports(&plain), None, "no brif: not a bridge");
+
+        let huge = dir.path().join("br1");
+        for i in 0..=MAX_BRIDGE_PORTS {
+            std::fs::create_dir_all(huge.join(format!("brif/p{i}"))).expect("port");
+        }
+        assert_eq!(bridge_ports(&huge), None, "too many ports: captured itself");
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub struct Interfaces {
     pub counters: BTreeMap<String, InterfaceCounters>,
     /// Interfaces asked for by name; empty means every capturable interface that is up.
     wanted: Vec<String>,
+    /// Bridges counted from the kernel's counters alone, without a handle: every frame
+    /// they carry crosses one of their ports too, and each port has a handle
+    /// ([`covered_bridges`]).
+    pub watched: Vec<String>,
 }
 
 impl Interfaces {
@@ -111,6 +115,37 @@ impl Interfaces {
             handles: Vec::new(),
             counters: BTreeMap::new(),
             wanted,
+            watched: Vec::new(),
+        }
+    }
+
+    /// Counts `name`'s bytes from the kernel's counters from now on (a handle opened, or
+    /// a watch began). An interface with no readable counters keeps the capture's count
+    /// throughout.
+    fn start_kernel_span(&mut self, name: &str) {
+        let counters = self.counters.entry(name.to_owned()).or_default();
+        match (self.devices.kernel_bytes(name), counters.kernel.as_mut()) {
+            (Some(now), Some(span)) => span.reopen(now),
+            (Some(now), None) if counters.sent_bytes + counters.received_bytes == 0 => {
+                counters.kernel = Some(KernelSpan {
+                    base: now,
+                    latest: now,
+                    open: true,
+                    ..KernelSpan::default()
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops counting `name` from the kernel's counters, keeping what was counted.
+    fn end_kernel_span(&mut self, name: &str) {
+        if let Some(span) = self
+            .counters
+            .get_mut(name)
+            .and_then(|counters| counters.kernel.as_mut())
+        {
+            span.open = false;
         }
     }
 
@@ -140,6 +175,12 @@ impl Interfaces {
                 .collect()
         };
 
+        let covered = covered_bridges(&targets, self.devices.as_ref());
+        let targets: Vec<String> = targets
+            .into_iter()
+            .filter(|name| !covered.contains(name))
+            .collect();
+
         let gone: Vec<String> = self
             .handles
             .iter()
@@ -149,6 +190,26 @@ impl Interfaces {
         for name in gone {
             self.close(&name);
         }
+        let unwatched: Vec<String> = self
+            .watched
+            .iter()
+            .filter(|name| !covered.contains(name))
+            .cloned()
+            .collect();
+        if !unwatched.is_empty() {
+            // What they carried up to now stays counted.
+            self.read_counters();
+        }
+        for name in &unwatched {
+            self.end_kernel_span(name);
+        }
+        self.watched.retain(|name| covered.contains(name));
+        for name in covered {
+            if !self.watched.contains(&name) {
+                self.start_kernel_span(&name);
+                self.watched.push(name);
+            }
+        }
 
         let mut first_error = None;
         for name in &targets {
@@ -157,21 +218,7 @@ impl Interfaces {
             }
             match self.devices.open(name) {
                 Ok(source) => {
-                    let counters = self.counters.entry(name.clone()).or_default();
-                    // Counted from the open on; an interface with no readable counters
-                    // keeps the capture's count throughout.
-                    match (self.devices.kernel_bytes(name), counters.kernel.as_mut()) {
-                        (Some(now), Some(span)) => span.reopen(now),
-                        (Some(now), None) if counters.sent_bytes + counters.received_bytes == 0 => {
-                            counters.kernel = Some(KernelSpan {
-                                base: now,
-                                latest: now,
-                                open: true,
-                                ..KernelSpan::default()
-                            });
-                        }
-                        _ => {}
-                    }
+                    self.start_kernel_span(name);
                     self.handles.push(Handle {
                         name: name.clone(),
                         source,
@@ -206,15 +253,23 @@ impl Interfaces {
         if let Some(counters) = self.counters.get_mut(name) {
             counters.dropped_before = counters.dropped_before.saturating_add(counters.dropped_now);
             counters.dropped_now = 0;
-            if let Some(span) = counters.kernel.as_mut() {
-                span.open = false;
-            }
         }
+        self.end_kernel_span(name);
     }
 
     /// Reads the drop counters (kernel and interface drops) and the kernel's byte
-    /// counters of every open handle.
+    /// counters of every open handle and watched bridge.
     pub fn read_counters(&mut self) {
+        for name in &self.watched {
+            let span = self
+                .counters
+                .get_mut(name)
+                .and_then(|counters| counters.kernel.as_mut())
+                .filter(|span| span.open);
+            if let (Some(span), Some(now)) = (span, self.devices.kernel_bytes(name)) {
+                span.read(now);
+            }
+        }
         for handle in &mut self.handles {
             let Some(counters) = self.counters.get_mut(&handle.name) else {
                 continue;
@@ -270,6 +325,26 @@ impl Interfaces {
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
         self.handles.iter().map(|h| h.source.poll_fd())
     }
+}
+
+/// The bridges among `targets` that need no handle of their own: a bridge (with
+/// `Devices::bridge_ports`) whose ports are all among `targets`, and whose kernel
+/// counters can be read (they give its totals). A frame crosses a bridge only between
+/// one of its ports and the host's stack or another port, so every frame on it is seen
+/// on a port's handle: capturing the bridge as well cost the kernel one more copy of each
+/// (a container's traffic behind a bridge and NAT was copied three times, on its port,
+/// the bridge and the egress device; now twice). A bridge with no ports, a port that is
+/// down or not captured, or a port list that cannot be read keeps its handle.
+fn covered_bridges(targets: &[String], devices: &dyn Devices) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|name| {
+            devices.bridge_ports(name).is_some_and(|ports| {
+                !ports.is_empty() && ports.iter().all(|port| targets.contains(port))
+            }) && devices.kernel_bytes(name).is_some()
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -65,6 +65,11 @@ pub trait Devices: Send {
     fn identity(&self, _name: &str) -> Option<LinkIdentity> {
         None
     }
+    /// When `name` is a bridge, the names of its ports (its lower interfaces); `None`
+    /// when it is not one or they cannot be read.
+    fn bridge_ports(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// An interface's index and Ethernet address.

@@ -40,6 +40,10 @@ struct WireState {
     up: Vec<String>,
     ports: HashMap<String, Port>,
     permission_denied: bool,
+    /// Bridges and the names of their ports.
+    bridges: HashMap<String, Vec<String>>,
+    /// The kernel's (transmitted, received) byte counters, where an interface has them.
+    kernel: HashMap<String, (u64, u64)>,
 }
 
 impl Wire {
@@ -84,6 +88,14 @@ impl Wire {
 impl Devices for Wire {
     fn list_up(&mut self) -> Result<Vec<String>, String> {
         Ok(self.lock().up.clone())
+    }
+
+    fn kernel_bytes(&self, name: &str) -> Option<(u64, u64)> {
+        self.lock().kernel.get(name).copied()
+    }
+
+    fn bridge_ports(&self, name: &str) -> Option<Vec<String>> {
+        self.lock().bridges.get(name).cloned()
     }
 
     fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError> {
@@ -328,6 +340,94 @@ fn a_failing_source_is_closed_and_opened_again() {
     }
     wire.send("eth0", udp_frame((HOST, DNS_CLIENT), (PEER, 53), 58));
     wait_for(&snapshots, |s| s.totals.captured_bytes >= 100);
+    capture.stop().expect("stop");
+}
+
+#[test]
+fn a_bridge_whose_ports_are_all_captured_is_counted_without_a_handle() {
+    let wire = Wire::default();
+    for name in ["eth0", "br0", "vport0", "vport1"] {
+        wire.plug(name, LinkType::Ethernet);
+    }
+    {
+        let mut state = wire.lock();
+        state
+            .bridges
+            .insert("br0".into(), vec!["vport0".into(), "vport1".into()]);
+        state.kernel.insert("br0".into(), (1_000, 2_000));
+    }
+    let (capture, snapshots) = start(&wire, fast()).expect("start");
+    assert_eq!(wire.port("br0", |p| p.opened), 0, "br0 needs no handle");
+    assert_eq!(wire.port("vport0", |p| p.open), 1);
+
+    // Its totals are the kernel's, from the start of the capture on.
+    wire.lock().kernel.insert("br0".into(), (1_500, 2_700));
+    let snapshot = wait_for(&snapshots, |s| {
+        interface(s, "br0").is_some_and(|i| i.sent_bytes == 500)
+    });
+    let br0 = interface(&snapshot, "br0").expect("br0 listed");
+    assert_eq!((br0.sent_bytes, br0.received_bytes), (500, 700));
+
+    // A port goes down: a frame could now cross br0 unseen, so it gets a handle, and
+    // what it carried is kept.
+    wire.unplug("vport1");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while wire.port("br0", |p| p.open) == 0 {
+        assert!(Instant::now() < deadline, "br0 not opened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wire.lock().kernel.insert("br0".into(), (1_600, 2_700));
+    let snapshot = wait_for(&snapshots, |s| {
+        interface(s, "br0").is_some_and(|i| i.sent_bytes >= 600)
+    });
+    let br0 = interface(&snapshot, "br0").expect("br0 listed");
+    assert_eq!((br0.sent_bytes, br0.received_bytes), (600, 700));
+
+    // Back up: the handle is closed again, the totals go on.
+    wire.plug("vport1", LinkType::Ethernet);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while wire.port("br0", |p| p.open) > 0 {
+        assert!(Instant::now() < deadline, "br0 still open");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wire.lock().kernel.insert("br0".into(), (1_650, 2_800));
+    let snapshot = wait_for(&snapshots, |s| {
+        interface(s, "br0").is_some_and(|i| i.sent_bytes >= 650)
+    });
+    let br0 = interface(&snapshot, "br0").expect("br0 listed");
+    assert_eq!((br0.sent_bytes, br0.received_bytes), (650, 800));
+    capture.stop().expect("stop");
+}
+
+#[test]
+fn a_bridge_with_a_port_not_captured_keeps_its_handle() {
+    let wire = Wire::default();
+    for name in ["br0", "vport0"] {
+        wire.plug(name, LinkType::Ethernet);
+    }
+    {
+        let mut state = wire.lock();
+        // vport9 is down (not listed as up), so traffic through it would cross br0 unseen.
+        state
+            .bridges
+            .insert("br0".into(), vec!["vport0".into(), "vport9".into()]);
+        state.kernel.insert("br0".into(), (0, 0));
+    }
+    let (capture, _snapshots) = start(&wire, fast()).expect("start");
+    assert_eq!(wire.port("br0", |p| p.open), 1);
+    capture.stop().expect("stop");
+
+    // Asked for by name without its ports, a bridge is captured too.
+    let options = CaptureOptions {
+        interfaces: vec!["br0".into()],
+        ..fast()
+    };
+    wire.lock()
+        .bridges
+        .insert("br0".into(), vec!["vport0".into()]);
+    let (capture, _snapshots) = start(&wire, options).expect("start");
+    assert_eq!(wire.port("br0", |p| p.open), 1);
+    assert_eq!(wire.port("vport0", |p| p.open), 0);
     capture.stop().expect("stop");
 }
 

@@ -1,8 +1,10 @@
 //! The Docker/Podman default: a process in a namespace behind a Linux bridge in the host,
 //! masqueraded by the host to a second namespace. Each packet crosses three interfaces
-//! the engine captures (the container's veth port, the bridge, and — translated — the
-//! host's veth to the second namespace); the client and the server must each be credited
-//! once with what a capture inside their own namespace saw (issue 14, item 1).
+//! (the container's veth port, the bridge, and — translated — the host's veth to the
+//! second namespace); the engine captures the port and the host's veth and counts the
+//! bridge, whose every frame also crosses the port, from its kernel counters. The client
+//! and the server must each be credited once with what a capture inside their own
+//! namespace saw (issue 14, item 1), and the bridge's totals must be what it carried.
 
 use crate::support::*;
 use std::collections::{HashMap, HashSet};
@@ -239,6 +241,7 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
     // Interfaces that exist at start are captured at once; wait for all three anyway.
     wait_captured(&engine, &[&net.bridge, &net.a_port, &net.b_host]);
     let before = engine.settle(|_| true);
+    let bridge_before = kernel_counters(&net.bridge);
 
     let (send, reply) = (1_000_000, 400_000);
     let server = Peer::start(
@@ -280,6 +283,7 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
             .map(|p| p.src.port()),
     );
     let (m, snapshot) = measure(&engine, name, &truth, &ports);
+    let bridge_after = kernel_counters(&net.bridge);
 
     let credited = |pid: u32| {
         let p = snapshot.processes.iter().find(|p| p.pid == pid);
@@ -313,13 +317,39 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
         "  worst share {worst:.2}%; {} B captured once, {} B further sightings; {} B more in unknown TCP",
         t.captured_bytes, t.repeated_bytes, lost_to_buckets
     );
-    // Every sighting after the first was recognised as one: the transfer crossed three
-    // captured interfaces, so about twice its bytes are repeats.
+    // Every sighting after the first was recognised as one: the transfer crossed two
+    // captured interfaces, so about its bytes again are repeats.
     let scenario = client_truth.0 + client_truth.1;
     assert!(
-        t.repeated_bytes >= scenario,
-        "only {} B of further sightings for a {scenario} B transfer seen three times",
+        t.repeated_bytes >= scenario * 98 / 100,
+        "only {} B of further sightings for a {scenario} B transfer seen twice",
         t.repeated_bytes
+    );
+    // The bridge, counted from its kernel counters: what it carried each way.
+    let (engine_before, engine_after) = (
+        engine_counters(&before, &net.bridge),
+        engine_counters(&snapshot, &net.bridge),
+    );
+    let kernel = (
+        bridge_after.0 - bridge_before.0,
+        bridge_after.1 - bridge_before.1,
+    );
+    let engine_delta = (
+        engine_after.0 - engine_before.0,
+        engine_after.1 - engine_before.1,
+    );
+    println!(
+        "  bridge {}: kernel tx {} rx {} B, engine sent {} received {} B",
+        net.bridge, kernel.0, kernel.1, engine_delta.0, engine_delta.1
+    );
+    assert!(
+        kernel.1 >= send as u64,
+        "the transfer crossed {}",
+        net.bridge
+    );
+    assert!(
+        agrees(engine_delta.0, kernel.0) && agrees(engine_delta.1, kernel.1),
+        "bridge totals {engine_delta:?} against its kernel counters {kernel:?}"
     );
     assert!(
         m.wrong_share() <= 0.01,

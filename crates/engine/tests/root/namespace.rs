@@ -345,34 +345,6 @@ fn fragmented_udp_ipv6_is_credited_through_its_first_fragments() {
     );
 }
 
-/// The kernel's byte counters of `interface`: (transmitted, received).
-fn kernel_counters(interface: &str) -> (u64, u64) {
-    let read = |what: &str| -> u64 {
-        let path = format!("/sys/class/net/{interface}/statistics/{what}");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        text.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-    };
-    (read("tx_bytes"), read("rx_bytes"))
-}
-
-/// The engine's totals of `interface`: (sent, received).
-fn engine_counters(snapshot: &sockeye_engine::Snapshot, interface: &str) -> (u64, u64) {
-    snapshot
-        .interfaces
-        .iter()
-        .find(|i| i.name == interface)
-        .map(|i| (i.sent_bytes, i.received_bytes))
-        .unwrap_or_else(|| panic!("no totals for {interface}"))
-}
-
-/// Within 1 % of `kernel`, and no further than a few stray frames (neighbour discovery
-/// between the two readings) for a direction that carried almost nothing.
-fn agrees(engine: u64, kernel: u64) -> bool {
-    engine.abs_diff(kernel) <= (kernel / 100).max(2_000)
-}
-
 #[test]
 fn a_veths_totals_are_what_its_kernel_counters_say_in_each_direction() {
     let name = "veth interface totals against its kernel counters";

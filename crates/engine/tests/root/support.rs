@@ -553,3 +553,31 @@ pub fn endpoint_is(owned: SocketAddr) -> Owns {
 pub fn address_is(ip: IpAddr) -> Owns {
     Box::new(move |endpoint| endpoint.ip() == ip)
 }
+
+/// The kernel's byte counters of `interface`: (transmitted, received).
+pub fn kernel_counters(interface: &str) -> (u64, u64) {
+    let read = |what: &str| -> u64 {
+        let path = format!("/sys/class/net/{interface}/statistics/{what}");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    (read("tx_bytes"), read("rx_bytes"))
+}
+
+/// The engine's totals of `interface`: (sent, received).
+pub fn engine_counters(snapshot: &sockeye_engine::Snapshot, interface: &str) -> (u64, u64) {
+    snapshot
+        .interfaces
+        .iter()
+        .find(|i| i.name == interface)
+        .map(|i| (i.sent_bytes, i.received_bytes))
+        .unwrap_or_else(|| panic!("no totals for {interface}"))
+}
+
+/// Within 1 % of `kernel`, and no further than a few stray frames (neighbour discovery
+/// between the two readings) for a direction that carried almost nothing.
+pub fn agrees(engine: u64, kernel: u64) -> bool {
+    engine.abs_diff(kernel) <= (kernel / 100).max(2_000)
+}
