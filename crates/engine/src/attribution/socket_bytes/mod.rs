@@ -185,6 +185,10 @@ impl SocketBytesLog {
         let tally = &mut self.tally;
         for (direction, ring) in &mut self.rings {
             let direction = *direction;
+            // One process's calls come in runs (a flood of datagrams, a transfer in small
+            // writes): added up here and put in the per-pid map once a run, not once a
+            // call (1.2 million calls in a flood of 600,000 datagrams).
+            let mut run: Option<Run> = None;
             ring.drain(&mut self.scratch, |kind, body| match kind {
                 PERF_RECORD_SAMPLE => {
                     // u32 pid, u32 tid (PERF_SAMPLE_TID), u32 size, raw bytes.
@@ -197,7 +201,22 @@ impl SocketBytesLog {
                     let raw = body.get(12..).unwrap_or_default();
                     let raw = raw.get(..size as usize).unwrap_or(raw);
                     if let Some(bytes) = payload_bytes(&layout, raw) {
-                        count(tally, pid, direction, bytes);
+                        match &mut run {
+                            Some(run) if run.pid == pid => {
+                                run.bytes = run.bytes.saturating_add(bytes);
+                                run.calls += 1;
+                            }
+                            _ => {
+                                let next = Run {
+                                    pid,
+                                    bytes,
+                                    calls: 1,
+                                };
+                                if let Some(done) = run.replace(next) {
+                                    count(tally, done, direction);
+                                }
+                            }
+                        }
                     }
                 }
                 PERF_RECORD_LOST => {
@@ -208,9 +227,21 @@ impl SocketBytesLog {
                 }
                 _ => {}
             });
+            if let Some(done) = run {
+                count(tally, done, direction);
+            }
         }
         &self.tally
     }
+}
+
+/// Consecutive calls of one process in one ring.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    pid: Pid,
+    /// Their payload bytes.
+    bytes: u64,
+    calls: u64,
 }
 
 /// `ENODEV`, the error `perf_event_open` gives for an offline CPU.
@@ -218,13 +249,15 @@ fn libc_enodev() -> i32 {
     rustix::io::Errno::NODEV.raw_os_error()
 }
 
-/// Adds one call's bytes to its process.
-fn count(tally: &mut SocketTally, pid: Pid, direction: Direction, bytes: u64) {
+/// Adds a run of calls' bytes to their process; a process past [`MAX_PIDS`] loses them
+/// (counted as lost calls).
+fn count(tally: &mut SocketTally, run: Run, direction: Direction) {
+    let Run { pid, bytes, calls } = run;
     let full = tally.per_pid.len() >= MAX_PIDS;
     let entry = match tally.per_pid.get_mut(&pid) {
         Some(entry) => entry,
         None if full => {
-            tally.lost = tally.lost.saturating_add(1);
+            tally.lost = tally.lost.saturating_add(calls);
             return;
         }
         None => tally.per_pid.entry(pid).or_default(),
@@ -240,13 +273,21 @@ mod tests {
     use super::*;
     use crate::owner::SocketBytes;
 
+    fn one(pid: Pid, bytes: u64) -> Run {
+        Run {
+            pid,
+            bytes,
+            calls: 1,
+        }
+    }
+
     #[test]
     fn calls_add_up_per_pid_and_direction() {
         let mut tally = SocketTally::default();
-        count(&mut tally, 7, Direction::Sent, 100);
-        count(&mut tally, 7, Direction::Sent, 23);
-        count(&mut tally, 7, Direction::Received, 5);
-        count(&mut tally, 8, Direction::Received, 1);
+        count(&mut tally, one(7, 100), Direction::Sent);
+        count(&mut tally, one(7, 23), Direction::Sent);
+        count(&mut tally, one(7, 5), Direction::Received);
+        count(&mut tally, one(8, 1), Direction::Received);
         assert_eq!(
             tally.per_pid.get(&7),
             Some(&SocketBytes {
@@ -268,12 +309,18 @@ mod tests {
     fn pids_past_the_bound_are_counted_as_lost() {
         let mut tally = SocketTally::default();
         for pid in 0..MAX_PIDS as u32 {
-            count(&mut tally, pid, Direction::Sent, 1);
+            count(&mut tally, one(pid, 1), Direction::Sent);
         }
-        count(&mut tally, u32::MAX, Direction::Sent, 1);
-        count(&mut tally, 0, Direction::Sent, 1);
+        count(&mut tally, one(u32::MAX, 1), Direction::Sent);
+        let run = Run {
+            pid: u32::MAX - 1,
+            bytes: 300,
+            calls: 3,
+        };
+        count(&mut tally, run, Direction::Sent);
+        count(&mut tally, one(0, 1), Direction::Sent);
         assert_eq!(tally.per_pid.len(), MAX_PIDS);
-        assert_eq!(tally.lost, 1);
+        assert_eq!(tally.lost, 4, "each call of a run is one lost");
         assert_eq!(tally.per_pid.get(&0).map(|b| b.sent), Some(2));
     }
 }
