@@ -128,6 +128,11 @@ impl<O: OwnerLookup> Session<O> {
                 } else {
                     QUIET_PREPARE_PERIOD
                 };
+                // The owner lookup may need its woken() by a time of its own.
+                let deadline = match self.accounting.wake_at() {
+                    Some(at) => deadline.min(at),
+                    None => deadline,
+                };
                 let wait = deadline
                     .saturating_duration_since(Instant::now())
                     .min(prepare);
@@ -150,7 +155,12 @@ impl<O: OwnerLookup> Session<O> {
             if woken {
                 self.waker.drain();
             }
-            if owners_woken {
+            if owners_woken
+                || self
+                    .accounting
+                    .wake_at()
+                    .is_some_and(|at| Instant::now() >= at)
+            {
                 self.accounting.woken();
             }
             let read;

@@ -37,7 +37,13 @@ pub(in crate::attribution) struct Extras {
     /// to be acted on at once. Otherwise the kernel wakes one only when the ring is half
     /// full, and the ring is read when its reader comes by.
     pub wake_each: bool,
+    /// A ring of [`SMALL_RING_PAGES`]: for events kept only to wake a poller, whose
+    /// records are skipped, not read.
+    pub small: bool,
 }
+
+/// Data pages of a [`Extras::small`] ring: 32 KiB, some 300 records between skips.
+const SMALL_RING_PAGES: usize = 8;
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
 pub(in crate::attribution) struct Ring {
@@ -123,7 +129,12 @@ impl Ring {
         // SAFETY: SET_FILTER reads the NUL-terminated string, which outlives the call.
         unsafe { ioctls::SET_FILTER(fd.as_raw_fd(), filter.as_ptr().cast_mut()) };
         let page = rustix::param::page_size();
-        let mapped = page * (1 + RING_PAGES);
+        let pages = if extras.small {
+            SMALL_RING_PAGES
+        } else {
+            RING_PAGES
+        };
+        let mapped = page * (1 + pages);
         // SAFETY: maps the event's ring buffer with the length perf expects (one control
         // page and 2^n data pages); a new mapping aliases no Rust memory.
         let base = unsafe {
@@ -141,7 +152,7 @@ impl Ring {
             base: base.cast(),
             mapped,
             data_offset: page,
-            data_size: page * RING_PAGES,
+            data_size: page * pages,
         };
         // Kernels since 4.1 state where the data is; older ones use the page after.
         let (offset, size) = (ring.word(DATA_OFFSET), ring.word(DATA_SIZE));
@@ -174,10 +185,13 @@ impl Ring {
         };
     }
 
-    /// Drops whatever the ring holds (a log taken up again starts empty).
-    pub(in crate::attribution) fn skip_all(&mut self) {
+    /// Drops whatever the ring holds (a log taken up again starts empty); whether it held
+    /// anything.
+    pub(in crate::attribution) fn skip_all(&mut self) -> bool {
         let head = self.word(DATA_HEAD);
+        let any = head != self.word(DATA_TAIL);
         self.set_tail(head);
+        any
     }
 
     /// A u64 of the control page, read volatile (the kernel writes it).
