@@ -19,6 +19,10 @@ pub struct Handle {
     pub source: Box<dyn FrameSource>,
     /// Its index and hardware address, read when it opened.
     pub identity: Option<LinkIdentity>,
+    /// When it is a port of a bridge that has no handle ([`covered_bridges`]): the
+    /// bridge's index and address. A frame the host sends through the bridge leaves with
+    /// the bridge's address and is seen only here.
+    pub bridge: Option<LinkIdentity>,
 }
 
 /// Counts of one interface, kept after its handle closes (totals are since start).
@@ -175,7 +179,8 @@ impl Interfaces {
                 .collect()
         };
 
-        let covered = covered_bridges(&targets, self.devices.as_ref());
+        let bridges = covered_bridges(&targets, self.devices.as_ref());
+        let covered: Vec<String> = bridges.iter().map(|(name, _)| name.clone()).collect();
         let targets: Vec<String> = targets
             .into_iter()
             .filter(|name| !covered.contains(name))
@@ -223,12 +228,20 @@ impl Interfaces {
                         name: name.clone(),
                         source,
                         identity: self.devices.identity(name),
+                        bridge: None,
                     });
                 }
                 Err(error) => {
                     first_error.get_or_insert((name.clone(), error));
                 }
             }
+        }
+        for handle in &mut self.handles {
+            let bridge = bridges
+                .iter()
+                .find(|(_, ports)| ports.contains(&handle.name))
+                .map(|(bridge, _)| bridge);
+            handle.bridge = bridge.and_then(|bridge| self.devices.identity(bridge));
         }
         if initial && self.handles.is_empty() {
             return Err(match first_error {
@@ -335,15 +348,16 @@ impl Interfaces {
 /// (a container's traffic behind a bridge and NAT was copied three times, on its port,
 /// the bridge and the egress device; now twice). A bridge with no ports, a port that is
 /// down or not captured, or a port list that cannot be read keeps its handle.
-fn covered_bridges(targets: &[String], devices: &dyn Devices) -> Vec<String> {
+fn covered_bridges(targets: &[String], devices: &dyn Devices) -> Vec<(String, Vec<String>)> {
     targets
         .iter()
-        .filter(|name| {
-            devices.bridge_ports(name).is_some_and(|ports| {
-                !ports.is_empty() && ports.iter().all(|port| targets.contains(port))
-            }) && devices.kernel_bytes(name).is_some()
+        .filter_map(|name| {
+            let ports = devices.bridge_ports(name)?;
+            let covered = !ports.is_empty()
+                && ports.iter().all(|port| targets.contains(port))
+                && devices.kernel_bytes(name).is_some();
+            covered.then(|| (name.clone(), ports))
         })
-        .cloned()
         .collect()
 }
 

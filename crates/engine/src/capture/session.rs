@@ -204,18 +204,28 @@ impl<O: OwnerLookup> Session<O> {
             let link = handle.source.link();
             let iface = interface_id(&handle.name);
             // A frame without IP that leaves with the interface's own address was sent
-            // from here, maybe by a packet socket (loopback's address is all zeros).
+            // from here, maybe by a packet socket (loopback's address is all zeros); on
+            // a port of a bridge without a handle, also one with the bridge's address
+            // (sent through the bridge).
             let sent_here = handle.identity.filter(|id| id.mac != [0; 6]);
+            let sent_via = handle.bridge.filter(|id| id.mac != [0; 6]);
             let mut clock = BatchClock::new();
             let (accounting, fragments) = (&mut self.accounting, &mut self.fragments);
             let (read, end) = handle.source.read_batch(BATCH, &mut |frame| {
                 let meta = parse_frame(link, frame.data, frame.wire_len, fragments);
                 let now = clock.now(accounting.lookups_run());
                 let age = now.age(frame.captured);
-                let outgoing = sent_here.filter(|_| !meta.is_ip()).and_then(|id| {
-                    let (source, ethertype) = ethernet_source_and_type(link, frame.data)?;
-                    (source == id.mac).then_some((id.ifindex, ethertype))
-                });
+                let outgoing = if meta.is_ip() {
+                    None
+                } else {
+                    ethernet_source_and_type(link, frame.data).and_then(|(source, ethertype)| {
+                        [sent_here, sent_via]
+                            .into_iter()
+                            .flatten()
+                            .find(|id| id.mac == source)
+                            .map(|id| (id.ifindex, ethertype))
+                    })
+                };
                 let locality = match outgoing {
                     Some((ifindex, ethertype)) => {
                         accounting.record_link_frame(frame.wire_len, ifindex, ethertype)

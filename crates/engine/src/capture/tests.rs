@@ -1,7 +1,7 @@
 //! The capture loop specified without root: a fake wire feeds frames to fake interfaces
 //! that come and go, fail and drop, and the loop's snapshots and control are checked.
 
-use super::source::{BatchEnd, Devices, Frame, FrameSource, OpenError};
+use super::source::{BatchEnd, Devices, Frame, FrameSource, LinkIdentity, OpenError};
 use super::waker::Waker;
 use super::{spawn_on, Control};
 use crate::owner::Pid;
@@ -44,6 +44,8 @@ struct WireState {
     bridges: HashMap<String, Vec<String>>,
     /// The kernel's (transmitted, received) byte counters, where an interface has them.
     kernel: HashMap<String, (u64, u64)>,
+    /// Interfaces' indexes and addresses.
+    identities: HashMap<String, LinkIdentity>,
 }
 
 impl Wire {
@@ -96,6 +98,10 @@ impl Devices for Wire {
 
     fn bridge_ports(&self, name: &str) -> Option<Vec<String>> {
         self.lock().bridges.get(name).cloned()
+    }
+
+    fn identity(&self, name: &str) -> Option<LinkIdentity> {
+        self.lock().identities.get(name).copied()
     }
 
     fn open(&mut self, name: &str) -> Result<Box<dyn FrameSource>, OpenError> {
@@ -215,6 +221,15 @@ fn start(
     wire: &Wire,
     options: CaptureOptions,
 ) -> Result<(Capture, Receiver<Snapshot>), EngineError> {
+    start_with(wire, options, owners())
+}
+
+/// [`start`] with these owners.
+fn start_with(
+    wire: &Wire,
+    options: CaptureOptions,
+    owners: FakeOwners,
+) -> Result<(Capture, Receiver<Snapshot>), EngineError> {
     let (updates, snapshots) = mpsc::channel();
     let on_update = Box::new(move |update: Result<Snapshot, EngineError>| {
         if let Ok(snapshot) = update {
@@ -223,7 +238,7 @@ fn start(
     });
     let (control, waker, thread) = spawn_on(
         options,
-        owners(),
+        owners,
         Box::new(wire.clone()),
         Duration::from_millis(20),
         on_update,
@@ -396,6 +411,40 @@ fn a_bridge_whose_ports_are_all_captured_is_counted_without_a_handle() {
     });
     let br0 = interface(&snapshot, "br0").expect("br0 listed");
     assert_eq!((br0.sent_bytes, br0.received_bytes), (650, 800));
+    capture.stop().expect("stop");
+}
+
+#[test]
+fn a_frame_a_packet_socket_sends_through_an_uncaptured_bridge_is_credited_on_its_port() {
+    const BRIDGE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb0];
+    const ETHERTYPE: u16 = 0x88b5;
+    let wire = Wire::default();
+    wire.plug("br0", LinkType::Ethernet);
+    wire.plug("vport0", LinkType::Ethernet);
+    {
+        let mut state = wire.lock();
+        state.bridges.insert("br0".into(), vec!["vport0".into()]);
+        state.kernel.insert("br0".into(), (0, 0));
+        for (name, ifindex, mac) in [("br0", 7, BRIDGE_MAC), ("vport0", 8, [2, 0, 0, 0, 0, 8])] {
+            state
+                .identities
+                .insert(name.into(), LinkIdentity { ifindex, mac });
+        }
+    }
+    let mut owners = owners();
+    owners.packet_senders.insert((7, ETHERTYPE), PID);
+    let (capture, snapshots) = start_with(&wire, fast(), owners).expect("start");
+    assert_eq!(wire.port("br0", |p| p.opened), 0, "br0 needs no handle");
+
+    // A broadcast from a packet socket bound to br0: seen only on its port.
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&BRIDGE_MAC);
+    frame.extend_from_slice(&ETHERTYPE.to_be_bytes());
+    frame.resize(14 + 100, 0x70);
+    wire.send("vport0", frame);
+    let snapshot = wait_for(&snapshots, |s| s.totals.captured_bytes == 114);
+    let sender = snapshot.processes.iter().find(|p| p.pid == PID);
+    assert_eq!(sender.map(|p| p.sent_bytes), Some(114));
     capture.stop().expect("stop");
 }
 
