@@ -67,7 +67,7 @@
 //! - **veth + bridge** (Docker, Podman, libvirt's `virbr0`): a container's packet routed
 //!   by the host crosses the veth's host end (the bridge port) and the bridge, with the
 //!   same addresses. A bridge whose ports are all captured gets no handle of its own (its
-//!   totals come from its kernel counters, `capture::interfaces::covered_bridges`), so
+//!   totals come from its kernel counters, `capture::interfaces::bridge_candidates`), so
 //!   the packet is seen once there; a bridge that is captured (a port down or not
 //!   captured) sees it again: one transfer, credited through one flow. Between two
 //!   containers on one bridge it is seen on both ports (switched, the bridge device does

@@ -2,13 +2,14 @@
 //! counts and drop counters; follows interfaces that appear and disappear.
 //!
 //! An interface's totals are what it carried each way, so they come from the kernel's own
-//! counters (read each interval, from when its handle opened): a frame's addresses cannot
+//! counters (read each interval, from when its handle opened, or from when a bridge began
+//! to be counted without a handle, [`bridge_candidates`]): a frame's addresses cannot
 //! say which way it crossed a veth into a local namespace or a bridge port, where both
 //! ends are local, and libpcap on Linux offers no per-interface cooked mode that would.
 //! Where the kernel's counters cannot be read, the capture's own count by the addresses
 //! stands in.
 
-use super::source::{Devices, FrameSource, LinkIdentity};
+use super::source::{Devices, FrameSource, LinkIdentity, OpenError};
 use crate::{EngineError, InterfaceStats};
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
@@ -19,9 +20,10 @@ pub struct Handle {
     pub source: Box<dyn FrameSource>,
     /// Its index and hardware address, read when it opened.
     pub identity: Option<LinkIdentity>,
-    /// When it is a port of a bridge that has no handle ([`covered_bridges`]): the
-    /// bridge's index and address. A frame the host sends through the bridge leaves with
-    /// the bridge's address and is seen only here.
+    /// When it is the first port with a handle of a bridge that has none
+    /// ([`bridge_candidates`]): the bridge's index and address. A frame the host sends
+    /// through the bridge leaves with the bridge's address and is seen on its ports only;
+    /// this one credits its sender (the others count it as another frame, once each).
     pub bridge: Option<LinkIdentity>,
 }
 
@@ -108,7 +110,7 @@ pub struct Interfaces {
     wanted: Vec<String>,
     /// Bridges counted from the kernel's counters alone, without a handle: every frame
     /// they carry crosses one of their ports too, and each port has a handle
-    /// ([`covered_bridges`]).
+    /// ([`bridge_candidates`]).
     pub watched: Vec<String>,
 }
 
@@ -129,6 +131,8 @@ impl Interfaces {
     fn start_kernel_span(&mut self, name: &str) {
         let counters = self.counters.entry(name.to_owned()).or_default();
         match (self.devices.kernel_bytes(name), counters.kernel.as_mut()) {
+            // Still counting (a bridge moving between a handle and none).
+            (Some(now), Some(span)) if span.open => span.read(now),
             (Some(now), Some(span)) => span.reopen(now),
             (Some(now), None) if counters.sent_bytes + counters.received_bytes == 0 => {
                 counters.kernel = Some(KernelSpan {
@@ -179,13 +183,12 @@ impl Interfaces {
                 .collect()
         };
 
-        let bridges = covered_bridges(&targets, self.devices.as_ref());
-        let covered: Vec<String> = bridges.iter().map(|(name, _)| name.clone()).collect();
-        let targets: Vec<String> = targets
-            .into_iter()
-            .filter(|name| !covered.contains(name))
-            .collect();
+        // Bridges that may go without a handle of their own, with their ports.
+        let candidates = bridge_candidates(&targets, self.devices.as_ref(), &self.counters);
+        let is_candidate = |name: &String| candidates.iter().any(|(bridge, _)| bridge == name);
 
+        // Handles of interfaces no longer wanted go; every other wanted interface but the
+        // candidate bridges gets one, their ports first of all.
         let gone: Vec<String> = self
             .handles
             .iter()
@@ -195,53 +198,64 @@ impl Interfaces {
         for name in gone {
             self.close(&name);
         }
+        let mut first_error = None;
+        let others: Vec<String> = targets
+            .iter()
+            .filter(|t| !is_candidate(t))
+            .cloned()
+            .collect();
+        self.open_all(&others, &mut first_error);
+
+        // A candidate is covered when each of its ports has a handle now (one whose open
+        // failed leaves the bridge its own): its handle closes, the ports' being open
+        // already, and its kernel counters go on counting without a gap.
+        let open = |handles: &[Handle], name: &String| handles.iter().any(|h| &h.name == name);
+        let (covered, uncovered): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|(_, ports)| ports.iter().all(|port| open(&self.handles, port)));
+        for (name, _) in &covered {
+            if open(&self.handles, name) {
+                self.read_counters();
+                self.drop_handle(name);
+            }
+            if !self.watched.contains(name) {
+                self.start_kernel_span(name);
+                self.watched.push(name.clone());
+            }
+        }
+        // Watched bridges no longer covered get a handle again (below); their span goes
+        // on unless none can be opened.
         let unwatched: Vec<String> = self
             .watched
             .iter()
-            .filter(|name| !covered.contains(name))
+            .filter(|name| !covered.iter().any(|(bridge, _)| bridge == *name))
             .cloned()
             .collect();
-        if !unwatched.is_empty() {
-            // What they carried up to now stays counted.
-            self.read_counters();
-        }
+        self.watched
+            .retain(|name| covered.iter().any(|(bridge, _)| bridge == name));
+        let reopen: Vec<String> = uncovered.iter().map(|(name, _)| name.clone()).collect();
+        self.read_counters();
+        self.open_all(&reopen, &mut first_error);
         for name in &unwatched {
-            self.end_kernel_span(name);
-        }
-        self.watched.retain(|name| covered.contains(name));
-        for name in covered {
-            if !self.watched.contains(&name) {
-                self.start_kernel_span(&name);
-                self.watched.push(name);
+            if !open(&self.handles, name) {
+                self.end_kernel_span(name);
             }
         }
 
-        let mut first_error = None;
-        for name in &targets {
-            if self.handles.iter().any(|h| &h.name == name) {
-                continue;
-            }
-            match self.devices.open(name) {
-                Ok(source) => {
-                    self.start_kernel_span(name);
-                    self.handles.push(Handle {
-                        name: name.clone(),
-                        source,
-                        identity: self.devices.identity(name),
-                        bridge: None,
-                    });
-                }
-                Err(error) => {
-                    first_error.get_or_insert((name.clone(), error));
-                }
-            }
-        }
+        // The first port with a handle of each covered bridge knows the bridge's address
+        // (a packet socket's frame sent through the bridge is credited once, not once per
+        // port it is flooded to).
         for handle in &mut self.handles {
-            let bridge = bridges
+            handle.bridge = None;
+        }
+        for (bridge, ports) in &covered {
+            let identity = self.devices.identity(bridge);
+            let first = ports
                 .iter()
-                .find(|(_, ports)| ports.contains(&handle.name))
-                .map(|(bridge, _)| bridge);
-            handle.bridge = bridge.and_then(|bridge| self.devices.identity(bridge));
+                .find_map(|port| self.handles.iter().position(|h| &h.name == port));
+            if let Some(handle) = first.and_then(|at| self.handles.get_mut(at)) {
+                handle.bridge = identity;
+            }
         }
         if initial && self.handles.is_empty() {
             return Err(match first_error {
@@ -262,12 +276,41 @@ impl Interfaces {
     /// and what it carried.
     pub fn close(&mut self, name: &str) {
         self.read_counters();
+        self.drop_handle(name);
+        self.end_kernel_span(name);
+    }
+
+    /// Closes the handle on `name` and keeps its drops; its kernel span is left as it is.
+    fn drop_handle(&mut self, name: &str) {
         self.handles.retain(|h| h.name != name);
         if let Some(counters) = self.counters.get_mut(name) {
             counters.dropped_before = counters.dropped_before.saturating_add(counters.dropped_now);
             counters.dropped_now = 0;
         }
-        self.end_kernel_span(name);
+    }
+
+    /// Opens a handle on each of `names` that has none; the first failure is kept in
+    /// `first_error`.
+    fn open_all(&mut self, names: &[String], first_error: &mut Option<(String, OpenError)>) {
+        for name in names {
+            if self.handles.iter().any(|h| &h.name == name) {
+                continue;
+            }
+            match self.devices.open(name) {
+                Ok(source) => {
+                    self.start_kernel_span(name);
+                    self.handles.push(Handle {
+                        name: name.clone(),
+                        source,
+                        identity: self.devices.identity(name),
+                        bridge: None,
+                    });
+                }
+                Err(error) => {
+                    first_error.get_or_insert((name.clone(), error));
+                }
+            }
+        }
     }
 
     /// Reads the drop counters (kernel and interface drops) and the kernel's byte
@@ -340,23 +383,32 @@ impl Interfaces {
     }
 }
 
-/// The bridges among `targets` that need no handle of their own: a bridge (with
-/// `Devices::bridge_ports`) whose ports are all among `targets`, and whose kernel
-/// counters can be read (they give its totals). A frame crosses a bridge only between
-/// one of its ports and the host's stack or another port, so every frame on it is seen
-/// on a port's handle: capturing the bridge as well cost the kernel one more copy of each
-/// (a container's traffic behind a bridge and NAT was copied three times, on its port,
-/// the bridge and the egress device; now twice). A bridge with no ports, a port that is
-/// down or not captured, or a port list that cannot be read keeps its handle.
-fn covered_bridges(targets: &[String], devices: &dyn Devices) -> Vec<(String, Vec<String>)> {
+/// The bridges among `targets` that need no handle of their own once each of their ports
+/// has one: a bridge (with `Devices::bridge_ports`) whose ports are all among `targets`
+/// and whose kernel counters can be read (they give its totals, and did so far if it was
+/// counted before). A frame crosses a bridge only between one of its ports and the host's
+/// stack or another port, so every frame on it is seen on a port's handle: capturing the
+/// bridge as well cost the kernel one more copy of each (a container's traffic behind a
+/// bridge and NAT was copied three times, on its port, the bridge and the egress device;
+/// now twice). A bridge with no ports, a port that is down or not captured, or a port list
+/// that cannot be read keeps its handle.
+fn bridge_candidates(
+    targets: &[String],
+    devices: &dyn Devices,
+    counters: &BTreeMap<String, InterfaceCounters>,
+) -> Vec<(String, Vec<String>)> {
     targets
         .iter()
         .filter_map(|name| {
             let ports = devices.bridge_ports(name)?;
-            let covered = !ports.is_empty()
+            let counted_by_kernel = counters
+                .get(name)
+                .is_none_or(|c| c.kernel.is_some() || c.sent_bytes + c.received_bytes == 0);
+            let candidate = !ports.is_empty()
                 && ports.iter().all(|port| targets.contains(port))
+                && counted_by_kernel
                 && devices.kernel_bytes(name).is_some();
-            covered.then(|| (name.clone(), ports))
+            candidate.then(|| (name.clone(), ports))
         })
         .collect()
 }

@@ -54,7 +54,8 @@ const PREPARE_PERIOD: Duration = Duration::from_millis(50);
 /// reads its logs) about once a second. An idle helper spent 2.3 ms a second (0.23 % of a
 /// core) waking 20 times a second (build-aux/bench/idle). Nothing waits on it: a packet
 /// wakes the thread when its ring block is handed over, and a process connecting wakes it
-/// through the connect log (`OwnerLookup::wake_fds`), whose details are read then.
+/// through the connect log (`OwnerLookup::wake_fds`), whose details are read then; one
+/// connecting within 5 ms of another is read when that pause ends (`OwnerLookup::wake_at`).
 const QUIET_PREPARE_PERIOD: Duration = Duration::from_secs(1);
 /// How long without a packet makes the capture quiet (see [`QUIET_PREPARE_PERIOD`]).
 const QUIET_AFTER: Duration = Duration::from_secs(2);

@@ -419,13 +419,20 @@ fn a_frame_a_packet_socket_sends_through_an_uncaptured_bridge_is_credited_on_its
     const BRIDGE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb0];
     const ETHERTYPE: u16 = 0x88b5;
     let wire = Wire::default();
-    wire.plug("br0", LinkType::Ethernet);
-    wire.plug("vport0", LinkType::Ethernet);
+    for name in ["br0", "vport0", "vport1"] {
+        wire.plug(name, LinkType::Ethernet);
+    }
     {
         let mut state = wire.lock();
-        state.bridges.insert("br0".into(), vec!["vport0".into()]);
+        state
+            .bridges
+            .insert("br0".into(), vec!["vport0".into(), "vport1".into()]);
         state.kernel.insert("br0".into(), (0, 0));
-        for (name, ifindex, mac) in [("br0", 7, BRIDGE_MAC), ("vport0", 8, [2, 0, 0, 0, 0, 8])] {
+        for (name, ifindex, mac) in [
+            ("br0", 7, BRIDGE_MAC),
+            ("vport0", 8, [2, 0, 0, 0, 0, 8]),
+            ("vport1", 9, [2, 0, 0, 0, 0, 9]),
+        ] {
             state
                 .identities
                 .insert(name.into(), LinkIdentity { ifindex, mac });
@@ -436,13 +443,15 @@ fn a_frame_a_packet_socket_sends_through_an_uncaptured_bridge_is_credited_on_its
     let (capture, snapshots) = start_with(&wire, fast(), owners).expect("start");
     assert_eq!(wire.port("br0", |p| p.opened), 0, "br0 needs no handle");
 
-    // A broadcast from a packet socket bound to br0: seen only on its port.
+    // A broadcast from a packet socket bound to br0, flooded to both ports: its sender
+    // is credited once.
     let mut frame = vec![0xff; 6];
     frame.extend_from_slice(&BRIDGE_MAC);
     frame.extend_from_slice(&ETHERTYPE.to_be_bytes());
     frame.resize(14 + 100, 0x70);
-    wire.send("vport0", frame);
-    let snapshot = wait_for(&snapshots, |s| s.totals.captured_bytes == 114);
+    wire.send("vport0", frame.clone());
+    wire.send("vport1", frame);
+    let snapshot = wait_for(&snapshots, |s| s.totals.captured_bytes == 228);
     let sender = snapshot.processes.iter().find(|p| p.pid == PID);
     assert_eq!(sender.map(|p| p.sent_bytes), Some(114));
     capture.stop().expect("stop");
@@ -465,6 +474,16 @@ fn a_bridge_with_a_port_not_captured_keeps_its_handle() {
     let (capture, _snapshots) = start(&wire, fast()).expect("start");
     assert_eq!(wire.port("br0", |p| p.open), 1);
     capture.stop().expect("stop");
+
+    // A port that is up but cannot be opened: frames through it would be seen nowhere.
+    wire.lock()
+        .bridges
+        .insert("br0".into(), vec!["vport0".into(), "vbroken".into()]);
+    wire.lock().up.push("vbroken".into());
+    let (capture, _snapshots) = start(&wire, fast()).expect("start");
+    assert_eq!(wire.port("br0", |p| p.open), 1);
+    capture.stop().expect("stop");
+    wire.lock().up.retain(|name| name != "vbroken");
 
     // Asked for by name without its ports, a bridge is captured too.
     let options = CaptureOptions {

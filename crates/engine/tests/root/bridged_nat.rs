@@ -325,6 +325,11 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
         "only {} B of further sightings for a {scenario} B transfer seen twice",
         t.repeated_bytes
     );
+    assert!(
+        t.repeated_bytes < scenario * 3 / 2,
+        "{} B of further sightings for a {scenario} B transfer: the bridge was captured too",
+        t.repeated_bytes
+    );
     // The bridge, counted from its kernel counters: what it carried each way.
     let (engine_before, engine_after) = (
         engine_counters(&before, &net.bridge),

@@ -89,7 +89,8 @@ pub(crate) struct ConnectLog {
     /// it runs. Each wakeup is a self-IPI in the kernel (`irq_work`), which in a virtual
     /// machine costs a VM exit: rung at every connect, it slowed 600 sequential
     /// connections of one process by 44 % (without it: 5 %; `build-aux/bench`,
-    /// short-conns). So once it rang it is switched off for [`BELL_HOLD_OFF`]. (A
+    /// short-conns). So once it rang its output is paused for [`BELL_HOLD_OFF`] (a flag
+    /// on the ring; switching per-CPU events off and on would interrupt every CPU). (A
     /// filter leaving out the processes already rung for cannot be had: the kernel sets
     /// a perf event's filter once.)
     bells: Vec<Ring>,
@@ -154,6 +155,7 @@ impl ConnectLog {
         let mut log = PREOPENED.take().or_else(|| ConnectLog::open(paths).ok())?;
         log.bells_off_until = None;
         for ring in log.rings.iter_mut().chain(log.bells.iter_mut()) {
+            ring.pause(false);
             ring.skip_all();
             ring.enable(true);
         }
@@ -172,8 +174,10 @@ impl ConnectLog {
     pub(crate) fn rearm(&mut self, now: Instant) {
         if self.bells_off_until.is_some_and(|until| now >= until) {
             self.bells_off_until = None;
-            for bell in &self.bells {
-                bell.enable(true);
+            for bell in &mut self.bells {
+                // Written before the pause took hold: not a new ring.
+                bell.skip_all();
+                bell.pause(false);
             }
         }
     }
@@ -269,7 +273,7 @@ impl ConnectLog {
         if rang && self.bells_off_until.is_none() {
             self.bells_off_until = Some(Instant::now() + BELL_HOLD_OFF);
             for bell in &self.bells {
-                bell.enable(false);
+                bell.pause(true);
             }
         }
         for ring in &mut self.rings {

@@ -42,7 +42,7 @@ pub(in crate::attribution) struct Extras {
     pub small: bool,
 }
 
-/// Data pages of a [`Extras::small`] ring: 32 KiB, some 300 records between skips.
+/// Data pages of a [`Extras::small`] ring (32 KiB with 4 KiB pages, some 300 records).
 const SMALL_RING_PAGES: usize = 8;
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
@@ -170,6 +170,15 @@ impl Ring {
     pub(in crate::attribution) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
         self.fd.as_fd()
+    }
+
+    /// Stops (`true`) or resumes the event's output to its ring: a flag on the ring, no
+    /// call to other CPUs (switching a per-CPU event off and on interrupts its CPU).
+    /// Events while paused are counted as lost. Linux 4.7+; on an older kernel the ring
+    /// simply goes on.
+    pub(in crate::attribution) fn pause(&self, paused: bool) {
+        // SAFETY: PAUSE_OUTPUT takes an integer and touches only this event's ring.
+        unsafe { ioctls::PAUSE_OUTPUT(self.fd.as_raw_fd(), u32::from(paused)) };
     }
 
     /// Turns the event on (`true`) or off; the ring keeps its mapping either way.
