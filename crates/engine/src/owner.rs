@@ -95,13 +95,6 @@ pub trait OwnerLookup: Send {
     /// the details of processes just seen, nothing else).
     fn woken(&mut self) {}
 
-    /// When the capture thread should call [`Self::woken`] at the latest although no
-    /// descriptor became readable (a wake-up source switched off for a moment must be
-    /// switched on again). The default never asks.
-    fn wake_at(&self) -> Option<std::time::Instant> {
-        None
-    }
-
     /// The socket-layer byte counters, current as of this call; `None` when this kernel or
     /// this process's privilege cannot provide them (absent, not zero). The default has
     /// none.

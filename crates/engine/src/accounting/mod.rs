@@ -672,11 +672,6 @@ impl<O: OwnerLookup> Accounting<O> {
         self.owners.woken();
     }
 
-    /// When [`Self::woken`] is due at the latest ([`OwnerLookup::wake_at`]).
-    pub fn wake_at(&self) -> Option<Instant> {
-        self.owners.wake_at()
-    }
-
     /// Closes an interval that lasted `elapsed`: computes rates, prunes idle flows,
     /// refreshes process details (exited processes) and returns the per-process and
     /// unattributed statistics.

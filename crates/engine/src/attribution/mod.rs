@@ -499,7 +499,6 @@ impl OwnerLookup for SystemOwners {
     /// otherwise be shown without its command line and user.
     fn woken(&mut self) {
         if let Some(log) = self.connects.as_mut() {
-            log.rearm(Instant::now());
             log.drain(&self.proc_root);
             for pid in log.take_started() {
                 self.note_process(pid, u32::MAX);
@@ -511,10 +510,6 @@ impl OwnerLookup for SystemOwners {
         if let Some(log) = self.udp_senders.as_mut() {
             log.drain(&self.proc_root);
         }
-    }
-
-    fn wake_at(&self) -> Option<Instant> {
-        self.connects.as_ref()?.wake_at()
     }
 
     fn packet_owner(&mut self, ifindex: u32, ethertype: u16) -> Option<Pid> {

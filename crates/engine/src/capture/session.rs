@@ -54,8 +54,7 @@ const PREPARE_PERIOD: Duration = Duration::from_millis(50);
 /// reads its logs) about once a second. An idle helper spent 2.3 ms a second (0.23 % of a
 /// core) waking 20 times a second (build-aux/bench/idle). Nothing waits on it: a packet
 /// wakes the thread when its ring block is handed over, and a process connecting wakes it
-/// through the connect log (`OwnerLookup::wake_fds`), whose details are read then; one
-/// connecting within 5 ms of another is read when that pause ends (`OwnerLookup::wake_at`).
+/// through the connect log (`OwnerLookup::wake_fds`), whose details are read then.
 const QUIET_PREPARE_PERIOD: Duration = Duration::from_secs(1);
 /// How long without a packet makes the capture quiet (see [`QUIET_PREPARE_PERIOD`]).
 const QUIET_AFTER: Duration = Duration::from_secs(2);
@@ -129,11 +128,6 @@ impl<O: OwnerLookup> Session<O> {
                 } else {
                     QUIET_PREPARE_PERIOD
                 };
-                // The owner lookup may need its woken() by a time of its own.
-                let deadline = match self.accounting.wake_at() {
-                    Some(at) => deadline.min(at),
-                    None => deadline,
-                };
                 let wait = deadline
                     .saturating_duration_since(Instant::now())
                     .min(prepare);
@@ -156,12 +150,7 @@ impl<O: OwnerLookup> Session<O> {
             if woken {
                 self.waker.drain();
             }
-            if owners_woken
-                || self
-                    .accounting
-                    .wake_at()
-                    .is_some_and(|at| Instant::now() >= at)
-            {
+            if owners_woken {
                 self.accounting.woken();
             }
             let read;

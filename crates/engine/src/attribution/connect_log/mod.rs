@@ -64,13 +64,6 @@ const FILTER: &std::ffi::CStr =
     c"newstate == 2 || oldstate == 2 || ((newstate == 10 || oldstate == 10) && protocol == 6)";
 /// `IPPROTO_TCP`.
 const TCP: u16 = 6;
-/// The doorbell's kernel-side filter: connects and TCP listens (see [`ConnectLog::bells`]).
-const BELL_FILTER: &std::ffi::CStr = c"newstate == 2 || (newstate == 10 && protocol == 6)";
-/// How long the doorbell stays off after it rang. A process connecting in a loop rings
-/// at most once per hold-off, some 200 times a second; a process connecting meanwhile has
-/// its details read when the hold-off ends (the capture thread wakes then,
-/// [`ConnectLog::wake_at`]) or its packets come, a few milliseconds late at most.
-pub(crate) const BELL_HOLD_OFF: Duration = Duration::from_millis(5);
 /// Most processes kept for [`ConnectLog::take_started`] between two calls (a connect
 /// storm beyond it is credited as before, its details read when its packets are).
 const MAX_STARTED: usize = 1024;
@@ -81,21 +74,7 @@ const LISTENER_GRACE: Duration = Duration::from_secs(2);
 
 /// The connect tracepoint on every CPU, and what it told so far.
 pub(crate) struct ConnectLog {
-    /// The records, read when the capture thread comes by (or when half full).
     rings: Vec<Ring>,
-    /// A second event on the same tracepoint per CPU whose every record wakes the
-    /// capture thread (`wake_each`), kept only to ring at a connect or listen, so the
-    /// details of a process that connects and exits within milliseconds are read while
-    /// it runs. Each wakeup is a self-IPI in the kernel (`irq_work`), which in a virtual
-    /// machine costs a VM exit: rung at every connect, it slowed 600 sequential
-    /// connections of one process by 44 % (without it: 5 %; `build-aux/bench`,
-    /// short-conns). So once it rang its output is paused for [`BELL_HOLD_OFF`] (a flag
-    /// on the ring; switching per-CPU events off and on would interrupt every CPU). (A
-    /// filter leaving out the processes already rung for cannot be had: the kernel sets
-    /// a perf event's filter once.)
-    bells: Vec<Ring>,
-    /// Until when the doorbell is off, after it rang.
-    bells_off_until: Option<Instant>,
     layout: Layout,
     /// Kernel socket address → pid of the process that called `connect()` on it, until
     /// its handshake ends (the address is reused by a later socket once this one is freed).
@@ -153,9 +132,7 @@ impl ConnectLog {
     /// CAP_SYS_ADMIN); enabled, empty.
     pub(crate) fn acquire(paths: &SystemPaths) -> Option<ConnectLog> {
         let mut log = PREOPENED.take().or_else(|| ConnectLog::open(paths).ok())?;
-        log.bells_off_until = None;
-        for ring in log.rings.iter_mut().chain(log.bells.iter_mut()) {
-            ring.pause(false);
+        for ring in &mut log.rings {
             ring.skip_all();
             ring.enable(true);
         }
@@ -164,27 +141,10 @@ impl ConnectLog {
 
     /// Disables the events and keeps them for the next [`Self::acquire`].
     pub(crate) fn release(self) {
-        for ring in self.rings.iter().chain(&self.bells) {
+        for ring in &self.rings {
             ring.enable(false);
         }
         PREOPENED.keep(self);
-    }
-
-    /// Switches the doorbell back on once its hold-off is over.
-    pub(crate) fn rearm(&mut self, now: Instant) {
-        if self.bells_off_until.is_some_and(|until| now >= until) {
-            self.bells_off_until = None;
-            for bell in &mut self.bells {
-                // Written before the pause took hold: not a new ring.
-                bell.skip_all();
-                bell.pause(false);
-            }
-        }
-    }
-
-    /// When the capture thread should wake to switch the doorbell back on, if it is off.
-    pub(crate) fn wake_at(&self) -> Option<Instant> {
-        self.bells_off_until
     }
 
     fn open(paths: &SystemPaths) -> io::Result<ConnectLog> {
@@ -197,44 +157,32 @@ impl ConnectLog {
         let layout = Layout::parse(&files.format).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "unexpected tracepoint format")
         })?;
-        let (mut rings, mut bells) = (Vec::new(), Vec::new());
+        let mut rings = Vec::new();
         let mut last_error = None;
-        let records = Extras {
-            time: true,
-            ..Extras::default()
-        };
-        let bell = Extras {
-            wake_each: true,
-            small: true,
-            ..Extras::default()
-        };
         for cpu in 0..ring::possible_cpus() {
-            match Ring::open_with(id, cpu, FILTER, records) {
+            // A connect wakes the capture thread, which reads the connecting process's
+            // details while it runs: the capture hands packets over a few milliseconds
+            // late, after a short-lived client may have exited (its name would survive
+            // in this log, its command line and user would not).
+            let extras = Extras {
+                time: true,
+                names: false,
+                wake_each: true,
+            };
+            match Ring::open_with(id, cpu, FILTER, extras) {
                 Ok(ring) => rings.push(ring),
-                Err(e) => {
-                    last_error = Some(e);
-                    continue;
-                }
-            }
-            // Without a doorbell a connecting process's details are read when its
-            // packets are, a few milliseconds later.
-            if let Ok(ring) = Ring::open_with(id, cpu, BELL_FILTER, bell) {
-                bells.push(ring);
+                Err(e) => last_error = Some(e),
             }
         }
         if rings.is_empty() {
             return Err(last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)));
         }
-        let mut log = ConnectLog::with_rings(rings, layout);
-        log.bells = bells;
-        Ok(log)
+        Ok(ConnectLog::with_rings(rings, layout))
     }
 
     fn with_rings(rings: Vec<Ring>, layout: Layout) -> ConnectLog {
         ConnectLog {
             rings,
-            bells: Vec::new(),
-            bells_off_until: None,
             layout,
             connector: Generations::default(),
             client_of: Generations::default(),
@@ -246,10 +194,9 @@ impl ConnectLog {
         }
     }
 
-    /// The rings' descriptors: readable when a connect or listen rang the doorbell, or
-    /// the records' ring is half full.
+    /// The rings' descriptors: readable when a connect or listen was logged.
     pub(crate) fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
-        self.bells.iter().chain(&self.rings).map(Ring::fd)
+        self.rings.iter().map(Ring::fd)
     }
 
     /// The processes seen connecting or listening since the last call, each once.
@@ -265,17 +212,6 @@ impl ConnectLog {
         let layout = self.layout;
         let mut changes = Vec::new();
         let mut lost = 0;
-        // Rang: off for a while (its records say nothing the records' rings do not).
-        let mut rang = false;
-        for bell in &mut self.bells {
-            rang |= bell.skip_all();
-        }
-        if rang && self.bells_off_until.is_none() {
-            self.bells_off_until = Some(Instant::now() + BELL_HOLD_OFF);
-            for bell in &self.bells {
-                bell.pause(true);
-            }
-        }
         for ring in &mut self.rings {
             ring.drain(&mut self.scratch, |kind, body| match kind {
                 PERF_RECORD_SAMPLE => {

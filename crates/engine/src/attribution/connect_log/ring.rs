@@ -37,13 +37,7 @@ pub(in crate::attribution) struct Extras {
     /// to be acted on at once. Otherwise the kernel wakes one only when the ring is half
     /// full, and the ring is read when its reader comes by.
     pub wake_each: bool,
-    /// A ring of [`SMALL_RING_PAGES`]: for events kept only to wake a poller, whose
-    /// records are skipped, not read.
-    pub small: bool,
 }
-
-/// Data pages of a [`Extras::small`] ring (32 KiB with 4 KiB pages, some 300 records).
-const SMALL_RING_PAGES: usize = 8;
 
 /// One CPU's perf ring buffer, mapped read-write (we move its tail).
 pub(in crate::attribution) struct Ring {
@@ -129,12 +123,7 @@ impl Ring {
         // SAFETY: SET_FILTER reads the NUL-terminated string, which outlives the call.
         unsafe { ioctls::SET_FILTER(fd.as_raw_fd(), filter.as_ptr().cast_mut()) };
         let page = rustix::param::page_size();
-        let pages = if extras.small {
-            SMALL_RING_PAGES
-        } else {
-            RING_PAGES
-        };
-        let mapped = page * (1 + pages);
+        let mapped = page * (1 + RING_PAGES);
         // SAFETY: maps the event's ring buffer with the length perf expects (one control
         // page and 2^n data pages); a new mapping aliases no Rust memory.
         let base = unsafe {
@@ -152,7 +141,7 @@ impl Ring {
             base: base.cast(),
             mapped,
             data_offset: page,
-            data_size: page * pages,
+            data_size: page * RING_PAGES,
         };
         // Kernels since 4.1 state where the data is; older ones use the page after.
         let (offset, size) = (ring.word(DATA_OFFSET), ring.word(DATA_SIZE));
@@ -172,15 +161,6 @@ impl Ring {
         self.fd.as_fd()
     }
 
-    /// Stops (`true`) or resumes the event's output to its ring: a flag on the ring, no
-    /// call to other CPUs (switching a per-CPU event off and on interrupts its CPU).
-    /// Events while paused are counted as lost. Linux 4.7+; on an older kernel the ring
-    /// simply goes on.
-    pub(in crate::attribution) fn pause(&self, paused: bool) {
-        // SAFETY: PAUSE_OUTPUT takes an integer and touches only this event's ring.
-        unsafe { ioctls::PAUSE_OUTPUT(self.fd.as_raw_fd(), u32::from(paused)) };
-    }
-
     /// Turns the event on (`true`) or off; the ring keeps its mapping either way.
     pub(in crate::attribution) fn enable(&self, on: bool) {
         let fd = self.fd.as_raw_fd();
@@ -194,13 +174,10 @@ impl Ring {
         };
     }
 
-    /// Drops whatever the ring holds (a log taken up again starts empty); whether it held
-    /// anything.
-    pub(in crate::attribution) fn skip_all(&mut self) -> bool {
+    /// Drops whatever the ring holds (a log taken up again starts empty).
+    pub(in crate::attribution) fn skip_all(&mut self) {
         let head = self.word(DATA_HEAD);
-        let any = head != self.word(DATA_TAIL);
         self.set_tail(head);
-        any
     }
 
     /// A u64 of the control page, read volatile (the kernel writes it).

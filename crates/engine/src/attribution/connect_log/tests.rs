@@ -188,16 +188,3 @@ fn generations_stay_bounded_and_keep_the_latest() {
     assert_eq!(map.get(&last), Some(last));
     assert_eq!(map.get(&0), None);
 }
-
-#[test]
-fn the_doorbell_is_switched_on_again_once_its_hold_off_is_over() {
-    let mut log = empty_log();
-    assert_eq!(log.wake_at(), None, "on: no wake-up asked for");
-    let rang = Instant::now();
-    log.bells_off_until = Some(rang + BELL_HOLD_OFF);
-    assert_eq!(log.wake_at(), Some(rang + BELL_HOLD_OFF));
-    log.rearm(rang);
-    assert_eq!(log.wake_at(), Some(rang + BELL_HOLD_OFF), "still off");
-    log.rearm(rang + BELL_HOLD_OFF);
-    assert_eq!(log.wake_at(), None, "on again");
-}

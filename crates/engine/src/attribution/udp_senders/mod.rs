@@ -210,7 +210,6 @@ impl UdpSenderLog {
                     time: true,
                     names: address_len == 4,
                     wake_each: false,
-                    small: false,
                 };
                 let ring = Ring::open_with(id, cpu, FILTER, extras);
                 match ring {
