@@ -234,7 +234,10 @@ impl Interfaces {
         self.watched
             .retain(|name| covered.iter().any(|(bridge, _)| bridge == name));
         let reopen: Vec<String> = uncovered.iter().map(|(name, _)| name.clone()).collect();
-        self.read_counters();
+        if !unwatched.is_empty() {
+            // What they carried so far, in case no handle opens.
+            self.read_counters();
+        }
         self.open_all(&reopen, &mut first_error);
         for name in &unwatched {
             if !open(&self.handles, name) {

@@ -270,6 +270,19 @@ fn wait_for(snapshots: &Receiver<Snapshot>, done: impl Fn(&Snapshot) -> bool) ->
     }
 }
 
+/// Waits (3 s at most) until `name` has `open` sources open.
+fn wait_until_open(wire: &Wire, name: &str, open: usize) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while wire.port(name, |p| p.open) != open {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {} sources open, not {open}",
+            wire.port(name, |p| p.open)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn interface<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a crate::InterfaceStats> {
     snapshot.interfaces.iter().find(|i| i.name == name)
 }
@@ -322,11 +335,7 @@ fn interfaces_that_appear_and_vanish_are_followed() {
     );
 
     wire.unplug("tun0");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while wire.port("tun0", |p| p.open) > 0 {
-        assert!(Instant::now() < deadline, "tun0 still open");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_open(&wire, "tun0", 0);
     let snapshot = wait_for(&snapshots, |_| true);
     assert_eq!(
         interface(&snapshot, "tun0").map(|i| i.sent_bytes),
@@ -386,11 +395,7 @@ fn a_bridge_whose_ports_are_all_captured_is_counted_without_a_handle() {
     // A port goes down: a frame could now cross br0 unseen, so it gets a handle, and
     // what it carried is kept.
     wire.unplug("vport1");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while wire.port("br0", |p| p.open) == 0 {
-        assert!(Instant::now() < deadline, "br0 not opened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_open(&wire, "br0", 1);
     wire.lock().kernel.insert("br0".into(), (1_600, 2_700));
     let snapshot = wait_for(&snapshots, |s| {
         interface(s, "br0").is_some_and(|i| i.sent_bytes >= 600)
@@ -400,11 +405,7 @@ fn a_bridge_whose_ports_are_all_captured_is_counted_without_a_handle() {
 
     // Back up: the handle is closed again, the totals go on.
     wire.plug("vport1", LinkType::Ethernet);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while wire.port("br0", |p| p.open) > 0 {
-        assert!(Instant::now() < deadline, "br0 still open");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_open(&wire, "br0", 0);
     wire.lock().kernel.insert("br0".into(), (1_650, 2_800));
     let snapshot = wait_for(&snapshots, |s| {
         interface(s, "br0").is_some_and(|i| i.sent_bytes >= 650)

@@ -331,17 +331,10 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
         t.repeated_bytes
     );
     // The bridge, counted from its kernel counters: what it carried each way.
-    let (engine_before, engine_after) = (
+    let kernel = grown(bridge_before, bridge_after);
+    let engine_delta = grown(
         engine_counters(&before, &net.bridge),
         engine_counters(&snapshot, &net.bridge),
-    );
-    let kernel = (
-        bridge_after.0 - bridge_before.0,
-        bridge_after.1 - bridge_before.1,
-    );
-    let engine_delta = (
-        engine_after.0 - engine_before.0,
-        engine_after.1 - engine_before.1,
     );
     println!(
         "  bridge {}: kernel tx {} rx {} B, engine sent {} received {} B",

@@ -361,14 +361,8 @@ fn a_veths_totals_are_what_its_kernel_counters_say_in_each_direction() {
     assert_attributed(&outcome.measurement, &outcome.snapshot);
     let kernel_after = kernel_counters(&netns.host_if);
     let engine_after = engine_counters(&engine.settle(|_| true), &netns.host_if);
-    let kernel = (
-        kernel_after.0 - kernel_before.0,
-        kernel_after.1 - kernel_before.1,
-    );
-    let engine_delta = (
-        engine_after.0 - engine_before.0,
-        engine_after.1 - engine_before.1,
-    );
+    let kernel = grown(kernel_before, kernel_after);
+    let engine_delta = grown(engine_before, engine_after);
     println!(
         "SCENARIO {name}: kernel tx {} rx {} B, engine sent {} received {} B",
         kernel.0, kernel.1, engine_delta.0, engine_delta.1

@@ -566,6 +566,11 @@ pub fn kernel_counters(interface: &str) -> (u64, u64) {
     (read("tx_bytes"), read("rx_bytes"))
 }
 
+/// What a pair of (sent, received) counters grew by from `before` to `after`.
+pub fn grown(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
+    (after.0 - before.0, after.1 - before.1)
+}
+
 /// The engine's totals of `interface`: (sent, received).
 pub fn engine_counters(snapshot: &sockeye_engine::Snapshot, interface: &str) -> (u64, u64) {
     snapshot
