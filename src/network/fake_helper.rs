@@ -381,6 +381,11 @@ fn next_update(s: &mut State) -> Update {
                 sent_bytes: tick * 84,
                 received_bytes: tick * 84,
             },
+            Unattributed {
+                protocol: "tunnel".into(),
+                sent_bytes: attributed / 400,
+                received_bytes: attributed / 300,
+            },
         ],
         interfaces: vec![Interface {
             name: "eth0".into(),

@@ -110,6 +110,13 @@ pub trait OwnerLookup: Send {
         None
     }
 
+    /// Whether `port` is the UDP port of a tunnel the kernel runs on this machine (a VXLAN,
+    /// Geneve or bare UDP device): unowned traffic to or from it is that tunnel's
+    /// (`accounting/tunnels.rs`). The default knows none.
+    fn udp_tunnel_port(&self, _port: u16) -> bool {
+        false
+    }
+
     /// Whether short-lived UDP senders are found (the route-lookup tracepoints are read:
     /// `Some`, with the events the kernel dropped so far) or fall to "unknown UDP" once
     /// their socket is gone (`None`). The default has no such log.

@@ -14,6 +14,23 @@ pub enum Transport {
     Icmp,
     /// Any other IP protocol, and non-IP frames (ARP…).
     Other,
+    /// Only as an unattributed bucket, never a flow's: the outer packets of a tunnel the
+    /// kernel runs, with no process behind them (VXLAN, Geneve, GRE, IPIP, IPsec's ESP…;
+    /// the rule is in `accounting`'s module doc). `--json` and D-Bus: `"tunnel"`.
+    Tunnel,
+}
+
+impl Transport {
+    /// Its name in `--json`, on D-Bus, in the recorder's database and in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Other => "other",
+            Transport::Tunnel => "tunnel",
+        }
+    }
 }
 
 /// Everything measured since the capture started, as of the end of one interval.

@@ -30,6 +30,8 @@ pub struct FakeOwners {
     pub processes: HashMap<Pid, ProcessInfo>,
     /// (interface index, EtherType) → the process whose packet socket sends such frames.
     pub packet_senders: HashMap<(u32, u16), Pid>,
+    /// UDP ports of kernel tunnels ([`OwnerLookup::udp_tunnel_port`]).
+    pub tunnel_ports: Vec<u16>,
     /// Owner lookups answered so far.
     pub lookups: usize,
     by_port: Option<PortRule>,
@@ -115,6 +117,10 @@ fn in_network(ip: IpAddr, (network, prefix): (IpAddr, u8)) -> bool {
 }
 
 impl OwnerLookup for FakeOwners {
+    fn udp_tunnel_port(&self, port: u16) -> bool {
+        self.tunnel_ports.contains(&port)
+    }
+
     fn owner(&mut self, transport: Transport, local: SocketAddr, _: SocketAddr) -> Option<Pid> {
         self.lookups += 1;
         if let Some(&pid) = self.sockets.get(&(transport, local)) {

@@ -101,7 +101,7 @@ fn json_mode_prints_one_line_per_interval_in_the_documented_shape() {
             .iter()
             .filter_map(|b| b["protocol"].as_str())
             .collect();
-        assert_eq!(buckets, ["tcp", "udp", "icmp", "other"]);
+        assert_eq!(buckets, ["tcp", "udp", "icmp", "other", "tunnel"]);
         assert_eq!(line["interfaces"][0]["name"], "lo");
         // As root on this kernel (6.3+, tracefs) the helper opens the socket counters
         // before its sandbox forbids perf_event_open; CI's machines have them.

@@ -88,11 +88,11 @@ pub struct Registry {
     interfaces: TopSeries<Arc<str>, 3>,
     other_interfaces: [u64; 3],
     /// Per protocol (tcp, udp, icmp, other) → sent, received.
-    unattributed: [[u64; 2]; 4],
+    unattributed: [[u64; 2]; 5],
     up: bool,
     processes: FastMap<u32, SeenProcess>,
     interface_totals: FastMap<String, [u64; 3]>,
-    unattributed_totals: [[u64; 2]; 4],
+    unattributed_totals: [[u64; 2]; 5],
     generation: u64,
 }
 
@@ -107,11 +107,11 @@ impl Registry {
             other_users_limit: top_apps.max(1),
             interfaces: TopSeries::new(MAX_INTERFACES),
             other_interfaces: [0; 3],
-            unattributed: [[0; 2]; 4],
+            unattributed: [[0; 2]; 5],
             up: false,
             processes: FastMap::default(),
             interface_totals: FastMap::default(),
-            unattributed_totals: [[0; 2]; 4],
+            unattributed_totals: [[0; 2]; 5],
             generation: 0,
         }
     }
@@ -282,7 +282,7 @@ impl Registry {
 }
 
 /// The `protocol` label of each unattributed bucket, by [`protocol_index`].
-const PROTOCOLS: [&str; 4] = ["tcp", "udp", "icmp", "other"];
+const PROTOCOLS: [&str; 5] = ["tcp", "udp", "icmp", "other", "tunnel"];
 
 fn protocol_index(protocol: Transport) -> usize {
     match protocol {
@@ -290,6 +290,7 @@ fn protocol_index(protocol: Transport) -> usize {
         Transport::Udp => 1,
         Transport::Icmp => 2,
         Transport::Other => 3,
+        Transport::Tunnel => 4,
     }
 }
 

@@ -17,8 +17,9 @@ pub const STATS_PATH: &str = "/io/github/sockeye/Stats";
 /// property right after connecting and refuses a mismatch. The package version, then the
 /// revision of the payloads after `+protocol.`: raise it whenever a signature or the meaning
 /// of a field changes (2: command lines travel in [`Update::command_lines`], once; 3: socket
-/// counters in [`Process`], host names and services in [`Connection`], `GetHosts`).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+protocol.3");
+/// counters in [`Process`], host names and services in [`Connection`], `GetHosts`; 4: the
+/// `tunnel` bucket of [`Unattributed`]).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+protocol.4");
 
 /// Most bytes an `Updated` signal may take on the wire, header included (zbus refuses
 /// messages above 128 MiB; a signal this size already takes a GUI a while to read). Command
@@ -67,7 +68,8 @@ pub struct Process {
     pub socket_received_bytes: u64,
 }
 
-/// Traffic that matched no socket; `protocol` is `tcp`, `udp`, `icmp` or `other`.
+/// Traffic that matched no socket; `protocol` is `tcp`, `udp`, `icmp`, `other` or `tunnel`
+/// (the outer packets of tunnels the kernel runs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type)]
 pub struct Unattributed {
     pub protocol: String,

@@ -52,12 +52,7 @@ fn process_counters(p: &ProcessStats) -> Counters {
 
 /// The protocol name stored for unattributed traffic.
 pub fn transport_name(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
-        Transport::Icmp => "icmp",
-        Transport::Other => "other",
-    }
+    transport.name()
 }
 
 /// The executable of a running process: `/proc/PID/exe` (needs ptrace-read access, which

@@ -8,7 +8,7 @@ pub enum Kind {
     Process = 0,
     /// One network interface (every packet it carried).
     Interface = 1,
-    /// Traffic no socket matched, by protocol (`tcp`, `udp`, `icmp`, `other`).
+    /// Traffic no socket matched, by protocol (`tcp`, `udp`, `icmp`, `other`, `tunnel`).
     Unattributed = 2,
 }
 

@@ -127,6 +127,9 @@ impl RowData {
                 }
                 parts.join(" · ")
             }
+            RowKey::Unattributed(protocol) if protocol == "tunnel" => {
+                gettext("Packets the kernel wraps the apps’ traffic in")
+            }
             RowKey::Unattributed(_) => gettext("Traffic that matched no socket"),
             RowKey::Application(_) => gettextrs::ngettext(
                 "{} process",
@@ -479,6 +482,9 @@ fn unattributed_title(protocol: &str) -> String {
         "tcp" => gettext("Unknown TCP"),
         "udp" => gettext("Unknown UDP"),
         "icmp" => gettext("Unknown ICMP"),
+        // The outer packets of a tunnel the kernel runs (VXLAN, GRE, IPsec…), which no
+        // app sends: the apps' own traffic inside it is counted on the tunnel's device.
+        "tunnel" => gettext("Kernel Tunnels"),
         _ => gettext("Other Traffic"),
     }
 }

@@ -1,7 +1,7 @@
 //! Crediting processes: their entries, and moving a flow's unattributed packets to the
 //! owners found after them.
 
-use super::{bucket_index, Bucket, ProcessEntry};
+use super::{bucket_index, flow_bucket, Bucket, ProcessEntry};
 use crate::accounting::flows::{Dir, Flow, PacketMap, Traffic};
 use crate::owner::{OwnerLookup, Pid, ProcessInfo};
 use crate::snapshot::CaptureTotals;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// The unattributed buckets, and how long a flow's orphans may still leave them.
 pub(super) struct Buckets<'a> {
-    pub(super) buckets: &'a mut [Bucket; 4],
+    pub(super) buckets: &'a mut [Bucket; 5],
     /// [`super::AccountingConfig::orphan_hold`].
     pub(super) hold: Duration,
     pub(super) now: Instant,
@@ -37,6 +37,25 @@ pub(super) fn settle_found<O: OwnerLookup>(
     }
     adopt_orphans(flow, transport, found, processes, owners, buckets, totals);
     claim_unclaimed(flow, found, processes, owners);
+}
+
+/// `flow` turned out to be a kernel tunnel's (`tunnels.rs`): its traffic still held in
+/// its transport's bucket moves to the tunnel's, and its later packets go there too. What
+/// was published already stays where it was (published totals never go down).
+pub(super) fn move_to_tunnel(flow: &mut Flow, transport: Transport, buckets: &mut [Bucket; 5]) {
+    let (from, to) = (bucket_index(transport), bucket_index(Transport::Tunnel));
+    flow.tunnel = true;
+    let Some(orphans) = flow.orphans.as_deref() else {
+        return;
+    };
+    for [as_sent, as_received] in orphans.traffic {
+        buckets[from].sent.remove(&as_sent);
+        buckets[from].received.remove(&as_received);
+        buckets[to].sent.add(as_sent.bytes, as_sent.packets);
+        buckets[to]
+            .received
+            .add(as_received.bytes, as_received.packets);
+    }
 }
 
 /// Counts traffic of the unowned local (or unsure) ends of a packet credited to its other
@@ -164,7 +183,7 @@ fn adopt_orphans<O: OwnerLookup>(
                 traffic.add(orphans.bytes, orphans.packets);
             }
         }
-        let bucket = &mut buckets.buckets[bucket_index(transport)];
+        let bucket = &mut buckets.buckets[flow_bucket(transport, flow)];
         bucket.sent.remove(&as_sent);
         bucket.received.remove(&as_received);
         totals.attributed_bytes = totals.attributed_bytes.saturating_add(orphans.bytes);

@@ -180,6 +180,9 @@ pub struct Flow {
     pub sighted: Sighted,
     /// When the flow was created, in the sightings table's wrapping microseconds.
     pub born_us: u32,
+    /// A kernel tunnel's own packets (`tunnels.rs`): unattributed, they go to the tunnel
+    /// bucket rather than their transport's.
+    pub tunnel: bool,
 }
 
 /// Whether a flow's packets are seen on several local interfaces. Every packet of a flow
@@ -216,6 +219,7 @@ impl Flow {
             inbound: false,
             sighted: Sighted::NotYet,
             born_us: 0,
+            tunnel: false,
         }
     }
 

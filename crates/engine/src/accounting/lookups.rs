@@ -248,5 +248,6 @@ pub(super) fn new_flow<O: OwnerLookup>(
     };
     let mut flow = Flow::new([end(0), end(1)], now);
     flow.inbound = flow.ends.get(src).is_some_and(|end| !end.local);
+    flow.tunnel = super::tunnels::is_kernel_tunnel(key, owners);
     flow
 }

@@ -104,8 +104,15 @@
 //! - **tun with userspace encapsulation** (OpenVPN, wireguard-go, tailscale): the app's
 //!   packet on the tun device and the VPN process's encapsulated packet on the physical
 //!   link are different packets (other fingerprint): two transfers, the inner one credited
-//!   to the app, the outer one to the VPN process, never both to the app. A kernel tunnel
-//!   (WireGuard, IPsec) has no process: its outer packets go to the unattributed buckets.
+//!   to the app, the outer one to the VPN process, never both to the app.
+//! - **kernel tunnel** (VXLAN, Geneve, GRE, IPIP, IPsec): the inner packet is seen on the
+//!   tunnel's device (when it has one) and credited to the app; the outer one has no
+//!   process behind it and goes to the tunnel bucket (`Transport::Tunnel`), never to the
+//!   app whose task happened to run the encapsulation. Which flows those are is in
+//!   `tunnels.rs` (root scenarios `tunnel`: the apps 100.00 % each way, the bucket
+//!   100.0 % of the underlay's outer packets). IPsec without a tunnel device (transport
+//!   mode, policy-based tunnels) shows no inner packet to a capture at all: its traffic
+//!   is all in the tunnel bucket.
 //! - **Repeated identical packets** (an unconnected UDP socket sending the same datagram
 //!   twice: IPv4 identification 0, same bytes) are seen twice on each interface: the
 //!   count per interface tells `n` transfers from `n` sightings of one.
@@ -117,6 +124,7 @@ pub mod hosts;
 mod lookups;
 mod repeat;
 mod sightings;
+mod tunnels;
 
 use crate::owner::{OwnerLookup, Pid, ProcessInfo, SocketBytes};
 use crate::parse::{PacketKind, PacketMeta};
@@ -249,11 +257,12 @@ struct Bucket {
 }
 
 /// Order of the unattributed buckets in snapshots.
-const BUCKETS: [Transport; 4] = [
+const BUCKETS: [Transport; 5] = [
     Transport::Tcp,
     Transport::Udp,
     Transport::Icmp,
     Transport::Other,
+    Transport::Tunnel,
 ];
 
 /// Longest age of a packet taken into account when measuring a flow's pauses.
@@ -265,6 +274,17 @@ fn bucket_index(transport: Transport) -> usize {
         Transport::Udp => 1,
         Transport::Icmp => 2,
         Transport::Other => 3,
+        Transport::Tunnel => 4,
+    }
+}
+
+/// The bucket of `flow`'s unattributed traffic: a kernel tunnel's own, else its
+/// transport's.
+fn flow_bucket(transport: Transport, flow: &Flow) -> usize {
+    if flow.tunnel {
+        bucket_index(Transport::Tunnel)
+    } else {
+        bucket_index(transport)
     }
 }
 
@@ -274,7 +294,7 @@ struct Books<'a, O: OwnerLookup> {
     owners: &'a mut O,
     config: &'a AccountingConfig,
     processes: &'a mut PacketMap<Pid, ProcessEntry>,
-    buckets: &'a mut [Bucket; 4],
+    buckets: &'a mut [Bucket; 5],
     totals: &'a mut CaptureTotals,
     budget: &'a mut LookupBudget,
     inbound_budget: &'a mut LookupBudget,
@@ -338,7 +358,7 @@ pub struct Accounting<O: OwnerLookup> {
     config: AccountingConfig,
     flows: FlowTable,
     processes: PacketMap<Pid, ProcessEntry>,
-    buckets: [Bucket; 4],
+    buckets: [Bucket; 5],
     totals: CaptureTotals,
     budget: LookupBudget,
     inbound_budget: LookupBudget,
@@ -594,7 +614,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 set_aside(flow, src, len);
             }
         } else {
-            let bucket = &mut books.buckets[bucket_index(key.transport)];
+            let bucket = &mut books.buckets[flow_bucket(key.transport, flow)];
             if locality.src_local {
                 bucket.sent.add(len, 1);
                 flow.orphans
@@ -726,8 +746,17 @@ impl<O: OwnerLookup> Accounting<O> {
     /// after [`Self::reset_totals`]): held traffic either moves to a process or, once its
     /// hold ends, is published here for good (the flow forgets it as orphans).
     fn published_unattributed(&mut self, now: Instant) -> Vec<UnattributedStats> {
-        let mut held = [[0u64; 2]; 4];
+        let mut held = [[0u64; 2]; 5];
         for (key, flow) in self.flows.iter_mut() {
+            // A tunnel device made after the flow began is known by now (the namespace
+            // was read again at this interval's refresh): what is still held moves to
+            // the tunnel's bucket, and the flow's later packets go there too.
+            if !flow.tunnel
+                && flow.ends.iter().all(|end| end.owner.is_none())
+                && tunnels::is_kernel_tunnel(key, &self.owners)
+            {
+                credit::move_to_tunnel(flow, key.transport, &mut self.buckets);
+            }
             let Some(orphans) = flow.orphans.as_deref() else {
                 continue;
             };
@@ -736,7 +765,7 @@ impl<O: OwnerLookup> Accounting<O> {
                 flow.orphans = None;
                 continue;
             }
-            let bucket = &mut held[bucket_index(key.transport)];
+            let bucket = &mut held[flow_bucket(key.transport, flow)];
             for dir in &orphans.traffic {
                 bucket[0] += dir[0].bytes;
                 bucket[1] += dir[1].bytes;
@@ -855,7 +884,7 @@ impl<O: OwnerLookup> Accounting<O> {
         stats
     }
 
-    /// The unattributed buckets, always all four, in the order tcp, udp, icmp, other,
+    /// The unattributed buckets, always all five, in the order tcp, udp, icmp, other, tunnel,
     /// as of now: with the traffic still held for an owner that may be found (snapshots
     /// publish them without it, see `published_unattributed`).
     pub fn unattributed_stats(&self) -> Vec<UnattributedStats> {
@@ -969,6 +998,8 @@ mod published_tests;
 mod sightings_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnels_tests;
 
 #[cfg(test)]
 impl<O: OwnerLookup> Accounting<O> {

@@ -147,6 +147,7 @@ fn unknown_traffic_goes_to_buckets_by_transport_and_locality() {
             (Transport::Udp, 0, 30),
             (Transport::Icmp, 40, 0),
             (Transport::Other, 0, 50),
+            (Transport::Tunnel, 0, 0),
         ]
     );
     assert!(acc.process_stats().is_empty());

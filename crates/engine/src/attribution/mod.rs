@@ -375,7 +375,12 @@ impl SystemOwners {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<Pid> {
-        if transport != Transport::Udp {
+        // A kernel tunnel's outer packets: its route lookup ran in the context of whichever
+        // task sent the inner packet, which the log would name (accounting/tunnels.rs).
+        if transport != Transport::Udp
+            || self.udp_tunnel_port(local.port())
+            || self.udp_tunnel_port(remote.port())
+        {
             return None;
         }
         self.udp_senders
@@ -433,6 +438,8 @@ impl OwnerLookup for SystemOwners {
         match transport {
             Transport::Icmp => return self.icmp_owner(local, remote),
             Transport::Other => return self.raw_owner(local, remote),
+            // A bucket, never a flow's transport.
+            Transport::Tunnel => return None,
             Transport::Tcp | Transport::Udp => {}
         }
         let Some((found, hint)) = self.find_socket(transport, local, remote) else {
@@ -558,6 +565,12 @@ impl OwnerLookup for SystemOwners {
 
     fn process(&self, pid: Pid) -> Option<&ProcessInfo> {
         self.details.get(&pid).map(|d| &d.info)
+    }
+
+    fn udp_tunnel_port(&self, port: u16) -> bool {
+        self.addresses
+            .try_borrow()
+            .is_ok_and(|book| book.is_tunnel_port(port))
     }
 
     fn namespace(&self, pid: Pid) -> Option<u64> {

@@ -175,7 +175,9 @@ fn read_ports(
             };
             ((id, id), kind)
         }
-        Transport::Other => (other_ports(transport, ip_number), PacketKind::Plain),
+        Transport::Other | Transport::Tunnel => {
+            (other_ports(transport, ip_number), PacketKind::Plain)
+        }
     }
 }
 

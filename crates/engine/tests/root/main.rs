@@ -20,4 +20,5 @@ mod socket_bytes;
 mod stalled_details;
 mod support;
 mod traffic;
+mod tunnel;
 mod victim;

@@ -9,12 +9,7 @@ use sockeye_protocol::{Connection, Host, Interface, Process, Unattributed};
 use std::collections::HashMap;
 
 pub fn transport_name(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
-        Transport::Icmp => "icmp",
-        Transport::Other => "other",
-    }
+    transport.name()
 }
 
 /// The libgtop netstats shape: pid → (bytes sent, bytes received).

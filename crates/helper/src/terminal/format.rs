@@ -128,6 +128,7 @@ pub fn trace_table(snapshot: &Snapshot) -> String {
             Transport::Udp => "unknown UDP",
             Transport::Icmp => "unknown ICMP",
             Transport::Other => "other",
+            Transport::Tunnel => "kernel tunnels",
         };
         let _ = writeln!(
             out,

@@ -18,7 +18,7 @@ fn method_error_name(error: &zbus::Error) -> Option<String> {
 async fn version_and_capturing_properties_are_served() {
     let session = connect().await;
     assert_eq!(session.proxy.version().await.unwrap(), VERSION);
-    assert!(VERSION.ends_with("+protocol.3"), "{VERSION}");
+    assert!(VERSION.ends_with("+protocol.4"), "{VERSION}");
     assert!(!session.proxy.capturing().await.unwrap());
 }
 
@@ -221,7 +221,7 @@ async fn loopback_traffic_of_a_known_process_arrives_in_the_update_and_in_get_st
     assert!(
         names
             .iter()
-            .all(|n| ["tcp", "udp", "icmp", "other"].contains(n)),
+            .all(|n| ["tcp", "udp", "icmp", "other", "tunnel"].contains(n)),
         "{names:?}"
     );
     let unknown = session.proxy.get_connections(u32::MAX).await.unwrap_err();

@@ -89,6 +89,8 @@ sockeye_unattributed_bytes_total{protocol=\"icmp\",direction=\"sent\"} 0
 sockeye_unattributed_bytes_total{protocol=\"icmp\",direction=\"received\"} 0
 sockeye_unattributed_bytes_total{protocol=\"other\",direction=\"sent\"} 0
 sockeye_unattributed_bytes_total{protocol=\"other\",direction=\"received\"} 0
+sockeye_unattributed_bytes_total{protocol=\"tunnel\",direction=\"sent\"} 0
+sockeye_unattributed_bytes_total{protocol=\"tunnel\",direction=\"received\"} 0
 # HELP sockeye_capture_dropped_packets_total Packets the kernel or libpcap dropped before the recorder could count them.
 # TYPE sockeye_capture_dropped_packets_total counter
 sockeye_capture_dropped_packets_total{interface=\"eth0\"} 3

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 /// spells `None`.
 pub(crate) const NETLINK_ROUTE: Option<Protocol> = None;
 pub(crate) const NETLINK_SOCK_DIAG: Option<Protocol> = Some(netlink::SOCK_DIAG);
-/// Route multicast groups announcing address changes (`linux/rtnetlink.h`).
+/// Route multicast groups announcing link and address changes (`linux/rtnetlink.h`).
+pub(crate) const RTMGRP_LINK: u32 = 0x1;
 pub(crate) const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 pub(crate) const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 

@@ -21,14 +21,15 @@
 
 use crate::attribution::kernel::last_pid::LastPid;
 use crate::attribution::kernel::netlink::{
-    NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR,
+    NetlinkSocket, NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK,
 };
 use crate::attribution::namespaces::local_addrs::{netlink_addresses, proc_addresses, Bound};
 use crate::attribution::namespaces::namespace::{in_namespace, namespace_of, NamedWatch};
 use crate::attribution::namespaces::rank::Rank;
+use crate::attribution::namespaces::tunnel_ports::netlink_tunnel_ports;
 use crate::owner::Pid;
 use crate::SystemPaths;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -71,11 +72,14 @@ const MAX_REREAD_DELAY: Duration = Duration::from_secs(60);
 struct Space {
     /// Dumps the namespace's addresses (`RTM_GETADDR`).
     route: Option<NetlinkSocket>,
-    /// Subscribed to address changes in the namespace.
+    /// Subscribed to address and link changes in the namespace.
     watch: Option<NetlinkSocket>,
     /// `/proc/PID/net` of a member, read when netlink is unavailable.
     net_dir: Option<PathBuf>,
     addrs: HashSet<IpAddr>,
+    /// The UDP ports of its kernel tunnels (VXLAN, Geneve, bare UDP devices); read only
+    /// through netlink (`/proc/PID/net` does not tell them).
+    tunnel_ports: BTreeSet<u16>,
     rank: Rank,
     /// A change was announced (or, with no watch, may have happened) and not read yet.
     pending: bool,
@@ -110,6 +114,9 @@ impl Space {
         };
         if let Ok(addrs) = addrs {
             self.addrs = addrs;
+        }
+        if let Some(Ok(ports)) = self.route.as_mut().map(netlink_tunnel_ports) {
+            self.tunnel_ports = ports;
         }
         self.pending = false;
         let finished = Instant::now();
@@ -164,6 +171,8 @@ pub(crate) struct AddressBook {
     /// The last of them read: the next pass goes on after it (in turn, none starved).
     user_cursor: u64,
     all: HashSet<IpAddr>,
+    /// The tunnel ports of every namespace followed.
+    tunnel_ports: BTreeSet<u16>,
     last_catch_up: Option<Instant>,
     last_discovery: Option<Instant>,
     last_unwatched_reload: Option<Instant>,
@@ -190,6 +199,7 @@ impl AddressBook {
             user_reads_resume: None,
             user_cursor: 0,
             all: HashSet::new(),
+            tunnel_ports: BTreeSet::new(),
             last_catch_up: None,
             last_discovery: None,
             last_unwatched_reload: None,
@@ -214,7 +224,8 @@ impl AddressBook {
         }
         let open = || {
             let route = NetlinkSocket::open(NETLINK_ROUTE).ok();
-            let groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+            // Links too: a tunnel device made or removed changes the tunnel ports.
+            let groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK;
             let watch = NetlinkSocket::subscribe(NETLINK_ROUTE, groups).ok();
             Ok((route, watch))
         };
@@ -239,6 +250,7 @@ impl AddressBook {
             watch,
             net_dir,
             addrs: HashSet::new(),
+            tunnel_ports: BTreeSet::new(),
             rank,
             pending: true,
             next_read: None,
@@ -249,6 +261,7 @@ impl AddressBook {
             .partition_point(|i| self.spaces.get(i).map(|s| (s.rank, *i)) < Some(key));
         space.read(self.room_before(at));
         self.all.extend(space.addrs.iter().copied());
+        self.tunnel_ports.extend(space.tunnel_ports.iter().copied());
         self.spaces.insert(inode, space);
         self.order.insert(at, inode);
         if rank == Rank::Host {
@@ -343,6 +356,12 @@ impl AddressBook {
         }
         self.catch_up();
         self.all.contains(&ip)
+    }
+
+    /// Whether `port` is the UDP port of a kernel tunnel in any namespace followed through
+    /// netlink (as of the last reads: changes are read with the addresses').
+    pub(crate) fn is_tunnel_port(&self, port: u16) -> bool {
+        self.tunnel_ports.contains(&port)
     }
 
     /// Inodes of the namespaces followed, best-ranked first.
@@ -498,6 +517,11 @@ impl AddressBook {
             .spaces
             .values()
             .flat_map(|s| s.addrs.iter().copied())
+            .collect();
+        self.tunnel_ports = self
+            .spaces
+            .values()
+            .flat_map(|s| s.tunnel_ports.iter().copied())
             .collect();
     }
 }

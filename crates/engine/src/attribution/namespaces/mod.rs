@@ -6,3 +6,4 @@ pub(super) mod local_addrs;
 pub(super) mod namespace;
 pub(super) mod namespace_set;
 pub(super) mod rank;
+pub(super) mod tunnel_ports;

@@ -81,7 +81,7 @@ impl SystemOwners {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
-            Transport::Icmp | Transport::Other => return true,
+            Transport::Icmp | Transport::Other | Transport::Tunnel => return true,
         };
         let candidates = self.candidates(local.ip());
         candidates.indices.iter().any(|&i| {

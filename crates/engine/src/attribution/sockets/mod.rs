@@ -38,7 +38,7 @@ impl SystemOwners {
         let proto = match transport {
             Transport::Tcp => SockProto::Tcp,
             Transport::Udp => SockProto::Udp,
-            Transport::Icmp | Transport::Other => return None,
+            Transport::Icmp | Transport::Other | Transport::Tunnel => return None,
         };
         let candidates = self.candidates(local.ip());
         let mut found = candidates.indices.iter().find_map(|&i| {

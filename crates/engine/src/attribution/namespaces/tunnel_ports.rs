@@ -1,0 +1,157 @@
+//! The UDP ports of the tunnels the kernel runs in one network namespace: its VXLAN,
+//! Geneve and bare UDP devices, from their link information (`RTM_GETLINK`). Traffic to or
+//! from these ports that no socket of a process owns is the tunnel's
+//! (`accounting/tunnels.rs`).
+//!
+//! One dump per device kind, filtered by the kernel to that kind (Linux 4.20 and later; an
+//! older kernel answers with every device, and the kind of each reply is checked anyway),
+//! so a host with thousands of veths costs three short dumps, not three long ones.
+//!
+//! Every reply is untrusted input: attributes are bounds-checked by
+//! [`attributes`], a port attribute of the wrong length is skipped, and at most
+//! [`MAX_PORTS`] ports are kept.
+
+use crate::attribution::kernel::netlink::{attributes, NetlinkSocket};
+use std::collections::BTreeSet;
+use std::io;
+
+const RTM_GETLINK: u16 = 18;
+/// `sizeof(struct ifinfomsg)`.
+const IFINFOMSG_LEN: usize = 16;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+/// Netlink attributes nest with this flag on their type.
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// The device kinds whose link information carries the UDP port they receive on (and send
+/// to), with the attribute that holds it (`linux/if_link.h`: `IFLA_VXLAN_PORT`,
+/// `IFLA_GENEVE_PORT`, `IFLA_BAREUDP_PORT`, each a big-endian `u16`).
+const KINDS: [(&str, u16); 3] = [("vxlan", 15), ("geneve", 5), ("bareudp", 1)];
+
+/// Most ports kept per namespace (each tunnel device has one; thousands would be absurd).
+pub(crate) const MAX_PORTS: usize = 256;
+
+/// The UDP ports of the kernel tunnels of the namespace `route` (a `NETLINK_ROUTE`
+/// socket) lives in.
+pub(crate) fn netlink_tunnel_ports(route: &mut NetlinkSocket) -> io::Result<BTreeSet<u16>> {
+    let mut ports = BTreeSet::new();
+    for (kind, _) in KINDS {
+        route.request(RTM_GETLINK, true, &dump_request(kind), |body| {
+            if ports.len() < MAX_PORTS {
+                if let Some(port) = parse_link(body) {
+                    ports.insert(port);
+                }
+            }
+        })?;
+    }
+    Ok(ports)
+}
+
+/// An `RTM_GETLINK` dump request for devices of `kind`: an empty `ifinfomsg` and an
+/// `IFLA_LINKINFO` holding `IFLA_INFO_KIND`.
+fn dump_request(kind: &str) -> Vec<u8> {
+    let mut name = kind.as_bytes().to_vec();
+    name.push(0);
+    let inner = attribute(IFLA_INFO_KIND, &name);
+    let mut request = vec![0u8; IFINFOMSG_LEN];
+    request.extend_from_slice(&attribute(IFLA_LINKINFO | NLA_F_NESTED, &inner));
+    request
+}
+
+/// One netlink attribute, padded to four bytes.
+fn attribute(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 4 + payload.len();
+    let mut out = Vec::with_capacity((len + 3) & !3);
+    // Our own payloads are a few bytes long: the length fits in 16 bits.
+    out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out.resize((len + 3) & !3, 0);
+    out
+}
+
+/// The tunnel port of one `RTM_NEWLINK` body, when it describes a device of one of
+/// [`KINDS`].
+pub(crate) fn parse_link(body: &[u8]) -> Option<u16> {
+    let attrs = body.get(IFINFOMSG_LEN..)?;
+    let (_, info) = attributes(attrs).find(|(kind, _)| *kind == IFLA_LINKINFO)?;
+    let mut kind = None;
+    let mut data = None;
+    for (attr, payload) in attributes(info) {
+        match attr {
+            IFLA_INFO_KIND => kind = Some(payload.split(|b| *b == 0).next().unwrap_or(&[])),
+            IFLA_INFO_DATA => data = Some(payload),
+            _ => {}
+        }
+    }
+    let port_attr = KINDS
+        .iter()
+        .find(|(name, _)| Some(name.as_bytes()) == kind)?
+        .1;
+    let (_, port) = attributes(data?).find(|(attr, _)| *attr == port_attr)?;
+    match port {
+        [hi, lo] => Some(u16::from_be_bytes([*hi, *lo])).filter(|p| *p != 0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `RTM_NEWLINK` body of a device of `kind` whose data holds `data`.
+    fn link(kind: &str, data: &[u8]) -> Vec<u8> {
+        let mut name = kind.as_bytes().to_vec();
+        name.push(0);
+        let mut info = attribute(IFLA_INFO_KIND, &name);
+        info.extend_from_slice(&attribute(IFLA_INFO_DATA | NLA_F_NESTED, data));
+        let mut body = vec![0u8; IFINFOMSG_LEN];
+        body.extend_from_slice(&attribute(3, b"vx0\0")); // IFLA_IFNAME
+        body.extend_from_slice(&attribute(IFLA_LINKINFO | NLA_F_NESTED, &info));
+        body
+    }
+
+    #[test]
+    fn the_port_of_each_tunnel_kind_is_read_from_its_own_attribute() {
+        let vxlan = link("vxlan", &attribute(15, &4789u16.to_be_bytes()));
+        assert_eq!(parse_link(&vxlan), Some(4789));
+        let mut geneve_data = attribute(1, &7u32.to_ne_bytes()); // IFLA_GENEVE_ID
+        geneve_data.extend_from_slice(&attribute(5, &6081u16.to_be_bytes()));
+        assert_eq!(parse_link(&link("geneve", &geneve_data)), Some(6081));
+        let bare = link("bareudp", &attribute(1, &6635u16.to_be_bytes()));
+        assert_eq!(parse_link(&bare), Some(6635));
+    }
+
+    #[test]
+    fn other_devices_and_malformed_attributes_name_no_port() {
+        // A veth's data is not a tunnel's, even with an attribute of number 15.
+        assert_eq!(
+            parse_link(&link("veth", &attribute(15, &[0x12, 0xb5]))),
+            None
+        );
+        // A port of the wrong length, and port 0.
+        assert_eq!(parse_link(&link("vxlan", &attribute(15, &[0x12]))), None);
+        assert_eq!(parse_link(&link("vxlan", &attribute(15, &[0, 0]))), None);
+        // Truncated bodies, and an attribute longer than the body.
+        let whole = link("vxlan", &attribute(15, &4789u16.to_be_bytes()));
+        for cut in 0..whole.len() {
+            let _ = parse_link(&whole[..cut]);
+        }
+        let mut lying = vec![0u8; IFINFOMSG_LEN];
+        lying.extend_from_slice(&[0xff, 0x00, IFLA_LINKINFO as u8, 0x80]);
+        assert_eq!(parse_link(&lying), None);
+    }
+
+    #[test]
+    fn a_dump_request_names_the_kind_inside_the_link_information() {
+        let request = dump_request("vxlan");
+        assert_eq!(&request[..IFINFOMSG_LEN], &[0u8; IFINFOMSG_LEN]);
+        let (kind, info) = attributes(&request[IFINFOMSG_LEN..])
+            .next()
+            .expect("linkinfo");
+        assert_eq!(kind, IFLA_LINKINFO);
+        let (inner, name) = attributes(info).next().expect("kind");
+        assert_eq!((inner, name), (IFLA_INFO_KIND, &b"vxlan\0"[..]));
+    }
+}

@@ -1,0 +1,268 @@
+//! A kernel tunnel (VXLAN, as Docker's overlay networks, flannel and Open vSwitch use it),
+//! with the rule of `accounting`'s module doc checked (issue 14, item 1): the apps'
+//! packets on the tunnel's device are credited to the apps, the encapsulated copies on the
+//! underlay go to the "tunnel" bucket, and never both to the same app.
+//!
+//! The host's VXLAN device `sktxPID` runs over the veth `sktUPID`, whose other end is the
+//! namespace `skt-PID` with the peer VXLAN device: a client on the host talks TCP to a
+//! server in the namespace through the tunnel. The truth is a capture on each VXLAN device
+//! (the inner packets, one in each namespace) and one on the underlay (the outer ones).
+
+use crate::bridged_nat::{counter_in, tally};
+use crate::support::*;
+use sockeye_engine::{Snapshot, Transport};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+/// The VXLAN port (IANA's, Linux's default is 8472 without `dstport`).
+const VXLAN_PORT: u16 = 4789;
+
+/// The namespace, the underlay veth pair and a VXLAN device at each end. Torn down on
+/// drop.
+struct Vxlan {
+    ns: String,
+    underlay: String,
+    underlay_peer: String,
+    device: String,
+    client: String,
+    server: String,
+}
+
+impl Vxlan {
+    fn create() -> Vxlan {
+        let pid = std::process::id();
+        let n = pid & 0xff;
+        let net = Vxlan {
+            ns: format!("skt-{pid}"),
+            underlay: format!("sktU{pid}"),
+            underlay_peer: format!("sktu{pid}"),
+            device: format!("sktx{pid}"),
+            client: format!("10.251.{n}.1"),
+            server: format!("10.251.{n}.2"),
+        };
+        let (host_under, ns_under) = (format!("10.250.{n}.1"), format!("10.250.{n}.2"));
+        let ns = net.ns.as_str();
+        let in_ns = |args: &[&str]| {
+            let mut full = vec!["ip", "netns", "exec", ns];
+            full.extend_from_slice(args);
+            run(&full);
+        };
+        let port = VXLAN_PORT.to_string();
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &net.underlay,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.underlay_peer,
+        ]);
+        run(&["ip", "link", "set", &net.underlay_peer, "netns", ns]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{host_under}/24"),
+            "dev",
+            &net.underlay,
+        ]);
+        run(&["ip", "link", "set", &net.underlay, "up"]);
+        in_ns(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{ns_under}/24"),
+            "dev",
+            &net.underlay_peer,
+        ]);
+        in_ns(&["ip", "link", "set", &net.underlay_peer, "up"]);
+        in_ns(&["ip", "link", "set", "lo", "up"]);
+        for (local, remote, under, in_namespace, addr) in [
+            (&host_under, &ns_under, &net.underlay, false, &net.client),
+            (
+                &ns_under,
+                &host_under,
+                &net.underlay_peer,
+                true,
+                &net.server,
+            ),
+        ] {
+            let add = [
+                "ip",
+                "link",
+                "add",
+                &net.device,
+                "type",
+                "vxlan",
+                "id",
+                "42",
+                "dstport",
+                &port,
+                "local",
+                local,
+                "remote",
+                remote,
+                "dev",
+                under,
+            ];
+            let address = format!("{addr}/24");
+            let up = ["ip", "link", "set", &net.device, "up"];
+            let set_address = ["ip", "addr", "add", &address, "dev", &net.device];
+            if in_namespace {
+                in_ns(&add);
+                in_ns(&set_address);
+                in_ns(&up);
+            } else {
+                run(&add);
+                run(&set_address);
+                run(&up);
+            }
+        }
+        net
+    }
+}
+
+impl Drop for Vxlan {
+    fn drop(&mut self) {
+        quiet(&["ip", "link", "del", &self.device]);
+        quiet(&["ip", "link", "del", &self.underlay]);
+        quiet(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+/// (sent, received) of the unattributed bucket of `protocol`.
+fn bucket(snapshot: &Snapshot, protocol: Transport) -> (u64, u64) {
+    snapshot
+        .unattributed
+        .iter()
+        .find(|b| b.protocol == protocol)
+        .map(|b| (b.sent_bytes, b.received_bytes))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_vxlan_s_outer_packets_go_to_the_tunnel_bucket_and_its_inner_ones_to_the_apps() {
+    vxlan_transfer("vxlan: inner to apps, outer to tunnel", false);
+}
+
+/// The tunnel's port is learnt from the link's announcement while capturing.
+#[test]
+fn a_vxlan_made_while_capturing_is_known_as_a_tunnel() {
+    vxlan_transfer("vxlan made while capturing", true);
+}
+
+fn vxlan_transfer(name: &str, made_while_capturing: bool) {
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let (net, engine) = if made_while_capturing {
+        let engine = Engine::start();
+        (Vxlan::create(), engine)
+    } else {
+        let net = Vxlan::create();
+        (net, Engine::start())
+    };
+    wait_captured(&engine, &[&net.underlay, &net.device]);
+    let before = engine.settle(|_| true);
+    let (tunnel_before, udp_before) = (
+        bucket(&before, Transport::Tunnel),
+        bucket(&before, Transport::Udp),
+    );
+
+    let (send, reply) = (1_000_000, 300_000);
+    let server = Peer::start(
+        Some(&net.ns),
+        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
+    );
+    let inner = format!("tcp port {}", server.port);
+    let at_client = WireCounter::start(&net.device, &inner);
+    let at_server = counter_in(&net.ns, &net.device, &inner);
+    let outer = WireCounter::start(&net.underlay, &format!("udp port {VXLAN_PORT}"));
+    let client = Peer::start(
+        None,
+        &[
+            arg("tcp-client"),
+            arg(&net.server),
+            arg(server.port),
+            arg(send),
+            arg(1),
+        ],
+    )
+    .finish();
+    let server = server.finish();
+    let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
+    let seen_outer = outer.finish();
+
+    let client_ip: IpAddr = net.client.parse().expect("address");
+    let client_truth = tally(&seen_at_client, |e| e.ip() == client_ip);
+    let server_truth = tally(&seen_at_server, |e| e.port() == server.port);
+    assert!(client_truth.0 >= send as u64 && server_truth.1 >= send as u64);
+    let outer_truth: u64 = seen_outer.iter().map(|p| p.len).sum();
+    assert!(
+        outer_truth > client_truth.0,
+        "the underlay carried {outer_truth} B for {} B inside",
+        client_truth.0
+    );
+    let truth = HashMap::from([(client.pid, client_truth), (server.pid, server_truth)]);
+    let mut ports: HashSet<u16> = client.ports.iter().copied().collect();
+    ports.insert(server.port);
+    let (m, _) = measure(&engine, name, &truth, &ports);
+    // The outer packets are held while an owner may still be found (two seconds).
+    let tunnel_of = |s: &Snapshot| grown(tunnel_before, bucket(s, Transport::Tunnel));
+    let snapshot = engine.settle(|s| {
+        let (sent, received) = tunnel_of(s);
+        sent + received >= outer_truth
+    });
+
+    for (who, pid, (sent, received)) in [
+        ("client", client.pid, client_truth),
+        ("server", server.pid, server_truth),
+    ] {
+        let (got_sent, got_received) = snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| (p.sent_bytes, p.received_bytes))
+            .unwrap_or_default();
+        let share = |got: u64, want: u64| got as f64 * 100.0 / want.max(1) as f64;
+        let (s, r) = (share(got_sent, sent), share(got_received, received));
+        println!(
+            "  {who} pid {pid}: sent {got_sent} of {sent} B ({s:.2}%), received {got_received} of {received} B ({r:.2}%)"
+        );
+        // Above 102 % would mean the outer copies were credited to the app as well.
+        for v in [s, r] {
+            assert!(
+                (98.0..=102.0).contains(&v),
+                "{who} credited {v:.2}% of its traffic"
+            );
+        }
+    }
+    let (tunnel_sent, tunnel_received) = tunnel_of(&snapshot);
+    let tunnel = tunnel_sent + tunnel_received;
+    let (udp_sent, udp_received) = grown(udp_before, bucket(&snapshot, Transport::Udp));
+    println!(
+        "  tunnel bucket: {tunnel} B of {outer_truth} B on the underlay ({:.2}%); unknown UDP grew {} B",
+        tunnel as f64 * 100.0 / outer_truth as f64,
+        udp_sent + udp_received
+    );
+    assert!(
+        tunnel * 100 >= outer_truth * 98 && tunnel * 100 <= outer_truth * 102,
+        "the tunnel bucket has {tunnel} B of the {outer_truth} B of outer packets"
+    );
+    assert!(
+        (udp_sent + udp_received) * 50 < outer_truth,
+        "{} B of outer packets went to unknown UDP",
+        udp_sent + udp_received
+    );
+    assert!(
+        m.wrong_share() <= 0.01,
+        "{:.2}% credited to a wrong pid or twice",
+        m.wrong_share() * 100.0
+    );
+    assert_nothing_lost(&snapshot);
+    engine.capture.stop().expect("stop");
+    drop(net);
+}
