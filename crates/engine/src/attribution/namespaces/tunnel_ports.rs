@@ -143,6 +143,26 @@ mod tests {
         assert_eq!(parse_link(&lying), None);
     }
 
+    proptest::proptest! {
+        /// Any reply, however malformed, is read without panicking; a well-formed one of a
+        /// tunnel kind names its port, whatever else the data holds.
+        #[test]
+        fn any_reply_is_read_safely(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            port in 1u16..,
+            kind in 0usize..3,
+        ) {
+            let _ = parse_link(&junk);
+            let mut with_junk = vec![0u8; IFINFOMSG_LEN];
+            with_junk.extend_from_slice(&junk);
+            let _ = parse_link(&with_junk);
+            let (name, attr) = KINDS[kind];
+            let mut data = attribute(attr, &port.to_be_bytes());
+            data.extend_from_slice(&attribute(attr + 1, &junk[..junk.len().min(64)]));
+            proptest::prop_assert_eq!(parse_link(&link(name, &data)), Some(port));
+        }
+    }
+
     #[test]
     fn a_dump_request_names_the_kind_inside_the_link_information() {
         let request = dump_request("vxlan");
