@@ -12,6 +12,8 @@ use crate::models::process_table::{RowData, RowKey};
 const PROCESS_ICON: &str = "application-x-executable";
 /// Icon for traffic that matched no socket.
 const UNATTRIBUTED_ICON: &str = "dialog-question-symbolic";
+/// The icon of the kernel tunnels' row: known traffic, only not an app's.
+const TUNNEL_ICON: &str = "network-vpn-symbolic";
 
 /// An installed application's name and icon.
 type Installed = (String, Option<gio::Icon>);
@@ -53,8 +55,13 @@ impl AppInfoCache {
 
     /// The icon a row shows.
     pub fn icon_for(&self, data: &RowData) -> gio::Icon {
-        if matches!(data.key, RowKey::Unattributed(_)) {
-            return gio::ThemedIcon::new(UNATTRIBUTED_ICON).upcast();
+        if let RowKey::Unattributed(protocol) = &data.key {
+            let icon = if protocol == "tunnel" {
+                TUNNEL_ICON
+            } else {
+                UNATTRIBUTED_ICON
+            };
+            return gio::ThemedIcon::new(icon).upcast();
         }
         match self.lookup(&data.app_id) {
             Some((_, icon)) => icon,

@@ -16,7 +16,7 @@ def read_until_quiet(s):  # the first packet within 5 s, then until 1 s of silen
         pass
 
 mode, host = sys.argv[1], sys.argv[2]
-args = [int(a) for a in sys.argv[3:]]
+args = [int(a) for a in sys.argv[3:]] if mode != "tun-relay" else sys.argv[3:]
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 deadline = time.monotonic() + 20
 ANY = "::" if family == socket.AF_INET6 else "0.0.0.0"
@@ -156,5 +156,24 @@ elif mode == "spoof-flood":  # SECONDS: UDP to HOST:9 from random sources of HOS
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src,
                              socket.inet_aton(host))
             s.sendto(ip + udp, (host, 0))
+elif mode == "tun-relay":  # PORT PEER TUN: a userspace VPN: packets of tun device TUN go in UDP from HOST:PORT to PEER:PORT and back, until killed
+    import fcntl, select, struct
+    port, peer, name = int(args[0]), args[1], args[2]
+    TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+    tun = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, port))
+    s.connect((peer, port))
+    out("ready", os.getpid(), port)
+    while True:
+        readable, _, _ = select.select([tun, s], [], [])
+        try:
+            if tun in readable:
+                s.send(os.read(tun, 65536))
+            if s in readable:
+                os.write(tun, s.recv(65536))
+        except ConnectionRefusedError:  # the peer's relay was not up yet
+            pass
 else:
     sys.exit("unknown mode " + mode)

@@ -266,3 +266,215 @@ fn vxlan_transfer(name: &str, made_while_capturing: bool) {
     engine.capture.stop().expect("stop");
     drop(net);
 }
+
+/// A userspace VPN (OpenVPN, wireguard-go, tailscale): two relays, one on the host and one
+/// in the namespace `sktv-PID`, each reading its tun device `sktnPID` and sending each
+/// packet in a UDP datagram to the other over the veth `sktWPID`, which writes it into its
+/// own tun device. Torn down on drop.
+struct UserspaceVpn {
+    ns: String,
+    underlay: String,
+    underlay_peer: String,
+    tun: String,
+    host_under: String,
+    ns_under: String,
+    client: String,
+    server: String,
+}
+
+/// The relays' UDP port.
+const RELAY_PORT: u16 = 41194;
+
+impl UserspaceVpn {
+    fn create() -> UserspaceVpn {
+        let pid = std::process::id();
+        let n = pid & 0xff;
+        let net = UserspaceVpn {
+            ns: format!("sktv-{pid}"),
+            underlay: format!("sktW{pid}"),
+            underlay_peer: format!("sktw{pid}"),
+            tun: format!("sktn{pid}"),
+            host_under: format!("10.252.{n}.1"),
+            ns_under: format!("10.252.{n}.2"),
+            client: format!("10.253.{n}.1"),
+            server: format!("10.253.{n}.2"),
+        };
+        let ns = net.ns.as_str();
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &net.underlay,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.underlay_peer,
+        ]);
+        run(&["ip", "link", "set", &net.underlay_peer, "netns", ns]);
+        let (host_addr, ns_addr) = (
+            format!("{}/24", net.host_under),
+            format!("{}/24", net.ns_under),
+        );
+        run(&["ip", "addr", "add", &host_addr, "dev", &net.underlay]);
+        run(&["ip", "link", "set", &net.underlay, "up"]);
+        let in_ns = |args: &[&str]| {
+            let mut full = vec!["ip", "netns", "exec", ns];
+            full.extend_from_slice(args);
+            run(&full);
+        };
+        in_ns(&["ip", "addr", "add", &ns_addr, "dev", &net.underlay_peer]);
+        in_ns(&["ip", "link", "set", &net.underlay_peer, "up"]);
+        in_ns(&["ip", "link", "set", "lo", "up"]);
+        net
+    }
+
+    /// Starts the relay of one end (its tun device appears), then gives the device its
+    /// address; an MTU that leaves room for the UDP and IP headers, so that no outer
+    /// datagram is fragmented.
+    fn relay(&self, in_namespace: bool) -> Peer {
+        let (ns, local, peer, inner) = if in_namespace {
+            (
+                Some(self.ns.as_str()),
+                &self.ns_under,
+                &self.host_under,
+                &self.server,
+            )
+        } else {
+            (None, &self.host_under, &self.ns_under, &self.client)
+        };
+        let relay = Peer::start(
+            ns,
+            &[
+                arg("tun-relay"),
+                arg(local),
+                arg(RELAY_PORT),
+                arg(peer),
+                arg(&self.tun),
+            ],
+        );
+        let address = format!("{inner}/24");
+        let mut commands = vec![
+            vec!["ip", "addr", "add", &address, "dev", &self.tun],
+            vec!["ip", "link", "set", &self.tun, "mtu", "1400", "up"],
+        ];
+        for command in &mut commands {
+            if let Some(ns) = ns {
+                command.splice(0..0, ["ip", "netns", "exec", ns]);
+            }
+            run(command);
+        }
+        relay
+    }
+}
+
+impl Drop for UserspaceVpn {
+    fn drop(&mut self) {
+        quiet(&["ip", "link", "del", &self.underlay]);
+        quiet(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+/// The rule for a tun device with userspace encapsulation: the inner packets (on the tun
+/// device) are the apps', the outer ones (on the underlay) the VPN process's, never both
+/// the app's; nothing of it is a kernel tunnel's.
+#[test]
+fn a_userspace_vpn_s_datagrams_are_its_own_and_the_packets_inside_the_apps() {
+    let name = "tun + userspace VPN";
+    let Some(_serial) = root_scenario(name) else {
+        return;
+    };
+    let net = UserspaceVpn::create();
+    let host_relay = net.relay(false);
+    let ns_relay = net.relay(true);
+    let engine = Engine::start();
+    wait_captured(&engine, &[&net.underlay, &net.tun]);
+    let before = engine.settle(|_| true);
+    let (tunnel_before, udp_before) = (
+        bucket(&before, Transport::Tunnel),
+        bucket(&before, Transport::Udp),
+    );
+
+    let (send, reply) = (1_000_000, 300_000);
+    let server = Peer::start(
+        Some(&net.ns),
+        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
+    );
+    let inner = format!("tcp port {}", server.port);
+    let at_client = WireCounter::start(&net.tun, &inner);
+    let at_server = counter_in(&net.ns, &net.tun, &inner);
+    let outer = WireCounter::start(&net.underlay, &format!("udp port {RELAY_PORT}"));
+    let client = Peer::start(
+        None,
+        &[
+            arg("tcp-client"),
+            arg(&net.server),
+            arg(server.port),
+            arg(send),
+            arg(1),
+        ],
+    )
+    .finish();
+    let server = server.finish();
+    let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
+    let seen_outer = outer.finish();
+
+    let client_ip: IpAddr = net.client.parse().expect("address");
+    let host_under: IpAddr = net.host_under.parse().expect("address");
+    let ns_under: IpAddr = net.ns_under.parse().expect("address");
+    let client_truth = tally(&seen_at_client, |e| e.ip() == client_ip);
+    let server_truth = tally(&seen_at_server, |e| e.port() == server.port);
+    let host_relay_truth = tally(&seen_outer, |e| e.ip() == host_under);
+    let ns_relay_truth = tally(&seen_outer, |e| e.ip() == ns_under);
+    assert!(client_truth.0 >= send as u64 && server_truth.1 >= send as u64);
+    assert!(host_relay_truth.0 > client_truth.0, "{host_relay_truth:?}");
+    let truth = HashMap::from([
+        (client.pid, client_truth),
+        (server.pid, server_truth),
+        (host_relay.pid, host_relay_truth),
+        (ns_relay.pid, ns_relay_truth),
+    ]);
+    let mut ports: HashSet<u16> = client.ports.iter().copied().collect();
+    ports.extend([server.port, RELAY_PORT]);
+    let (m, snapshot) = measure(&engine, name, &truth, &ports);
+
+    for (who, pid, (sent, received)) in [
+        ("client", client.pid, client_truth),
+        ("server", server.pid, server_truth),
+        ("host relay", host_relay.pid, host_relay_truth),
+        ("namespace relay", ns_relay.pid, ns_relay_truth),
+    ] {
+        let (got_sent, got_received) = snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| (p.sent_bytes, p.received_bytes))
+            .unwrap_or_default();
+        let share = |got: u64, want: u64| got as f64 * 100.0 / want.max(1) as f64;
+        let (s, r) = (share(got_sent, sent), share(got_received, received));
+        println!(
+            "  {who} pid {pid}: sent {got_sent} of {sent} B ({s:.2}%), received {got_received} of {received} B ({r:.2}%)"
+        );
+        // Above 102 % the app would have been credited the relay's datagrams too.
+        for v in [s, r] {
+            assert!(
+                (98.0..=102.0).contains(&v),
+                "{who} credited {v:.2}% of its traffic"
+            );
+        }
+    }
+    let tunnel = grown(tunnel_before, bucket(&snapshot, Transport::Tunnel));
+    let udp = grown(udp_before, bucket(&snapshot, Transport::Udp));
+    println!("  tunnel bucket grew {tunnel:?} B, unknown UDP {udp:?} B");
+    assert_eq!(tunnel, (0, 0), "a userspace VPN is no kernel tunnel");
+    assert!(
+        m.wrong_share() <= 0.01,
+        "{:.2}% credited to a wrong pid or twice",
+        m.wrong_share() * 100.0
+    );
+    assert_nothing_lost(&snapshot);
+    engine.capture.stop().expect("stop");
+    drop((host_relay, ns_relay));
+    drop(net);
+}
