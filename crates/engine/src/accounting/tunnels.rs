@@ -18,9 +18,10 @@
 //!   inner packet, and would credit the outer packet to the app. So a process that sends
 //!   to a tunnel port and exits before its socket is looked up is counted as the tunnel's.
 //!   The ports are those of every namespace whose netlink the engine can read (the host's
-//!   always; others when it keeps `CAP_SYS_ADMIN`, which the helper does not): a VXLAN
-//!   device moved into a container keeps its socket in the namespace that made it, so
-//!   a container's overlay made on the host is still known.
+//!   always; others only when it keeps `CAP_SYS_ADMIN`, which the helper does not). A
+//!   VXLAN device made on the host and then moved into a container (Docker's overlay
+//!   networks) is listed only in the container's namespace: under the helper its outer
+//!   packets stay "unknown UDP".
 //! - **Not** a kernel tunnel: a userspace VPN (OpenVPN, wireguard-go, tailscale, an IKE
 //!   daemon's NAT-T port 4500), whose outer packets go through its own socket and are
 //!   credited to it. WireGuard in the kernel tells its port only over generic netlink
