@@ -104,7 +104,9 @@
 //! - **tun with userspace encapsulation** (OpenVPN, wireguard-go, tailscale): the app's
 //!   packet on the tun device and the VPN process's encapsulated packet on the physical
 //!   link are different packets (other fingerprint): two transfers, the inner one credited
-//!   to the app, the outer one to the VPN process, never both to the app.
+//!   to the app, the outer one to the VPN process, never both to the app (root scenario
+//!   `tunnel::a_userspace_vpn…`: two relays over tun devices, all four processes
+//!   100.00 % each way, nothing in the tunnel bucket).
 //! - **kernel tunnel** (VXLAN, Geneve, GRE, IPIP, IPsec): the inner packet is seen on the
 //!   tunnel's device (when it has one) and credited to the app; the outer one has no
 //!   process behind it and goes to the tunnel bucket (`Transport::Tunnel`), never to the

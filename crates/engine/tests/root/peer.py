@@ -163,6 +163,7 @@ elif mode == "tun-relay":  # PORT PEER TUN: a userspace VPN: packets of tun devi
     tun = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
     s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.bind((host, port))
     s.connect((peer, port))
     out("ready", os.getpid(), port)

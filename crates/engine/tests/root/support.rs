@@ -196,6 +196,11 @@ impl WireCounter {
             .setnonblock()
             .expect("nonblock");
         capture.filter(filter, true).expect("BPF filter");
+        // A tun device's frames are bare IP packets (DLT_RAW), an Ethernet device's not.
+        let raw_ip = matches!(
+            capture.get_datalink(),
+            pcap::Linktype(12) | pcap::Linktype(101)
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -205,7 +210,7 @@ impl WireCounter {
                 let mut fds = [PollFd::new(&capture, PollFlags::IN)];
                 let _ = rustix::event::poll(&mut fds, Some(&POLL_TIMEOUT));
                 while let Ok(packet) = capture.next_packet() {
-                    if let Some(p) = wire_packet(packet.data, packet.header.len) {
+                    if let Some(p) = wire_packet(packet.data, packet.header.len, raw_ip) {
                         packets.push(p);
                     }
                 }
@@ -238,8 +243,12 @@ impl WireCounter {
     }
 }
 
-fn wire_packet(frame: &[u8], len: u32) -> Option<WirePacket> {
-    let sliced = LaxSlicedPacket::from_ethernet(frame).ok()?;
+fn wire_packet(frame: &[u8], len: u32, raw_ip: bool) -> Option<WirePacket> {
+    let sliced = if raw_ip {
+        LaxSlicedPacket::from_ip(frame).ok()?
+    } else {
+        LaxSlicedPacket::from_ethernet(frame).ok()?
+    };
     let (src, dst): (IpAddr, IpAddr) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => (
             ip.header().source_addr().into(),

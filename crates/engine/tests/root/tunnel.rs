@@ -357,7 +357,18 @@ impl UserspaceVpn {
         let address = format!("{inner}/24");
         let mut commands = vec![
             vec!["ip", "addr", "add", &address, "dev", &self.tun],
-            vec!["ip", "link", "set", &self.tun, "mtu", "1400", "up"],
+            // A long queue: fewer packets lost while a relay is busy.
+            vec![
+                "ip",
+                "link",
+                "set",
+                &self.tun,
+                "mtu",
+                "1400",
+                "txqueuelen",
+                "10000",
+                "up",
+            ],
         ];
         for command in &mut commands {
             if let Some(ns) = ns {
@@ -401,9 +412,11 @@ fn a_userspace_vpn_s_datagrams_are_its_own_and_the_packets_inside_the_apps() {
         Some(&net.ns),
         &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
     );
+    // The truth is what the host's interfaces carried, for all four processes: a packet the
+    // relays lose (a full socket buffer, TCP then sends it again) was on the host's tun
+    // device but never reached the server, and no capture on the host can tell.
     let inner = format!("tcp port {}", server.port);
-    let at_client = WireCounter::start(&net.tun, &inner);
-    let at_server = counter_in(&net.ns, &net.tun, &inner);
+    let at_host_tun = WireCounter::start(&net.tun, &inner);
     let outer = WireCounter::start(&net.underlay, &format!("udp port {RELAY_PORT}"));
     let client = Peer::start(
         None,
@@ -417,14 +430,13 @@ fn a_userspace_vpn_s_datagrams_are_its_own_and_the_packets_inside_the_apps() {
     )
     .finish();
     let server = server.finish();
-    let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
-    let seen_outer = outer.finish();
+    let (seen_inner, seen_outer) = (at_host_tun.finish(), outer.finish());
 
     let client_ip: IpAddr = net.client.parse().expect("address");
     let host_under: IpAddr = net.host_under.parse().expect("address");
     let ns_under: IpAddr = net.ns_under.parse().expect("address");
-    let client_truth = tally(&seen_at_client, |e| e.ip() == client_ip);
-    let server_truth = tally(&seen_at_server, |e| e.port() == server.port);
+    let client_truth = tally(&seen_inner, |e| e.ip() == client_ip);
+    let server_truth = tally(&seen_inner, |e| e.port() == server.port);
     let host_relay_truth = tally(&seen_outer, |e| e.ip() == host_under);
     let ns_relay_truth = tally(&seen_outer, |e| e.ip() == ns_under);
     assert!(client_truth.0 >= send as u64 && server_truth.1 >= send as u64);
