@@ -274,6 +274,27 @@ fn connection_to(engine: &Engine, pid: u32, address: &str, port: u16) -> Connect
     }
 }
 
+/// [`connection_to`], polled until it carries the name `name` (5 s at most); the last one
+/// seen. The answer that names it may be read a ring block after the connection's first
+/// packets (another interface: the stub answers on `lo`, the connection leaves on a veth),
+/// so the connection can show up a few milliseconds before its name does.
+fn connection_named(
+    engine: &Engine,
+    pid: u32,
+    address: &str,
+    port: u16,
+    name: &str,
+) -> ConnectionStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let connection = connection_to(engine, pid, address, port);
+        if connection.remote_name.as_deref() == Some(name) || Instant::now() >= deadline {
+            return connection;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Polls the engine's hosts until one satisfies `wanted` (5 s at most).
 fn host_where(engine: &Engine, wanted: impl Fn(&HostStats) -> bool) -> HostStats {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -305,7 +326,7 @@ fn connections_and_hosts_carry_the_names_their_processes_looked_up() {
     let (direct, address) =
         resolve_and_connect(&netns.v4(2, 0), "c.sockeye.test", 1, server.port, 20_000);
     assert_eq!(address, netns.v4(2, 0));
-    let connection = connection_to(&engine, direct, &address, server.port);
+    let connection = connection_named(&engine, direct, &address, server.port, "c.sockeye.test");
     assert_eq!(
         connection.remote_name.as_deref(),
         Some("c.sockeye.test"),
@@ -315,21 +336,21 @@ fn connections_and_hosts_carry_the_names_their_processes_looked_up() {
     // Through the stub resolver: the answer this client got came from 127.231.0.77.
     let (stubbed, address) = resolve_and_connect(STUB, "w.sockeye.test", 1, server.port, 30_000);
     assert_eq!(address, netns.v4(2, 0));
-    let connection = connection_to(&engine, stubbed, &address, server.port);
+    let connection = connection_named(&engine, stubbed, &address, server.port, "w.sockeye.test");
     assert_eq!(
         connection.remote_name.as_deref(),
         Some("w.sockeye.test"),
         "{connection:?}"
     );
     // Each process keeps the name it looked up for the same address.
-    let first = connection_to(&engine, direct, &address, server.port);
+    let first = connection_named(&engine, direct, &address, server.port, "c.sockeye.test");
     assert_eq!(first.remote_name.as_deref(), Some("c.sockeye.test"));
 
     // AAAA, then a connection over IPv6.
     let (six, address) =
         resolve_and_connect(&netns.v4(2, 0), "w.sockeye.test", 28, server.port, 10_000);
     assert_eq!(address, netns.v6(2, 0));
-    let connection = connection_to(&engine, six, &address, server.port);
+    let connection = connection_named(&engine, six, &address, server.port, "w.sockeye.test");
     assert_eq!(
         connection.remote_name.as_deref(),
         Some("w.sockeye.test"),
@@ -356,7 +377,7 @@ fn connections_and_hosts_carry_the_names_their_processes_looked_up() {
     let (moved, address) =
         resolve_and_connect(&netns.v4(2, 0), "w.sockeye.test", 1, server.port, 10_000);
     assert_eq!(address, netns.v4(3, 0));
-    let connection = connection_to(&engine, moved, &address, server.port);
+    let connection = connection_named(&engine, moved, &address, server.port, "w.sockeye.test");
     assert_eq!(
         connection.remote_name.as_deref(),
         Some("w.sockeye.test"),
