@@ -87,7 +87,7 @@ pub struct Registry {
     /// Interface → sent, received, dropped packets.
     interfaces: TopSeries<Arc<str>, 3>,
     other_interfaces: [u64; 3],
-    /// Per protocol (tcp, udp, icmp, other) → sent, received.
+    /// Per protocol (tcp, udp, icmp, other, tunnel) → sent, received.
     unattributed: [[u64; 2]; 5],
     up: bool,
     processes: FastMap<u32, SeenProcess>,

@@ -50,11 +50,6 @@ fn process_counters(p: &ProcessStats) -> Counters {
     }
 }
 
-/// The protocol name stored for unattributed traffic.
-pub fn transport_name(transport: Transport) -> &'static str {
-    transport.name()
-}
-
 /// The executable of a running process: `/proc/PID/exe` (needs ptrace-read access, which
 /// the recorder keeps as `CAP_SYS_PTRACE`). The engine does not report it.
 pub fn proc_executable(pid: u32) -> Option<String> {
@@ -158,7 +153,7 @@ impl DeltaTracker {
             let earlier = self.unattributed.insert(u.protocol, totals);
             let counters = totals.since(&earlier.unwrap_or_default());
             if !counters.is_zero() {
-                let name = transport_name(u.protocol);
+                let name = u.protocol.name();
                 out.push(Delta {
                     key: UsageKey::unattributed(name),
                     display_name: name.to_owned(),

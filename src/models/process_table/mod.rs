@@ -16,7 +16,7 @@ pub const SPARKLINE_LEN: usize = 60;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowKey {
     Process(u32),
-    /// Traffic that matched no socket, by protocol (`tcp`, `udp`, `icmp`, `other`).
+    /// Traffic that matched no socket, by protocol (`tcp`, `udp`, `icmp`, `other`, `tunnel`).
     Unattributed(String),
     /// An application of one user.
     Application(AppKey),

@@ -51,20 +51,25 @@ pub(super) fn move_to_tunnel(flow: &mut Flow, transport: Transport, buckets: &mu
     for [as_sent, as_received] in orphans.traffic {
         buckets[from].sent.remove(&as_sent);
         buckets[from].received.remove(&as_received);
-        buckets[to].sent.add(as_sent.bytes, as_sent.packets);
-        buckets[to]
-            .received
-            .add(as_received.bytes, as_received.packets);
+        // Totals only: these bytes were in the transport bucket's rates already, and adding
+        // them to the interval under way would show them again, as a burst.
+        move_totals(&mut buckets[to].sent, &as_sent);
+        move_totals(&mut buckets[to].received, &as_received);
     }
+}
+
+fn move_totals(to: &mut Traffic, moved: &Traffic) {
+    to.bytes = to.bytes.saturating_add(moved.bytes);
+    to.packets = to.packets.saturating_add(moved.packets);
 }
 
 /// Counts traffic of the unowned local (or unsure) ends of a packet credited to its other
 /// end, for crediting them once their owner is found (it is attributed already: no bucket moves).
-pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64) {
+pub(super) fn set_aside(flow: &mut Flow, src: usize, bytes: u64, packets: u64) {
     for (side, column) in [(src, 0), (1 - src, 1)] {
         let end = &flow.ends[side];
         if (end.local || end.unsure) && !end.kernel && end.owner.is_none() {
-            flow.unclaimed[side][column].add(bytes, 1);
+            flow.unclaimed[side][column].add(bytes, packets);
         }
     }
 }

@@ -92,11 +92,11 @@
 //!   is not captured: its packets are seen once, on the lower device. One in the host's
 //!   namespace is captured too: the packet is seen there and on the lower device, same
 //!   addresses, one transfer (root scenarios `macvlan`: 100.00 % each way, both cases).
-//!   Left: a macvlan's TSO is fixed on, so over a lower device *without* TSO (a veth
-//!   with `tso off`, an old NIC) it sees a TCP super-frame where the lower device sees
-//!   its segments; those have other fingerprints and the transfer is counted twice (a
-//!   host macvlan over such a veth: 204 %). On a lower device with TSO both see the
-//!   same super-frame.
+//!   A macvlan's TSO is fixed on, so over a lower device *without* TSO (a veth with
+//!   `tso off`, an old NIC) it sees a TCP super-frame where the lower device sees its
+//!   segments, with other fingerprints: the bytes of a segment that another interface
+//!   carried already (by sequence number, `segments.rs`) are another sighting, whichever
+//!   copy is read first (root scenario `macvlan::…without_tso…`).
 //! - **`lo` inside a namespace**: only the host namespace's interfaces are captured, so
 //!   traffic between two processes of one container over its own loopback is not seen at
 //!   all. On the host's `lo` each packet is seen once (outgoing copies are filtered out in
@@ -113,8 +113,10 @@
 //!   app whose task happened to run the encapsulation. Which flows those are is in
 //!   `tunnels.rs` (root scenarios `tunnel`: the apps 100.00 % each way, the bucket
 //!   100.0 % of the underlay's outer packets). IPsec without a tunnel device (transport
-//!   mode, policy-based tunnels) shows no inner packet to a capture at all: its traffic
-//!   is all in the tunnel bucket.
+//!   mode, policy-based tunnels) hands a capture what leaves as ESP only: the app's sent
+//!   traffic is in the tunnel bucket, not the app's. What comes in through a tunnel-mode
+//!   policy is seen again once decrypted, and credited to the app (not tested here: this
+//!   kernel has no ESP).
 //! - **Repeated identical packets** (an unconnected UDP socket sending the same datagram
 //!   twice: IPv4 identification 0, same bytes) are seen twice on each interface: the
 //!   count per interface tells `n` transfers from `n` sightings of one.
@@ -125,6 +127,7 @@ mod host_names;
 pub mod hosts;
 mod lookups;
 mod repeat;
+mod segments;
 mod sightings;
 mod tunnels;
 
@@ -133,10 +136,11 @@ use crate::parse::{PacketKind, PacketMeta};
 use crate::snapshot::{CaptureTotals, ConnectionStats, ProcessStats, UnattributedStats};
 use crate::{services, Transport};
 use credit::{flush, set_aside, settle_found};
-use flows::{Flow, FlowKey, FlowTable, Orphans, PacketMap, Traffic};
+use flows::{Flow, FlowKey, FlowTable, Orphans, PacketMap, Sighted, Traffic};
 use host_names::HostNames;
 use hosts::{HostKey, HostTable};
 use lookups::LookupBudget;
+use segments::Segments;
 use sightings::{Seen, Sighting, Sightings};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -305,6 +309,7 @@ struct Books<'a, O: OwnerLookup> {
     retries: &'a mut lookups::RetryQueue,
     rechecks: &'a mut lookups::RetryQueue,
     sightings: &'a mut Sightings,
+    segments: &'a mut Segments,
 }
 
 impl<O: OwnerLookup> Books<'_, O> {
@@ -382,6 +387,8 @@ pub struct Accounting<O: OwnerLookup> {
     socket_baseline: HashMap<Pid, SocketBytes>,
     /// Recent transfers, to tell another sighting of one from a new one.
     sightings: Sightings,
+    /// Which sequence ranges each interface carried of the flows seen on several.
+    segments: Segments,
 }
 
 impl<O: OwnerLookup> Accounting<O> {
@@ -407,6 +414,7 @@ impl<O: OwnerLookup> Accounting<O> {
             hosts: HostTable::default(),
             socket_baseline: HashMap::new(),
             sightings: Sightings::new(now),
+            segments: Segments::default(),
             config,
         }
     }
@@ -426,6 +434,7 @@ impl<O: OwnerLookup> Accounting<O> {
             retries: &mut self.retries,
             rechecks: &mut self.rechecks,
             sightings: &mut self.sightings,
+            segments: &mut self.segments,
         };
         (&mut self.flows, books)
     }
@@ -512,12 +521,40 @@ impl<O: OwnerLookup> Accounting<O> {
             Seen::Again(slot) => books.sightings.first(slot),
             Seen::New(_) | Seen::Untracked => None,
         };
+        // The share of a new sighting's bytes that another interface carried already, as
+        // a super-frame or as segments (`segments.rs`): another sighting, not a transfer.
+        // Payload bytes of a new sighting that another interface carried already, as a
+        // super-frame or as segments (`segments.rs`): another sighting of them. Its
+        // headers still count: whichever copy is read first, a transfer then counts
+        // as its segments did on the wire (plus one super-frame's headers).
+        let (elsewhere, all_elsewhere) = match (seen, meta.ident.tcp_range()) {
+            // Also in a flow's first second: the interface read first may be read whole
+            // (the transfer's every segment) before the flow is known to be seen twice.
+            (Seen::New(_), Some(range)) if flow.sighted != Sighted::Once => {
+                let at_us = books.sightings.at_us(now, age);
+                let carried =
+                    books
+                        .segments
+                        .carried_elsewhere(slot, flow.born_us, dir, iface, range, at_us);
+                (
+                    u64::from(carried).min(len),
+                    carried > 0 && carried >= range.1,
+                )
+            }
+            _ => (0, false),
+        };
+        let len = len - elsewhere;
+        // A packet whose payload was all carried elsewhere is no packet of its own.
+        let packets = u64::from(!all_elsewhere);
         if let Seen::Again(_) = seen {
             books.totals.repeated_bytes = books.totals.repeated_bytes.saturating_add(len);
             books.totals.repeated_packets = books.totals.repeated_packets.saturating_add(1);
         } else {
+            books.totals.repeated_bytes = books.totals.repeated_bytes.saturating_add(elsewhere);
+            books.totals.repeated_packets =
+                books.totals.repeated_packets.saturating_add(1 - packets);
             books.totals.captured_bytes = books.totals.captured_bytes.saturating_add(len);
-            books.totals.captured_packets = books.totals.captured_packets.saturating_add(1);
+            books.totals.captured_packets = books.totals.captured_packets.saturating_add(packets);
         }
         let (owners, processes) = (&mut *books.owners, &mut *books.processes);
         // Pauses are measured between the kernel's capture times, not the times the
@@ -602,7 +639,7 @@ impl<O: OwnerLookup> Accounting<O> {
             Seen::New(slot) => Some(slot),
             Seen::Untracked => None,
         };
-        flow.dirs[dir].add(len, 1);
+        flow.dirs[dir].add(len, packets);
         // Only answers a local end received can name what a local process connects to.
         let dns_asker = meta
             .dns
@@ -610,26 +647,24 @@ impl<O: OwnerLookup> Accounting<O> {
             .map(|dns| (dns, dst_owner));
         if src_owner.is_some() || dst_owner.is_some() {
             // The owners' process entries get it at the interval's end (see `flush`).
-            flow.uncredited[dir].add(len, 1);
+            flow.uncredited[dir].add(len, packets);
             books.totals.attributed_bytes = books.totals.attributed_bytes.saturating_add(len);
             if src_owner.is_none() || dst_owner.is_none() {
-                set_aside(flow, src, len);
+                set_aside(flow, src, len, packets);
             }
         } else {
             let bucket = &mut books.buckets[flow_bucket(key.transport, flow)];
-            if locality.src_local {
-                bucket.sent.add(len, 1);
-                flow.orphans
-                    .get_or_insert_with(|| Orphans::new(now))
-                    .traffic[dir][0]
-                    .add(len, 1);
+            let column = usize::from(!locality.src_local);
+            let traffic = if locality.src_local {
+                &mut bucket.sent
             } else {
-                bucket.received.add(len, 1);
-                flow.orphans
-                    .get_or_insert_with(|| Orphans::new(now))
-                    .traffic[dir][1]
-                    .add(len, 1);
-            }
+                &mut bucket.received
+            };
+            traffic.add(len, packets);
+            flow.orphans
+                .get_or_insert_with(|| Orphans::new(now))
+                .traffic[dir][column]
+                .add(len, packets);
         }
         if let Some(slot) = slot {
             books

@@ -31,9 +31,10 @@
 //! ways are taken (the stalest way first), so when thousands of packets pass between two
 //! sightings of one packet (a capture thread far behind, reading a full batch of one
 //! interface before the next), the later sighting counts as a new transfer: an
-//! overcount, never a loss. Likewise a copy whose length differs from the first sighting
-//! (a GSO super-frame segmented in software before an egress device without TSO) is not
-//! recognised.
+//! overcount, never a loss. A copy whose length differs from the first sighting (a GSO
+//! super-frame segmented in software before an egress device without TSO) is not
+//! recognised here; `segments.rs` recognises it by sequence numbers when its addresses
+//! are unchanged (not through NAT).
 //!
 //! [`PacketMeta::ident`]: crate::parse::PacketMeta::ident
 
@@ -158,6 +159,12 @@ impl Sightings {
             );
         }
         self.now.1
+    }
+
+    /// The capture time of a packet read at `now`, `age` after the kernel captured it, in
+    /// the table's wrapping microseconds (as `segments.rs` keeps its runs).
+    pub fn at_us(&mut self, now: Instant, age: Duration) -> u32 {
+        self.micros(now).wrapping_sub(age.as_micros() as u32)
     }
 
     /// The slot for `ident` captured at `at_us`: the one of its set holding it, else the

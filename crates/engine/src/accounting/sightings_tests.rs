@@ -191,3 +191,96 @@ fn a_flow_seen_twice_stays_watched_and_one_seen_once_settles() {
     assert_eq!(acc.totals().captured_packets, 5);
     assert_invariant(&acc);
 }
+
+/// A TCP segment of `payload` bytes at `seq` from the client to the server, with its IPv4
+/// identification `id`, as the parser hands it over (the fingerprint computed from its
+/// header fields and first bytes, `parse::ident`).
+fn segment(l4: &'static [u8], id: u16, payload: u32) -> PacketMeta<'static> {
+    let total = 40 + payload;
+    let [hi, lo] = u16::try_from(total).expect("short").to_be_bytes();
+    let [id_hi, id_lo] = id.to_be_bytes();
+    let ip_fields = crate::parse::ident::ipv4_fields(&[0x45, 0, hi, lo, id_hi, id_lo, 0x40, 0]);
+    PacketMeta {
+        ident: crate::parse::Ident::Packet {
+            ip_fields,
+            proto: 6,
+            l4,
+        },
+        ..packet(
+            Transport::Tcp,
+            sa(CLIENT, 40000),
+            sa(SERVER, 80),
+            14 + total,
+        )
+    }
+}
+
+/// The TCP header (and first payload bytes, as captured) of a segment at `seq`.
+fn tcp_header(seq: u32) -> &'static [u8] {
+    let mut l4 = vec![0x9c, 0x40, 0, 80];
+    l4.extend_from_slice(&seq.to_be_bytes());
+    l4.extend_from_slice(&[0, 0, 0, 1, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    l4.extend_from_slice(&seq.to_le_bytes()); // payload: differs per segment
+    Box::leak(l4.into_boxed_slice())
+}
+
+#[test]
+fn a_super_frame_and_its_segments_on_another_interface_are_one_transfer() {
+    const MACVLAN: u32 = 1;
+    const LOWER: u32 = 2;
+    const MSS: u32 = 1448;
+    for segments_first in [false, true] {
+        let t0 = Instant::now();
+        let mut acc = accounting(owners(), t0);
+        // The handshake's last ACK, identical on both: the flow is seen twice.
+        let ack = with_ident(
+            packet(Transport::Tcp, sa(CLIENT, 40000), sa(SERVER, 80), 66),
+            77,
+        );
+        acc.record_on(&ack, t0, Duration::ZERO, MACVLAN);
+        acc.record_on(&ack, t0, Duration::ZERO, LOWER);
+        let mut segment_bytes = 0;
+        for frame in 0..3u32 {
+            let seq = 1000 + frame * 10 * MSS;
+            let whole = segment(tcp_header(seq), 100 + frame as u16, 10 * MSS);
+            let cut: Vec<PacketMeta> = (0..10)
+                .map(|i| {
+                    segment(
+                        tcp_header(seq + i * MSS),
+                        (1000 + frame * 10 + i) as u16,
+                        MSS,
+                    )
+                })
+                .collect();
+            segment_bytes += cut.iter().map(|p| u64::from(p.wire_len)).sum::<u64>();
+            let now = t0 + Duration::from_millis(u64::from(frame));
+            if segments_first {
+                cut.iter().for_each(|p| {
+                    acc.record_on(p, now, Duration::ZERO, LOWER);
+                });
+                acc.record_on(&whole, now, Duration::ZERO, MACVLAN);
+            } else {
+                acc.record_on(&whole, now, Duration::ZERO, MACVLAN);
+                cut.iter().for_each(|p| {
+                    acc.record_on(p, now, Duration::ZERO, LOWER);
+                });
+            }
+        }
+        // What the link carried (the segments) and the handshake's ACK, plus each copy's
+        // headers beyond the first: one super-frame's 54 bytes of headers per frame.
+        let client = process(&mut acc, 100);
+        let expected = 66 + segment_bytes + 3 * 54;
+        assert_eq!(
+            client.sent_bytes, expected,
+            "segments first: {segments_first}"
+        );
+        assert_eq!(process(&mut acc, 200).received_bytes, expected);
+        // Packets are those of the copy read first: a super-frame counts as one.
+        let packets = if segments_first { 1 + 30 } else { 1 + 3 };
+        assert_eq!(
+            client.sent_packets, packets,
+            "segments first: {segments_first}"
+        );
+        assert_invariant(&acc);
+    }
+}

@@ -26,14 +26,38 @@ const PROTO_ICMP: u8 = 1;
 const PROTO_ICMPV6: u8 = 58;
 
 /// The invariant fields of an IPv4 header (`header` from its first byte): total length,
-/// identification, flags and fragment offset (bytes 2..8), tagged as IPv4.
+/// identification, flags and fragment offset (bytes 2..8), and the header's length (in
+/// 32-bit words, for [`tcp_range`]), tagged as IPv4.
 pub fn ipv4_fields(header: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     if let Some(fields) = header.get(2..8) {
         bytes[..6].copy_from_slice(fields);
     }
+    bytes[6] = header.first().map_or(0, |b| b & 0x0f);
     bytes[7] = 4;
     u64::from_le_bytes(bytes)
+}
+
+/// The sequence number and payload length, in bytes, of a TCP segment whose IP header gave
+/// `ip_fields` and whose TCP header and payload (as far as captured) are `l4`; `None` for
+/// anything else, or a segment without payload. The length comes from the IP header, so a
+/// capture cut short of the payload still tells it; an IPv6 packet with extension headers
+/// would be taken as longer than it is (they are rare on TCP; a wrong length costs only
+/// a missed recognition, `accounting/segments.rs`).
+pub fn tcp_range(ip_fields: u64, proto: u8, l4: &[u8]) -> Option<(u32, u32)> {
+    if proto != PROTO_TCP {
+        return None;
+    }
+    let b = ip_fields.to_le_bytes();
+    let ip_payload = match b[7] {
+        4 => u32::from(u16::from_be_bytes([b[0], b[1]])).checked_sub(u32::from(b[6]) * 4)?,
+        6 => u32::from(u16::from_be_bytes([b[3], b[4]])),
+        _ => return None,
+    };
+    let seq = u32::from_be_bytes(l4.get(4..8)?.try_into().ok()?);
+    let tcp_header = u32::from(l4.get(12)? >> 4) * 4;
+    let len = ip_payload.checked_sub(tcp_header)?;
+    (len > 0 && tcp_header >= 20).then_some((seq, len))
 }
 
 /// The invariant fields of an IPv6 header (`header` from its first byte): the flow label
@@ -144,6 +168,26 @@ mod tests {
         // Another IPv4 identification.
         let other_id = ipv4_fields(&[0x45, 0, 0, 60, 0x12, 0x35, 0x40, 0]);
         assert_ne!(of(other_id, PROTO_TCP, &tcp), before);
+    }
+
+    #[test]
+    fn a_tcp_segment_tells_its_sequence_range() {
+        let mut tcp = vec![0u8; 20];
+        tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        tcp[12] = 0x50;
+        // IPv4: 20-byte header, 20-byte TCP header, 1448 bytes of payload.
+        let v4 = ipv4_fields(&[0x45, 0, 0x05, 0xd0, 0, 1, 0x40, 0]);
+        assert_eq!(tcp_range(v4, PROTO_TCP, &tcp), Some((1000, 1448)));
+        // IPv6: payload length 1468 = TCP header + 1448.
+        let v6 = ipv6_fields(&[0x60, 0, 0, 0, 0x05, 0xbc, 6, 64]);
+        assert_eq!(tcp_range(v6, PROTO_TCP, &tcp), Some((1000, 1448)));
+        // A bare ACK, UDP, a cut header, a length shorter than the headers.
+        let ack = ipv4_fields(&[0x45, 0, 0, 40, 0, 1, 0x40, 0]);
+        assert_eq!(tcp_range(ack, PROTO_TCP, &tcp), None);
+        assert_eq!(tcp_range(v4, PROTO_UDP, &tcp), None);
+        assert_eq!(tcp_range(v4, PROTO_TCP, &tcp[..12]), None);
+        let short = ipv4_fields(&[0x45, 0, 0, 10, 0, 1, 0x40, 0]);
+        assert_eq!(tcp_range(short, PROTO_TCP, &tcp), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 pub mod dns;
 mod fast;
 mod fragments;
-mod ident;
+pub(crate) mod ident;
 mod ip;
 mod link;
 #[cfg(test)]
@@ -81,6 +81,19 @@ impl Ident<'_> {
                 proto,
                 l4,
             } => ident::of(ip_fields, proto, l4),
+        }
+    }
+
+    /// A TCP segment's sequence number and payload length in bytes, when this is one with
+    /// payload (see [`ident::tcp_range`]).
+    pub fn tcp_range(&self) -> Option<(u32, u32)> {
+        match *self {
+            Ident::Packet {
+                ip_fields,
+                proto,
+                l4,
+            } => ident::tcp_range(ip_fields, proto, l4),
+            Ident::None | Ident::Known(_) => None,
         }
     }
 }

@@ -285,32 +285,13 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
     let (m, snapshot) = measure(&engine, name, &truth, &ports);
     let bridge_after = kernel_counters(&net.bridge);
 
-    let credited = |pid: u32| {
-        let p = snapshot.processes.iter().find(|p| p.pid == pid);
-        p.map(|p| (p.sent_bytes, p.received_bytes))
-            .unwrap_or_default()
-    };
-    let share = |got: u64, want: u64| got as f64 * 100.0 / want.max(1) as f64;
-    let mut worst: f64 = 100.0;
-    for (who, pid, (sent, received)) in [
-        ("client", client.pid, client_truth),
-        ("server", server.pid, server_truth),
-    ] {
-        let (got_sent, got_received) = credited(pid);
-        let (s, r) = (share(got_sent, sent), share(got_received, received));
-        println!(
-            "  {who} pid {pid}: sent {got_sent} of {sent} B ({s:.2}%), received {got_received} of {received} B ({r:.2}%)"
-        );
-        for v in [s, r] {
-            if (v - 100.0).abs() > (worst - 100.0).abs() {
-                worst = v;
-            }
-            assert!(
-                (98.0..=102.0).contains(&v),
-                "{who} credited {v:.2}% of its traffic"
-            );
-        }
-    }
+    let worst = assert_each_credited(
+        &snapshot,
+        &[
+            ("client", client.pid, client_truth),
+            ("server", server.pid, server_truth),
+        ],
+    );
     let t = snapshot.totals;
     let lost_to_buckets = unattributed_tcp(&snapshot).saturating_sub(unattributed_tcp(&before));
     println!(

@@ -595,3 +595,34 @@ pub fn engine_counters(snapshot: &sockeye_engine::Snapshot, interface: &str) -> 
 pub fn agrees(engine: u64, kernel: u64) -> bool {
     engine.abs_diff(kernel) <= (kernel / 100).max(2_000)
 }
+
+/// Checks that each of `who` (name, pid, its truth (sent, received)) was credited 98–102 %
+/// of what it sent and of what it received in `snapshot`, printing each; returns the
+/// share furthest from 100 %, in percent. Above 102 % a process was credited another
+/// sighting of its packets (or another process's) as well.
+pub fn assert_each_credited(snapshot: &Snapshot, who: &[(&str, u32, (u64, u64))]) -> f64 {
+    let share = |got: u64, want: u64| got as f64 * 100.0 / want.max(1) as f64;
+    let mut worst: f64 = 100.0;
+    for &(name, pid, (sent, received)) in who {
+        let (got_sent, got_received) = snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| (p.sent_bytes, p.received_bytes))
+            .unwrap_or_default();
+        let (s, r) = (share(got_sent, sent), share(got_received, received));
+        println!(
+            "  {name} pid {pid}: sent {got_sent} of {sent} B ({s:.2}%), received {got_received} of {received} B ({r:.2}%)"
+        );
+        for v in [s, r] {
+            if (v - 100.0).abs() > (worst - 100.0).abs() {
+                worst = v;
+            }
+            assert!(
+                (98.0..=102.0).contains(&v),
+                "{name} credited {v:.2}% of its traffic"
+            );
+        }
+    }
+    worst
+}

@@ -2,15 +2,10 @@
 //! no socket address: `None` becomes `""`, addresses become `ip:port` text).
 
 use sockeye_engine::{
-    ConnectionStats, HostStats, InterfaceStats, ProcessStats, Snapshot, Transport,
-    UnattributedStats,
+    ConnectionStats, HostStats, InterfaceStats, ProcessStats, Snapshot, UnattributedStats,
 };
 use sockeye_protocol::{Connection, Host, Interface, Process, Unattributed};
 use std::collections::HashMap;
-
-pub fn transport_name(transport: Transport) -> &'static str {
-    transport.name()
-}
 
 /// The libgtop netstats shape: pid → (bytes sent, bytes received).
 pub fn stats(snapshot: &Snapshot) -> HashMap<u32, (u64, u64)> {
@@ -48,7 +43,7 @@ pub fn row(p: &ProcessStats) -> Process {
 
 pub fn unattributed(u: &UnattributedStats) -> Unattributed {
     Unattributed {
-        protocol: transport_name(u.protocol).to_owned(),
+        protocol: u.protocol.name().to_owned(),
         sent_bytes: u.sent_bytes,
         received_bytes: u.received_bytes,
     }
@@ -65,7 +60,7 @@ pub fn interface(i: &InterfaceStats) -> Interface {
 
 pub fn connection(c: &ConnectionStats) -> Connection {
     Connection {
-        protocol: transport_name(c.protocol).to_owned(),
+        protocol: c.protocol.name().to_owned(),
         local: c.local.to_string(),
         remote: c.remote.to_string(),
         sent_bytes: c.sent_bytes,
@@ -92,6 +87,7 @@ pub fn host(h: &HostStats) -> Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sockeye_engine::Transport;
     use std::net::SocketAddr;
 
     #[test]

@@ -1,7 +1,7 @@
 //! A minimal netlink client over a raw socket: send one request, walk its replies.
 //!
-//! Hand-rolled because the engine needs only two requests (sock_diag lookups and dumps,
-//! RTM_GETADDR) and every reply is untrusted input: each message is bounds-checked before
+//! Hand-rolled because the engine needs only three requests (sock_diag lookups and dumps,
+//! RTM_GETADDR, RTM_GETLINK) and every reply is untrusted input: each message is bounds-checked before
 //! its body is handed on, and every request is bounded in time and in message count.
 
 use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};

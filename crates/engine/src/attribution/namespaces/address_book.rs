@@ -91,6 +91,9 @@ impl Space {
     /// Reads the namespace's addresses, at most `allowance` of them (its share of
     /// [`MAX_FOLLOWED_ADDRS`]), and times the read for the next one.
     fn read(&mut self, allowance: usize) {
+        if let Some(Ok(ports)) = self.route.as_mut().map(netlink_tunnel_ports) {
+            self.tunnel_ports = ports;
+        }
         if allowance == 0 {
             // No room: nothing to read (still pending, for when room comes back).
             self.addrs.clear();
@@ -114,9 +117,6 @@ impl Space {
         };
         if let Ok(addrs) = addrs {
             self.addrs = addrs;
-        }
-        if let Some(Ok(ports)) = self.route.as_mut().map(netlink_tunnel_ports) {
-            self.tunnel_ports = ports;
         }
         self.pending = false;
         let finished = Instant::now();
@@ -171,7 +171,9 @@ pub(crate) struct AddressBook {
     /// The last of them read: the next pass goes on after it (in turn, none starved).
     user_cursor: u64,
     all: HashSet<IpAddr>,
-    /// The tunnel ports of every namespace followed.
+    /// The tunnel ports of every namespace followed but those of other users' user
+    /// namespaces: anyone can make one (`unshare -rn`) with a VXLAN device on port 53, and
+    /// must not turn everyone's DNS into a tunnel's.
     tunnel_ports: BTreeSet<u16>,
     last_catch_up: Option<Instant>,
     last_discovery: Option<Instant>,
@@ -261,7 +263,9 @@ impl AddressBook {
             .partition_point(|i| self.spaces.get(i).map(|s| (s.rank, *i)) < Some(key));
         space.read(self.room_before(at));
         self.all.extend(space.addrs.iter().copied());
-        self.tunnel_ports.extend(space.tunnel_ports.iter().copied());
+        if rank != Rank::UserOwned {
+            self.tunnel_ports.extend(space.tunnel_ports.iter().copied());
+        }
         self.spaces.insert(inode, space);
         self.order.insert(at, inode);
         if rank == Rank::Host {
@@ -521,6 +525,7 @@ impl AddressBook {
         self.tunnel_ports = self
             .spaces
             .values()
+            .filter(|s| s.rank != Rank::UserOwned)
             .flat_map(|s| s.tunnel_ports.iter().copied())
             .collect();
     }
