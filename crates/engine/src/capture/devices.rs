@@ -90,6 +90,28 @@ impl Devices for PcapDevices {
     fn bridge_ports(&self, name: &str) -> Option<Vec<String>> {
         bridge_ports(&Path::new(SYS_CLASS_NET).join(name))
     }
+
+    fn lower_devices(&self, name: &str) -> Vec<String> {
+        lower_devices(&Path::new(SYS_CLASS_NET).join(name))
+    }
+}
+
+/// Most lower devices read of one interface (a bond has a few, a macvlan one).
+const MAX_LOWERS: usize = 64;
+
+/// The interfaces the one whose sysfs directory is `dir` is stacked on: its `lower_NAME`
+/// links. Untrusted like all of sysfs: the names are only compared with interface names.
+fn lower_devices(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            name.to_str()?.strip_prefix("lower_").map(str::to_owned)
+        })
+        .take(MAX_LOWERS)
+        .collect()
 }
 
 /// Most ports read of one bridge: more and it is captured itself.
@@ -328,6 +350,24 @@ mod tests {
         std::fs::write(dir.path().join("rx_bytes"), "9".repeat(100)).expect("write");
         assert_eq!(kernel_bytes(dir.path()), None, "longer than any counter");
         assert_eq!(kernel_bytes(&dir.path().join("gone")), None);
+    }
+
+    #[test]
+    fn the_devices_an_interface_is_stacked_on_are_its_lower_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let macvlan = dir.path().join("mv0");
+        std::fs::create_dir_all(&macvlan).expect("dir");
+        std::os::unix::fs::symlink("../eth0", macvlan.join("lower_eth0")).expect("link");
+        std::fs::write(macvlan.join("mtu"), "1500\n").expect("write");
+        std::fs::create_dir_all(macvlan.join("statistics")).expect("dir");
+        assert_eq!(lower_devices(&macvlan), vec!["eth0".to_owned()]);
+        assert!(lower_devices(&dir.path().join("gone")).is_empty());
+        let many = dir.path().join("bond0");
+        std::fs::create_dir_all(&many).expect("dir");
+        for i in 0..200 {
+            std::fs::write(many.join(format!("lower_p{i}")), "").expect("write");
+        }
+        assert_eq!(lower_devices(&many).len(), MAX_LOWERS);
     }
 
     #[test]

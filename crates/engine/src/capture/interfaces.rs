@@ -112,6 +112,12 @@ pub struct Interfaces {
     /// they carry crosses one of their ports too, and each port has a handle
     /// ([`bridge_candidates`]).
     pub watched: Vec<String>,
+    /// Some captured interface is stacked on another captured one (a host macvlan on its
+    /// lower device): a TCP transfer may be seen as a super-frame on one and as segments
+    /// on the other (`accounting/segments.rs` is needed).
+    pub stacked: bool,
+    /// The handles' names when `stacked` was last worked out.
+    stacked_for: Vec<String>,
 }
 
 impl Interfaces {
@@ -122,7 +128,26 @@ impl Interfaces {
             counters: BTreeMap::new(),
             wanted,
             watched: Vec::new(),
+            stacked: false,
+            stacked_for: Vec::new(),
         }
+    }
+
+    /// Works [`Self::stacked`] out again when the set of handles changed (a directory read
+    /// per handle, not every second).
+    fn note_stacking(&mut self) {
+        let mut names: Vec<String> = self.handles.iter().map(|h| h.name.clone()).collect();
+        names.sort_unstable();
+        if names == self.stacked_for {
+            return;
+        }
+        self.stacked = names.iter().any(|name| {
+            self.devices
+                .lower_devices(name)
+                .iter()
+                .any(|lower| names.binary_search(lower).is_ok())
+        });
+        self.stacked_for = names;
     }
 
     /// Counts `name`'s bytes from the kernel's counters from now on (a handle opened, or
@@ -260,6 +285,7 @@ impl Interfaces {
                 handle.bridge = identity;
             }
         }
+        self.note_stacking();
         if initial && self.handles.is_empty() {
             return Err(match first_error {
                 Some((_, error)) if error.permission_denied => {

@@ -61,8 +61,10 @@ fn spawn_on<O: OwnerLookup + 'static>(
         source,
     })?);
     let (control, receiver) = std::sync::mpsc::channel();
+    let mut accounting = Accounting::new(owners, AccountingConfig::default(), Instant::now());
+    accounting.set_stacked(interfaces.stacked);
     let session = Session {
-        accounting: Accounting::new(owners, AccountingConfig::default(), Instant::now()),
+        accounting,
         interfaces,
         fragments: FragmentTable::default(),
         interval: options.interval.max(MIN_INTERVAL),

@@ -114,6 +114,7 @@ impl<O: OwnerLookup> Session<O> {
                 // Errors here are transient (an interface vanished mid-listing): retried
                 // at the next scan.
                 let _ = self.interfaces.rescan(false);
+                self.accounting.set_stacked(self.interfaces.stacked);
                 next_rescan = now + self.rescan_period;
             }
 

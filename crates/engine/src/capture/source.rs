@@ -70,6 +70,11 @@ pub trait Devices: Send {
     fn bridge_ports(&self, _name: &str) -> Option<Vec<String>> {
         None
     }
+    /// The interfaces `name` is stacked on (a macvlan's, ipvlan's or VLAN's lower
+    /// device); none where it is stacked on none or they cannot be read.
+    fn lower_devices(&self, _name: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// An interface's index and Ethernet address.
