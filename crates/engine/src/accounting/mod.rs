@@ -527,8 +527,6 @@ impl<O: OwnerLookup> Accounting<O> {
             Seen::Again(slot) => books.sightings.first(slot),
             Seen::New(_) | Seen::Untracked => None,
         };
-        // The share of a new sighting's bytes that another interface carried already, as
-        // a super-frame or as segments (`segments.rs`): another sighting, not a transfer.
         // Payload bytes of a new sighting that another interface carried already, as a
         // super-frame or as segments (`segments.rs`): another sighting of them. Its
         // headers still count: whichever copy is read first, a transfer then counts
