@@ -244,24 +244,11 @@ fn bridged_and_masqueraded(name: &str, offloads: bool) {
     let bridge_before = kernel_counters(&net.bridge);
 
     let (send, reply) = (1_000_000, 400_000);
-    let server = Peer::start(
-        Some(&net.b),
-        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
-    );
+    let server = Peer::tcp_server(Some(&net.b), &net.server, reply);
     let filter = format!("tcp port {}", server.port);
     let in_a = counter_in(&net.a, &format!("skoai{}", std::process::id()), &filter);
     let in_b = counter_in(&net.b, &format!("skobi{}", std::process::id()), &filter);
-    let client = Peer::start(
-        Some(&net.a),
-        &[
-            arg("tcp-client"),
-            arg(&net.server),
-            arg(server.port),
-            arg(send),
-            arg(1),
-        ],
-    )
-    .finish();
+    let client = Peer::tcp_client(Some(&net.a), &net.server, server.port, send);
     let server = server.finish();
     let (seen_in_a, seen_in_b) = (in_a.finish(), in_b.finish());
 

@@ -162,10 +162,7 @@ fn macvlan_transfer(name: &str, in_container: bool, lower_tso: bool) {
     }
 
     let (send, reply) = (1_000_000, 400_000);
-    let server = Peer::start(
-        Some(&net.server_ns),
-        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
-    );
+    let server = Peer::tcp_server(Some(&net.server_ns), &net.server, reply);
     let filter = format!("tcp port {}", server.port);
     // The client's truth in its own namespace: its macvlan in a container; the host's
     // link (the lower device) for a host macvlan, which without TSO on the lower device
@@ -175,17 +172,7 @@ fn macvlan_transfer(name: &str, in_container: bool, lower_tso: bool) {
         None => WireCounter::start(&net.lower, &filter),
     };
     let at_server = counter_in(&net.server_ns, &net.server_if, &filter);
-    let client = Peer::start(
-        net.client_ns.as_deref(),
-        &[
-            arg("tcp-client"),
-            arg(&net.server),
-            arg(server.port),
-            arg(send),
-            arg(1),
-        ],
-    )
-    .finish();
+    let client = Peer::tcp_client(net.client_ns.as_deref(), &net.server, server.port, send);
     let server = server.finish();
     let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
 

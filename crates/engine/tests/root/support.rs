@@ -98,6 +98,31 @@ impl Peer {
         Some(())
     }
 
+    /// A server in `netns` on `address` that accepts one connection, reads it to its end
+    /// and answers `reply` bytes.
+    pub fn tcp_server(netns: Option<&str>, address: &str, reply: usize) -> Peer {
+        Peer::start(
+            netns,
+            &[arg("tcp-server"), arg(address), arg(1), arg(reply)],
+        )
+    }
+
+    /// A client in `netns` that sends `send` bytes to `address`:`port` over one connection,
+    /// reads the answer, and has exited when this returns.
+    pub fn tcp_client(netns: Option<&str>, address: &str, port: u16, send: usize) -> Peer {
+        Peer::start(
+            netns,
+            &[
+                arg("tcp-client"),
+                arg(address),
+                arg(port),
+                arg(send),
+                arg(1),
+            ],
+        )
+        .finish()
+    }
+
     /// Waits for the peer to exit successfully, collecting the ports it reported.
     pub fn finish(mut self) -> Peer {
         while self.read_line().is_some() {}

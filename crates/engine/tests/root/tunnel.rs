@@ -135,6 +135,14 @@ impl Drop for Vxlan {
     }
 }
 
+/// (sent, received) of the tunnel bucket and of unknown UDP.
+fn tunnel_and_udp(snapshot: &Snapshot) -> ((u64, u64), (u64, u64)) {
+    (
+        bucket(snapshot, Transport::Tunnel),
+        bucket(snapshot, Transport::Udp),
+    )
+}
+
 /// (sent, received) of the unattributed bucket of `protocol`.
 fn bucket(snapshot: &Snapshot, protocol: Transport) -> (u64, u64) {
     snapshot
@@ -168,32 +176,15 @@ fn vxlan_transfer(name: &str, made_while_capturing: bool) {
         (net, Engine::start())
     };
     wait_captured(&engine, &[&net.underlay, &net.device]);
-    let before = engine.settle(|_| true);
-    let (tunnel_before, udp_before) = (
-        bucket(&before, Transport::Tunnel),
-        bucket(&before, Transport::Udp),
-    );
+    let (tunnel_before, udp_before) = tunnel_and_udp(&engine.settle(|_| true));
 
     let (send, reply) = (1_000_000, 300_000);
-    let server = Peer::start(
-        Some(&net.ns),
-        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
-    );
+    let server = Peer::tcp_server(Some(&net.ns), &net.server, reply);
     let inner = format!("tcp port {}", server.port);
     let at_client = WireCounter::start(&net.device, &inner);
     let at_server = counter_in(&net.ns, &net.device, &inner);
     let outer = WireCounter::start(&net.underlay, &format!("udp port {VXLAN_PORT}"));
-    let client = Peer::start(
-        None,
-        &[
-            arg("tcp-client"),
-            arg(&net.server),
-            arg(server.port),
-            arg(send),
-            arg(1),
-        ],
-    )
-    .finish();
+    let client = Peer::tcp_client(None, &net.server, server.port, send);
     let server = server.finish();
     let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
     let seen_outer = outer.finish();
@@ -366,34 +357,17 @@ fn a_userspace_vpn_s_datagrams_are_its_own_and_the_packets_inside_the_apps() {
     let ns_relay = net.relay(true);
     let engine = Engine::start();
     wait_captured(&engine, &[&net.underlay, &net.tun]);
-    let before = engine.settle(|_| true);
-    let (tunnel_before, udp_before) = (
-        bucket(&before, Transport::Tunnel),
-        bucket(&before, Transport::Udp),
-    );
+    let (tunnel_before, udp_before) = tunnel_and_udp(&engine.settle(|_| true));
 
     let (send, reply) = (1_000_000, 300_000);
-    let server = Peer::start(
-        Some(&net.ns),
-        &[arg("tcp-server"), arg(&net.server), arg(1), arg(reply)],
-    );
+    let server = Peer::tcp_server(Some(&net.ns), &net.server, reply);
     // The truth is what the host's interfaces carried, for all four processes: a packet the
     // relays lose (a full socket buffer, TCP then sends it again) was on the host's tun
     // device but never reached the server, and no capture on the host can tell.
     let inner = format!("tcp port {}", server.port);
     let at_host_tun = WireCounter::start(&net.tun, &inner);
     let outer = WireCounter::start(&net.underlay, &format!("udp port {RELAY_PORT}"));
-    let client = Peer::start(
-        None,
-        &[
-            arg("tcp-client"),
-            arg(&net.server),
-            arg(server.port),
-            arg(send),
-            arg(1),
-        ],
-    )
-    .finish();
+    let client = Peer::tcp_client(None, &net.server, server.port, send);
     let server = server.finish();
     let (seen_inner, seen_outer) = (at_host_tun.finish(), outer.finish());
 
