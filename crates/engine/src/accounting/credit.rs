@@ -91,7 +91,9 @@ fn claim_unclaimed<O: OwnerLookup>(
             continue;
         };
         let [sent, received] = std::mem::take(unclaimed);
-        if sent.packets == 0 && received.packets == 0 {
+        // Bytes with no packet are possible: a copy whose payload another interface
+        // carried still counts its headers (`segments.rs`).
+        if sent.bytes == 0 && received.bytes == 0 && sent.packets == 0 && received.packets == 0 {
             continue;
         }
         let entry = process_entry(processes, owners, pid);
@@ -111,7 +113,8 @@ pub(super) fn flush<O: OwnerLookup>(
 ) {
     for dir in [0 as Dir, 1] {
         let tally = std::mem::take(&mut flow.uncredited[dir]);
-        if tally.packets == 0 {
+        // Headers of a copy whose payload another interface carried: bytes, no packet.
+        if tally.packets == 0 && tally.bytes == 0 {
             continue;
         }
         if let Some(pid) = flow.ends[dir].owner {
@@ -166,7 +169,7 @@ fn adopt_orphans<O: OwnerLookup>(
         let [as_sent, as_received] = all.traffic[dir];
         let mut orphans = as_sent;
         orphans.add(as_received.bytes, as_received.packets);
-        if orphans.packets == 0 {
+        if orphans.packets == 0 && orphans.bytes == 0 {
             continue;
         }
         let (sender, receiver) = (dir, 1 - dir);

@@ -419,7 +419,7 @@ impl<O: OwnerLookup> Accounting<O> {
             socket_baseline: HashMap::new(),
             sightings: Sightings::new(now),
             segments: Segments::default(),
-            stacked: true,
+            stacked: false,
             config,
         }
     }
@@ -1032,10 +1032,11 @@ impl<O: OwnerLookup> Accounting<O> {
     }
 
     /// Whether some captured interface is stacked on another captured one (a host macvlan
-    /// on its lower device), the only way one TCP transfer is seen as a super-frame on
-    /// one interface and as segments on another (`segments.rs`). Without, the segments'
-    /// bookkeeping (a hash probe per data segment of a flow in its first second; 15 % of
-    /// the capture thread's CPU on a 1 GiB veth transfer) is skipped. On by default.
+    /// on its lower device, a VLAN on its NIC, a bond on its slaves), the only way one TCP
+    /// transfer is seen as a super-frame on one interface and as segments on another
+    /// (`segments.rs`). Without, the segments' bookkeeping (a hash probe per new data
+    /// segment of a flow seen, or maybe seen, on several interfaces) is skipped. Off until
+    /// set (the capture sets it from sysfs at each rescan).
     pub fn set_stacked(&mut self, stacked: bool) {
         self.stacked = stacked;
     }

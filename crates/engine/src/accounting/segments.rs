@@ -21,10 +21,16 @@
 //! first (a super-frame read first counts as one packet, its segments as none).
 //!
 //! Kept only while some captured interface is stacked on another captured one
-//! ([`super::Accounting::set_stacked`], from sysfs `lower_*` links): the only way such
-//! copies arise. It costs a hash probe per data segment of a flow in its first second
-//! (0.02 s of the capture thread's 0.13 s on a 1 GiB veth transfer), so a host without
-//! stacking does without.
+//! ([`super::Accounting::set_stacked`], from sysfs `lower_*` links: a macvlan or ipvlan
+//! on its lower device, but also a VLAN on its NIC, a bond on its slaves, a captured
+//! bridge on its ports), where such copies can arise. It costs a hash probe per new data
+//! segment of a flow in its first second, and for the flow's whole life once it is seen
+//! on several interfaces (0.02 s of the capture thread's 0.13 s on a 1 GiB veth
+//! transfer, forced on); a host without stacking does without.
+//!
+//! A super-frame retransmitted is counted on both interfaces (each carried those bytes
+//! already, so each copy looks like its own retransmission): an overcount of the
+//! retransmission alone.
 //!
 //! Only copies with the same addresses are recognised (a NATed copy belongs to another
 //! flow). Bounded: at most [`MAX_FLOWS`] flow directions are remembered; past that the
@@ -36,6 +42,9 @@ use super::sightings::WINDOW;
 
 /// Most flow directions remembered (a few hundred KiB).
 pub const MAX_FLOWS: usize = 8192;
+/// Longest run kept, in bytes: its older end slides along (sequence numbers are compared
+/// within 2^31 of each other, and no copy lags its first sighting by a gibibyte).
+const MAX_RUN: u32 = 1 << 30;
 /// Interfaces remembered per flow direction: the upper and the lower device.
 const RUNS: usize = 2;
 
@@ -150,6 +159,9 @@ impl Segments {
                 run.first_us = at_us;
             }
             run.end = seq.wrapping_add(len);
+            if run.end.wrapping_sub(run.start) > MAX_RUN {
+                run.start = run.end.wrapping_sub(MAX_RUN);
+            }
             run.iface = iface;
             run.at_us = at_us;
             run.used = true;
@@ -245,6 +257,23 @@ mod tests {
         assert_eq!(s.carried_elsewhere(7, 0, 1, LOWER, (1000, MSS), 101), 0);
         assert_eq!(s.carried_elsewhere(8, 0, 0, LOWER, (1000, MSS), 101), 0);
         assert_eq!(s.carried_elsewhere(7, 55, 0, LOWER, (1000, MSS), 101), 0);
+    }
+
+    #[test]
+    fn copies_are_recognised_past_two_gibibytes_of_one_flow() {
+        let mut s = Segments::default();
+        let chunk = 256 << 20; // 256 MiB a "segment": only the sequence numbers matter
+        for i in 0..24u32 {
+            let seq = 7u32.wrapping_add(i.wrapping_mul(chunk));
+            let at = 100 + i;
+            assert_eq!(s.carried_elsewhere(7, 0, 0, UPPER, (seq, chunk), at), 0);
+            assert_eq!(
+                s.carried_elsewhere(7, 0, 0, LOWER, (seq, chunk), at),
+                chunk,
+                "at {} GiB",
+                i / 4
+            );
+        }
     }
 
     #[test]

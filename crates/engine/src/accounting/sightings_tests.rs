@@ -232,6 +232,7 @@ fn a_super_frame_and_its_segments_on_another_interface_are_one_transfer() {
     for segments_first in [false, true] {
         let t0 = Instant::now();
         let mut acc = accounting(owners(), t0);
+        acc.set_stacked(true);
         // The handshake's last ACK, identical on both: the flow is seen twice.
         let ack = with_ident(
             packet(Transport::Tcp, sa(CLIENT, 40000), sa(SERVER, 80), 66),

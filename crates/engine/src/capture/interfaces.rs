@@ -102,6 +102,9 @@ impl InterfaceCounters {
 }
 
 /// The set of handles and their counters.
+/// Rescans (one a second) between two checks of the stacking of unchanged handles.
+const STACKING_RECHECK: u32 = 30;
+
 pub struct Interfaces {
     devices: Box<dyn Devices>,
     pub handles: Vec<Handle>,
@@ -116,8 +119,10 @@ pub struct Interfaces {
     /// lower device): a TCP transfer may be seen as a super-frame on one and as segments
     /// on the other (`accounting/segments.rs` is needed).
     pub stacked: bool,
-    /// The handles' names when `stacked` was last worked out.
-    stacked_for: Vec<String>,
+    /// The handles (name, index) when `stacked` was last worked out, and the rescans
+    /// since.
+    stacked_for: Vec<(String, u32)>,
+    rescans_since_stacking: u32,
 }
 
 impl Interfaces {
@@ -130,24 +135,31 @@ impl Interfaces {
             watched: Vec::new(),
             stacked: false,
             stacked_for: Vec::new(),
+            rescans_since_stacking: 0,
         }
     }
 
-    /// Works [`Self::stacked`] out again when the set of handles changed (a directory read
-    /// per handle, not every second).
+    /// Works [`Self::stacked`] out again when the handles changed (by name or index: a
+    /// device made again under its old name), and every [`STACKING_RECHECK`] rescans
+    /// (an interface enslaved to a bond or bridge keeps its handle): a directory read per
+    /// handle, not every second.
     fn note_stacking(&mut self) {
-        let mut names: Vec<String> = self.handles.iter().map(|h| h.name.clone()).collect();
-        names.sort_unstable();
-        if names == self.stacked_for {
+        let mut handles: Vec<(String, u32)> = self
+            .handles
+            .iter()
+            .map(|h| (h.name.clone(), h.identity.map_or(0, |id| id.ifindex)))
+            .collect();
+        handles.sort_unstable();
+        self.rescans_since_stacking = self.rescans_since_stacking.saturating_add(1);
+        if handles == self.stacked_for && self.rescans_since_stacking < STACKING_RECHECK {
             return;
         }
-        self.stacked = names.iter().any(|name| {
-            self.devices
-                .lower_devices(name)
-                .iter()
-                .any(|lower| names.binary_search(lower).is_ok())
-        });
-        self.stacked_for = names;
+        self.rescans_since_stacking = 0;
+        let captured = |name: &String| handles.iter().any(|(n, _)| n == name);
+        self.stacked = handles
+            .iter()
+            .any(|(name, _)| self.devices.lower_devices(name).iter().any(&captured));
+        self.stacked_for = handles;
     }
 
     /// Counts `name`'s bytes from the kernel's counters from now on (a handle opened, or

@@ -51,7 +51,8 @@ pub fn tcp_range(ip_fields: u64, proto: u8, l4: &[u8]) -> Option<(u32, u32)> {
     let b = ip_fields.to_le_bytes();
     let ip_payload = match b[7] {
         4 => u32::from(u16::from_be_bytes([b[0], b[1]])).checked_sub(u32::from(b[6]) * 4)?,
-        6 => u32::from(u16::from_be_bytes([b[3], b[4]])),
+        // Only a TCP header right after the IPv6 header: extension headers would count.
+        6 if b[6] == PROTO_TCP => u32::from(u16::from_be_bytes([b[3], b[4]])),
         _ => return None,
     };
     let seq = u32::from_be_bytes(l4.get(4..8)?.try_into().ok()?);
@@ -61,7 +62,8 @@ pub fn tcp_range(ip_fields: u64, proto: u8, l4: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// The invariant fields of an IPv6 header (`header` from its first byte): the flow label
-/// (20 bits) and the payload length, tagged as IPv6.
+/// (20 bits), the payload length and the next header (for [`tcp_range`]: with extension
+/// headers the payload length is not the TCP segment's), tagged as IPv6.
 pub fn ipv6_fields(header: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     if let Some(fields) = header.get(1..6) {
@@ -70,6 +72,7 @@ pub fn ipv6_fields(header: &[u8]) -> u64 {
         // may change on the way.
         bytes[0] &= 0x0f;
     }
+    bytes[6] = header.get(6).copied().unwrap_or(0);
     bytes[7] = 6;
     u64::from_le_bytes(bytes)
 }
@@ -181,6 +184,9 @@ mod tests {
         // IPv6: payload length 1468 = TCP header + 1448.
         let v6 = ipv6_fields(&[0x60, 0, 0, 0, 0x05, 0xbc, 6, 64]);
         assert_eq!(tcp_range(v6, PROTO_TCP, &tcp), Some((1000, 1448)));
+        // Behind a hop-by-hop options header (0) the length is not the segment's.
+        let hop_by_hop = ipv6_fields(&[0x60, 0, 0, 0, 0x05, 0xc4, 0, 64]);
+        assert_eq!(tcp_range(hop_by_hop, PROTO_TCP, &tcp), None);
         // A bare ACK, UDP, a cut header, a length shorter than the headers.
         let ack = ipv4_fields(&[0x45, 0, 0, 40, 0, 1, 0x40, 0]);
         assert_eq!(tcp_range(ack, PROTO_TCP, &tcp), None);
