@@ -82,6 +82,15 @@ impl Wire {
         port.waker.wake();
     }
 
+    /// Makes `bridge` a bridge of `ports` whose kernel counters read `kernel` (sent,
+    /// received bytes).
+    fn bridge(&self, bridge: &str, ports: &[&str], kernel: (u64, u64)) {
+        let mut state = self.lock();
+        let ports = ports.iter().map(|port| (*port).to_owned()).collect();
+        state.bridges.insert(bridge.into(), ports);
+        state.kernel.insert(bridge.into(), kernel);
+    }
+
     fn port<T>(&self, name: &str, f: impl FnOnce(&mut Port) -> T) -> T {
         f(self.lock().ports.get_mut(name).expect("plugged"))
     }
@@ -373,13 +382,7 @@ fn a_bridge_whose_ports_are_all_captured_is_counted_without_a_handle() {
     for name in ["eth0", "br0", "vport0", "vport1"] {
         wire.plug(name, LinkType::Ethernet);
     }
-    {
-        let mut state = wire.lock();
-        state
-            .bridges
-            .insert("br0".into(), vec!["vport0".into(), "vport1".into()]);
-        state.kernel.insert("br0".into(), (1_000, 2_000));
-    }
+    wire.bridge("br0", &["vport0", "vport1"], (1_000, 2_000));
     let (capture, snapshots) = start(&wire, fast()).expect("start");
     assert_eq!(wire.port("br0", |p| p.opened), 0, "br0 needs no handle");
     assert_eq!(wire.port("vport0", |p| p.open), 1);
@@ -423,12 +426,9 @@ fn a_frame_a_packet_socket_sends_through_an_uncaptured_bridge_is_credited_on_its
     for name in ["br0", "vport0", "vport1"] {
         wire.plug(name, LinkType::Ethernet);
     }
+    wire.bridge("br0", &["vport0", "vport1"], (0, 0));
     {
         let mut state = wire.lock();
-        state
-            .bridges
-            .insert("br0".into(), vec!["vport0".into(), "vport1".into()]);
-        state.kernel.insert("br0".into(), (0, 0));
         for (name, ifindex, mac) in [
             ("br0", 7, BRIDGE_MAC),
             ("vport0", 8, [2, 0, 0, 0, 0, 8]),
@@ -464,22 +464,14 @@ fn a_bridge_with_a_port_not_captured_keeps_its_handle() {
     for name in ["br0", "vport0"] {
         wire.plug(name, LinkType::Ethernet);
     }
-    {
-        let mut state = wire.lock();
-        // vport9 is down (not listed as up), so traffic through it would cross br0 unseen.
-        state
-            .bridges
-            .insert("br0".into(), vec!["vport0".into(), "vport9".into()]);
-        state.kernel.insert("br0".into(), (0, 0));
-    }
+    // vport9 is down (not listed as up), so traffic through it would cross br0 unseen.
+    wire.bridge("br0", &["vport0", "vport9"], (0, 0));
     let (capture, _snapshots) = start(&wire, fast()).expect("start");
     assert_eq!(wire.port("br0", |p| p.open), 1);
     capture.stop().expect("stop");
 
     // A port that is up but cannot be opened: frames through it would be seen nowhere.
-    wire.lock()
-        .bridges
-        .insert("br0".into(), vec!["vport0".into(), "vbroken".into()]);
+    wire.bridge("br0", &["vport0", "vbroken"], (0, 0));
     wire.lock().up.push("vbroken".into());
     let (capture, _snapshots) = start(&wire, fast()).expect("start");
     assert_eq!(wire.port("br0", |p| p.open), 1);
@@ -491,9 +483,7 @@ fn a_bridge_with_a_port_not_captured_keeps_its_handle() {
         interfaces: vec!["br0".into()],
         ..fast()
     };
-    wire.lock()
-        .bridges
-        .insert("br0".into(), vec!["vport0".into()]);
+    wire.bridge("br0", &["vport0"], (0, 0));
     let (capture, _snapshots) = start(&wire, options).expect("start");
     assert_eq!(wire.port("br0", |p| p.open), 1);
     assert_eq!(wire.port("vport0", |p| p.open), 0);

@@ -17,42 +17,68 @@ use std::net::IpAddr;
 /// The VXLAN port (IANA's, Linux's default is 8472 without `dstport`).
 const VXLAN_PORT: u16 = 4789;
 
-/// The namespace, the underlay veth pair and a VXLAN device at each end. Torn down on
-/// drop.
-struct Vxlan {
+/// A namespace `{prefix}-PID` and the veth pair `{host}PID` (host, `{net}.1`/24) –
+/// `{peer}PID` (in the namespace, `{net}.2`/24) that a tunnel's outer packets cross. Torn
+/// down on drop.
+struct Underlay {
     ns: String,
-    underlay: String,
-    underlay_peer: String,
+    host_if: String,
+    ns_if: String,
+    host_addr: String,
+    ns_addr: String,
+}
+
+impl Underlay {
+    /// `net` is the first three octets of the /24, e.g. `10.250.7`.
+    fn create(prefix: &str, host: &str, peer: &str, net: &str) -> Underlay {
+        let pid = std::process::id();
+        let under = Underlay {
+            ns: format!("{prefix}-{pid}"),
+            host_if: format!("{host}{pid}"),
+            ns_if: format!("{peer}{pid}"),
+            host_addr: format!("{net}.1"),
+            ns_addr: format!("{net}.2"),
+        };
+        let (ns, host_if, ns_if) = (&under.ns, &under.host_if, &under.ns_if);
+        run(&["ip", "netns", "add", ns]);
+        run(&[
+            "ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if,
+        ]);
+        run(&["ip", "link", "set", ns_if, "netns", ns]);
+        let host_cidr = format!("{}/24", under.host_addr);
+        let ns_cidr = format!("{}/24", under.ns_addr);
+        run(&["ip", "addr", "add", &host_cidr, "dev", host_if]);
+        run(&["ip", "link", "set", host_if, "up"]);
+        under.run(true, &["ip", "addr", "add", &ns_cidr, "dev", ns_if]);
+        under.run(true, &["ip", "link", "set", ns_if, "up"]);
+        under.run(true, &["ip", "link", "set", "lo", "up"]);
+        under
+    }
+
+    /// Runs a set-up command inside the namespace, or on the host.
+    fn run(&self, in_namespace: bool, args: &[&str]) {
+        let mut full = Vec::new();
+        if in_namespace {
+            full.extend(["ip", "netns", "exec", self.ns.as_str()]);
+        }
+        full.extend_from_slice(args);
+        run(&full);
+    }
+}
+
+impl Drop for Underlay {
+    fn drop(&mut self) {
+        quiet(&["ip", "link", "del", &self.host_if]);
+        quiet(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+/// An underlay with a VXLAN device `sktxPID` at each end. Torn down on drop.
+struct Vxlan {
+    under: Underlay,
     device: String,
     client: String,
     server: String,
-}
-
-/// Makes the namespace `ns` and the veth pair `host_if` (host, `host_addr`/24) –
-/// `ns_if` (in `ns`, `ns_addr`/24) that a tunnel's outer packets cross.
-fn underlay(ns: &str, host_if: &str, ns_if: &str, host_addr: &str, ns_addr: &str) {
-    let in_ns = |args: &[&str]| {
-        let mut full = vec!["ip", "netns", "exec", ns];
-        full.extend_from_slice(args);
-        run(&full);
-    };
-    run(&["ip", "netns", "add", ns]);
-    run(&[
-        "ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if,
-    ]);
-    run(&["ip", "link", "set", ns_if, "netns", ns]);
-    run(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{host_addr}/24"),
-        "dev",
-        host_if,
-    ]);
-    run(&["ip", "link", "set", host_if, "up"]);
-    in_ns(&["ip", "addr", "add", &format!("{ns_addr}/24"), "dev", ns_if]);
-    in_ns(&["ip", "link", "set", ns_if, "up"]);
-    in_ns(&["ip", "link", "set", "lo", "up"]);
 }
 
 impl Vxlan {
@@ -60,67 +86,53 @@ impl Vxlan {
         let pid = std::process::id();
         let n = pid & 0xff;
         let net = Vxlan {
-            ns: format!("skt-{pid}"),
-            underlay: format!("sktU{pid}"),
-            underlay_peer: format!("sktu{pid}"),
+            under: Underlay::create("skt", "sktU", "sktu", &format!("10.250.{n}")),
             device: format!("sktx{pid}"),
             client: format!("10.251.{n}.1"),
             server: format!("10.251.{n}.2"),
         };
-        let (host_under, ns_under) = (format!("10.250.{n}.1"), format!("10.250.{n}.2"));
-        let ns = net.ns.as_str();
-        let in_ns = |args: &[&str]| {
-            let mut full = vec!["ip", "netns", "exec", ns];
-            full.extend_from_slice(args);
-            run(&full);
-        };
+        let under = &net.under;
         let port = VXLAN_PORT.to_string();
-        underlay(
-            ns,
-            &net.underlay,
-            &net.underlay_peer,
-            &host_under,
-            &ns_under,
-        );
-        for (local, remote, under, in_namespace, addr) in [
-            (&host_under, &ns_under, &net.underlay, false, &net.client),
+        for (in_namespace, local, remote, dev, addr) in [
             (
-                &ns_under,
-                &host_under,
-                &net.underlay_peer,
+                false,
+                &under.host_addr,
+                &under.ns_addr,
+                &under.host_if,
+                &net.client,
+            ),
+            (
                 true,
+                &under.ns_addr,
+                &under.host_addr,
+                &under.ns_if,
                 &net.server,
             ),
         ] {
-            let add = [
-                "ip",
-                "link",
-                "add",
-                &net.device,
-                "type",
-                "vxlan",
-                "id",
-                "42",
-                "dstport",
-                &port,
-                "local",
-                local,
-                "remote",
-                remote,
-                "dev",
-                under,
-            ];
             let address = format!("{addr}/24");
-            let up = ["ip", "link", "set", &net.device, "up"];
-            let set_address = ["ip", "addr", "add", &address, "dev", &net.device];
-            if in_namespace {
-                in_ns(&add);
-                in_ns(&set_address);
-                in_ns(&up);
-            } else {
-                run(&add);
-                run(&set_address);
-                run(&up);
+            for command in [
+                &[
+                    "ip",
+                    "link",
+                    "add",
+                    &net.device,
+                    "type",
+                    "vxlan",
+                    "id",
+                    "42",
+                    "dstport",
+                    &port,
+                    "local",
+                    local,
+                    "remote",
+                    remote,
+                    "dev",
+                    dev,
+                ][..],
+                &["ip", "addr", "add", &address, "dev", &net.device],
+                &["ip", "link", "set", &net.device, "up"],
+            ] {
+                under.run(in_namespace, command);
             }
         }
         net
@@ -129,9 +141,8 @@ impl Vxlan {
 
 impl Drop for Vxlan {
     fn drop(&mut self) {
+        // Before the underlay goes (with the fields, after this).
         quiet(&["ip", "link", "del", &self.device]);
-        quiet(&["ip", "link", "del", &self.underlay]);
-        quiet(&["ip", "netns", "del", &self.ns]);
     }
 }
 
@@ -175,15 +186,15 @@ fn vxlan_transfer(name: &str, made_while_capturing: bool) {
         let net = Vxlan::create();
         (net, Engine::start())
     };
-    wait_captured(&engine, &[&net.underlay, &net.device]);
+    wait_captured(&engine, &[&net.under.host_if, &net.device]);
     let (tunnel_before, udp_before) = tunnel_and_udp(&engine.settle(|_| true));
 
     let (send, reply) = (1_000_000, 300_000);
-    let server = Peer::tcp_server(Some(&net.ns), &net.server, reply);
+    let server = Peer::tcp_server(Some(&net.under.ns), &net.server, reply);
     let inner = format!("tcp port {}", server.port);
     let at_client = WireCounter::start(&net.device, &inner);
-    let at_server = counter_in(&net.ns, &net.device, &inner);
-    let outer = WireCounter::start(&net.underlay, &format!("udp port {VXLAN_PORT}"));
+    let at_server = counter_in(&net.under.ns, &net.device, &inner);
+    let outer = WireCounter::start(&net.under.host_if, &format!("udp port {VXLAN_PORT}"));
     let client = Peer::tcp_client(None, &net.server, server.port, send);
     let server = server.finish();
     let (seen_at_client, seen_at_server) = (at_client.finish(), at_server.finish());
@@ -247,14 +258,10 @@ fn vxlan_transfer(name: &str, made_while_capturing: bool) {
 /// A userspace VPN (OpenVPN, wireguard-go, tailscale): two relays, one on the host and one
 /// in the namespace `sktv-PID`, each reading its tun device `sktnPID` and sending each
 /// packet in a UDP datagram to the other over the veth `sktWPID`, which writes it into its
-/// own tun device. Torn down on drop.
+/// own tun device. Torn down on drop (the tun devices go with their relays).
 struct UserspaceVpn {
-    ns: String,
-    underlay: String,
-    underlay_peer: String,
+    under: Underlay,
     tun: String,
-    host_under: String,
-    ns_under: String,
     client: String,
     server: String,
 }
@@ -266,39 +273,28 @@ impl UserspaceVpn {
     fn create() -> UserspaceVpn {
         let pid = std::process::id();
         let n = pid & 0xff;
-        let net = UserspaceVpn {
-            ns: format!("sktv-{pid}"),
-            underlay: format!("sktW{pid}"),
-            underlay_peer: format!("sktw{pid}"),
+        UserspaceVpn {
+            under: Underlay::create("sktv", "sktW", "sktw", &format!("10.252.{n}")),
             tun: format!("sktn{pid}"),
-            host_under: format!("10.252.{n}.1"),
-            ns_under: format!("10.252.{n}.2"),
             client: format!("10.253.{n}.1"),
             server: format!("10.253.{n}.2"),
-        };
-        underlay(
-            &net.ns,
-            &net.underlay,
-            &net.underlay_peer,
-            &net.host_under,
-            &net.ns_under,
-        );
-        net
+        }
     }
 
     /// Starts the relay of one end (its tun device appears), then gives the device its
     /// address; an MTU that leaves room for the UDP and IP headers, so that no outer
     /// datagram is fragmented.
     fn relay(&self, in_namespace: bool) -> Peer {
+        let under = &self.under;
         let (ns, local, peer, inner) = if in_namespace {
             (
-                Some(self.ns.as_str()),
-                &self.ns_under,
-                &self.host_under,
+                Some(under.ns.as_str()),
+                &under.ns_addr,
+                &under.host_addr,
                 &self.server,
             )
         } else {
-            (None, &self.host_under, &self.ns_under, &self.client)
+            (None, &under.host_addr, &under.ns_addr, &self.client)
         };
         let relay = Peer::start(
             ns,
@@ -311,10 +307,14 @@ impl UserspaceVpn {
             ],
         );
         let address = format!("{inner}/24");
-        let mut commands = vec![
-            vec!["ip", "addr", "add", &address, "dev", &self.tun],
-            // A long queue: fewer packets lost while a relay is busy.
-            vec![
+        under.run(
+            in_namespace,
+            &["ip", "addr", "add", &address, "dev", &self.tun],
+        );
+        // A long queue: fewer packets lost while a relay is busy.
+        under.run(
+            in_namespace,
+            &[
                 "ip",
                 "link",
                 "set",
@@ -325,21 +325,8 @@ impl UserspaceVpn {
                 "10000",
                 "up",
             ],
-        ];
-        for command in &mut commands {
-            if let Some(ns) = ns {
-                command.splice(0..0, ["ip", "netns", "exec", ns]);
-            }
-            run(command);
-        }
+        );
         relay
-    }
-}
-
-impl Drop for UserspaceVpn {
-    fn drop(&mut self) {
-        quiet(&["ip", "link", "del", &self.underlay]);
-        quiet(&["ip", "netns", "del", &self.ns]);
     }
 }
 
@@ -356,24 +343,24 @@ fn a_userspace_vpn_s_datagrams_are_its_own_and_the_packets_inside_the_apps() {
     let host_relay = net.relay(false);
     let ns_relay = net.relay(true);
     let engine = Engine::start();
-    wait_captured(&engine, &[&net.underlay, &net.tun]);
+    wait_captured(&engine, &[&net.under.host_if, &net.tun]);
     let (tunnel_before, udp_before) = tunnel_and_udp(&engine.settle(|_| true));
 
     let (send, reply) = (1_000_000, 300_000);
-    let server = Peer::tcp_server(Some(&net.ns), &net.server, reply);
+    let server = Peer::tcp_server(Some(&net.under.ns), &net.server, reply);
     // The truth is what the host's interfaces carried, for all four processes: a packet the
     // relays lose (a full socket buffer, TCP then sends it again) was on the host's tun
     // device but never reached the server, and no capture on the host can tell.
     let inner = format!("tcp port {}", server.port);
     let at_host_tun = WireCounter::start(&net.tun, &inner);
-    let outer = WireCounter::start(&net.underlay, &format!("udp port {RELAY_PORT}"));
+    let outer = WireCounter::start(&net.under.host_if, &format!("udp port {RELAY_PORT}"));
     let client = Peer::tcp_client(None, &net.server, server.port, send);
     let server = server.finish();
     let (seen_inner, seen_outer) = (at_host_tun.finish(), outer.finish());
 
     let client_ip: IpAddr = net.client.parse().expect("address");
-    let host_under: IpAddr = net.host_under.parse().expect("address");
-    let ns_under: IpAddr = net.ns_under.parse().expect("address");
+    let host_under: IpAddr = net.under.host_addr.parse().expect("address");
+    let ns_under: IpAddr = net.under.ns_addr.parse().expect("address");
     let client_truth = tally(&seen_inner, |e| e.ip() == client_ip);
     let server_truth = tally(&seen_inner, |e| e.port() == server.port);
     let host_relay_truth = tally(&seen_outer, |e| e.ip() == host_under);
